@@ -1,0 +1,1 @@
+"""managed-identity-kit: Pulumi components that give Azure workloads identities, not secrets."""

@@ -1,0 +1,24 @@
+"""The one error type raised for bad input, before any resource is registered.
+
+Every message names the field, the offending value and how to fix it, so a user who
+mistyped a stack config key learns what to change without reading our source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """Bad input to a component or to the stack config.
+
+    Raised during argument validation, i.e. before any Pulumi resource is registered,
+    so a failed run never leaves a half-created topology behind.
+    """
+
+    def __init__(self, field: str, value: Any, problem: str, fix: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {value!r} {problem}. Fix: {fix}")

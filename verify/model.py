@@ -1,0 +1,236 @@
+"""Typed views of what the verifier consumes: the stack outputs and the probe's result.
+
+The stack outputs schema is fixed in docs/contracts.md; parsing it with pydantic turns a
+drifted or hand-edited outputs file into one clear error naming the field, instead of a
+KeyError deep inside a scenario. The expected-access matrix is also *recomputed* here
+from the grants (the single source of truth), because the lifecycle changes grants and
+principals as it goes and must know what the new expectation is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from components.armid import is_within
+from components.errors import ConfigError
+from components.roles import GET_SECRET, RoleCatalog
+
+Expected = Literal["allowed", "denied", "no_identity"]
+Outcome = Literal["read", "forbidden", "not_found", "no_identity", "unreachable"]
+
+#: What a probe must observe for each expectation to hold.
+OUTCOME_FOR: dict[str, str] = {
+    "allowed": "read",
+    "denied": "forbidden",
+    "no_identity": "no_identity",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Vault(_Model):
+    name: str
+    id: str
+    uri: str
+
+
+class SecretRef(_Model):
+    scope: str
+    uri: str
+
+
+class Identity(_Model):
+    name: str
+    id: str
+    client_id: str
+    principal_id: str
+    tenant_id: str | None = None
+
+
+class Vm(_Model):
+    name: str
+    id: str
+    system_principal_id: str | None = None
+    user_assigned: tuple[str, ...] = ()
+
+
+class Grant(_Model):
+    name: str
+    id: str
+    principal: str
+    principal_id: str
+    principal_type: str = "ServicePrincipal"
+    role_name: str
+    role_definition_id: str
+    scope: str
+
+
+class AccessCell(_Model):
+    vm: str
+    identity: str
+    principal_id: str
+    client_id: str | None = None
+    secret: str
+    expected: Expected
+
+
+class StackOutputs(_Model):
+    """The stack's exported outputs (docs/contracts.md)."""
+
+    tenant_id: str
+    subscription_id: str
+    location: str = ""
+    resource_group_id: str
+    vault: Vault
+    secrets: dict[str, SecretRef]
+    secret_fingerprints: dict[str, str] | None = None
+    identities: dict[str, Identity] = Field(default_factory=dict)
+    vms: dict[str, Vm] = Field(default_factory=dict)
+    grants: tuple[Grant, ...] = ()
+    access_matrix: tuple[AccessCell, ...] = ()
+
+    @field_validator("secret_fingerprints", mode="before")
+    @classmethod
+    def _hidden_secret(cls, value: Any) -> Any:
+        # `pulumi stack output --json` without --show-secrets prints "[secret]".
+        return None if isinstance(value, str) else value
+
+    @property
+    def resource_group(self) -> str:
+        return self.resource_group_id.rstrip("/").split("/")[-1]
+
+    def identity_selector(self, identity: str) -> str:
+        """What the probe is given for a matrix identity: ``system`` or a client ID."""
+        return "system" if identity == "system" else self.identities[identity].client_id
+
+    def principal_of(self, vm: str, identity: str) -> str | None:
+        if identity == "system":
+            return self.vms[vm].system_principal_id
+        return self.identities[identity].principal_id
+
+    def resource_id_of(self, vm: str, identity: str) -> str:
+        """The ARM ID a token's ``xms_mirid`` claim names: the VM, or the identity."""
+        return self.vms[vm].id if identity == "system" else self.identities[identity].id
+
+
+def load_outputs(data: Mapping[str, Any] | str, source: str = "stack outputs") -> StackOutputs:
+    """Parse outputs (a mapping or JSON text); a schema problem becomes a ConfigError."""
+    try:
+        raw = json.loads(data) if isinstance(data, str) else dict(data)
+        return StackOutputs.model_validate(raw)
+    except (ValidationError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            source,
+            "<outputs>",
+            f"do not match the contract in docs/contracts.md: {exc}",
+            "re-run `pulumi up` with this version of the stack program, or pass the "
+            "output of `pulumi stack output --json --show-secrets`",
+        ) from exc
+
+
+def vm_identities(outputs: StackOutputs, vm: str) -> list[str]:
+    """The identities a VM can present: ``system`` (when on) then its user-assigned ones."""
+    spec = outputs.vms[vm]
+    found = ["system"] if spec.system_principal_id else []
+    return found + [key for key in spec.user_assigned if key in outputs.identities]
+
+
+def grant_allows(grant: Grant, secret_scope: str, catalog: RoleCatalog | None = None) -> bool:
+    """A grant lets its principal read a secret when its role has getSecret and its
+    scope contains the secret (vault, resource group... inheritance)."""
+    roles = catalog or RoleCatalog.builtin()
+    role = roles.find(grant.role_definition_id) or roles.find(grant.role_name)
+    if role is None:
+        return False
+    return role.permits_data_action(GET_SECRET) and is_within(grant.scope, secret_scope)
+
+
+def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) -> list[AccessCell]:
+    """Every VM x identity x secret, allowed when some grant to that principal allows it.
+
+    Grants are matched by principal ID, not by name: a recreated identity has a new
+    principal, and the old grants must stop counting for it.
+    """
+    catalog = RoleCatalog.builtin()
+    active = list(outputs.grants if grants is None else grants)
+    cells: list[AccessCell] = []
+    for vm in sorted(outputs.vms):
+        for identity in vm_identities(outputs, vm):
+            principal = outputs.principal_of(vm, identity) or ""
+            client_id = None if identity == "system" else outputs.identities[identity].client_id
+            for secret, ref in sorted(outputs.secrets.items()):
+                allowed = any(
+                    g.principal_id.lower() == principal.lower()
+                    and grant_allows(g, ref.scope, catalog)
+                    for g in active
+                )
+                cells.append(
+                    AccessCell(
+                        vm=vm,
+                        identity=identity,
+                        principal_id=principal,
+                        client_id=client_id,
+                        secret=secret,
+                        expected="allowed" if allowed else "denied",
+                    )
+                )
+    return cells
+
+
+# --------------------------------------------------------------------------- probe results
+
+
+class TokenReport(_Model):
+    outcome: str
+    http_status: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+    source: str | None = None
+    imds_requests: int | None = None
+    expires_in_seconds: int | None = None
+    elapsed_ms: int | None = None
+
+
+class SecretReport(_Model):
+    outcome: Outcome
+    http_status: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+    fingerprint: str | None = None
+    version: str | None = None
+    attempts: int = 0
+    waited_ms: int = 0
+    elapsed_ms: int = 0
+
+
+class IdentityReport(_Model):
+    selector: str
+    mode: str = "fresh"
+    token: TokenReport
+    claims: dict[str, Any] | None = None
+    secrets: dict[str, SecretReport]
+    elapsed_ms: int | None = None
+
+
+class ProbeResult(_Model):
+    """What verify/probe.py printed, for one VM."""
+
+    probe_version: int
+    vault_url: str
+    mode: str = "fresh"
+    identities: tuple[IdentityReport, ...] = ()
+    elapsed_ms: int = 0
+    passed: bool = False
+    watchdog: str | None = None
+
+    def for_selector(self, selector: str) -> IdentityReport | None:
+        for report in self.identities:
+            if report.selector.lower() == selector.lower():
+                return report
+        return None

@@ -1,0 +1,618 @@
+"""On-VM probe: which Key Vault secrets can each managed identity of this machine read?
+
+Runs ON the VM (or, in the sandbox, as a process whose IMDS is a loopback port). It is
+deliberately self-contained: standard library plus azure-identity and
+azure-keyvault-secrets only, no import from this repository, so the very same file can be
+shipped inline through VM Run Command (``python3 - --spec-b64 <...> <<'EOF' ... EOF``).
+
+For every identity selector (``system`` or a user-assigned identity's client ID) it builds
+a FRESH ``DefaultAzureCredential`` (a credential caches tokens, so reusing one would hide
+a deletion), gets a token for ``https://vault.azure.net``, then calls
+``SecretClient.get_secret`` for each secret. It reports JSON:
+
+* the token's identity claims (``oid``, ``tid``, ``aud``, ``xms_mirid``, ``exp``...),
+  decoded from the JWT payload without verification -- never the token itself;
+* per secret: ``read`` / ``forbidden`` / ``not_found`` / ``no_identity`` / ``unreachable``
+  with the HTTP status and service error code, and a SHA-256 fingerprint of a value read
+  (``sha256:<hex>``) so a caller can compare it with the expected value without seeing it;
+* timings, number of attempts and time spent waiting.
+
+Bounded time: the client libraries' own retries are off (``retry_total=0``; otherwise
+azure-identity's IMDS back-off alone is ~24 s, 75 s for a 410), every request has a
+connect/read timeout, all waiting happens in this module's :class:`RetryPlan` and stops at
+the budget, and a watchdog prints whatever was gathered and exits if anything still hangs.
+The only retries: a 403 within ``propagation_wait`` seconds (RBAC takes time to apply
+right after a grant) and a Key Vault 429 whose ``Retry-After`` fits in the budget.
+
+A token can be stashed on the VM (file mode 0600, never printed) and replayed by a later
+run, which is how the lifecycle checks whether a token obtained before a deletion is
+still accepted, and for how long.
+
+Exit code: 0 when every expectation given in the spec held (or, with none, when every
+secret was read), 1 when one did not, 2 for a bad spec, 3 when the watchdog fired.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import hashlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+try:  # The VM's venv provides these; say so plainly when it does not.
+    from azure.core.credentials import AccessToken, AccessTokenInfo
+    from azure.core.exceptions import (
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+    from azure.identity import DefaultAzureCredential
+    from azure.keyvault.secrets import SecretClient
+
+    MISSING_DEPENDENCY: str | None = None
+except ImportError as _missing:  # pragma: no cover - exercised on a bare VM only
+    MISSING_DEPENDENCY = str(_missing)
+
+PROBE_VERSION = 1
+VAULT_SCOPE = "https://vault.azure.net/.default"
+RESULT_BEGIN = "MIKIT-PROBE-RESULT-BEGIN"
+RESULT_END = "MIKIT-PROBE-RESULT-END"
+OUTCOMES = ("read", "forbidden", "not_found", "no_identity", "unreachable")
+CLAIMS_REPORTED = ("oid", "tid", "aud", "xms_mirid", "appid", "iss", "iat", "nbf", "exp")
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_WATCHDOG = 0, 1, 2, 3
+
+
+class SpecError(ValueError):
+    """The probe was called with a spec it cannot run."""
+
+
+# --------------------------------------------------------------------------- spec
+
+
+def load_spec(raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate and fill defaults; fail before any network call, naming the field."""
+    spec = dict(raw)
+    vault_url = spec.get("vault_url")
+    if not isinstance(vault_url, str) or not vault_url.startswith("https://"):
+        raise SpecError(f"vault_url: {vault_url!r} must be the vault's https:// URL")
+    secrets = spec.get("secrets")
+    if not isinstance(secrets, list) or not secrets or not all(isinstance(s, str) for s in secrets):
+        raise SpecError(f"secrets: {secrets!r} must be a non-empty list of secret names")
+    identities = spec.get("identities", ["system"])
+    if not isinstance(identities, list) or not identities:
+        raise SpecError(f"identities: {identities!r} must list 'system' and/or client IDs")
+    for sel in identities:
+        if not isinstance(sel, str) or not sel:
+            raise SpecError(f"identities: {sel!r} must be 'system' or a client ID")
+    spec["identities"] = identities
+    spec.setdefault("ca_bundle", None)
+    spec.setdefault("verify_challenge_resource", True)
+    spec.setdefault("mode", "fresh")
+    if spec["mode"] not in ("fresh", "replay"):
+        raise SpecError(f"mode: {spec['mode']!r} must be 'fresh' or 'replay'")
+    if spec["mode"] == "replay" and not spec.get("token_dir"):
+        raise SpecError("token_dir: replay mode needs the directory a fresh run stashed into")
+    spec.setdefault("token_dir", None)
+    spec.setdefault("stash_token", False)
+    for key, default in (
+        ("budget_seconds", 30.0),
+        ("propagation_wait_seconds", 0.0),
+        ("max_backoff_seconds", 2.0),
+        ("max_retry_after_seconds", 10.0),
+        ("connect_timeout", 3.0),
+        ("read_timeout", 10.0),
+    ):
+        value = spec.setdefault(key, default)
+        if not isinstance(value, (int, float)) or value < 0:
+            raise SpecError(f"{key}: {value!r} must be a non-negative number of seconds")
+    expect = spec.setdefault("expect", None)
+    if expect is not None and not isinstance(expect, dict):
+        raise SpecError("expect: must map selector -> {secret: 'allowed'|'denied'}")
+    return spec
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def fingerprint(value: str) -> str:
+    """``sha256:<hex>`` of a secret value: comparable, not reversible, safe to print."""
+    return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def decode_claims(token: str) -> dict[str, Any]:
+    """The identity claims of a JWT's payload, decoded without verifying the signature.
+
+    The probe only reports who the token says it is; Key Vault does the verifying.
+    """
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (IndexError, ValueError):
+        return {}
+    return {k: claims[k] for k in CLAIMS_REPORTED if k in claims}
+
+
+def _short(text: object, limit: int = 300) -> str:
+    message = " ".join(str(text).split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+class Deadline:
+    """The probe's overall time budget, shared by every request and every wait."""
+
+    def __init__(self, seconds: float) -> None:
+        self.start = time.monotonic()
+        self.end = self.start + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.start) * 1000)
+
+
+class RetryPlan:
+    """The only retry policy the probe has, in one place.
+
+    * 403 while RBAC propagates: exponential back-off from 0.25 s, capped at
+      ``max_backoff``, for at most ``propagation_wait`` seconds after the first 403.
+    * Key Vault 429: wait what ``Retry-After`` says when that fits ``max_retry_after``
+      and the budget; otherwise give up and report it.
+    Nothing else is retried: a 404, a missing identity or an unreachable service is an
+    answer, not a transient.
+    """
+
+    def __init__(self, spec: dict[str, Any], deadline: Deadline) -> None:
+        self.propagation_wait = float(spec["propagation_wait_seconds"])
+        self.max_backoff = float(spec["max_backoff_seconds"])
+        self.max_retry_after = float(spec["max_retry_after_seconds"])
+        self.deadline = deadline
+
+    def delay(
+        self, status: int | None, retry_after: float | None, attempt: int, first_403: float
+    ) -> float | None:
+        """Seconds to wait before another attempt, or None to stop."""
+        if status == 403 and self.propagation_wait > 0:
+            backoff = min(self.max_backoff, 0.25 * (2 ** (attempt - 1)))
+            if time.monotonic() + backoff - first_403 > self.propagation_wait:
+                return None
+        elif status == 429 and retry_after is not None:
+            if retry_after > self.max_retry_after:
+                return None
+            backoff = retry_after
+        else:
+            return None
+        return backoff if backoff < self.deadline.remaining() else None
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+class ImdsTrace:
+    """Records the status of each IMDS response (azure-core ``raw_response_hook``).
+
+    msal hides the HTTP status of a failed managed-identity request inside an error
+    message; the status tells "this VM has no such identity" (400) from "IMDS is in
+    trouble" (5xx/429/410), which are different outcomes.
+    """
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+        self.error_body: dict[str, Any] | None = None
+
+    def hook(self, response: Any) -> None:
+        http = response.http_response
+        self.statuses.append(http.status_code)
+        if http.status_code >= 400:
+            try:
+                body = json.loads(http.text())
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                self.error_body = {
+                    "error": body.get("error"),
+                    "error_description": _short(body.get("error_description", ""), 200),
+                }
+
+
+def fresh_credential(selector: str, spec: dict[str, Any], trace: ImdsTrace) -> Any:
+    """A new DefaultAzureCredential narrowed to managed identity, with retries off.
+
+    Every other credential of the chain is excluded: on a VM where someone ran
+    ``az login`` the chain would otherwise prove the operator's access, not the VM's.
+    """
+    kwargs: dict[str, Any] = {
+        "exclude_environment_credential": True,
+        "exclude_workload_identity_credential": True,
+        "exclude_shared_token_cache_credential": True,
+        "exclude_visual_studio_code_credential": True,
+        "exclude_cli_credential": True,
+        "exclude_powershell_credential": True,
+        "exclude_developer_cli_credential": True,
+        "exclude_interactive_browser_credential": True,
+        "exclude_broker_credential": True,
+        "retry_total": 0,
+        "connection_timeout": spec["connect_timeout"],
+        "read_timeout": spec["read_timeout"],
+        "raw_response_hook": trace.hook,
+    }
+    if selector != "system":
+        kwargs["managed_identity_client_id"] = selector
+    return DefaultAzureCredential(**kwargs)
+
+
+class StashedTokenCredential:
+    """Presents a previously obtained token as-is: it never asks IMDS for a new one."""
+
+    def __init__(self, token: str, expires_on: int) -> None:
+        self._token = token
+        self._expires_on = expires_on
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return AccessToken(self._token, self._expires_on)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        return AccessTokenInfo(self._token, self._expires_on)
+
+
+def _token_path(token_dir: str, selector: str) -> str:
+    name = hashlib.sha256(selector.lower().encode("utf-8")).hexdigest()[:16]
+    return os.path.join(token_dir, f"mikit-token-{name}.json")
+
+
+def stash_token(token_dir: str, selector: str, token: str, expires_on: int) -> None:
+    """Keep the token on this machine only (0600), for a later replay; never printed."""
+    os.makedirs(token_dir, mode=0o700, exist_ok=True)
+    path = _token_path(token_dir, selector)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"token": token, "expires_on": expires_on}, handle)
+
+
+def load_stashed_token(token_dir: str, selector: str) -> dict[str, Any] | None:
+    try:
+        with open(_token_path(token_dir, selector)) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "token" in data else None
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def classify_token_error(exc: BaseException, trace: ImdsTrace) -> dict[str, Any]:
+    """Why no token: the VM has no such identity, or IMDS could not be reached/answered."""
+    last = trace.statuses[-1] if trace.statuses else None
+    body = trace.error_body or {}
+    code = body.get("error")
+    description = body.get("error_description") or ""
+    identity_missing = last == 400 or "Identity not found" in str(exc)
+    outcome = "no_identity" if identity_missing else "unreachable"
+    if code is None:
+        code = f"imds_http_{last}" if last else "imds_no_response"
+    return {
+        "outcome": outcome,
+        "http_status": last,
+        "error_code": code,
+        "message": _short(description or exc),
+    }
+
+
+def classify_secret_error(exc: BaseException) -> dict[str, Any]:
+    """Map a SecretClient exception to an outcome, keeping status and service codes."""
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        status = int(exc.status_code)
+        error = getattr(exc, "error", None)
+        code = getattr(error, "code", None) or exc.reason or str(status)
+        inner = getattr(error, "innererror", None)
+        if isinstance(inner, dict) and inner.get("code"):
+            code = f"{code}/{inner['code']}"
+        if status in (401, 403):
+            outcome = "forbidden"
+        elif status == 404:
+            outcome = "not_found"
+        else:
+            outcome = "unreachable"
+        message = getattr(error, "message", None) or exc.message
+        retry_after = None
+        response = getattr(exc, "response", None)
+        if response is not None:
+            header = response.headers.get("Retry-After")
+            try:
+                retry_after = float(header) if header is not None else None
+            except ValueError:
+                retry_after = None
+        return {
+            "outcome": outcome,
+            "http_status": status,
+            "error_code": code,
+            "message": _short(message),
+            "retry_after": retry_after,
+        }
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return {
+            "outcome": "unreachable",
+            "http_status": None,
+            "error_code": type(exc).__name__,
+            "message": _short(exc),
+            "retry_after": None,
+        }
+    # A token failure surfacing from the challenge policy (e.g. the IMDS went away).
+    return {
+        "outcome": "unreachable",
+        "http_status": None,
+        "error_code": type(exc).__name__,
+        "message": _short(exc),
+        "retry_after": None,
+    }
+
+
+# --------------------------------------------------------------------------- probing
+
+
+def read_secret(client: Any, name: str, plan: RetryPlan, deadline: Deadline) -> dict[str, Any]:
+    """One secret, with the retry plan; reports attempts and how long it waited."""
+    started = time.monotonic()
+    attempts = 0
+    waited = 0.0
+    first_403: float | None = None
+    while True:
+        attempts += 1
+        if deadline.remaining() <= 0:
+            result: dict[str, Any] = {
+                "outcome": "unreachable",
+                "http_status": None,
+                "error_code": "BudgetExhausted",
+                "message": "the probe's time budget ran out before this secret was tried",
+            }
+            break
+        try:
+            secret = client.get_secret(name)
+        except Exception as exc:
+            result = classify_secret_error(exc)
+            status = result.get("http_status")
+            if status == 403 and first_403 is None:
+                first_403 = time.monotonic()
+            delay = plan.delay(status, result.pop("retry_after", None), attempts, first_403 or 0)
+            if delay is None:
+                break
+            time.sleep(delay)
+            waited += delay
+            continue
+        value = secret.value or ""
+        props = secret.properties
+        result = {
+            "outcome": "read",
+            "http_status": 200,
+            "error_code": None,
+            "fingerprint": fingerprint(value),
+            "version": props.version,
+        }
+        del value
+        break
+    result["attempts"] = attempts
+    result["waited_ms"] = int(waited * 1000)
+    result["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def _secret_client(spec: dict[str, Any], credential: Any, deadline: Deadline) -> Any:
+    kwargs: dict[str, Any] = {
+        "verify_challenge_resource": bool(spec["verify_challenge_resource"]),
+        "retry_total": 0,
+        "connection_timeout": min(spec["connect_timeout"], max(deadline.remaining(), 0.1)),
+        "read_timeout": min(spec["read_timeout"], max(deadline.remaining(), 0.1)),
+    }
+    if spec.get("ca_bundle"):
+        kwargs["connection_verify"] = spec["ca_bundle"]
+    return SecretClient(spec["vault_url"], credential, **kwargs)
+
+
+def probe_identity(
+    selector: str, spec: dict[str, Any], deadline: Deadline, plan: RetryPlan
+) -> dict[str, Any]:
+    """Token for one identity, then every secret with it."""
+    started = time.monotonic()
+    report: dict[str, Any] = {"selector": selector, "mode": spec["mode"], "secrets": {}}
+    trace = ImdsTrace()
+    credential: Any
+    if spec["mode"] == "replay":
+        stashed = load_stashed_token(spec["token_dir"], selector)
+        if stashed is None:
+            failure: dict[str, Any] = {
+                "outcome": "no_identity",
+                "http_status": None,
+                "error_code": "NoStashedToken",
+                "message": "no token was stashed for this identity by an earlier run",
+            }
+            report["token"] = failure
+            report["claims"] = None
+            report["secrets"] = {name: dict(failure) for name in spec["secrets"]}
+            return report
+        token, expires_on = str(stashed["token"]), int(stashed["expires_on"])
+        credential = StashedTokenCredential(token, expires_on)
+        report["token"] = {"outcome": "ok", "source": "stash", "imds_requests": 0}
+    else:
+        credential = fresh_credential(selector, spec, trace)
+        try:
+            info = credential.get_token_info(VAULT_SCOPE)
+        except Exception as exc:
+            failure = dict(classify_token_error(exc, trace))
+            failure["imds_requests"] = len(trace.statuses)
+            failure["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+            report["token"] = failure
+            report["claims"] = None
+            report["secrets"] = {
+                name: {k: failure[k] for k in ("outcome", "http_status", "error_code", "message")}
+                for name in spec["secrets"]
+            }
+            return report
+        token, expires_on = info.token, int(info.expires_on)
+        report["token"] = {
+            "outcome": "ok",
+            "source": "imds",
+            "imds_requests": len(trace.statuses),
+            "elapsed_ms": int((time.monotonic() - started) * 1000),
+        }
+        if spec["stash_token"] and spec["token_dir"]:
+            stash_token(spec["token_dir"], selector, token, expires_on)
+            report["token"]["stashed"] = True
+    report["claims"] = decode_claims(token)
+    report["token"]["expires_in_seconds"] = int(expires_on - time.time())
+    del token
+    client = _secret_client(spec, credential, deadline)
+    with client:
+        for name in spec["secrets"]:
+            report["secrets"][name] = read_secret(client, name, plan, deadline)
+    report["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+    return report
+
+
+def evaluate(result: dict[str, Any], expect: dict[str, dict[str, str]] | None) -> bool:
+    """Pass when each expectation held; with none, when every secret was read."""
+    for ident in result["identities"]:
+        wanted = (expect or {}).get(ident["selector"], {})
+        for name, outcome in ident["secrets"].items():
+            expected = wanted.get(name, "allowed" if expect is None else None)
+            if expected == "allowed" and outcome["outcome"] != "read":
+                return False
+            if expected == "denied" and outcome["outcome"] != "forbidden":
+                return False
+    return True
+
+
+def run(spec: dict[str, Any], partial: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Probe every identity within the budget; ``partial`` is filled as we go."""
+    deadline = Deadline(float(spec["budget_seconds"]))
+    plan = RetryPlan(spec, deadline)
+    result = partial if partial is not None else {}
+    result.update(
+        {
+            "probe_version": PROBE_VERSION,
+            "vault_url": spec["vault_url"],
+            "mode": spec["mode"],
+            "budget_seconds": spec["budget_seconds"],
+            "identities": [],
+        }
+    )
+    for selector in spec["identities"]:
+        result["identities"].append(probe_identity(selector, spec, deadline, plan))
+    result["elapsed_ms"] = deadline.elapsed_ms()
+    result["passed"] = evaluate(result, spec.get("expect"))
+    return result
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def emit(result: dict[str, Any], encoding: str) -> None:
+    """Print the result; ``gzip-b64`` fits Run Command's 4 KiB output window."""
+    text = json.dumps(result, separators=(",", ":"), sort_keys=True)
+    if encoding == "gzip-b64":
+        text = base64.b64encode(gzip.compress(text.encode("utf-8"))).decode("ascii")
+    sys.stdout.write(f"{RESULT_BEGIN}\n{text}\n{RESULT_END}\n")
+    sys.stdout.flush()
+
+
+def parse_output(stdout: str) -> dict[str, Any]:
+    """The caller's side of :func:`emit`: find the result between the markers."""
+    begin = stdout.rfind(RESULT_BEGIN)
+    end = stdout.rfind(RESULT_END)
+    if begin < 0 or end < begin:
+        raise ValueError("no probe result in the output")
+    body = stdout[begin + len(RESULT_BEGIN) : end].strip()
+    if not body.startswith("{"):
+        body = gzip.decompress(base64.b64decode(body)).decode("utf-8")
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("the probe result is not a JSON object")
+    return data
+
+
+def _read_spec(args: argparse.Namespace) -> dict[str, Any]:
+    if args.spec_b64:
+        return dict(json.loads(base64.b64decode(args.spec_b64)))
+    if args.spec_json:
+        return dict(json.loads(args.spec_json))
+    if args.spec:
+        if args.spec == "-":
+            return dict(json.load(sys.stdin))
+        with open(args.spec) as handle:
+            return dict(json.load(handle))
+    return {
+        "vault_url": args.vault_url,
+        "secrets": args.secret or [],
+        "identities": args.identity or ["system"],
+        "ca_bundle": args.ca_bundle,
+        "verify_challenge_resource": not args.no_verify_challenge_resource,
+        "budget_seconds": args.budget,
+        "propagation_wait_seconds": args.propagation_wait,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="probe", description="Which Key Vault secrets can this VM's identities read?"
+    )
+    parser.add_argument("--spec", help="JSON spec file, or - for stdin")
+    parser.add_argument("--spec-json", help="JSON spec inline")
+    parser.add_argument("--spec-b64", help="base64 JSON spec (Run Command friendly)")
+    parser.add_argument("--vault-url")
+    parser.add_argument("--secret", action="append")
+    parser.add_argument("--identity", action="append", help="'system' or a client ID")
+    parser.add_argument("--ca-bundle")
+    parser.add_argument("--no-verify-challenge-resource", action="store_true")
+    parser.add_argument("--budget", type=float, default=30.0)
+    parser.add_argument("--propagation-wait", type=float, default=0.0)
+    parser.add_argument("--output", choices=("json", "gzip-b64"), default="json")
+    args = parser.parse_args(argv)
+
+    # azure-core logs failures at WARNING through logging's last-resort stderr handler;
+    # the JSON result already carries them, so keep stderr for real crashes.
+    logging.getLogger("azure").setLevel(logging.ERROR)
+    logging.getLogger("msal").setLevel(logging.ERROR)
+    if MISSING_DEPENDENCY is not None:
+        sys.stderr.write(
+            f"probe: {MISSING_DEPENDENCY}; install azure-identity and azure-keyvault-secrets "
+            "(the VM's cloud-init puts them in a venv)\n"
+        )
+        return EXIT_USAGE
+    try:
+        spec = load_spec(_read_spec(args))
+    except (SpecError, ValueError, OSError) as exc:
+        sys.stderr.write(f"probe: bad spec: {exc}\n")
+        return EXIT_USAGE
+
+    partial: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def watchdog() -> None:
+        # Last line of defence: a request stuck past every timeout still ends the probe.
+        with lock:
+            partial["watchdog"] = "the probe exceeded its budget and was stopped"
+            partial["passed"] = False
+            emit(partial, args.output)
+        os._exit(EXIT_WATCHDOG)
+
+    timer = threading.Timer(float(spec["budget_seconds"]) + 5.0, watchdog)
+    timer.daemon = True
+    timer.start()
+    result = run(spec, partial)
+    with lock:
+        timer.cancel()
+        emit(result, args.output)
+    return EXIT_PASS if result["passed"] else EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

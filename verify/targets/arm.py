@@ -1,0 +1,187 @@
+"""Control-plane actions through the real azure-mgmt-* clients, shared by both targets.
+
+The sandbox serves an ARM slice on loopback precisely so this code runs unchanged there:
+the same ``begin_delete``, ``begin_update``, ``create_or_update`` and
+``list_for_subscription(filter="principalId eq '...'")`` calls that real Azure gets. Only
+how the clients are constructed (endpoint, credential, TLS trust) differs per target.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+from azure.mgmt.compute.models import (
+    UserAssignedIdentitiesValue,
+    VirtualMachineIdentity,
+    VirtualMachineUpdate,
+)
+from azure.mgmt.msi.models import Identity
+
+from verify.model import StackOutputs
+from verify.targets.base import Assignment, IdentityInfo
+
+#: Long-running operations poll this often; ARM's own Retry-After wins when it sends one.
+POLL_INTERVAL = 1.0
+
+
+def to_assignment(model: Any) -> Assignment:
+    """azure-mgmt-authorization ``RoleAssignment`` -> our plain record."""
+    return Assignment(
+        id=model.id,
+        name=model.name,
+        principal_id=model.principal_id,
+        principal_type=str(model.principal_type) if model.principal_type is not None else None,
+        role_definition_id=model.role_definition_id,
+        scope=model.scope,
+    )
+
+
+class ArmOperations:
+    """Deletes, identity changes and role assignments for one deployed stack.
+
+    ``compute``, ``msi`` and ``authorization`` are ``ComputeManagementClient``,
+    ``ManagedServiceIdentityClient`` and ``AuthorizationManagementClient`` (or fakes
+    with the same method names in unit tests).
+    """
+
+    def __init__(
+        self,
+        outputs: Callable[[], StackOutputs],
+        compute: Any,
+        msi: Any,
+        authorization: Any,
+        *,
+        polling_interval: float = POLL_INTERVAL,
+    ) -> None:
+        self._outputs = outputs
+        self.compute = compute
+        self.msi = msi
+        self.authorization = authorization
+        self.polling_interval = polling_interval
+
+    # -- helpers ---------------------------------------------------------------
+
+    @property
+    def _rg(self) -> str:
+        return self._outputs().resource_group
+
+    def _vm_name(self, vm: str) -> str:
+        return self._outputs().vms[vm].name
+
+    def _identity_name(self, identity: str) -> str:
+        return self._outputs().identities[identity].name
+
+    # -- existence ---------------------------------------------------------------
+
+    def vm_exists(self, vm: str) -> bool:
+        try:
+            self.compute.virtual_machines.get(self._rg, self._vm_name(vm))
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def identity_exists(self, identity: str) -> bool:
+        try:
+            self.msi.user_assigned_identities.get(self._rg, self._identity_name(identity))
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    # -- VMs -----------------------------------------------------------------------
+
+    def delete_vm(self, vm: str) -> None:
+        poller = self.compute.virtual_machines.begin_delete(
+            self._rg, self._vm_name(vm), polling_interval=self.polling_interval
+        )
+        poller.result()
+
+    def disable_system_identity(self, vm: str) -> None:
+        """PATCH the identity type, keeping the user-assigned identities the VM has now."""
+        current = self.compute.virtual_machines.get(self._rg, self._vm_name(vm))
+        uais = dict((current.identity.user_assigned_identities or {}) if current.identity else {})
+        identity = VirtualMachineIdentity(
+            type="UserAssigned" if uais else "None",
+            user_assigned_identities={k: UserAssignedIdentitiesValue() for k in uais} or None,
+        )
+        self.compute.virtual_machines.begin_update(
+            self._rg,
+            self._vm_name(vm),
+            VirtualMachineUpdate(identity=identity),
+            polling_interval=self.polling_interval,
+        ).result()
+
+    def attach_identity(self, vm: str, identity: str) -> None:
+        """Re-list a user-assigned identity on the VM (ARM re-binds it to IMDS)."""
+        identity_id = self._outputs().identities[identity].id
+        current = self.compute.virtual_machines.get(self._rg, self._vm_name(vm))
+        uais = set((current.identity.user_assigned_identities or {}) if current.identity else {})
+        has_system = bool(
+            current.identity and "systemassigned" in str(current.identity.type).lower()
+        )
+        uais = {u for u in uais if u.lower() != identity_id.lower()} | {identity_id}
+        kind = "SystemAssigned, UserAssigned" if has_system else "UserAssigned"
+        self.compute.virtual_machines.begin_update(
+            self._rg,
+            self._vm_name(vm),
+            VirtualMachineUpdate(
+                identity=VirtualMachineIdentity(
+                    type=kind,
+                    user_assigned_identities={
+                        u: UserAssignedIdentitiesValue() for u in sorted(uais)
+                    },
+                )
+            ),
+            polling_interval=self.polling_interval,
+        ).result()
+
+    # -- user-assigned identities -----------------------------------------------
+
+    def delete_identity(self, identity: str) -> None:
+        self.msi.user_assigned_identities.delete(self._rg, self._identity_name(identity))
+
+    def create_identity(self, identity: str) -> IdentityInfo:
+        outputs = self._outputs()
+        created = self.msi.user_assigned_identities.create_or_update(
+            self._rg,
+            self._identity_name(identity),
+            Identity(location=outputs.location or "westeurope"),
+        )
+        return IdentityInfo(
+            name=created.name,
+            id=created.id,
+            client_id=created.client_id,
+            principal_id=created.principal_id,
+            tenant_id=created.tenant_id,
+        )
+
+    # -- role assignments -----------------------------------------------------------
+
+    def create_assignment(
+        self, principal_id: str, role_definition_id: str, scope: str
+    ) -> Assignment:
+        name = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"{scope}|{principal_id}|{role_definition_id}".lower())
+        )
+        created = self.authorization.role_assignments.create(
+            scope,
+            name,
+            RoleAssignmentCreateParameters(
+                role_definition_id=role_definition_id,
+                principal_id=principal_id,
+                principal_type="ServicePrincipal",
+            ),
+        )
+        return to_assignment(created)
+
+    def list_assignments(self, principal_id: str) -> list[Assignment]:
+        pages = self.authorization.role_assignments.list_for_subscription(
+            filter=f"principalId eq '{principal_id}'"
+        )
+        return [to_assignment(a) for a in pages]
+
+    def delete_assignment(self, assignment_id: str) -> None:
+        self.authorization.role_assignments.delete_by_id(assignment_id)

@@ -1,0 +1,111 @@
+"""The one interface the check and the lifecycle scenarios use to act on a deployment.
+
+A scenario says *what* happens (delete this VM, recreate that identity, probe those
+VMs); a target knows *how* on its platform: Run Command and Azure Resource Manager for
+real Azure, child processes and the sandbox's loopback ARM for the local sandbox. Keeping
+the scenario code target-agnostic is what makes a green sandbox run meaningful for Azure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from verify.model import ProbeResult, StackOutputs
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """Run the probe on one VM for these identities and secrets.
+
+    ``stash_token`` keeps each token on the VM for a later ``replay`` run; ``replay``
+    presents the stashed tokens instead of asking IMDS (the "token obtained before the
+    deletion" check). ``propagation_wait`` lets the probe retry a 403 for that long,
+    for use right after a grant.
+    """
+
+    vm: str
+    selectors: tuple[str, ...]
+    secrets: tuple[str, ...]
+    propagation_wait: float = 0.0
+    stash_token: bool = False
+    replay: bool = False
+    budget: float = 30.0
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A role assignment as ARM lists it (azure-mgmt-authorization ``RoleAssignment``)."""
+
+    id: str
+    name: str
+    principal_id: str
+    principal_type: str | None
+    role_definition_id: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class IdentityInfo:
+    """A user-assigned identity as ARM returns it after a create."""
+
+    name: str
+    id: str
+    client_id: str
+    principal_id: str
+    tenant_id: str
+
+
+ProbeOutcome = ProbeResult | Exception
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A deployment the verifier can observe and change."""
+
+    name: str
+
+    def outputs(self) -> StackOutputs:
+        """The stack outputs as deployed (docs/contracts.md)."""
+        ...
+
+    def probe(self, requests: Sequence[ProbeRequest]) -> Mapping[str, ProbeOutcome]:
+        """Run the probe on each VM (bounded parallelism); a VM that could not be probed
+        maps to the exception that says why, so one bad VM does not hide the others."""
+        ...
+
+    def vm_exists(self, vm: str) -> bool: ...
+
+    def identity_exists(self, identity: str) -> bool: ...
+
+    def delete_vm(self, vm: str) -> None:
+        """Delete the VM (its system-assigned identity goes with it)."""
+        ...
+
+    def disable_system_identity(self, vm: str) -> None:
+        """Turn the system-assigned identity off on a running VM; keep user-assigned ones."""
+        ...
+
+    def delete_identity(self, identity: str) -> None: ...
+
+    def create_identity(self, identity: str) -> IdentityInfo:
+        """Create a user-assigned identity with the same name as the stack's ``identity``."""
+        ...
+
+    def attach_identity(self, vm: str, identity: str) -> None:
+        """(Re)attach a user-assigned identity to a VM, e.g. after it was recreated."""
+        ...
+
+    def create_assignment(
+        self, principal_id: str, role_definition_id: str, scope: str
+    ) -> Assignment: ...
+
+    def list_assignments(self, principal_id: str) -> list[Assignment]:
+        """Every role assignment of ``principal_id`` in the subscription
+        (``principalId eq '...'``), including those of a principal that no longer exists."""
+        ...
+
+    def delete_assignment(self, assignment_id: str) -> None: ...
+
+    def close(self) -> None: ...

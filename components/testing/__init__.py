@@ -1,0 +1,16 @@
+"""Test support: ARM-shaped Pulumi mocks, shared by the unit tests and the sandbox deploy."""
+
+from components.testing import arm_shapes
+from components.testing.backend import ArmBackend, ArmError, InMemoryArm
+from components.testing.mocks import AzureMocks, Registration, flatten, run_program
+
+__all__ = [
+    "ArmBackend",
+    "ArmError",
+    "AzureMocks",
+    "InMemoryArm",
+    "Registration",
+    "arm_shapes",
+    "flatten",
+    "run_program",
+]

@@ -1,0 +1,463 @@
+"""ARM REST JSON of every resource this toolkit touches, exactly as ARM returns it.
+
+One source of truth for two consumers: the Pulumi mocks (which flatten these documents
+into azure-native outputs) and the sandbox's ARM slice (which serves them over HTTP to
+the real azure-mgmt-* clients). If the shapes lived in two places, a test could pass
+against a mock that answers differently from the sandbox the verifier talks to.
+
+Field names follow the REST models of azure-mgmt-msi (2024-11-30), azure-mgmt-compute
+(2024-11-01), azure-mgmt-authorization (2022-04-01) and Key Vault management
+(2024-11-01). Server-populated fields that our code or the SDK clients read are filled
+in; optional fields ARM omits when unset are omitted here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from components.roles import RoleDefinition
+
+JSON = dict[str, Any]
+
+# Resource types as ARM spells them in the "type" field.
+RESOURCE_GROUP = "Microsoft.Resources/resourceGroups"
+USER_ASSIGNED_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities"
+FEDERATED_CREDENTIAL = (
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
+)
+VIRTUAL_MACHINE = "Microsoft.Compute/virtualMachines"
+VIRTUAL_NETWORK = "Microsoft.Network/virtualNetworks"
+SUBNET = "Microsoft.Network/virtualNetworks/subnets"
+NETWORK_SECURITY_GROUP = "Microsoft.Network/networkSecurityGroups"
+NETWORK_INTERFACE = "Microsoft.Network/networkInterfaces"
+ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
+ROLE_DEFINITION = "Microsoft.Authorization/roleDefinitions"
+MANAGEMENT_LOCK = "Microsoft.Authorization/locks"
+KEY_VAULT = "Microsoft.KeyVault/vaults"
+KEY_VAULT_SECRET = "Microsoft.KeyVault/vaults/secrets"  # noqa: S105 (a type name)
+
+
+def arm_timestamp(when: datetime | None = None) -> str:
+    """ISO 8601 in UTC with a ``Z`` suffix, the way ARM writes createdOn/updatedOn."""
+    when = when or datetime.now(UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _name(arm_id: str) -> str:
+    return arm_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _tracked(arm_id: str, type_: str, location: str, tags: Mapping[str, str] | None) -> JSON:
+    """The envelope every tracked ARM resource shares."""
+    return {
+        "id": arm_id,
+        "name": _name(arm_id),
+        "type": type_,
+        "location": location,
+        "tags": dict(tags or {}),
+    }
+
+
+def resource_group(*, arm_id: str, location: str, tags: Mapping[str, str] | None = None) -> JSON:
+    doc = _tracked(arm_id, RESOURCE_GROUP, location, tags)
+    doc["properties"] = {"provisioningState": "Succeeded"}
+    return doc
+
+
+def user_assigned_identity(
+    *,
+    arm_id: str,
+    location: str,
+    tenant_id: str,
+    principal_id: str,
+    client_id: str,
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    """A user-assigned identity (azure-mgmt-msi ``Identity``)."""
+    doc = _tracked(arm_id, USER_ASSIGNED_IDENTITY, location, tags)
+    doc["properties"] = {
+        "tenantId": tenant_id,
+        "principalId": principal_id,
+        "clientId": client_id,
+        "isolationScope": "None",
+    }
+    return doc
+
+
+def federated_identity_credential(
+    *, arm_id: str, issuer: str, subject: str, audiences: Sequence[str]
+) -> JSON:
+    """A federated credential below a user-assigned identity (CI OIDC trust)."""
+    return {
+        "id": arm_id,
+        "name": _name(arm_id),
+        "type": FEDERATED_CREDENTIAL,
+        "properties": {"issuer": issuer, "subject": subject, "audiences": list(audiences)},
+    }
+
+
+@dataclass(frozen=True)
+class AttachedIdentity:
+    """What ARM reports per user-assigned identity attached to a VM."""
+
+    principal_id: str
+    client_id: str
+
+
+def identity_type(system_assigned: bool, any_user_assigned: bool) -> str:
+    """The ARM identity ``type``, computed, never chosen on its own."""
+    if system_assigned and any_user_assigned:
+        return "SystemAssigned, UserAssigned"
+    if system_assigned:
+        return "SystemAssigned"
+    if any_user_assigned:
+        return "UserAssigned"
+    return "None"
+
+
+def vm_identity(
+    *,
+    system_principal_id: str | None,
+    tenant_id: str,
+    user_assigned: Mapping[str, AttachedIdentity],
+) -> JSON | None:
+    """The ``identity`` block of a VM; None when it has no identity at all.
+
+    ``principalId``/``tenantId`` appear only with a system identity, and the
+    ``userAssignedIdentities`` map (ARM ID -> principalId, clientId) only when at
+    least one identity is attached, as ARM returns them.
+    """
+    system = system_principal_id is not None
+    if not system and not user_assigned:
+        return None
+    block: JSON = {"type": identity_type(system, bool(user_assigned))}
+    if system:
+        block["principalId"] = system_principal_id
+        block["tenantId"] = tenant_id
+    if user_assigned:
+        block["userAssignedIdentities"] = {
+            uai_id: {"principalId": ref.principal_id, "clientId": ref.client_id}
+            for uai_id, ref in user_assigned.items()
+        }
+    return block
+
+
+def virtual_machine(
+    *,
+    arm_id: str,
+    location: str,
+    vm_id: str,
+    identity: JSON | None,
+    vm_size: str,
+    admin_username: str,
+    ssh_public_keys: Sequence[Mapping[str, str]] = (),
+    disable_password_authentication: bool = True,
+    network_interface_ids: Sequence[str] = (),
+    image_reference: Mapping[str, str] | None = None,
+    os_disk: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    zones: Sequence[str] | None = None,
+    time_created: str | None = None,
+) -> JSON:
+    """A Linux VM (azure-mgmt-compute ``VirtualMachine``). customData is never returned."""
+    doc = _tracked(arm_id, VIRTUAL_MACHINE, location, tags)
+    if identity is not None:
+        doc["identity"] = identity
+    if zones:
+        doc["zones"] = list(zones)
+    doc["properties"] = {
+        "vmId": vm_id,
+        "hardwareProfile": {"vmSize": vm_size},
+        "storageProfile": {
+            "imageReference": dict(image_reference or {}),
+            "osDisk": {
+                "osType": "Linux",
+                "createOption": "FromImage",
+                "caching": "ReadWrite",
+                "deleteOption": "Delete",
+                **dict(os_disk or {}),
+            },
+            "dataDisks": [],
+        },
+        "osProfile": {
+            "computerName": _name(arm_id),
+            "adminUsername": admin_username,
+            "linuxConfiguration": {
+                "disablePasswordAuthentication": disable_password_authentication,
+                "ssh": {"publicKeys": [dict(k) for k in ssh_public_keys]},
+                "provisionVMAgent": True,
+            },
+            "secrets": [],
+            "allowExtensionOperations": True,
+        },
+        "networkProfile": {
+            "networkInterfaces": [
+                {"id": nic, "properties": {"primary": i == 0, "deleteOption": "Delete"}}
+                for i, nic in enumerate(network_interface_ids)
+            ]
+        },
+        "provisioningState": "Succeeded",
+        "timeCreated": time_created or arm_timestamp(),
+    }
+    return doc
+
+
+def virtual_network(
+    *,
+    arm_id: str,
+    location: str,
+    address_prefixes: Sequence[str],
+    resource_guid: str,
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    doc = _tracked(arm_id, VIRTUAL_NETWORK, location, tags)
+    doc["properties"] = {
+        "provisioningState": "Succeeded",
+        "resourceGuid": resource_guid,
+        "addressSpace": {"addressPrefixes": list(address_prefixes)},
+        "subnets": [],
+        "virtualNetworkPeerings": [],
+        "enableDdosProtection": False,
+    }
+    return doc
+
+
+def subnet(
+    *, arm_id: str, address_prefix: str, network_security_group_id: str | None = None
+) -> JSON:
+    props: JSON = {
+        "provisioningState": "Succeeded",
+        "addressPrefix": address_prefix,
+        "privateEndpointNetworkPolicies": "Disabled",
+        "privateLinkServiceNetworkPolicies": "Enabled",
+    }
+    if network_security_group_id:
+        props["networkSecurityGroup"] = {"id": network_security_group_id}
+    return {"id": arm_id, "name": _name(arm_id), "type": SUBNET, "properties": props}
+
+
+def security_rule(arm_id: str, rule: Mapping[str, Any]) -> JSON:
+    """One NSG rule; ``rule`` holds the ARM properties (priority, direction, access...)."""
+    return {
+        "id": arm_id,
+        "name": _name(arm_id),
+        "type": f"{NETWORK_SECURITY_GROUP}/securityRules",
+        "properties": {"provisioningState": "Succeeded", **dict(rule)},
+    }
+
+
+def network_security_group(
+    *,
+    arm_id: str,
+    location: str,
+    resource_guid: str,
+    security_rules: Sequence[Mapping[str, Any]] = (),
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    """An NSG; each rule mapping carries ``name`` plus its ARM properties."""
+    doc = _tracked(arm_id, NETWORK_SECURITY_GROUP, location, tags)
+    doc["properties"] = {
+        "provisioningState": "Succeeded",
+        "resourceGuid": resource_guid,
+        "securityRules": [
+            security_rule(
+                f"{arm_id}/securityRules/{r['name']}",
+                {k: v for k, v in r.items() if k != "name"},
+            )
+            for r in security_rules
+        ],
+    }
+    return doc
+
+
+def network_interface(
+    *,
+    arm_id: str,
+    location: str,
+    subnet_id: str,
+    resource_guid: str,
+    private_ip_address: str,
+    public_ip_address_id: str | None = None,
+    network_security_group_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    ip_props: JSON = {
+        "provisioningState": "Succeeded",
+        "privateIPAddress": private_ip_address,
+        "privateIPAllocationMethod": "Dynamic",
+        "subnet": {"id": subnet_id},
+        "primary": True,
+        "privateIPAddressVersion": "IPv4",
+    }
+    if public_ip_address_id:
+        ip_props["publicIPAddress"] = {"id": public_ip_address_id}
+    doc = _tracked(arm_id, NETWORK_INTERFACE, location, tags)
+    doc["properties"] = {
+        "provisioningState": "Succeeded",
+        "resourceGuid": resource_guid,
+        "ipConfigurations": [
+            {
+                "id": f"{arm_id}/ipConfigurations/ipconfig1",
+                "name": "ipconfig1",
+                "type": f"{NETWORK_INTERFACE}/ipConfigurations",
+                "properties": ip_props,
+            }
+        ],
+        "enableAcceleratedNetworking": False,
+        "enableIPForwarding": False,
+        "nicType": "Standard",
+    }
+    if network_security_group_id:
+        doc["properties"]["networkSecurityGroup"] = {"id": network_security_group_id}
+    return doc
+
+
+def role_assignment(
+    *,
+    scope: str,
+    name: str,
+    role_definition_id: str,
+    principal_id: str,
+    principal_type: str = "ServicePrincipal",
+    condition: str | None = None,
+    condition_version: str | None = None,
+    description: str | None = None,
+    created_by: str | None = None,
+    created_on: str | None = None,
+) -> JSON:
+    """A role assignment (azure-mgmt-authorization 2022-04-01 ``RoleAssignment``).
+
+    Its ID is ``{scope}/providers/Microsoft.Authorization/roleAssignments/{name}``; ARM
+    returns ``condition``/``conditionVersion``/``description`` as null when unset.
+    """
+    stamp = created_on or arm_timestamp()
+    return {
+        "id": f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}",
+        "name": name,
+        "type": ROLE_ASSIGNMENT,
+        "properties": {
+            "roleDefinitionId": role_definition_id,
+            "principalId": principal_id,
+            "principalType": principal_type,
+            "scope": scope,
+            "condition": condition,
+            "conditionVersion": condition_version,
+            "description": description,
+            "createdOn": stamp,
+            "updatedOn": stamp,
+            "createdBy": created_by,
+            "updatedBy": created_by,
+            "delegatedManagedIdentityResourceId": None,
+        },
+    }
+
+
+def role_definition(role: RoleDefinition, *, subscription_id: str) -> JSON:
+    """A built-in role definition as ``role_definitions.list``/``get`` return it."""
+    return {
+        "id": role.definition_id(subscription_id),
+        "name": role.guid,
+        "type": ROLE_DEFINITION,
+        "properties": {
+            "roleName": role.name,
+            "type": "BuiltInRole",
+            "description": role.description,
+            "assignableScopes": ["/"],
+            "permissions": [
+                {
+                    "actions": list(role.actions),
+                    "notActions": list(role.not_actions),
+                    "dataActions": list(role.data_actions),
+                    "notDataActions": list(role.not_data_actions),
+                }
+            ],
+            "createdOn": None,
+            "updatedOn": None,
+            "createdBy": None,
+            "updatedBy": None,
+        },
+    }
+
+
+def management_lock(
+    *, scope: str, name: str, level: str = "CanNotDelete", notes: str | None = None
+) -> JSON:
+    """A management lock at any scope (``{scope}/providers/Microsoft.Authorization/locks``)."""
+    props: JSON = {"level": level, "owners": []}
+    if notes:
+        props["notes"] = notes
+    return {
+        "id": f"{scope.rstrip('/')}/providers/Microsoft.Authorization/locks/{name}",
+        "name": name,
+        "type": MANAGEMENT_LOCK,
+        "properties": props,
+    }
+
+
+def key_vault(
+    *,
+    arm_id: str,
+    location: str,
+    tenant_id: str,
+    vault_uri: str,
+    enable_rbac_authorization: bool = True,
+    enable_soft_delete: bool = True,
+    soft_delete_retention_in_days: int = 90,
+    enable_purge_protection: bool = False,
+    public_network_access: str = "Enabled",
+    sku_name: str = "standard",
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    """A Key Vault (Microsoft.KeyVault/vaults 2024-11-01).
+
+    ARM omits ``enablePurgeProtection`` unless it is on (it can never be turned off).
+    """
+    doc = _tracked(arm_id, KEY_VAULT, location, tags)
+    props: JSON = {
+        "sku": {"family": "A", "name": sku_name},
+        "tenantId": tenant_id,
+        "accessPolicies": [],
+        "enabledForDeployment": False,
+        "enabledForDiskEncryption": False,
+        "enabledForTemplateDeployment": False,
+        "enableSoftDelete": enable_soft_delete,
+        "softDeleteRetentionInDays": soft_delete_retention_in_days,
+        "enableRbacAuthorization": enable_rbac_authorization,
+        "vaultUri": vault_uri,
+        "provisioningState": "Succeeded",
+        "publicNetworkAccess": public_network_access,
+    }
+    if enable_purge_protection:
+        props["enablePurgeProtection"] = True
+    doc["properties"] = props
+    return doc
+
+
+def key_vault_secret(
+    *,
+    arm_id: str,
+    location: str,
+    vault_uri: str,
+    version: str,
+    content_type: str | None = None,
+    enabled: bool = True,
+    created: int | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    """A secret as the *management* plane returns it: metadata and URIs, never the value."""
+    name = _name(arm_id)
+    stamp = created if created is not None else int(datetime.now(UTC).timestamp())
+    base = vault_uri if vault_uri.endswith("/") else vault_uri + "/"
+    doc = _tracked(arm_id, KEY_VAULT_SECRET, location, tags)
+    props: JSON = {
+        "attributes": {"enabled": enabled, "created": stamp, "updated": stamp},
+        "secretUri": f"{base}secrets/{name}",
+        "secretUriWithVersion": f"{base}secrets/{name}/{version}",
+    }
+    if content_type:
+        props["contentType"] = content_type
+    doc["properties"] = props
+    return doc

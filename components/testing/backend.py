@@ -1,0 +1,403 @@
+"""Where mocked deployments land: the ArmBackend protocol and its in-memory default.
+
+The Pulumi mocks know how Pulumi talks (type tokens, camelCase inputs, flattened
+outputs); a backend knows how ARM behaves (IDs, generated principals, conflicts).
+Keeping them apart lets the same stack program deploy into plain memory for unit tests
+or into the local sandbox (helper C's ``SandboxBackend``), answering with the same ARM
+documents from :mod:`components.testing.arm_shapes` either way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from components import armid
+from components.roles import RoleCatalog, guid_from_role_reference
+from components.testing import arm_shapes
+
+JSON = dict[str, Any]
+
+# The Pulumi type tokens the in-memory backend understands.
+RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
+USER_ASSIGNED_IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
+FEDERATED_CREDENTIAL = "azure-native:managedidentity:FederatedIdentityCredential"
+MANAGEMENT_LOCK = "azure-native:authorization:ManagementLockByScope"
+VIRTUAL_NETWORK = "azure-native:network:VirtualNetwork"
+SUBNET = "azure-native:network:Subnet"
+NETWORK_SECURITY_GROUP = "azure-native:network:NetworkSecurityGroup"
+NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
+VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+KEY_VAULT = "azure-native:keyvault:Vault"
+KEY_VAULT_SECRET = "azure-native:keyvault:Secret"  # noqa: S105 (a type token)
+GET_CLIENT_CONFIG = "azure-native:authorization:getClientConfig"
+
+
+class ArmError(Exception):
+    """An error ARM would answer with (status, code, message), e.g. a 409 conflict."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(f"{status} {code}: {message}")
+
+
+@runtime_checkable
+class ArmBackend(Protocol):
+    """Creates resources from Pulumi inputs and answers invokes, in ARM's shapes."""
+
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def subscription_id(self) -> str: ...
+
+    def create_or_update(
+        self, resource_type: str, arm_id: str, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create or update ``arm_id`` from Pulumi ``inputs``; return its ARM JSON.
+
+        ``resource_type`` is the Pulumi type token (``azure-native:compute:VirtualMachine``);
+        ``inputs`` are camelCase with secrets already unwrapped.
+        """
+        ...
+
+    def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Answer an invoke such as ``azure-native:authorization:getClientConfig``."""
+        ...
+
+
+def _new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+def default_vault_uri(vault_name: str) -> str:
+    """Public-cloud vault URI; the sandbox passes its own loopback URI instead."""
+    return f"https://{vault_name}.vault.azure.net/"
+
+
+class InMemoryArm:
+    """An ARM that lives in a dict: the default backend of :class:`AzureMocks`.
+
+    It behaves like ARM where our components depend on it: GUID principal and client
+    IDs generated once per identity and kept across updates, a system identity whose
+    principal survives updates and vanishes when turned off, VM identity maps built from
+    the identities actually attached (an unknown one is a 400), and role assignments
+    that refuse ``RoleAssignmentExists`` and ``RoleAssignmentUpdateNotPermitted``
+    conflicts. Secret values sent to the management plane are kept in
+    :attr:`secret_values` (never in the ARM documents) for a data-plane emulator.
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str | None = None,
+        subscription_id: str | None = None,
+        location: str = "westeurope",
+        vault_uri: Callable[[str], str] = default_vault_uri,
+        new_guid: Callable[[], str] = _new_guid,
+        deployer_object_id: str | None = None,
+    ) -> None:
+        self._new_guid = new_guid
+        self._tenant_id = tenant_id or new_guid()
+        self._subscription_id = subscription_id or new_guid()
+        self.location = location
+        self.vault_uri = vault_uri
+        self.deployer_object_id = deployer_object_id or new_guid()
+        self.deployer_client_id = new_guid()
+        self.resources: dict[str, JSON] = {}
+        """ARM documents by lower-cased ARM ID."""
+        self.secret_values: dict[str, str] = {}
+        """Secret values by lower-cased secret ARM ID (management-plane writes)."""
+        self._next_ip = 4
+        self._handlers: dict[str, Callable[[str, JSON], JSON]] = {
+            RESOURCE_GROUP: self._resource_group,
+            USER_ASSIGNED_IDENTITY: self._user_assigned_identity,
+            FEDERATED_CREDENTIAL: self._federated_credential,
+            MANAGEMENT_LOCK: self._lock,
+            VIRTUAL_NETWORK: self._virtual_network,
+            SUBNET: self._subnet,
+            NETWORK_SECURITY_GROUP: self._nsg,
+            NETWORK_INTERFACE: self._nic,
+            VIRTUAL_MACHINE: self._virtual_machine,
+            ROLE_ASSIGNMENT: self._role_assignment,
+            KEY_VAULT: self._vault,
+            KEY_VAULT_SECRET: self._secret,
+        }
+
+    @property
+    def tenant_id(self) -> str:
+        return self._tenant_id
+
+    @property
+    def subscription_id(self) -> str:
+        return self._subscription_id
+
+    # -- the protocol -------------------------------------------------------------
+
+    def create_or_update(
+        self, resource_type: str, arm_id: str, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        handler = self._handlers.get(resource_type, self._generic)
+        doc = handler(arm_id, inputs)
+        self.resources[doc["id"].lower()] = doc
+        return doc
+
+    def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token == GET_CLIENT_CONFIG:
+            return {
+                "clientId": self.deployer_client_id,
+                "objectId": self.deployer_object_id,
+                "subscriptionId": self.subscription_id,
+                "tenantId": self.tenant_id,
+            }
+        raise ArmError(400, "InvokeNotSupported", f"the in-memory ARM cannot answer {token}")
+
+    # -- lookups for tests and other emulators -------------------------------------
+
+    def get(self, arm_id: str) -> JSON | None:
+        return self.resources.get(arm_id.lower())
+
+    def of_type(self, arm_type: str) -> list[JSON]:
+        """All documents whose ARM ``type`` is ``arm_type`` (case-insensitive)."""
+        return [d for d in self.resources.values() if d["type"].lower() == arm_type.lower()]
+
+    def delete(self, arm_id: str) -> JSON | None:
+        """Remove one resource (children stay, as ARM leaves role assignments behind)."""
+        return self.resources.pop(arm_id.lower(), None)
+
+    # -- per-type behaviour ----------------------------------------------------------
+
+    def _location(self, inputs: JSON) -> str:
+        return str(inputs.get("location") or self.location)
+
+    def _resource_group(self, arm_id: str, inputs: JSON) -> JSON:
+        return arm_shapes.resource_group(
+            arm_id=arm_id, location=self._location(inputs), tags=inputs.get("tags")
+        )
+
+    def _user_assigned_identity(self, arm_id: str, inputs: JSON) -> JSON:
+        existing = self.get(arm_id)
+        props = existing["properties"] if existing else {}
+        return arm_shapes.user_assigned_identity(
+            arm_id=arm_id,
+            location=self._location(inputs),
+            tenant_id=self.tenant_id,
+            principal_id=props.get("principalId") or self._new_guid(),
+            client_id=props.get("clientId") or self._new_guid(),
+            tags=inputs.get("tags"),
+        )
+
+    def _federated_credential(self, arm_id: str, inputs: JSON) -> JSON:
+        parent = arm_id.rsplit("/federatedIdentityCredentials/", 1)[0]
+        if self.get(parent) is None:
+            raise ArmError(404, "ResourceNotFound", f"identity {parent} was not found")
+        return arm_shapes.federated_identity_credential(
+            arm_id=arm_id,
+            issuer=inputs["issuer"],
+            subject=inputs["subject"],
+            audiences=inputs.get("audiences") or ["api://AzureADTokenExchange"],
+        )
+
+    def _lock(self, arm_id: str, inputs: JSON) -> JSON:
+        return arm_shapes.management_lock(
+            scope=inputs["scope"],
+            name=arm_id.rsplit("/", 1)[-1],
+            level=inputs.get("level", "CanNotDelete"),
+            notes=inputs.get("notes"),
+        )
+
+    def _virtual_network(self, arm_id: str, inputs: JSON) -> JSON:
+        space = inputs.get("addressSpace") or {}
+        return arm_shapes.virtual_network(
+            arm_id=arm_id,
+            location=self._location(inputs),
+            address_prefixes=space.get("addressPrefixes") or [],
+            resource_guid=self._new_guid(),
+            tags=inputs.get("tags"),
+        )
+
+    def _subnet(self, arm_id: str, inputs: JSON) -> JSON:
+        nsg = inputs.get("networkSecurityGroup") or {}
+        return arm_shapes.subnet(
+            arm_id=arm_id,
+            address_prefix=inputs.get("addressPrefix", ""),
+            network_security_group_id=nsg.get("id"),
+        )
+
+    def _nsg(self, arm_id: str, inputs: JSON) -> JSON:
+        return arm_shapes.network_security_group(
+            arm_id=arm_id,
+            location=self._location(inputs),
+            resource_guid=self._new_guid(),
+            security_rules=inputs.get("securityRules") or [],
+            tags=inputs.get("tags"),
+        )
+
+    def _nic(self, arm_id: str, inputs: JSON) -> JSON:
+        configs = inputs.get("ipConfigurations") or [{}]
+        first = configs[0]
+        subnet_id = (first.get("subnet") or {}).get("id", "")
+        subnet_doc = self.get(subnet_id) if subnet_id else None
+        prefix = subnet_doc["properties"]["addressPrefix"] if subnet_doc else "10.0.0.0/24"
+        address = str(ipaddress.ip_network(prefix, strict=False)[self._next_ip])
+        self._next_ip += 1
+        nsg = inputs.get("networkSecurityGroup") or {}
+        return arm_shapes.network_interface(
+            arm_id=arm_id,
+            location=self._location(inputs),
+            subnet_id=subnet_id,
+            resource_guid=self._new_guid(),
+            private_ip_address=address,
+            public_ip_address_id=(first.get("publicIPAddress") or {}).get("id"),
+            network_security_group_id=nsg.get("id"),
+            tags=inputs.get("tags"),
+        )
+
+    def _virtual_machine(self, arm_id: str, inputs: JSON) -> JSON:
+        existing = self.get(arm_id)
+        identity_in = inputs.get("identity") or {}
+        kind = str(identity_in.get("type") or "None")
+        system_on = "systemassigned" in kind.replace(" ", "").lower()
+        old_identity = (existing or {}).get("identity") or {}
+        system_principal = (
+            (old_identity.get("principalId") or self._new_guid()) if system_on else None
+        )
+        attached: dict[str, arm_shapes.AttachedIdentity] = {}
+        for uai_id in identity_in.get("userAssignedIdentities") or []:
+            uai = self.get(uai_id)
+            if uai is None:
+                raise ArmError(
+                    400,
+                    "FailedIdentityOperation",
+                    f"Identity '{uai_id}' was not found; it must exist before a VM can use it",
+                )
+            props = uai["properties"]
+            attached[uai["id"]] = arm_shapes.AttachedIdentity(
+                props["principalId"], props["clientId"]
+            )
+        if "userassigned" in kind.lower() and not attached:
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "userAssignedIdentities must be given when the identity type is UserAssigned",
+            )
+        os_profile = inputs.get("osProfile") or {}
+        linux = os_profile.get("linuxConfiguration") or {}
+        storage = inputs.get("storageProfile") or {}
+        network = inputs.get("networkProfile") or {}
+        return arm_shapes.virtual_machine(
+            arm_id=arm_id,
+            location=self._location(inputs),
+            vm_id=(existing or {}).get("properties", {}).get("vmId") or self._new_guid(),
+            identity=arm_shapes.vm_identity(
+                system_principal_id=system_principal,
+                tenant_id=self.tenant_id,
+                user_assigned=attached,
+            ),
+            vm_size=(inputs.get("hardwareProfile") or {}).get("vmSize", ""),
+            admin_username=os_profile.get("adminUsername", ""),
+            ssh_public_keys=(linux.get("ssh") or {}).get("publicKeys") or [],
+            disable_password_authentication=bool(linux.get("disablePasswordAuthentication", False)),
+            network_interface_ids=[n["id"] for n in network.get("networkInterfaces") or []],
+            image_reference=storage.get("imageReference"),
+            tags=inputs.get("tags"),
+            zones=inputs.get("zones"),
+        )
+
+    def _role_assignment(self, arm_id: str, inputs: JSON) -> JSON:
+        scope = inputs["scope"]
+        armid.parse(scope, "scope")
+        name = arm_id.rsplit("/", 1)[-1]
+        role_id = inputs["roleDefinitionId"]
+        guid = guid_from_role_reference(role_id)
+        if guid is None:
+            raise ArmError(400, "InvalidRoleDefinitionId", f"{role_id!r} is not a role ID")
+        principal = inputs["principalId"]
+        key = (scope.lower(), principal.lower(), guid)
+        for doc in self.of_type(arm_shapes.ROLE_ASSIGNMENT):
+            p = doc["properties"]
+            same = (
+                p["scope"].lower(),
+                p["principalId"].lower(),
+                guid_from_role_reference(p["roleDefinitionId"]),
+            )
+            if doc["name"].lower() == name.lower() and same != key:
+                raise ArmError(
+                    409,
+                    "RoleAssignmentUpdateNotPermitted",
+                    "Tenant ID, application ID, principal ID, and scope are not allowed "
+                    "to be updated.",
+                )
+            if doc["name"].lower() != name.lower() and same == key:
+                raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
+        existing = self.get(arm_id)
+        created = existing["properties"]["createdOn"] if existing else None
+        return arm_shapes.role_assignment(
+            scope=scope,
+            name=name,
+            role_definition_id=role_id,
+            principal_id=principal,
+            principal_type=inputs.get("principalType") or "ServicePrincipal",
+            condition=inputs.get("condition"),
+            condition_version=inputs.get("conditionVersion"),
+            description=inputs.get("description"),
+            created_by=self.deployer_object_id,
+            created_on=created,
+        )
+
+    def _vault(self, arm_id: str, inputs: JSON) -> JSON:
+        props = inputs.get("properties") or {}
+        name = arm_id.rsplit("/", 1)[-1]
+        return arm_shapes.key_vault(
+            arm_id=arm_id,
+            location=self._location(inputs),
+            tenant_id=props.get("tenantId") or self.tenant_id,
+            vault_uri=self.vault_uri(name),
+            enable_rbac_authorization=bool(props.get("enableRbacAuthorization", False)),
+            enable_soft_delete=bool(props.get("enableSoftDelete", True)),
+            soft_delete_retention_in_days=int(props.get("softDeleteRetentionInDays", 90)),
+            enable_purge_protection=bool(props.get("enablePurgeProtection", False)),
+            public_network_access=str(props.get("publicNetworkAccess") or "Enabled"),
+            sku_name=str((props.get("sku") or {}).get("name") or "standard"),
+            tags=inputs.get("tags"),
+        )
+
+    def _secret(self, arm_id: str, inputs: JSON) -> JSON:
+        vault_id = arm_id.rsplit("/secrets/", 1)[0]
+        vault = self.get(vault_id)
+        if vault is None:
+            raise ArmError(404, "ResourceNotFound", f"vault {vault_id} was not found")
+        props = inputs.get("properties") or {}
+        if "value" in props:
+            self.secret_values[arm_id.lower()] = str(props["value"])
+        attributes = props.get("attributes") or {}
+        return arm_shapes.key_vault_secret(
+            arm_id=arm_id,
+            location=vault["location"],
+            vault_uri=vault["properties"]["vaultUri"],
+            version=uuid.UUID(self._new_guid()).hex,
+            content_type=props.get("contentType"),
+            enabled=bool(attributes.get("enabled", True)),
+            tags=inputs.get("tags"),
+        )
+
+    def _generic(self, arm_id: str, inputs: JSON) -> JSON:
+        """Any other type: echo the inputs under ``properties`` (no behaviour emulated)."""
+        envelope = {"location", "tags", "identity", "sku", "kind", "zones"}
+        doc: JSON = {"id": arm_id, "name": arm_id.rstrip("/").rsplit("/", 1)[-1], "type": ""}
+        doc.update({k: v for k, v in inputs.items() if k in envelope})
+        doc["properties"] = {k: v for k, v in inputs.items() if k not in envelope}
+        return doc
+
+
+def role_definitions(subscription_id: str) -> list[JSON]:
+    """Every built-in role as ARM lists them, for an ARM emulator's roleDefinitions API."""
+    return [
+        arm_shapes.role_definition(role, subscription_id=subscription_id)
+        for role in RoleCatalog.builtin()
+    ]

@@ -1,0 +1,340 @@
+"""Pulumi mocks that answer like ARM, and a runner for whole stack programs.
+
+``AzureMocks`` turns each azure-native registration into an ARM ID built from the
+real resource-group/provider path, hands it to an :class:`ArmBackend` (memory by
+default, the local sandbox for end-to-end runs) and flattens the ARM document into the
+outputs azure-native would return. ``run_program`` runs a stack program (``__main__.py``
+or a callable) in the mock runtime and returns its resolved exports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import runpy
+import sys
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime import stack as pulumi_stack
+from pulumi.runtime.config import set_all_config
+
+from components.testing import backend as types
+from components.testing.backend import ArmBackend, InMemoryArm
+
+# The REST API versions azure-native 3.x uses for the types we create (its
+# ``azureApiVersion`` output); other types simply omit the output.
+API_VERSIONS = {
+    types.RESOURCE_GROUP: "2024-03-01",
+    types.USER_ASSIGNED_IDENTITY: "2023-01-31",
+    types.FEDERATED_CREDENTIAL: "2023-01-31",
+    types.MANAGEMENT_LOCK: "2020-05-01",
+    types.VIRTUAL_NETWORK: "2024-05-01",
+    types.SUBNET: "2024-05-01",
+    types.NETWORK_SECURITY_GROUP: "2024-05-01",
+    types.NETWORK_INTERFACE: "2024-05-01",
+    types.VIRTUAL_MACHINE: "2024-11-01",
+    types.ROLE_ASSIGNMENT: "2022-04-01",
+    types.KEY_VAULT: "2024-11-01",
+    types.KEY_VAULT_SECRET: "2024-11-01",
+}
+
+_RG = "/subscriptions/{sub}/resourceGroups/{rg}"
+_PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # token: (format below the resource group, input keys holding the names)
+    types.USER_ASSIGNED_IDENTITY: (
+        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{0}",
+        ("resourceName",),
+    ),
+    types.FEDERATED_CREDENTIAL: (
+        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{0}"
+        "/federatedIdentityCredentials/{1}",
+        ("resourceName", "federatedIdentityCredentialResourceName"),
+    ),
+    types.VIRTUAL_NETWORK: (
+        "/providers/Microsoft.Network/virtualNetworks/{0}",
+        ("virtualNetworkName",),
+    ),
+    types.SUBNET: (
+        "/providers/Microsoft.Network/virtualNetworks/{0}/subnets/{1}",
+        ("virtualNetworkName", "subnetName"),
+    ),
+    types.NETWORK_SECURITY_GROUP: (
+        "/providers/Microsoft.Network/networkSecurityGroups/{0}",
+        ("networkSecurityGroupName",),
+    ),
+    types.NETWORK_INTERFACE: (
+        "/providers/Microsoft.Network/networkInterfaces/{0}",
+        ("networkInterfaceName",),
+    ),
+    types.VIRTUAL_MACHINE: ("/providers/Microsoft.Compute/virtualMachines/{0}", ("vmName",)),
+    types.KEY_VAULT: ("/providers/Microsoft.KeyVault/vaults/{0}", ("vaultName",)),
+    types.KEY_VAULT_SECRET: (
+        "/providers/Microsoft.KeyVault/vaults/{0}/secrets/{1}",
+        ("vaultName", "secretName"),
+    ),
+}
+# Extension resources live below an arbitrary scope given as the ``scope`` input.
+_EXTENSIONS = {
+    types.ROLE_ASSIGNMENT: (
+        "/providers/Microsoft.Authorization/roleAssignments/{0}",
+        "roleAssignmentName",
+    ),
+    types.MANAGEMENT_LOCK: ("/providers/Microsoft.Authorization/locks/{0}", "lockName"),
+}
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Replace Pulumi's secret envelopes (as the mock monitor hands them over) by values."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return unwrap_secrets(value.get("value"))
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+@cache
+def _keeps_properties(token: str) -> bool:
+    """Whether azure-native outputs keep ``properties`` nested (Vault, Secret, ...).
+
+    Decided from the generated SDK class itself, so it cannot drift from azure-native:
+    types whose ARM spec does not flatten ``properties`` expose a ``properties`` getter.
+    """
+    package, module, name = token.split(":")
+    if package != "azure-native":
+        return False
+    try:
+        cls = getattr(import_module(f"pulumi_azure_native.{module.replace('/', '.')}"), name)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(getattr(cls, "properties", None), property)
+
+
+def flatten(token: str, arm: Mapping[str, Any]) -> dict[str, Any]:
+    """ARM JSON -> azure-native outputs: ``properties.*`` lifted unless the SDK nests them.
+
+    ``id`` is dropped (Pulumi carries it separately); ``azureApiVersion`` is added.
+    """
+    out = {k: v for k, v in arm.items() if k not in ("id", "properties")}
+    props = arm.get("properties")
+    if props is not None:
+        if _keeps_properties(token):
+            out["properties"] = props
+        else:
+            out.update(props)
+    if token in API_VERSIONS:
+        out["azureApiVersion"] = API_VERSIONS[token]
+    return out
+
+
+@dataclass
+class Registration:
+    """One resource the program registered: what it sent and what it got back."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    id: str
+    outputs: dict[str, Any]
+    custom: bool
+
+
+@dataclass
+class Invocation:
+    token: str
+    args: dict[str, Any]
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class AzureMocks(pulumi_mocks.Mocks):
+    """Pulumi mocks answering every azure-native resource and invoke like ARM.
+
+    ``registrations`` records each resource (component or custom) in order, with
+    secret-unwrapped inputs, so tests can assert on exactly what would be sent to ARM.
+    """
+
+    def __init__(self, backend: ArmBackend | None = None) -> None:
+        self.backend: ArmBackend = backend if backend is not None else InMemoryArm()
+        self.registrations: list[Registration] = []
+        self.invocations: list[Invocation] = []
+
+    # -- pulumi.runtime.Mocks ----------------------------------------------------------
+
+    def new_resource(
+        self, args: pulumi_mocks.MockResourceArgs
+    ) -> tuple[str | None, dict[Any, Any]]:
+        inputs = unwrap_secrets(dict(args.inputs))
+        if not args.typ.startswith("azure-native:") or args.typ.startswith("pulumi:"):
+            # Component resources and anything not azure-native: echo the inputs.
+            rid = "" if not args.custom else f"{args.name}_id"
+            self.registrations.append(
+                Registration(args.typ, args.name, inputs, rid, inputs, bool(args.custom))
+            )
+            return rid, inputs
+        arm_id = self.arm_id(args.typ, args.name, inputs)
+        arm = self.backend.create_or_update(args.typ, arm_id, inputs)
+        outputs = flatten(args.typ, arm)
+        self.registrations.append(
+            Registration(args.typ, args.name, inputs, arm["id"], outputs, True)
+        )
+        return arm["id"], outputs
+
+    def call(
+        self, args: pulumi_mocks.MockCallArgs
+    ) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        call_args = unwrap_secrets(dict(args.args))
+        result = self.backend.call(args.token, call_args)
+        self.invocations.append(Invocation(args.token, call_args, result))
+        return result, None
+
+    # -- ARM IDs ----------------------------------------------------------------------
+
+    def arm_id(self, token: str, logical_name: str, inputs: Mapping[str, Any]) -> str:
+        """The ARM ID azure-native would create for ``token`` with these inputs."""
+        sub = self.backend.subscription_id
+        if token == types.RESOURCE_GROUP:
+            return _RG.format(sub=sub, rg=inputs.get("resourceGroupName") or logical_name)
+        if token in _EXTENSIONS:
+            fmt, key = _EXTENSIONS[token]
+            scope = str(inputs["scope"]).rstrip("/")
+            return scope + fmt.format(inputs.get(key) or logical_name)
+        rg = inputs.get("resourceGroupName") or "unknown-rg"
+        if token in _PATHS:
+            fmt, keys = _PATHS[token]
+            names = [inputs.get(k) or logical_name for k in keys]
+            return _RG.format(sub=sub, rg=rg) + fmt.format(*names)
+        _, module, type_name = token.split(":")
+        provider = "Microsoft." + module.split("/")[0].capitalize()
+        type_segment = type_name[0].lower() + type_name[1:] + "s"
+        return _RG.format(sub=sub, rg=rg) + f"/providers/{provider}/{type_segment}/{logical_name}"
+
+    # -- conveniences for tests ---------------------------------------------------------
+
+    def of_type(self, token: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == token]
+
+    def custom_registrations(self) -> list[Registration]:
+        return [r for r in self.registrations if r.custom]
+
+
+Program = Path | str | Callable[[], None]
+
+
+def _config_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _full_key(key: str, project: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def run_program(
+    program: Program,
+    config: Mapping[str, Any],
+    *,
+    mocks: pulumi_mocks.Mocks,
+    project: str = "managed-identity-kit",
+    stack: str = "dev",
+    secret_keys: Collection[str] = (),
+) -> dict[str, Any]:
+    """Run a stack program in the mock runtime; return its exports as plain values.
+
+    ``program`` is a path to a ``__main__.py`` (run like the Pulumi Python host does,
+    with its directory on ``sys.path``) or a callable. ``config`` maps full keys
+    (``mikit:vms``) or bare keys (taken as ``<project>:<key>``) to values; non-strings
+    are JSON-encoded, as the Pulumi CLI passes structured config. Secret outputs are
+    unwrapped in the result: callers decide what to show.
+
+    Each call runs in a copy of the current ``contextvars`` context with freshly
+    configured Pulumi settings, so runs do not leak into each other or into the caller.
+    Exceptions from the program (e.g. :class:`ConfigError`) propagate unchanged.
+    """
+    full = {_full_key(k, project): _config_value(v) for k, v in config.items()}
+    secrets = [_full_key(k, project) for k in secret_keys]
+    ctx = contextvars.copy_context()
+    return ctx.run(
+        lambda: _run_isolated(
+            program, config=full, secret_keys=secrets, mocks=mocks, project=project, stack=stack
+        )
+    )
+
+
+def _run_isolated(
+    program: Program,
+    *,
+    config: dict[str, str],
+    secret_keys: list[str],
+    mocks: pulumi_mocks.Mocks,
+    project: str,
+    stack: str,
+) -> dict[str, Any]:
+    monitor = pulumi_mocks.MockMonitor(mocks)
+    info = monitor.GetDeploymentInfo(None)  # type: ignore[no-untyped-call]
+    settings.ROOT.set(None)
+    settings.configure(
+        pulumi_mocks.MockSettings(  # type: ignore[no-untyped-call]
+            monitor=monitor,
+            monitor_features=set(info.supportedFeatures),
+            engine=pulumi_mocks.MockEngine(None),
+            project=project,
+            stack=stack,
+            dry_run=False,
+            organization="organization",
+            root_directory=str(Path(program).parent) if not callable(program) else None,
+            callbacks=None,
+        )
+    )
+    set_all_config(config, secret_keys)
+    body = _as_callable(program)
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(_run_in_stack(body))
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _as_callable(program: Program) -> Callable[[], None]:
+    if callable(program):
+        return program
+    path = Path(program).resolve()
+    if path.is_dir():
+        path = path / "__main__.py"
+
+    def run_path() -> None:
+        sys.path.insert(0, str(path.parent))
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        finally:
+            sys.path.remove(str(path.parent))
+
+    return run_path
+
+
+async def _run_in_stack(body: Callable[[], None]) -> dict[str, Any]:
+    """Like pulumi.runtime.run_in_stack, but hands back the root stack's exports."""
+    holder: dict[str, pulumi_stack.Stack] = {}
+
+    def in_stack() -> None:
+        root = pulumi_stack.Stack()
+        holder["stack"] = root
+        try:
+            body()
+        finally:
+            root._finish()
+
+    await pulumi_stack.run_pulumi_func(in_stack)
+    exports = holder["stack"].outputs
+    resolved = await pulumi.Output.from_input(exports).future()
+    return dict(resolved or {})

@@ -3,6 +3,7 @@
 from components.testing import arm_shapes
 from components.testing.backend import ArmBackend, ArmError, InMemoryArm
 from components.testing.mocks import AzureMocks, Registration, flatten, run_program
+from components.testing.stack_files import load_stack_config
 
 __all__ = [
     "ArmBackend",
@@ -12,5 +13,6 @@ __all__ = [
     "Registration",
     "arm_shapes",
     "flatten",
+    "load_stack_config",
     "run_program",
 ]

@@ -1,0 +1,85 @@
+"""The record of one verifier run: the check, the lifecycle steps, and how long each took.
+
+Kept apart from the code that produces it (check, lifecycle) and the code that renders it
+(report), so a report writer never re-runs or re-judges anything: it only prints what
+was observed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from verify.check import CheckResult
+from verify.model import StackOutputs
+
+
+@dataclass
+class Step:
+    """One named action or observation of a scenario, with what it expected and saw."""
+
+    name: str
+    expected: str
+    observed: str
+    passed: bool
+    seconds: float = 0.0
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    description: str
+    steps: list[Step] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and bool(self.steps) and all(s.passed for s in self.steps)
+
+
+@dataclass
+class RunReport:
+    """Everything a report needs, for either ``check`` or ``lifecycle``."""
+
+    command: str
+    target: str
+    stack: str
+    started_at: str
+    outputs: StackOutputs | None = None
+    check: CheckResult | None = None
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        if self.error is not None:
+            return False
+        if self.check is None and not self.scenarios:
+            return False
+        check_ok = self.check is None or self.check.passed
+        return check_ok and all(s.passed for s in self.scenarios)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; outputs carry IDs and fingerprints only, never a secret value."""
+        return {
+            "command": self.command,
+            "target": self.target,
+            "stack": self.stack,
+            "started_at": self.started_at,
+            "passed": self.passed,
+            "error": self.error,
+            "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},
+            "check": self.check.to_dict() if self.check else None,
+            "scenarios": [
+                {**asdict(s), "passed": s.passed} | {"steps": [asdict(step) for step in s.steps]}
+                for s in self.scenarios
+            ],
+            "stack_outputs": (
+                self.outputs.model_dump(mode="json", exclude={"secret_fingerprints"})
+                if self.outputs
+                else None
+            ),
+        }

@@ -9,7 +9,6 @@ how the clients are constructed (endpoint, credential, TLS trust) differs per ta
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -43,6 +42,9 @@ def to_assignment(model: Any) -> Assignment:
 class ArmOperations:
     """Deletes, identity changes and role assignments for one deployed stack.
 
+    Targets subclass it and add ``outputs()`` and ``probe()``; the names and resource
+    group come from the outputs, which the lifecycle never renames.
+
     ``compute``, ``msi`` and ``authorization`` are ``ComputeManagementClient``,
     ``ManagedServiceIdentityClient`` and ``AuthorizationManagementClient`` (or fakes
     with the same method names in unit tests).
@@ -50,30 +52,32 @@ class ArmOperations:
 
     def __init__(
         self,
-        outputs: Callable[[], StackOutputs],
         compute: Any,
         msi: Any,
         authorization: Any,
         *,
         polling_interval: float = POLL_INTERVAL,
     ) -> None:
-        self._outputs = outputs
         self.compute = compute
         self.msi = msi
         self.authorization = authorization
         self.polling_interval = polling_interval
 
+    def outputs(self) -> StackOutputs:
+        """The deployed stack's outputs; each target says where they come from."""
+        raise NotImplementedError
+
     # -- helpers ---------------------------------------------------------------
 
     @property
     def _rg(self) -> str:
-        return self._outputs().resource_group
+        return self.outputs().resource_group
 
     def _vm_name(self, vm: str) -> str:
-        return self._outputs().vms[vm].name
+        return self.outputs().vms[vm].name
 
     def _identity_name(self, identity: str) -> str:
-        return self._outputs().identities[identity].name
+        return self.outputs().identities[identity].name
 
     # -- existence ---------------------------------------------------------------
 
@@ -90,6 +94,33 @@ class ArmOperations:
         except ResourceNotFoundError:
             return False
         return True
+
+    def live_principals(self) -> dict[str, str]:
+        """Principal ID -> what holds it, for every identity that exists right now.
+
+        Read from ARM, not from the outputs: this is the guard that keeps orphan cleanup
+        away from live assignments, so it must reflect the present, not the deployment.
+        User-assigned principals come from the identity itself (a VM may still reference
+        an identity that was deleted).
+        """
+        outputs = self.outputs()
+        live: dict[str, str] = {}
+        for key, vm in outputs.vms.items():
+            try:
+                current = self.compute.virtual_machines.get(self._rg, vm.name)
+            except ResourceNotFoundError:
+                continue
+            ident = current.identity
+            if ident is not None and ident.principal_id:
+                live[ident.principal_id.lower()] = f"vm:{key} (system)"
+        for key, identity in outputs.identities.items():
+            try:
+                current = self.msi.user_assigned_identities.get(self._rg, identity.name)
+            except ResourceNotFoundError:
+                continue
+            if current.principal_id:
+                live[current.principal_id.lower()] = f"identity:{key}"
+        return live
 
     # -- VMs -----------------------------------------------------------------------
 
@@ -116,7 +147,7 @@ class ArmOperations:
 
     def attach_identity(self, vm: str, identity: str) -> None:
         """Re-list a user-assigned identity on the VM (ARM re-binds it to IMDS)."""
-        identity_id = self._outputs().identities[identity].id
+        identity_id = self.outputs().identities[identity].id
         current = self.compute.virtual_machines.get(self._rg, self._vm_name(vm))
         uais = set((current.identity.user_assigned_identities or {}) if current.identity else {})
         has_system = bool(
@@ -144,7 +175,7 @@ class ArmOperations:
         self.msi.user_assigned_identities.delete(self._rg, self._identity_name(identity))
 
     def create_identity(self, identity: str) -> IdentityInfo:
-        outputs = self._outputs()
+        outputs = self.outputs()
         created = self.msi.user_assigned_identities.create_or_update(
             self._rg,
             self._identity_name(identity),

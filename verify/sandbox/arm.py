@@ -1,0 +1,398 @@
+"""The slice of Azure Resource Manager the verifier uses, over HTTPS.
+
+Served to the real azure-mgmt-authorization, azure-mgmt-msi and azure-mgmt-compute
+clients (pointed here with ``base_url``), in the JSON of
+:mod:`components.testing.arm_shapes`, the same documents the Pulumi mocks answer with:
+
+- role assignments: list at a scope (``$filter=principalId eq '...'``, ``atScope()``,
+  ``assignedTo('...')``), get, create (PUT), delete; list-for-scope returns what
+  applies at the scope (at or above it) plus, without ``atScope()``, what lies below;
+- role definitions: list at a scope (``$filter=roleName eq '...'``), get by GUID or ID;
+- user-assigned identities: get, create (PUT), delete, list in a resource group;
+- VMs: get, PATCH of ``identity`` (and tags), delete, list in a resource group;
+- resource groups and vaults: get.
+
+Every call needs an ARM token (``aud`` https://management.azure.com) and is authorized
+by RBAC ``actions`` through the shared evaluator, so a VM's identity with Reader can list
+assignments but not delete them, as on Azure. Long-running operations (VM PATCH and
+DELETE) complete synchronously: 200 with ``provisioningState: Succeeded`` and 204, which
+the clients' ARM pollers accept as done without polling.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from components import armid
+from components.errors import ConfigError
+from components.roles import guid_from_role_reference
+from components.testing import arm_shapes
+from verify.sandbox.rbac import RbacEvaluator
+from verify.sandbox.state import RoleAssignment, SandboxError, SandboxState, VirtualMachine
+from verify.sandbox.tokens import ARM_AUDIENCES, TokenError, TokenIssuer
+
+AUTHZ = "/providers/microsoft.authorization/"
+_PRINCIPAL_FILTER = re.compile(r"principalId\s+eq\s+'(?P<id>[^']+)'", re.IGNORECASE)
+_ASSIGNED_TO = re.compile(r"assignedTo\('(?P<id>[^']+)'\)", re.IGNORECASE)
+_AT_SCOPE = re.compile(r"atScope\(\)", re.IGNORECASE)
+_ROLE_NAME = re.compile(r"roleName\s+eq\s+'(?P<name>[^']+)'", re.IGNORECASE)
+_RESOURCE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
+    r"(?:/providers/(?P<provider>[^/]+)/(?P<type>[^/]+)(?:/(?P<name>[^/]+))?)?$",
+    re.IGNORECASE,
+)
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def error_body(status: int) -> dict[str, Any]:
+    """ARM's error shape for an injected fault."""
+    codes = {
+        429: ("TooManyRequests", "The request is being throttled; retry after the indicated time."),
+        410: ("Gone", "The resource is temporarily unavailable."),
+    }
+    code, message = codes.get(status, ("InternalServerError", "Encountered internal server error."))
+    return {"error": {"code": code, "message": message}}
+
+
+class _Answer(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class ArmService:
+    def __init__(
+        self,
+        state: SandboxState,
+        issuer: TokenIssuer,
+        rbac: RbacEvaluator,
+        vault_uri: Callable[[str], str] = lambda name: f"https://{name}.vault.azure.net/",
+        leeway_seconds: int = 300,
+    ) -> None:
+        self._state = state
+        self._vault_uri = vault_uri
+        self._issuer = issuer
+        self._rbac = rbac
+        self._leeway = leeway_seconds
+
+    # -------------------------------------------------------------- auth
+    def _authenticate(self, request: Request) -> dict[str, Any]:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _Answer(
+                error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+            )
+        try:
+            claims = self._issuer.verify(token.strip(), ARM_AUDIENCES, self._leeway)
+        except TokenError as exc:
+            raise _Answer(error(401, "InvalidAuthenticationToken", f"The access token is invalid. {exc}")) from exc
+        request.state.principal_id = claims["oid"]
+        return claims
+
+    def _authorize(self, claims: dict[str, Any], action: str, scope: str) -> None:
+        if not self._rbac.check_action(claims["oid"], action, scope).allowed:
+            raise _Answer(
+                error(
+                    403,
+                    "AuthorizationFailed",
+                    f"The client '{claims.get('appid')}' with object id '{claims['oid']}' does not have "
+                    f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
+                    "invalid. If access was recently granted, please refresh your credentials.",
+                )
+            )
+
+    # ------------------------------------------------------------- shapes
+    def _assignment_json(self, a: RoleAssignment) -> dict[str, Any]:
+        stamp = arm_shapes.arm_timestamp(_utc(a.created_on))
+        return arm_shapes.role_assignment(
+            scope=a.scope,
+            name=a.name,
+            role_definition_id=a.role_definition_id,
+            principal_id=a.principal_id,
+            principal_type=a.principal_type,
+            condition=a.condition,
+            condition_version=a.condition_version,
+            description=a.description,
+            created_on=stamp,
+        )
+
+    def _vm_json(self, vm: VirtualMachine) -> dict[str, Any]:
+        attached = {}
+        for uai_id in vm.user_assigned:
+            uai = self._state.identity_or_tombstone(uai_id)
+            if uai is not None:
+                attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
+        identity = arm_shapes.vm_identity(
+            system_principal_id=vm.system_principal_id, tenant_id=self._state.tenant_id, user_assigned=attached
+        )
+        return arm_shapes.virtual_machine(
+            arm_id=vm.id,
+            location=vm.location,
+            vm_id=vm.vm_id,
+            identity=identity,
+            vm_size=vm.vm_size,
+            admin_username=vm.admin_username,
+            tags=vm.tags,
+            time_created=arm_shapes.arm_timestamp(_utc(vm.created_on)),
+        )
+
+    def _identity_json(self, uai_id: str) -> dict[str, Any] | None:
+        uai = self._state.identity(uai_id)
+        if uai is None:
+            return None
+        return arm_shapes.user_assigned_identity(
+            arm_id=uai.id,
+            location=uai.location,
+            tenant_id=uai.tenant_id,
+            principal_id=uai.principal_id,
+            client_id=uai.client_id,
+            tags=uai.tags,
+        )
+
+    # ---------------------------------------------------- authorization RP
+    def _role_assignments(self, request: Request, claims: dict[str, Any], scope: str, rest: str) -> Response:
+        method = request.method
+        if rest == "":
+            if method != "GET":
+                return error(405, "MethodNotAllowed", f"{method} is not supported on a role assignment collection.")
+            self._authorize(claims, "Microsoft.Authorization/roleAssignments/read", scope or "/")
+            flt = request.query_params.get("$filter", "")
+            principal = _PRINCIPAL_FILTER.search(flt) or _ASSIGNED_TO.search(flt)
+            found = self._state.role_assignments(
+                scope=scope or None,
+                principal_id=principal.group("id") if principal else None,
+                at_scope=bool(_AT_SCOPE.search(flt)),
+            )
+            return JSONResponse({"value": [self._assignment_json(a) for a in found]})
+        name = rest
+        assignment_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        if method == "GET":
+            self._authorize(claims, "Microsoft.Authorization/roleAssignments/read", scope)
+            found_a = self._state.role_assignment(assignment_id)
+            if found_a is None:
+                return error(404, "RoleAssignmentNotFound", f"The role assignment '{name}' is not found.")
+            return JSONResponse(self._assignment_json(found_a))
+        if method == "DELETE":
+            self._authorize(claims, "Microsoft.Authorization/roleAssignments/delete", scope)
+            deleted = self._state.delete_role_assignment(assignment_id)
+            if deleted is None:
+                return Response(status_code=204)
+            return JSONResponse(self._assignment_json(deleted))
+        if method == "PUT":
+            self._authorize(claims, "Microsoft.Authorization/roleAssignments/write", scope)
+            props = (_json_body(request).get("properties") or {})
+            if not props.get("roleDefinitionId") or not props.get("principalId"):
+                return error(400, "InvalidRoleAssignmentRequest", "roleDefinitionId and principalId are required.")
+            existed = self._state.role_assignment(assignment_id) is not None
+            created = self._state.create_role_assignment(
+                scope,
+                props["roleDefinitionId"],
+                props["principalId"],
+                props.get("principalType"),
+                name=name,
+                description=props.get("description"),
+                condition=props.get("condition"),
+                condition_version=props.get("conditionVersion"),
+            )
+            return JSONResponse(self._assignment_json(created), status_code=200 if existed else 201)
+        return error(405, "MethodNotAllowed", f"{method} is not supported on a role assignment.")
+
+    def _role_definitions(self, request: Request, claims: dict[str, Any], scope: str, rest: str) -> Response:
+        if request.method != "GET":
+            return error(405, "MethodNotAllowed", "The sandbox serves built-in role definitions only.")
+        if scope:
+            self._authorize(claims, "Microsoft.Authorization/roleDefinitions/read", scope)
+        sub = self._state.subscription_id
+        if rest:
+            guid = guid_from_role_reference(rest)
+            role = self._state.catalog.find(guid) if guid else None
+            if role is None:
+                return error(404, "RoleDefinitionDoesNotExist", f"The role definition '{rest}' does not exist.")
+            return JSONResponse(arm_shapes.role_definition(role, subscription_id=sub))
+        wanted = _ROLE_NAME.search(request.query_params.get("$filter", ""))
+        roles = [r for r in self._state.catalog if not wanted or r.name.lower() == wanted.group("name").lower()]
+        return JSONResponse({"value": [arm_shapes.role_definition(r, subscription_id=sub) for r in roles]})
+
+    # ----------------------------------------------------- resource types
+    def _identities(self, request: Request, claims: dict[str, Any], rg: str, name: str | None) -> Response:
+        base = f"/subscriptions/{self._state.subscription_id}/resourceGroups/{rg}"
+        if name is None:
+            self._authorize(claims, "Microsoft.ManagedIdentity/userAssignedIdentities/read", base)
+            docs = [
+                self._identity_json(u.id)
+                for u in self._state.identities()
+                if u.resource_group.lower() == rg.lower()
+            ]
+            return JSONResponse({"value": docs})
+        uai_id = str(armid.resource(self._state.subscription_id, rg, "Microsoft.ManagedIdentity", "userAssignedIdentities", name))
+        action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(request.method)
+        if action is None:
+            return error(405, "MethodNotAllowed", f"{request.method} is not supported here.")
+        self._authorize(claims, f"Microsoft.ManagedIdentity/userAssignedIdentities/{action}", uai_id)
+        if request.method == "GET":
+            doc = self._identity_json(uai_id)
+            if doc is None:
+                return _not_found("Microsoft.ManagedIdentity/userAssignedIdentities", name, rg)
+            return JSONResponse(doc)
+        if request.method == "DELETE":
+            return JSONResponse({}) if self._state.delete_identity(uai_id) else Response(status_code=204)
+        body = _json_body(request)
+        existed = self._state.identity(uai_id) is not None
+        self._state.create_identity(rg, name, body.get("location"), body.get("tags"))
+        return JSONResponse(self._identity_json(uai_id), status_code=200 if existed else 201)
+
+    def _vms(self, request: Request, claims: dict[str, Any], rg: str, name: str | None) -> Response:
+        if name is None:
+            base = f"/subscriptions/{self._state.subscription_id}/resourceGroups/{rg}"
+            self._authorize(claims, "Microsoft.Compute/virtualMachines/read", base)
+            vms = [self._vm_json(v) for v in self._state.vms() if v.resource_group.lower() == rg.lower()]
+            return JSONResponse({"value": vms})
+        vm_id = str(armid.resource(self._state.subscription_id, rg, "Microsoft.Compute", "virtualMachines", name))
+        action = {"GET": "read", "PATCH": "write", "DELETE": "delete"}.get(request.method)
+        if action is None:
+            return error(405, "MethodNotAllowed", f"{request.method} is not in the sandbox's VM slice.")
+        self._authorize(claims, f"Microsoft.Compute/virtualMachines/{action}", vm_id)
+        vm = self._state.vm(vm_id)
+        if vm is None:
+            if request.method == "DELETE":
+                return Response(status_code=204)
+            return _not_found("Microsoft.Compute/virtualMachines", name, rg)
+        if request.method == "GET":
+            return JSONResponse(self._vm_json(vm))
+        if request.method == "DELETE":
+            self._state.delete_vm(vm_id)
+            return Response(status_code=204)
+        return self._patch_vm(claims, vm, _json_body(request))
+
+    def _patch_vm(self, claims: dict[str, Any], vm: VirtualMachine, body: dict[str, Any]) -> Response:
+        """PATCH semantics of ARM: ``identity.type`` sets the kinds; in
+        ``userAssignedIdentities`` a null value detaches, an object attaches."""
+        identity = body.get("identity")
+        if identity is not None:
+            kinds = {k.strip().lower() for k in str(identity.get("type") or "None").split(",")}
+            system = "systemassigned" in kinds
+            wants_user = "userassigned" in kinds
+            changes: dict[str, Any] = identity.get("userAssignedIdentities") or {}
+            if not wants_user and changes:
+                return error(
+                    400,
+                    "InvalidParameter",
+                    f"The identity type '{identity.get('type')}' does not allow userAssignedIdentities: "
+                    "identityIds should not be provided if the type is not UserAssigned.",
+                )
+            current = list(vm.user_assigned) if wants_user else []
+            for uai_id, value in changes.items():
+                if value is None:
+                    current = [u for u in current if u.lower() != uai_id.lower()]
+                elif uai_id.lower() not in {u.lower() for u in current}:
+                    self._authorize(claims, "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action", uai_id)
+                    current.append(uai_id)
+            if wants_user and not current:
+                return error(
+                    400, "InvalidParameter", "The identity type includes UserAssigned but no user-assigned identity is given."
+                )
+            vm = self._state.update_vm_identity(vm.id, system, current)
+        if "tags" in body:
+            vm = self._state.update_vm_tags(vm.id, body.get("tags") or {})
+        return JSONResponse(self._vm_json(vm))
+
+    # ------------------------------------------------------------ routing
+    def dispatch(self, request: Request) -> Response:
+        path = "/" + re.sub("/+", "/", request.path_params["path"]).strip("/")
+        try:
+            if not request.query_params.get("api-version"):
+                return error(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+            claims = self._authenticate(request)
+            lower = path.lower()
+            cut = lower.rfind(AUTHZ)
+            if cut >= 0:
+                scope = path[:cut].rstrip("/")
+                kind, _, rest = path[cut + len(AUTHZ) :].partition("/")
+                if scope:
+                    armid.parse(scope, "scope")
+                if kind.lower() == "roleassignments":
+                    return self._role_assignments(request, claims, scope, rest)
+                if kind.lower() == "roledefinitions":
+                    return self._role_definitions(request, claims, scope, rest)
+                return error(400, "InvalidResourceType", f"The resource type '{kind}' is not in the sandbox's slice.")
+            m = _RESOURCE.match(path)
+            if not m or m.group("sub").lower() != self._state.subscription_id.lower():
+                return error(404, "SubscriptionNotFound" if m else "NotFound", f"No ARM resource at '{path}' in the sandbox.")
+            rg = m.group("rg")
+            if self._state.resource_group(rg) is None:
+                return error(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+            provider, type_ = (m.group("provider") or "").lower(), (m.group("type") or "").lower()
+            if not provider:
+                self._authorize(claims, "Microsoft.Resources/subscriptions/resourceGroups/read", path)
+                group = self._state.resource_group(rg)
+                assert group is not None
+                return JSONResponse(arm_shapes.resource_group(arm_id=group.id, location=group.location))
+            if (provider, type_) == ("microsoft.managedidentity", "userassignedidentities"):
+                return self._identities(request, claims, rg, m.group("name"))
+            if (provider, type_) == ("microsoft.compute", "virtualmachines"):
+                return self._vms(request, claims, rg, m.group("name"))
+            if (provider, type_) == ("microsoft.keyvault", "vaults") and m.group("name") and request.method == "GET":
+                return self._vault(claims, rg, m.group("name"))
+            return error(400, "InvalidResourceType", f"'{m.group('provider')}/{m.group('type')}' is not in the sandbox's slice.")
+        except _Answer as answer:
+            return answer.response
+        except SandboxError as exc:
+            return error(exc.status, exc.code, exc.message)
+        except ConfigError as exc:
+            return error(400, "InvalidParameter", str(exc))
+
+    def _vault(self, claims: dict[str, Any], rg: str, name: str) -> Response:
+        vault_id = str(armid.resource(self._state.subscription_id, rg, "Microsoft.KeyVault", "vaults", name))
+        self._authorize(claims, "Microsoft.KeyVault/vaults/read", vault_id)
+        vault = self._state.vault(vault_id)
+        if vault is None:
+            return _not_found("Microsoft.KeyVault/vaults", name, rg)
+        return JSONResponse(
+            arm_shapes.key_vault(
+                arm_id=vault.id,
+                location=vault.location,
+                tenant_id=self._state.tenant_id,
+                vault_uri=self._vault_uri(vault.name),
+                enable_purge_protection=vault.purge_protection,
+            )
+        )
+
+    def app(self) -> Starlette:
+        async def handle(request: Request) -> Response:
+            request.state.json = await request.body()
+            return self.dispatch(request)
+
+        methods = ["GET", "PUT", "PATCH", "DELETE", "POST"]
+        return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    raw = request.state.json
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise _Answer(error(400, "InvalidRequestContent", "The request content is not valid JSON.")) from exc
+    if not isinstance(body, dict):
+        raise _Answer(error(400, "InvalidRequestContent", "The request content must be a JSON object."))
+    return body
+
+
+def _not_found(type_: str, name: str, rg: str) -> JSONResponse:
+    return error(404, "ResourceNotFound", f"The Resource '{type_}/{name}' under resource group '{rg}' was not found.")
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

@@ -1,0 +1,293 @@
+"""Key Vault data plane (secrets), over HTTPS, one listener per vault.
+
+What azure-keyvault-secrets 4.12 sends and expects, checked against its source:
+
+- the first request carries no token; the vault answers 401 with
+  ``WWW-Authenticate: Bearer authorization="https://login.windows.net/<tid>",
+  resource="https://vault.azure.net"`` and the client asks its credential for a token
+  for that resource, then retries (a URL outside ``*.vault.azure.net`` needs
+  ``verify_challenge_resource=False`` on the client);
+- tokens are checked like Key Vault does: signature against the tenant's issuer key,
+  ``aud`` = ``https://vault.azure.net``, ``iss``/``tid`` of the vault's tenant,
+  ``nbf``/``exp`` with 5 minutes' clock skew; a bad token gets 401 and the error shape
+  ``{"error": {"code": "Unauthorized", "message": ...}}``;
+- authorization is Azure RBAC on data actions with scope inheritance: an assignment on
+  the vault (or above) covers every secret; one on ``<vault>/secrets/<name>`` covers
+  only that secret; Owner/Contributor/Reader carry no data actions and get 403
+  ``ForbiddenByRbac``; authorization precedes existence (no grant + missing secret is
+  403, grant + missing secret is 404 ``SecretNotFound``);
+- secrets: get (latest, by version), set (new version), list (paged by ``maxresults``
+  with ``nextLink``), list versions, soft delete, get/purge/recover deleted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from components.roles import DELETE_SECRET, GET_SECRET, READ_SECRET_METADATA, SET_SECRET
+from verify.sandbox.faults import FaultPlan
+from verify.sandbox.rbac import RbacEvaluator
+from verify.sandbox.state import DeletedSecret, SandboxError, SandboxState, SecretVersion, Vault
+from verify.sandbox.tokens import VAULT_AUDIENCES, TokenError, TokenIssuer
+
+RECOVER_SECRET = "Microsoft.KeyVault/vaults/secrets/recover/action"
+PURGE_SECRET = "Microsoft.KeyVault/vaults/secrets/purge/action"
+DEFAULT_PAGE_SIZE = 25
+NOT_FOUND_HELP = (
+    "If you recently deleted this secret you may be able to recover it using the correct "
+    "recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
+)
+
+
+def error(status: int, code: str, message: str, inner: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if inner:
+        body["innererror"] = {"code": inner}
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def error_body(status: int) -> dict[str, Any]:
+    """Key Vault's error shape for an injected fault."""
+    codes = {429: ("Throttled", "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached")}
+    code, message = codes.get(status, ("InternalServerError", "An unexpected error occurred."))
+    return {"error": {"code": code, "message": message}}
+
+
+class _Denied(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class KeyVaultService:
+    def __init__(
+        self,
+        state: SandboxState,
+        issuer: TokenIssuer,
+        rbac: RbacEvaluator,
+        faults: FaultPlan,
+        leeway_seconds: int = 300,
+    ) -> None:
+        self._state = state
+        self._issuer = issuer
+        self._rbac = rbac
+        self._faults = faults
+        self._leeway = leeway_seconds
+
+    @property
+    def challenge(self) -> str:
+        return (
+            f'Bearer authorization="https://login.windows.net/{self._state.tenant_id}", '
+            'resource="https://vault.azure.net"'
+        )
+
+    # --------------------------------------------------------------- auth
+    def _unauthorized(self, message: str) -> _Denied:
+        return _Denied(error(401, "Unauthorized", message, headers={"WWW-Authenticate": self.challenge}))
+
+    def authenticate(self, request: Request) -> dict[str, Any]:
+        """The verified claims of the request's bearer token, or a 401 to send back."""
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise self._unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
+        try:
+            claims = self._issuer.verify(token.strip(), VAULT_AUDIENCES, self._leeway)
+        except TokenError as exc:
+            text = str(exc)
+            prefix = "AKV10022: " if text.startswith("Invalid audience") else "AKV10032: " if text.startswith("Invalid issuer") else ""
+            raise self._unauthorized(prefix + text) from exc
+        if self._state.principal(claims["oid"]) is None and self._faults.deleted_principal_tokens == "refuse":
+            raise self._unauthorized(
+                f"The principal of the token (oid={claims['oid']}) no longer exists in tenant {claims['tid']}."
+            )
+        request.state.principal_id = claims["oid"]
+        return claims
+
+    def authorize(self, vault: Vault, claims: dict[str, Any], action: str, resource_id: str) -> None:
+        if self._rbac.check_data_action(claims["oid"], action, resource_id).allowed:
+            return
+        message = (
+            "Caller is not authorized to perform action on resource.\r\n"
+            "If role assignments, deny assignments or role definitions were changed recently, "
+            "please observe propagation time.\r\n"
+            f"Caller: appid={claims.get('appid')};oid={claims['oid']};iss={claims['iss']}\r\n"
+            f"Action: '{action}'\r\n"
+            f"Resource: '{resource_id.lower()}'\r\n"
+            "Assignment: (not found)\r\n"
+            "DenyAssignmentId: null\r\n"
+            "DecisionReason: null \r\n"
+            f"Vault: {vault.name};location={vault.location}\r\n"
+        )
+        raise _Denied(error(403, "Forbidden", message, inner="ForbiddenByRbac"))
+
+    # ------------------------------------------------------------ bodies
+    @staticmethod
+    def _base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    @staticmethod
+    def _attributes(vault: Vault, s: SecretVersion) -> dict[str, Any]:
+        return {
+            "enabled": s.enabled,
+            "created": s.created,
+            "updated": s.updated,
+            "recoveryLevel": vault.recovery_level,
+            "recoverableDays": vault.soft_delete_retention_days,
+        }
+
+    def _bundle(self, request: Request, vault: Vault, s: SecretVersion, value: bool = True, versioned: bool = True) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if value:
+            body["value"] = s.value
+        body["id"] = f"{self._base(request)}/secrets/{s.name}" + (f"/{s.version}" if versioned else "")
+        if s.content_type is not None:
+            body["contentType"] = s.content_type
+        body["attributes"] = self._attributes(vault, s)
+        body["tags"] = dict(s.tags)
+        return body
+
+    def _deleted_bundle(self, request: Request, vault: Vault, d: DeletedSecret) -> dict[str, Any]:
+        body = self._bundle(request, vault, d.latest, value=False)
+        body["recoveryId"] = f"{self._base(request)}/deletedsecrets/{d.latest.name}"
+        body["deletedDate"] = d.deleted_date
+        body["scheduledPurgeDate"] = d.scheduled_purge_date
+        return body
+
+    @staticmethod
+    def _not_found(name: str) -> JSONResponse:
+        return error(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault. {NOT_FOUND_HELP}")
+
+    def _page(self, request: Request, items: list[dict[str, Any]], path: str) -> JSONResponse:
+        try:
+            size = int(request.query_params.get("maxresults", DEFAULT_PAGE_SIZE))
+            start = int(base64.urlsafe_b64decode(request.query_params.get("$skiptoken", "") + "==").decode() or 0)
+        except ValueError:
+            return error(400, "BadParameter", "Invalid maxresults or $skiptoken.")
+        if not 1 <= size <= DEFAULT_PAGE_SIZE:
+            return error(400, "BadParameter", f"maxresults must be between 1 and {DEFAULT_PAGE_SIZE}.")
+        page = items[start : start + size]
+        next_link = None
+        if start + size < len(items):
+            token = base64.urlsafe_b64encode(str(start + size).encode()).decode().rstrip("=")
+            api = request.query_params.get("api-version", "")
+            next_link = f"{self._base(request)}{path}?api-version={api}&$skiptoken={token}&maxresults={size}"
+        return JSONResponse({"value": page, "nextLink": next_link})
+
+    # ------------------------------------------------------------ routing
+    def app(self, vault_name: str) -> Starlette:
+        """The ASGI app of one vault's listener."""
+
+        def endpoint(handler: Callable[[Request, Vault, dict[str, Any]], Response]) -> Callable[[Request], Any]:
+            async def run(request: Request) -> Response:
+                try:
+                    claims = self.authenticate(request)
+                    if not request.query_params.get("api-version"):
+                        return error(400, "BadParameter", "The request URI contains an invalid or missing api-version.")
+                    vault = self._state.vault(vault_name)
+                    if vault is None:
+                        return error(404, "VaultNotFound", f"Vault {vault_name} was not found.")
+                    request.state.body = await request.body()
+                    return handler(request, vault, claims)
+                except _Denied as denied:
+                    return denied.response
+                except SandboxError as exc:
+                    return error(exc.status, exc.code, exc.message)
+
+            return run
+
+        def secret_id(vault: Vault, request: Request) -> str:
+            return vault.secret_scope(request.path_params["name"])
+
+        def get_secret(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+            name, version = request.path_params["name"], request.path_params.get("version", "")
+            self.authorize(vault, claims, GET_SECRET, secret_id(vault, request))
+            s = self._state.get_secret(vault.name, name, version or None)
+            if s is None:
+                return self._not_found(f"{name}/{version}" if version else name)
+            return JSONResponse(self._bundle(request, vault, s))
+
+        def set_secret(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+            self.authorize(vault, claims, SET_SECRET, secret_id(vault, request))
+            try:
+                body = json.loads(request.state.body or b"{}")
+            except ValueError:
+                return error(400, "BadParameter", "The request body is not valid JSON.")
+            if not isinstance(body, dict) or not isinstance(body.get("value"), str):
+                return error(400, "BadParameter", "Property 'value' is required and must be a string.")
+            enabled = (body.get("attributes") or {}).get("enabled", True)
+            s = self._state.set_secret(
+                vault.name, request.path_params["name"], body["value"], body.get("contentType"), body.get("tags"), enabled is not False
+            )
+            return JSONResponse(self._bundle(request, vault, s))
+
+        def delete_secret(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+            self.authorize(vault, claims, DELETE_SECRET, secret_id(vault, request))
+            d = self._state.delete_secret(vault.name, request.path_params["name"])
+            if d is None:
+                return self._not_found(request.path_params["name"])
+            return JSONResponse(self._deleted_bundle(request, vault, d))
+
+        def list_secrets(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+            self.authorize(vault, claims, READ_SECRET_METADATA, vault.id)
+            items = []
+            for name in self._state.secret_names(vault.name):
+                latest = self._state.get_secret(vault.name, name)
+                if latest is not None:
+                    items.append(self._bundle(request, vault, latest, value=False, versioned=False))
+            return self._page(request, items, "/secrets")
+
+        def list_versions(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+            name = request.path_params["name"]
+            self.authorize(vault, claims, READ_SECRET_METADATA, secret_id(vault, request))
+            versions = self._state.secret_versions(vault.name, name)
+            if not versions:
+                return self._not_found(name)
+            items = [self._bundle(request, vault, s, value=False) for s in versions]
+            return self._page(request, items, f"/secrets/{name}/versions")
+
+        def get_deleted(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+            name = request.path_params["name"]
+            self.authorize(vault, claims, READ_SECRET_METADATA, secret_id(vault, request))
+            d = self._state.deleted_secret(vault.name, name)
+            if d is None:
+                return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+            return JSONResponse(self._deleted_bundle(request, vault, d))
+
+        def purge_deleted(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+            name = request.path_params["name"]
+            self.authorize(vault, claims, PURGE_SECRET, secret_id(vault, request))
+            if not self._state.purge_secret(vault.name, name):
+                return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+            return Response(status_code=204)
+
+        def recover_deleted(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+            name = request.path_params["name"]
+            self.authorize(vault, claims, RECOVER_SECRET, secret_id(vault, request))
+            s = self._state.recover_secret(vault.name, name)
+            if s is None:
+                return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+            return JSONResponse(self._bundle(request, vault, s, value=False))
+
+        return Starlette(
+            routes=[
+                Route("/secrets", endpoint(list_secrets), methods=["GET"]),
+                Route("/secrets/", endpoint(list_secrets), methods=["GET"]),
+                Route("/secrets/{name}/versions", endpoint(list_versions), methods=["GET"]),
+                Route("/secrets/{name}", endpoint(get_secret), methods=["GET"]),
+                Route("/secrets/{name}/", endpoint(get_secret), methods=["GET"]),
+                Route("/secrets/{name}/{version}", endpoint(get_secret), methods=["GET"]),
+                Route("/secrets/{name}", endpoint(set_secret), methods=["PUT"]),
+                Route("/secrets/{name}", endpoint(delete_secret), methods=["DELETE"]),
+                Route("/deletedsecrets/{name}", endpoint(get_deleted), methods=["GET"]),
+                Route("/deletedsecrets/{name}", endpoint(purge_deleted), methods=["DELETE"]),
+                Route("/deletedsecrets/{name}/recover", endpoint(recover_deleted), methods=["POST"]),
+            ],
+        )

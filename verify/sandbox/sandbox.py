@@ -1,0 +1,340 @@
+"""The Sandbox: one object that starts, wires and stops every sandbox service in-process.
+
+    with Sandbox(SandboxConfig()) as sb:
+        sb.state.create_resource_group("rg")
+        vm = sb.state.create_vm("rg", "vm-a", system_assigned=True)
+        os.environ.update(sb.imds_env(vm))          # "be" on that VM
+        client = SecretClient(sb.vault_url("kv1"), ManagedIdentityCredential(),
+                              **sb.keyvault_client_kwargs())
+
+Each VM gets its own IMDS listener and each vault its own Key Vault listener the moment
+it is created (and loses it when deleted); ARM and the issuer's discovery endpoints have
+one listener each. Everything binds loopback only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from components.armid import is_guid
+from components.errors import ConfigError
+from verify.sandbox import arm, imds, keyvault
+from verify.sandbox.arm import ArmService
+from verify.sandbox.credentials import AsyncSandboxCredential, SandboxCredential
+from verify.sandbox.faults import FaultPlan
+from verify.sandbox.imds import ImdsService
+from verify.sandbox.keyvault import KeyVaultService
+from verify.sandbox.rbac import RbacEvaluator
+from verify.sandbox.requestlog import RequestLog
+from verify.sandbox.server import EventLoopThread, Listener, ServiceMiddleware, Tls, require_loopback
+from verify.sandbox.state import SandboxState, ServicePrincipal, Vault, VirtualMachine
+from verify.sandbox.tokens import TokenIssuer
+
+ARM_SCOPE = "https://management.azure.com/.default"
+
+
+@dataclass
+class SandboxConfig:
+    """How the sandbox runs. Every field has the default a newcomer wants."""
+
+    host: str = "127.0.0.1"
+    tenant_id: str | None = None  # random GUID by default
+    subscription_id: str | None = None  # random GUID by default
+    location: str = "westeurope"
+    token_lifetime_seconds: int = 86400  # managed-identity tokens live ~24 h on Azure
+    clock_skew_seconds: int = 300  # what resource servers tolerate on nbf/exp
+    propagation_delay_seconds: float = 0.0  # RBAC: new assignments apply after this
+    deleted_principal_tokens: Literal["accept", "refuse"] = "accept"
+    faults_file: str | Path | None = None
+    arm_port: int = 0  # 0: any free port
+    issuer_port: int = 0
+    workdir: str | Path | None = None  # where the CA PEM is written; a temp dir if None
+    operator_role: str = "Owner"  # the operator principal's role on the subscription
+
+    def validate(self) -> None:
+        """ConfigError naming the field, before anything is bound or created."""
+        require_loopback(self.host)
+        for name in ("tenant_id", "subscription_id"):
+            value = getattr(self, name)
+            if value is not None and not is_guid(value):
+                raise ConfigError(name, value, "is not a GUID", "omit it for a random one, or give a GUID")
+        if self.token_lifetime_seconds < 60:
+            raise ConfigError("token_lifetime_seconds", self.token_lifetime_seconds, "is below 60", "use 60 or more")
+        if self.propagation_delay_seconds < 0:
+            raise ConfigError("propagation_delay_seconds", self.propagation_delay_seconds, "is negative", "use >= 0")
+        if self.deleted_principal_tokens not in ("accept", "refuse"):
+            raise ConfigError(
+                "deleted_principal_tokens", self.deleted_principal_tokens, "is not a mode", "use 'accept' or 'refuse'"
+            )
+        for name in ("arm_port", "issuer_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ConfigError(name, port, "is not a TCP port", "use 0 (any free port) or 1-65535")
+
+
+class Sandbox:
+    """The local Azure: state plus its HTTP(S) services, started and stopped together."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.config.validate()
+        self._host = require_loopback(self.config.host)
+        self.faults = FaultPlan()
+        self.faults.propagation_delay_seconds = self.config.propagation_delay_seconds
+        self.faults.deleted_principal_tokens = self.config.deleted_principal_tokens
+        if self.config.faults_file:
+            self.faults.load(self.config.faults_file)
+        self.request_log = RequestLog()
+        self.state = SandboxState(
+            (self.config.tenant_id or str(uuid.uuid4())).lower(),
+            (self.config.subscription_id or str(uuid.uuid4())).lower(),
+            self.config.location,
+        )
+        self.issuer_service = TokenIssuer(self.state.tenant_id, self.config.token_lifetime_seconds)
+        self.rbac = RbacEvaluator(self.state, lambda: self.faults.propagation_delay_seconds)
+        skew = self.config.clock_skew_seconds
+        self._imds = ImdsService(self.state, self.issuer_service)
+        self._keyvault = KeyVaultService(self.state, self.issuer_service, self.rbac, self.faults, skew)
+        self._arm = ArmService(self.state, self.issuer_service, self.rbac, self._vault_uri_or_default, skew)
+        self.operator: ServicePrincipal = self.state.create_principal("sandbox-operator")
+        self.state.create_role_assignment(
+            f"/subscriptions/{self.state.subscription_id}", self.config.operator_role, self.operator.object_id
+        )
+        self._lock = threading.RLock()
+        self._loop: EventLoopThread | None = None
+        self._tls: Tls | None = None
+        self._tempdir: str | None = None
+        self._arm_listener: Listener | None = None
+        self._issuer_listener: Listener | None = None
+        self._imds_listeners: dict[str, Listener] = {}
+        self._vault_listeners: dict[str, Listener] = {}
+        self.state.subscribe(self._on_event)
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> Sandbox:
+        with self._lock:
+            if self._loop is not None:
+                return self
+            if self.config.workdir is None:
+                self._tempdir = tempfile.mkdtemp(prefix="mikit-sandbox-")
+            workdir = Path(self.config.workdir or self._tempdir or ".")
+            self._tls = Tls(workdir)
+            self._loop = EventLoopThread()
+            self._arm_listener = self._listen(
+                self._arm.app(), "arm", "arm", arm.error_body, port=self.config.arm_port, tls=True
+            )
+            self._issuer_listener = self._listen(
+                self.issuer_service.app(), "issuer", "issuer", imds.error_body, port=self.config.issuer_port, tls=True
+            )
+            for vm in self.state.vms():
+                self._start_imds(vm)
+            for vault in self.state.vaults():
+                self._start_vault(vault)
+        return self
+
+    def stop(self) -> None:
+        """Stop every listener (in-flight requests get 2 s), the loop, and remove temp files."""
+        with self._lock:
+            if self._loop is None:
+                return
+            listeners = [
+                *self._imds_listeners.values(),
+                *self._vault_listeners.values(),
+                self._arm_listener,
+                self._issuer_listener,
+            ]
+            self._imds_listeners.clear()
+            self._vault_listeners.clear()
+            live = [listener for listener in listeners if listener is not None]
+            for listener in live:  # all at once, then wait: shutdowns overlap
+                listener.stop(wait=False)
+            for listener in live:
+                listener.wait()
+            self._loop.stop()
+            self._loop = None
+            if self._tempdir:
+                shutil.rmtree(self._tempdir, ignore_errors=True)
+                self._tempdir = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *args: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ listeners
+    def _listen(
+        self, app: Any, service: str, target: str, error_body: Any, port: int = 0, tls: bool = False,
+        aliases: tuple[str, ...] = (),
+    ) -> Listener:
+        assert self._loop is not None
+        wrapped = ServiceMiddleware(app, service, target, self.faults, self.request_log, error_body, aliases)
+        return Listener(self._loop, wrapped, self._host, port, self._tls if tls else None)
+
+    def _start_imds(self, vm: VirtualMachine) -> None:
+        with self._lock:
+            if self._loop is None or vm.id.lower() in self._imds_listeners:
+                return
+            self._imds_listeners[vm.id.lower()] = self._listen(
+                self._imds.app(vm.id), "imds", vm.name, imds.error_body, aliases=(vm.id,)
+            )
+
+    def _start_vault(self, vault: Vault) -> None:
+        with self._lock:
+            if self._loop is None or vault.name.lower() in self._vault_listeners:
+                return
+            self._vault_listeners[vault.name.lower()] = self._listen(
+                self._keyvault.app(vault.name), "keyvault", vault.name, keyvault.error_body, tls=True,
+                aliases=(vault.id,),
+            )
+
+    def _stop_listener(self, listener: Listener | None) -> None:
+        if listener is not None:
+            # From a request handler (ARM DELETE) we are on the loop thread: do not wait on it.
+            on_loop = threading.current_thread().name == "sandbox-loop"
+            listener.stop(wait=not on_loop)
+
+    def _on_event(self, kind: str, obj: object) -> None:
+        if kind == "vm_created" and isinstance(obj, VirtualMachine):
+            self._start_imds(obj)
+        elif kind == "vm_deleted" and isinstance(obj, VirtualMachine):
+            with self._lock:
+                listener = self._imds_listeners.pop(obj.id.lower(), None)
+            self._stop_listener(listener)
+        elif kind == "vault_created" and isinstance(obj, Vault):
+            self._start_vault(obj)
+        elif kind == "vault_deleted" and isinstance(obj, Vault):
+            with self._lock:
+                listener = self._vault_listeners.pop(obj.name.lower(), None)
+            self._stop_listener(listener)
+
+    def _require_started(self) -> None:
+        if self._loop is None:
+            raise RuntimeError("the sandbox is not started: use `with Sandbox(...) as sb` or sb.start()")
+
+    # ------------------------------------------------------------ endpoints
+    @property
+    def tenant_id(self) -> str:
+        return self.state.tenant_id
+
+    @property
+    def subscription_id(self) -> str:
+        return self.state.subscription_id
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` claim of sandbox tokens (``https://sts.windows.net/<tid>/``)."""
+        return self.issuer_service.issuer
+
+    @property
+    def authority_url(self) -> str:
+        """Where the issuer's discovery is served: ``<url>/<tid>/.well-known/openid-configuration``."""
+        self._require_started()
+        assert self._issuer_listener is not None
+        return self._issuer_listener.url
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.authority_url}/{self.tenant_id}/discovery/keys"
+
+    @property
+    def arm_url(self) -> str:
+        self._require_started()
+        assert self._arm_listener is not None
+        return self._arm_listener.url
+
+    @property
+    def ca_cert_path(self) -> str:
+        """The PEM of the sandbox CA: trust it (``connection_verify``) to talk HTTPS to it."""
+        self._require_started()
+        assert self._tls is not None
+        return str(self._tls.ca_cert_path)
+
+    def imds_url(self, vm: VirtualMachine | str) -> str:
+        """``http://127.0.0.1:<port>`` of a VM's IMDS (by VM object, ARM ID or name)."""
+        self._require_started()
+        found = self._find_vm(vm)
+        with self._lock:
+            listener = self._imds_listeners.get(found.id.lower())
+        if listener is None:
+            raise ConfigError("vm", str(vm), "has no IMDS listener", "create the VM in sb.state first")
+        return listener.url
+
+    def vault_url(self, vault: Vault | str) -> str:
+        """``https://127.0.0.1:<port>/`` of a vault's data plane (by Vault, ARM ID or name)."""
+        self._require_started()
+        name = vault.name if isinstance(vault, Vault) else vault
+        found = self.state.vault(name)
+        with self._lock:
+            listener = self._vault_listeners.get(found.name.lower()) if found else None
+        if listener is None:
+            raise ConfigError("vault", name, "is not a vault of this sandbox", "create it with sb.state.create_vault")
+        return listener.url + "/"
+
+    def _vault_uri_or_default(self, name: str) -> str:
+        with self._lock:
+            listener = self._vault_listeners.get(name.lower())
+        return listener.url + "/" if listener else f"https://{name}.vault.azure.net/"
+
+    def _find_vm(self, vm: VirtualMachine | str) -> VirtualMachine:
+        if isinstance(vm, VirtualMachine):
+            key = vm.id
+        else:
+            key = vm
+        found = self.state.vm(key) if key.startswith("/") else next(
+            (v for v in self.state.vms() if v.name.lower() == key.lower()), None
+        )
+        if found is None:
+            raise ConfigError("vm", key, "is not a VM of this sandbox", "create it with sb.state.create_vm")
+        return found
+
+    # ------------------------------------------------------------ client helpers
+    def imds_env(self, vm: VirtualMachine | str) -> dict[str, str]:
+        """Environment that puts a process "on" the VM for azure-identity / msal."""
+        return {"AZURE_POD_IDENTITY_AUTHORITY_HOST": self.imds_url(vm)}
+
+    def keyvault_client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments a SecretClient needs for a loopback vault with the sandbox CA."""
+        return {"verify_challenge_resource": False, "connection_verify": self.ca_cert_path}
+
+    def arm_client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments an azure-mgmt-* client needs to talk to the sandbox's ARM."""
+        return {"base_url": self.arm_url, "credential_scopes": [ARM_SCOPE], "connection_verify": self.ca_cert_path}
+
+    def credential(self, principal: ServicePrincipal | None = None) -> SandboxCredential:
+        """A TokenCredential for a principal (the operator by default), issuing directly."""
+        return SandboxCredential(self.issuer_service, principal or self.operator)
+
+    def async_credential(self, principal: ServicePrincipal | None = None) -> AsyncSandboxCredential:
+        return AsyncSandboxCredential(self.issuer_service, principal or self.operator)
+
+    def issue_token(
+        self, principal: ServicePrincipal | str, resource: str, lifetime_seconds: int | None = None, **claims: Any
+    ) -> str:
+        """A signed token for a principal (or its object ID); ``claims`` override any claim."""
+        if isinstance(principal, str):
+            found = self.state.principal(principal)
+            if found is None:
+                raise ConfigError("principal", principal, "is not a principal of this sandbox", "pass an existing one")
+            principal = found
+        return self.issuer_service.issue(principal, resource, lifetime_seconds, **claims).token
+
+    def endpoints(self) -> dict[str, Any]:
+        """Everything a user needs to point clients here (printed by the command)."""
+        return {
+            "tenant_id": self.tenant_id,
+            "subscription_id": self.subscription_id,
+            "issuer": self.issuer,
+            "authority_url": self.authority_url,
+            "jwks_url": self.jwks_url,
+            "arm_url": self.arm_url,
+            "ca_cert_path": self.ca_cert_path,
+            "imds": {vm.name: self.imds_url(vm) for vm in self.state.vms()},
+            "vaults": {v.name: self.vault_url(v) for v in self.state.vaults()},
+        }

@@ -1,0 +1,252 @@
+"""Listeners: uvicorn servers on loopback sockets, one event loop thread, faults, logging.
+
+Every endpoint of the sandbox (ARM, the token issuer's discovery, one IMDS per VM, one
+Key Vault per vault) is a :class:`Listener`: a socket bound here, synchronously, on a
+loopback address (so its URL is known and connectable at once), served by a real
+ASGI server (uvicorn, TLS where Azure uses HTTPS) as a task on one shared event-loop
+thread. Starting and stopping a listener is cheap, which is what lets a VM's IMDS appear
+and disappear with the VM.
+
+:class:`ServiceMiddleware` wraps each app: it applies the :class:`FaultPlan` (error
+status in the service's own shape, slow answer, or a TCP reset) and writes the
+:class:`RequestLog`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trustme
+import uvicorn
+
+from components.errors import ConfigError
+from verify.sandbox.faults import FaultPlan
+from verify.sandbox.requestlog import RequestLog, RequestRecord
+
+ASGIApp = Callable[..., Any]
+ErrorBody = Callable[[int], dict[str, Any]]
+
+
+def require_loopback(host: str) -> str:
+    """The loopback address to bind, or ConfigError: the sandbox never listens beyond the host.
+
+    Its tokens are signed by a throw-away key and its Key Vault hands out secret values to
+    anyone holding one; exposing that on a network interface would be a real leak.
+    """
+    candidate = "127.0.0.1" if host == "localhost" else host
+    try:
+        address = ipaddress.ip_address(candidate)
+    except ValueError as exc:
+        raise ConfigError(
+            "host", host, "is not an IP address", "use 127.0.0.1 (the sandbox binds loopback only)"
+        ) from exc
+    if not address.is_loopback:
+        raise ConfigError(
+            "host",
+            host,
+            "is not a loopback address; the sandbox refuses to listen on a network interface",
+            "use 127.0.0.1 (or another 127.x.y.z / ::1 address)",
+        )
+    return str(address)
+
+
+class Tls:
+    """A CA made at start and a server certificate for the loopback names, as PEM files."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._ca = trustme.CA(organization_name="managed-identity-kit sandbox")
+        cert = self._ca.issue_cert("127.0.0.1", "::1", "localhost")
+        self.ca_cert_path = directory / "sandbox-ca.pem"
+        self.server_pem_path = directory / "sandbox-server.pem"
+        self._ca.cert_pem.write_to_path(str(self.ca_cert_path))
+        cert.private_key_and_cert_chain_pem.write_to_path(str(self.server_pem_path))
+        self.server_pem_path.chmod(0o600)
+
+
+class EventLoopThread:
+    """One asyncio loop on a daemon thread, hosting every listener."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="sandbox-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class ServiceMiddleware:
+    """Faults and the request log, around one service's ASGI app."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        service: str,
+        target: str,
+        faults: FaultPlan,
+        log: RequestLog,
+        error_body: ErrorBody,
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.service = service
+        self.target = target
+        self.targets = (target, *aliases)
+        self.faults = faults
+        self.log = log
+        self.error_body = error_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+        scope.setdefault("state", {})
+        fault = self.faults.take(self.service, self.targets, scope["method"], scope["path"])
+
+        async def capture(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if fault is not None and fault.kind == "reset":
+                await self._reset(receive, send)
+            elif fault is not None and fault.kind == "status":
+                await self._status(fault.status, fault.retry_after, capture)
+            else:
+                if fault is not None and fault.kind == "delay":
+                    await asyncio.sleep(fault.delay_seconds)
+                await self.app(scope, receive, capture)
+        finally:
+            self.log.add(
+                RequestRecord(
+                    at=time.time(),
+                    service=self.service,
+                    target=self.target,
+                    method=scope["method"],
+                    path=scope["path"],
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    status=status,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                    principal_id=scope["state"].get("principal_id"),
+                    fault=fault.kind if fault else None,
+                )
+            )
+
+    async def _status(self, status: int, retry_after: int | None, send: Any) -> None:
+        body = json.dumps(self.error_body(status)).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _reset(receive: Any, send: Any) -> None:
+        """Abort the TCP connection with a RST (SO_LINGER 0) before any response byte.
+
+        ASGI has no "reset" message; uvicorn's ``send`` is a bound method of its
+        per-request cycle, which holds the transport. If that ever changes, fall back to
+        a response that starts and then breaks off, which clients also see as a dropped
+        connection.
+        """
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is None:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+            raise ConnectionResetError("sandbox fault: connection dropped mid-response")
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with a shutdown that lets in-flight requests finish but does not wait for
+    idle keep-alive (TLS) connections, which clients may hold open indefinitely."""
+
+    async def _wait_tasks_to_complete(self) -> None:
+        while self.server_state.tasks and not self.force_exit:
+            await asyncio.sleep(0.05)
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+
+
+class Listener:
+    """One uvicorn server on one loopback socket."""
+
+    def __init__(
+        self,
+        loop: EventLoopThread,
+        app: ASGIApp,
+        host: str,
+        port: int = 0,
+        tls: Tls | None = None,
+    ) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self._sock.listen(2048)
+        self._sock.setblocking(False)
+        self.host = host
+        self.port: int = self._sock.getsockname()[1]
+        self.scheme = "https" if tls else "http"
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=2,
+            ssl_certfile=str(tls.server_pem_path) if tls else None,
+        )
+        self._server = _Server(config)
+        self._loop = loop
+        self._future = loop.submit(self._server.serve(sockets=[self._sock]))
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop accepting, finish in-flight requests (2 s at most), close the socket."""
+        self._server.should_exit = True
+        if wait:
+            self.wait()
+
+    def wait(self) -> None:
+        """Wait for a stopped listener to finish shutting down."""
+        with contextlib.suppress(Exception):
+            self._future.result(timeout=10)
+        self._sock.close()  # uvicorn closed it already; this covers a failed startup

@@ -1,0 +1,201 @@
+"""The sandbox's Entra ID token issuer: RS256 access tokens, OpenID configuration, JWKS.
+
+Tokens carry the claims Entra puts in a v1.0 managed-identity access token (``aud``,
+``iss`` = ``https://sts.windows.net/<tid>/``, ``tid``, ``oid``, ``sub``, ``appid``,
+``xms_mirid``, ``iat``, ``nbf``, ``exp``, ``ver``) so the probe reports the same claims
+on the sandbox as on Azure. The signing key is made at start and never leaves the
+process; resource servers (Key Vault, ARM) verify with its public half, as they verify
+Entra's tokens with the keys from JWKS. Signing and verification are PyJWT's.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from verify.sandbox.state import ServicePrincipal
+
+VAULT_AUDIENCES = ("https://vault.azure.net", "https://vault.azure.net/")
+ARM_AUDIENCES = (
+    "https://management.azure.com",
+    "https://management.azure.com/",
+    "https://management.core.windows.net/",
+)
+KNOWN_RESOURCES = (*VAULT_AUDIENCES, *ARM_AUDIENCES, "https://graph.microsoft.com", "https://storage.azure.com")
+
+
+class TokenError(Exception):
+    """Why a token was refused, phrased for the resource server's 401 message."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str = ""
+    claims: dict[str, Any] | None = None
+
+    @property
+    def expires_on(self) -> int:
+        return int((self.claims or {})["exp"])
+
+    def __repr__(self) -> str:  # never show the token itself
+        return f"IssuedToken(claims={self.claims!r})"
+
+
+class TokenIssuer:
+    def __init__(
+        self, tenant_id: str, lifetime_seconds: int = 86400, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.lifetime_seconds = lifetime_seconds
+        self._clock = clock
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        der = self._key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324 - key ID, not security
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` claim of every token, as Entra's v1.0 tokens carry it."""
+        return f"https://sts.windows.net/{self.tenant_id}/"
+
+    def issue(
+        self,
+        principal: ServicePrincipal,
+        resource: str,
+        lifetime_seconds: int | None = None,
+        **overrides: Any,
+    ) -> IssuedToken:
+        """Sign an access token for ``principal`` to call ``resource``.
+
+        ``overrides`` replace or add claims (``None`` removes one); tests use it to make
+        expired, wrong-audience or wrong-tenant tokens that are still correctly signed.
+        """
+        now = int(self._clock())
+        lifetime = self.lifetime_seconds if lifetime_seconds is None else lifetime_seconds
+        claims: dict[str, Any] = {
+            "aud": resource,
+            "iss": self.issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "aio": uuid.uuid4().hex,
+            "appid": principal.client_id,
+            "appidacr": "2",
+            "idp": self.issuer,
+            "idtyp": "app",
+            "oid": principal.object_id,
+            "rh": "0.sandbox.",
+            "sub": principal.object_id,
+            "tid": self.tenant_id,
+            "uti": uuid.uuid4().hex[:22],
+            "ver": "1.0",
+        }
+        if principal.resource_id:
+            claims["xms_mirid"] = principal.resource_id
+        for name, value in overrides.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
+        return IssuedToken(token, claims)
+
+    def verify(self, token: str, audiences: Iterable[str], leeway_seconds: int = 300) -> dict[str, Any]:
+        """Validate signature, ``aud``, ``iss``, ``tid``, ``nbf`` and ``exp``; return the claims.
+
+        ``leeway_seconds`` is the clock skew resource servers tolerate (Microsoft's
+        validators default to 5 minutes).
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"The token is malformed: {exc}") from exc
+        if header.get("alg") != "RS256" or header.get("kid") != self.kid:
+            raise TokenError("The token is not signed with a key of this tenant's issuer.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key.public_key(),
+                algorithms=["RS256"],
+                audience=list(audiences),
+                issuer=self.issuer,
+                leeway=leeway_seconds,
+                options={"require": ["exp", "nbf", "iat", "aud", "iss", "tid", "oid"]},
+            )
+        except jwt.InvalidSignatureError as exc:
+            raise TokenError("Signature validation failed.") from exc
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("Token expired (exp is in the past).") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise TokenError("Token not yet valid (nbf is in the future).") from exc
+        except jwt.InvalidAudienceError as exc:
+            aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
+            raise TokenError(f"Invalid audience. Expected {', '.join(audiences)}, found: {aud}.") from exc
+        except jwt.InvalidIssuerError as exc:
+            iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
+            raise TokenError(f"Invalid issuer. Expected one of {self.issuer}, found {iss}.") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"The token is invalid: {exc}") from exc
+        if claims.get("tid") != self.tenant_id:
+            raise TokenError(f"Invalid tenant. Expected {self.tenant_id}, found: {claims.get('tid')}.")
+        return claims
+
+    # ------------------------------------------------------------ discovery
+    def jwks(self) -> dict[str, Any]:
+        jwk = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        jwk.update({"kid": self.kid, "x5t": self.kid, "use": "sig", "alg": "RS256", "issuer": self.issuer})
+        return {"keys": [jwk]}
+
+    def openid_configuration(self, base_url: str) -> dict[str, Any]:
+        base = f"{base_url.rstrip('/')}/{self.tenant_id}"
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": f"{base}/oauth2/authorize",
+            "token_endpoint": f"{base}/oauth2/token",
+            "jwks_uri": f"{base}/discovery/keys",
+            "response_types_supported": ["code", "id_token", "token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+        }
+
+    def app(self) -> Starlette:
+        """The discovery endpoints, served over HTTPS by the sandbox."""
+
+        async def openid(request: Request) -> JSONResponse:
+            tenant = request.path_params["tenant"]
+            if tenant not in (self.tenant_id, "common", "organizations"):
+                return JSONResponse(
+                    {"error": "invalid_tenant", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."},
+                    status_code=400,
+                )
+            return JSONResponse(self.openid_configuration(str(request.base_url)))
+
+        async def keys(request: Request) -> JSONResponse:
+            return JSONResponse(self.jwks())
+
+        return Starlette(
+            routes=[
+                Route("/{tenant}/.well-known/openid-configuration", openid),
+                Route("/{tenant}/v2.0/.well-known/openid-configuration", openid),
+                Route("/{tenant}/discovery/keys", keys),
+                Route("/{tenant}/discovery/v2.0/keys", keys),
+            ]
+        )

@@ -92,7 +92,9 @@ def parse(value: str, field: str = "scope") -> ArmId:
         "/providers/Microsoft.KeyVault/vaults/<vault>[/secrets/<name>]"
     )
     if not isinstance(value, str) or not value.startswith("/subscriptions/"):
-        raise ConfigError(field, value, "is not an ARM ID (it must start with /subscriptions/)", fix)
+        raise ConfigError(
+            field, value, "is not an ARM ID (it must start with /subscriptions/)", fix
+        )
     parts = value.rstrip("/").split("/")[1:]
     if any(p == "" for p in parts):
         raise ConfigError(field, value, "has an empty path segment", fix)
@@ -125,7 +127,7 @@ def is_within(scope: str, resource_id: str) -> bool:
     """
     s = scope.rstrip("/").lower()
     r = resource_id.rstrip("/").lower()
-    return s == "" or r == s or r.startswith(s + "/")
+    return s in ("", r) or r.startswith(s + "/")
 
 
 def subscription(subscription_id: str) -> ArmId:

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from components.identity_type import identity_type
 from components.roles import RoleDefinition
 
 JSON = dict[str, Any]
+
+__all__ = ["identity_type"]  # re-exported: the ARM side of the same rule
 
 # Resource types as ARM spells them in the "type" field.
 RESOURCE_GROUP = "Microsoft.Resources/resourceGroups"
@@ -105,17 +108,6 @@ class AttachedIdentity:
 
     principal_id: str
     client_id: str
-
-
-def identity_type(system_assigned: bool, any_user_assigned: bool) -> str:
-    """The ARM identity ``type``, computed, never chosen on its own."""
-    if system_assigned and any_user_assigned:
-        return "SystemAssigned, UserAssigned"
-    if system_assigned:
-        return "SystemAssigned"
-    if any_user_assigned:
-        return "UserAssigned"
-    return "None"
 
 
 def vm_identity(

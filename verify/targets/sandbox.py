@@ -1,0 +1,318 @@
+"""The sandbox target: deploy the real stack program into the local sandbox and verify it.
+
+* Deploy: ``__main__.py`` runs in Pulumi's mock runtime (``components.testing.run_program``)
+  with ``AzureMocks(SandboxBackend(sb))``; the backend creates every identity, VM, vault,
+  secret and role assignment in the sandbox's state, so the outputs carry the sandbox's
+  principal and client IDs and the vault's loopback URL. It is the very program
+  ``pulumi up`` runs, with the sandbox stack's config.
+* Probe: each VM's probe is a separate process (``sys.executable verify/probe.py``) whose
+  environment points azure-identity at that VM's IMDS listener
+  (``AZURE_POD_IDENTITY_AUTHORITY_HOST``) and trusts the sandbox CA, as if it ran on the VM.
+* Change: through the sandbox's ARM slice with the real azure-mgmt-* clients, i.e. the same
+  :class:`~verify.targets.arm.ArmOperations` code the Azure target uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from azure.mgmt.authorization import AuthorizationManagementClient
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.msi import ManagedServiceIdentityClient
+
+from components.testing import AzureMocks, InMemoryArm, arm_shapes, load_stack_config, run_program
+from components.testing.backend import (
+    KEY_VAULT,
+    KEY_VAULT_SECRET,
+    RESOURCE_GROUP,
+    ROLE_ASSIGNMENT,
+    USER_ASSIGNED_IDENTITY,
+    VIRTUAL_MACHINE,
+    ArmError,
+)
+from verify.model import ProbeResult, StackOutputs, load_outputs
+from verify.probe import parse_output
+from verify.sandbox import Sandbox, SandboxConfig, SandboxError
+from verify.targets.arm import ArmOperations
+from verify.targets.base import ProbeOutcome, ProbeRequest
+from verify.targets.probing import PROBE_SOURCE, build_spec, fan_out
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRAM = REPO / "__main__.py"
+STACK_CONFIG = REPO / "stacks" / "Pulumi.sandbox.yaml"
+#: Environment variables that would steer azure-identity away from "this VM's IMDS".
+_IDENTITY_ENV_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_")
+
+
+def _rg_name(arm_id: str) -> str:
+    parts = arm_id.split("/")
+    return parts[parts.index("resourceGroups") + 1] if "resourceGroups" in parts else ""
+
+
+class SandboxBackend(InMemoryArm):
+    """components.testing's ArmBackend, creating resources in the sandbox's state.
+
+    Network resources (VNet, NIC, NSG) have no behaviour the verifier needs and stay in
+    the in-memory documents; identities, VMs, vaults, secrets and role assignments are
+    created in the sandbox, and their ARM documents carry the sandbox's IDs, so what the
+    stack exports is what IMDS, Key Vault and ARM will answer about.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(
+            tenant_id=sandbox.tenant_id,
+            subscription_id=sandbox.subscription_id,
+            location=sandbox.config.location,
+            vault_uri=sandbox.vault_url,
+            deployer_object_id=sandbox.operator.object_id,
+        )
+        self.deployer_client_id = sandbox.operator.client_id
+        self.sandbox = sandbox
+        self.state = sandbox.state
+        self._handlers.update(
+            {
+                RESOURCE_GROUP: self._sb_resource_group,
+                USER_ASSIGNED_IDENTITY: self._sb_identity,
+                VIRTUAL_MACHINE: self._sb_vm,
+                KEY_VAULT: self._sb_vault,
+                KEY_VAULT_SECRET: self._sb_secret,
+                ROLE_ASSIGNMENT: self._sb_role_assignment,
+            }
+        )
+
+    def create_or_update(
+        self, resource_type: str, arm_id: str, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        try:
+            return super().create_or_update(resource_type, arm_id, inputs)
+        except SandboxError as exc:
+            raise ArmError(exc.status, exc.code, exc.message) from exc
+
+    def _sb_resource_group(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        self.state.create_resource_group(
+            arm_id.rstrip("/").rsplit("/", 1)[-1], self._location(inputs)
+        )
+        return self._resource_group(arm_id, inputs)
+
+    def _sb_identity(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        uai = self.state.create_identity(
+            _rg_name(arm_id),
+            arm_id.rstrip("/").rsplit("/", 1)[-1],
+            self._location(inputs),
+            dict(inputs.get("tags") or {}),
+        )
+        return arm_shapes.user_assigned_identity(
+            arm_id=uai.id,
+            location=uai.location,
+            tenant_id=uai.tenant_id,
+            principal_id=uai.principal_id,
+            client_id=uai.client_id,
+            tags=uai.tags,
+        )
+
+    def _sb_vm(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._virtual_machine(arm_id, inputs)  # validates, builds the non-identity parts
+        identity_in = inputs.get("identity") or {}
+        system_on = "systemassigned" in str(identity_in.get("type") or "").replace(" ", "").lower()
+        uais = [str(u) for u in identity_in.get("userAssignedIdentities") or []]
+        existing = self.state.vm(arm_id)
+        if existing is None:
+            vm = self.state.create_vm(
+                _rg_name(arm_id),
+                arm_id.rstrip("/").rsplit("/", 1)[-1],
+                system_assigned=system_on,
+                user_assigned=uais,
+                location=self._location(inputs),
+                tags=dict(inputs.get("tags") or {}),
+            )
+        else:
+            vm = self.state.update_vm_identity(arm_id, system_on, uais)
+        attached = {}
+        for uai_id in vm.user_assigned:
+            uai = self.state.identity(uai_id)
+            if uai is not None:
+                attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
+        identity = arm_shapes.vm_identity(
+            system_principal_id=vm.system_principal_id,
+            tenant_id=self.tenant_id,
+            user_assigned=attached,
+        )
+        if identity is None:
+            doc.pop("identity", None)
+        else:
+            doc["identity"] = identity
+        doc["properties"]["vmId"] = vm.vm_id
+        return doc
+
+    def _sb_vault(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        props = inputs.get("properties") or {}
+        self.state.create_vault(
+            _rg_name(arm_id),
+            arm_id.rstrip("/").rsplit("/", 1)[-1],
+            self._location(inputs),
+            purge_protection=bool(props.get("enablePurgeProtection", False)),
+        )
+        return self._vault(arm_id, inputs)
+
+    def _sb_secret(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        vault_id, name = arm_id.rsplit("/secrets/", 1)
+        props = inputs.get("properties") or {}
+        doc = self._secret(arm_id, inputs)
+        if "value" in props:
+            version = self.state.set_secret(
+                vault_id, name, str(props["value"]), content_type=props.get("contentType")
+            )
+            doc["properties"]["secretUriWithVersion"] = (
+                doc["properties"]["secretUri"].rstrip("/") + "/" + version.version
+            )
+        return doc
+
+    def _sb_role_assignment(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._role_assignment(arm_id, inputs)  # ARM's conflict rules, same as unit tests
+        self.state.create_role_assignment(
+            inputs["scope"],
+            inputs["roleDefinitionId"],
+            inputs["principalId"],
+            principal_type=inputs.get("principalType") or "ServicePrincipal",
+            name=arm_id.rsplit("/", 1)[-1],
+            description=inputs.get("description"),
+            condition=inputs.get("condition"),
+            condition_version=inputs.get("conditionVersion"),
+        )
+        return doc
+
+
+def deploy(
+    sandbox: Sandbox,
+    *,
+    program: Path = PROGRAM,
+    stack_config: Path = STACK_CONFIG,
+    stack: str = "sandbox",
+    config_overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the stack program in the mock runtime against the sandbox; return its exports."""
+    config = dict(load_stack_config(stack_config))
+    config.update(config_overrides or {})
+    mocks = AzureMocks(SandboxBackend(sandbox))
+    return run_program(program, config, mocks=mocks, stack=stack)
+
+
+def probe_environment(imds_url: str) -> dict[str, str]:
+    """The child's environment: ours minus anything that picks another identity source."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_IDENTITY_ENV_PREFIXES)}
+    env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = imds_url
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+class SandboxTarget(ArmOperations):
+    """The local sandbox, deployed with the stack program: probe by process, change by ARM."""
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        *,
+        config: SandboxConfig | None = None,
+        sandbox: Sandbox | None = None,
+        program: Path = PROGRAM,
+        stack_config: Path = STACK_CONFIG,
+        stack: str = "sandbox",
+        config_overrides: Mapping[str, Any] | None = None,
+        max_parallel: int | None = None,
+    ) -> None:
+        self.timings: dict[str, float] = {}
+        started = time.monotonic()
+        self._owns_sandbox = sandbox is None
+        self.sandbox = sandbox or Sandbox(config or SandboxConfig()).start()
+        self.timings["sandbox start"] = time.monotonic() - started
+        try:
+            started = time.monotonic()
+            raw = deploy(
+                self.sandbox,
+                program=program,
+                stack_config=stack_config,
+                stack=stack,
+                config_overrides=config_overrides,
+            )
+            self._outputs: StackOutputs = load_outputs(raw, f"stack program {program}")
+            self.timings["deploy"] = time.monotonic() - started
+            sb = self.sandbox
+            kwargs = sb.arm_client_kwargs()
+            credential = sb.credential()
+            super().__init__(
+                ComputeManagementClient(credential, sb.subscription_id, **kwargs),
+                ManagedServiceIdentityClient(credential, sb.subscription_id, **kwargs),
+                AuthorizationManagementClient(credential, sb.subscription_id, **kwargs),
+                polling_interval=0.0,
+            )
+        except BaseException:
+            self._stop_owned()
+            raise
+        self.max_parallel = max_parallel or max(2, min(8, (os.cpu_count() or 2) * 2))
+        self._token_root = tempfile.mkdtemp(prefix="mikit-probe-tokens-")
+
+    def outputs(self) -> StackOutputs:
+        return self._outputs
+
+    # -- probing ---------------------------------------------------------------------
+
+    def _token_dir(self, vm: str) -> str:
+        """Per-VM token stash, standing in for /var/lib/mikit-probe on that VM."""
+        return os.path.join(self._token_root, vm)
+
+    def _probe_one(self, request: ProbeRequest) -> ProbeResult:
+        vm = self._outputs.vms[request.vm]
+        spec = build_spec(
+            self._outputs,
+            request,
+            ca_bundle=self.sandbox.ca_cert_path,
+            verify_challenge_resource=False,
+            token_dir=self._token_dir(request.vm),
+        )
+        env = probe_environment(self.sandbox.imds_url(vm.id))
+        done = subprocess.run(  # noqa: S603 -- our own interpreter and probe, no shell
+            [sys.executable, str(PROBE_SOURCE), "--spec-json", json.dumps(spec)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=request.budget + 15,
+            check=False,
+        )
+        try:
+            return ProbeResult.model_validate(parse_output(done.stdout))
+        except ValueError as exc:
+            raise RuntimeError(
+                f"probe on {request.vm} exited {done.returncode} without a result: "
+                f"{done.stderr.strip()[-400:]}"
+            ) from exc
+
+    def probe(self, requests: Sequence[ProbeRequest]) -> Mapping[str, ProbeOutcome]:
+        return fan_out(self._probe_one, requests, self.max_parallel)
+
+    # -- teardown ---------------------------------------------------------------------
+
+    def _stop_owned(self) -> None:
+        if self._owns_sandbox:
+            self.sandbox.stop()
+
+    def close(self) -> None:
+        for client in (self.compute, self.msi, self.authorization):
+            client.close()
+        shutil.rmtree(self._token_root, ignore_errors=True)
+        self._stop_owned()
+
+    def __enter__(self) -> SandboxTarget:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()

@@ -66,7 +66,7 @@ def error_body(status: int) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-class _Answer(Exception):
+class _ResponseError(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
 
@@ -90,25 +90,32 @@ class ArmService:
     def _authenticate(self, request: Request) -> dict[str, Any]:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _Answer(
-                error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+            raise _ResponseError(
+                error(
+                    401,
+                    "AuthenticationFailed",
+                    "Authentication failed. The 'Authorization' header is missing.",
+                )
             )
         try:
             claims = self._issuer.verify(token.strip(), ARM_AUDIENCES, self._leeway)
         except TokenError as exc:
-            raise _Answer(error(401, "InvalidAuthenticationToken", f"The access token is invalid. {exc}")) from exc
+            raise _ResponseError(
+                error(401, "InvalidAuthenticationToken", f"The access token is invalid. {exc}")
+            ) from exc
         request.state.principal_id = claims["oid"]
         return claims
 
     def _authorize(self, claims: dict[str, Any], action: str, scope: str) -> None:
         if not self._rbac.check_action(claims["oid"], action, scope).allowed:
-            raise _Answer(
+            raise _ResponseError(
                 error(
                     403,
                     "AuthorizationFailed",
-                    f"The client '{claims.get('appid')}' with object id '{claims['oid']}' does not have "
-                    f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
-                    "invalid. If access was recently granted, please refresh your credentials.",
+                    f"The client '{claims.get('appid')}' with object id '{claims['oid']}' does "
+                    f"not have authorization to perform action '{action}' over scope '{scope}' "
+                    "or the scope is invalid. If access was recently granted, please refresh "
+                    "your credentials.",
                 )
             )
 
@@ -134,7 +141,9 @@ class ArmService:
             if uai is not None:
                 attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
         identity = arm_shapes.vm_identity(
-            system_principal_id=vm.system_principal_id, tenant_id=self._state.tenant_id, user_assigned=attached
+            system_principal_id=vm.system_principal_id,
+            tenant_id=self._state.tenant_id,
+            user_assigned=attached,
         )
         return arm_shapes.virtual_machine(
             arm_id=vm.id,
@@ -161,56 +170,85 @@ class ArmService:
         )
 
     # ---------------------------------------------------- authorization RP
-    def _role_assignments(self, request: Request, claims: dict[str, Any], scope: str, rest: str) -> Response:
-        method = request.method
+    def _role_assignments(
+        self, request: Request, claims: dict[str, Any], scope: str, rest: str
+    ) -> Response:
         if rest == "":
-            if method != "GET":
-                return error(405, "MethodNotAllowed", f"{method} is not supported on a role assignment collection.")
-            self._authorize(claims, "Microsoft.Authorization/roleAssignments/read", scope or "/")
-            flt = request.query_params.get("$filter", "")
-            principal = _PRINCIPAL_FILTER.search(flt) or _ASSIGNED_TO.search(flt)
-            found = self._state.role_assignments(
-                scope=scope or None,
-                principal_id=principal.group("id") if principal else None,
-                at_scope=bool(_AT_SCOPE.search(flt)),
-            )
-            return JSONResponse({"value": [self._assignment_json(a) for a in found]})
-        name = rest
-        assignment_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
-        if method == "GET":
-            self._authorize(claims, "Microsoft.Authorization/roleAssignments/read", scope)
-            found_a = self._state.role_assignment(assignment_id)
-            if found_a is None:
-                return error(404, "RoleAssignmentNotFound", f"The role assignment '{name}' is not found.")
-            return JSONResponse(self._assignment_json(found_a))
-        if method == "DELETE":
-            self._authorize(claims, "Microsoft.Authorization/roleAssignments/delete", scope)
-            deleted = self._state.delete_role_assignment(assignment_id)
-            if deleted is None:
-                return Response(status_code=204)
-            return JSONResponse(self._assignment_json(deleted))
-        if method == "PUT":
-            self._authorize(claims, "Microsoft.Authorization/roleAssignments/write", scope)
-            props = (_json_body(request).get("properties") or {})
-            if not props.get("roleDefinitionId") or not props.get("principalId"):
-                return error(400, "InvalidRoleAssignmentRequest", "roleDefinitionId and principalId are required.")
-            existed = self._state.role_assignment(assignment_id) is not None
-            created = self._state.create_role_assignment(
-                scope,
-                props["roleDefinitionId"],
-                props["principalId"],
-                props.get("principalType"),
-                name=name,
-                description=props.get("description"),
-                condition=props.get("condition"),
-                condition_version=props.get("conditionVersion"),
-            )
-            return JSONResponse(self._assignment_json(created), status_code=200 if existed else 201)
-        return error(405, "MethodNotAllowed", f"{method} is not supported on a role assignment.")
+            if request.method != "GET":
+                raise _ResponseError(error(405, "MethodNotAllowed", "Only GET lists assignments."))
+            return self._list_assignments(request, claims, scope)
+        handlers = {
+            "GET": self._get_assignment,
+            "DELETE": self._delete_assignment,
+            "PUT": self._put_assignment,
+        }
+        handler = handlers.get(request.method)
+        if handler is None:
+            raise _ResponseError(error(405, "MethodNotAllowed", f"{request.method} not allowed."))
+        return handler(request, claims, scope, rest)
 
-    def _role_definitions(self, request: Request, claims: dict[str, Any], scope: str, rest: str) -> Response:
+    def _list_assignments(self, request: Request, claims: dict[str, Any], scope: str) -> Response:
+        self._authorize(claims, "Microsoft.Authorization/roleAssignments/read", scope or "/")
+        flt = request.query_params.get("$filter", "")
+        principal = _PRINCIPAL_FILTER.search(flt) or _ASSIGNED_TO.search(flt)
+        found = self._state.role_assignments(
+            scope=scope or None,
+            principal_id=principal.group("id") if principal else None,
+            at_scope=bool(_AT_SCOPE.search(flt)),
+        )
+        return JSONResponse({"value": [self._assignment_json(a) for a in found]})
+
+    @staticmethod
+    def _assignment_id(scope: str, name: str) -> str:
+        return f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+
+    def _get_assignment(
+        self, request: Request, claims: dict[str, Any], scope: str, name: str
+    ) -> Response:
+        self._authorize(claims, "Microsoft.Authorization/roleAssignments/read", scope)
+        found = self._state.role_assignment(self._assignment_id(scope, name))
+        if found is None:
+            message = f"The role assignment '{name}' is not found."
+            return error(404, "RoleAssignmentNotFound", message)
+        return JSONResponse(self._assignment_json(found))
+
+    def _delete_assignment(
+        self, request: Request, claims: dict[str, Any], scope: str, name: str
+    ) -> Response:
+        self._authorize(claims, "Microsoft.Authorization/roleAssignments/delete", scope)
+        deleted = self._state.delete_role_assignment(self._assignment_id(scope, name))
+        if deleted is None:
+            return Response(status_code=204)
+        return JSONResponse(self._assignment_json(deleted))
+
+    def _put_assignment(
+        self, request: Request, claims: dict[str, Any], scope: str, name: str
+    ) -> Response:
+        self._authorize(claims, "Microsoft.Authorization/roleAssignments/write", scope)
+        props = _json_body(request).get("properties") or {}
+        if not props.get("roleDefinitionId") or not props.get("principalId"):
+            message = "roleDefinitionId and principalId are required."
+            return error(400, "InvalidRoleAssignmentRequest", message)
+        existed = self._state.role_assignment(self._assignment_id(scope, name)) is not None
+        created = self._state.create_role_assignment(
+            scope,
+            props["roleDefinitionId"],
+            props["principalId"],
+            principal_type=props.get("principalType"),
+            name=name,
+            description=props.get("description"),
+            condition=props.get("condition"),
+            condition_version=props.get("conditionVersion"),
+        )
+        return JSONResponse(self._assignment_json(created), status_code=200 if existed else 201)
+
+    def _role_definitions(
+        self, request: Request, claims: dict[str, Any], scope: str, rest: str
+    ) -> Response:
         if request.method != "GET":
-            return error(405, "MethodNotAllowed", "The sandbox serves built-in role definitions only.")
+            return error(
+                405, "MethodNotAllowed", "The sandbox serves built-in role definitions only."
+            )
         if scope:
             self._authorize(claims, "Microsoft.Authorization/roleDefinitions/read", scope)
         sub = self._state.subscription_id
@@ -218,14 +256,26 @@ class ArmService:
             guid = guid_from_role_reference(rest)
             role = self._state.catalog.find(guid) if guid else None
             if role is None:
-                return error(404, "RoleDefinitionDoesNotExist", f"The role definition '{rest}' does not exist.")
+                return error(
+                    404,
+                    "RoleDefinitionDoesNotExist",
+                    f"The role definition '{rest}' does not exist.",
+                )
             return JSONResponse(arm_shapes.role_definition(role, subscription_id=sub))
         wanted = _ROLE_NAME.search(request.query_params.get("$filter", ""))
-        roles = [r for r in self._state.catalog if not wanted or r.name.lower() == wanted.group("name").lower()]
-        return JSONResponse({"value": [arm_shapes.role_definition(r, subscription_id=sub) for r in roles]})
+        roles = [
+            r
+            for r in self._state.catalog
+            if not wanted or r.name.lower() == wanted.group("name").lower()
+        ]
+        return JSONResponse(
+            {"value": [arm_shapes.role_definition(r, subscription_id=sub) for r in roles]}
+        )
 
     # ----------------------------------------------------- resource types
-    def _identities(self, request: Request, claims: dict[str, Any], rg: str, name: str | None) -> Response:
+    def _identities(
+        self, request: Request, claims: dict[str, Any], rg: str, name: str | None
+    ) -> Response:
         base = f"/subscriptions/{self._state.subscription_id}/resourceGroups/{rg}"
         if name is None:
             self._authorize(claims, "Microsoft.ManagedIdentity/userAssignedIdentities/read", base)
@@ -235,18 +285,32 @@ class ArmService:
                 if u.resource_group.lower() == rg.lower()
             ]
             return JSONResponse({"value": docs})
-        uai_id = str(armid.resource(self._state.subscription_id, rg, "Microsoft.ManagedIdentity", "userAssignedIdentities", name))
+        uai_id = str(
+            armid.resource(
+                self._state.subscription_id,
+                rg,
+                "Microsoft.ManagedIdentity",
+                "userAssignedIdentities",
+                name,
+            )
+        )
         action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(request.method)
         if action is None:
-            return error(405, "MethodNotAllowed", f"{request.method} is not supported here.")
-        self._authorize(claims, f"Microsoft.ManagedIdentity/userAssignedIdentities/{action}", uai_id)
+            raise _ResponseError(error(405, "MethodNotAllowed", f"{request.method} not allowed."))
+        self._authorize(
+            claims, f"Microsoft.ManagedIdentity/userAssignedIdentities/{action}", uai_id
+        )
         if request.method == "GET":
             doc = self._identity_json(uai_id)
             if doc is None:
                 return _not_found("Microsoft.ManagedIdentity/userAssignedIdentities", name, rg)
             return JSONResponse(doc)
         if request.method == "DELETE":
-            return JSONResponse({}) if self._state.delete_identity(uai_id) else Response(status_code=204)
+            return (
+                JSONResponse({})
+                if self._state.delete_identity(uai_id)
+                else Response(status_code=204)
+            )
         body = _json_body(request)
         existed = self._state.identity(uai_id) is not None
         self._state.create_identity(rg, name, body.get("location"), body.get("tags"))
@@ -256,12 +320,20 @@ class ArmService:
         if name is None:
             base = f"/subscriptions/{self._state.subscription_id}/resourceGroups/{rg}"
             self._authorize(claims, "Microsoft.Compute/virtualMachines/read", base)
-            vms = [self._vm_json(v) for v in self._state.vms() if v.resource_group.lower() == rg.lower()]
+            vms = [
+                self._vm_json(v)
+                for v in self._state.vms()
+                if v.resource_group.lower() == rg.lower()
+            ]
             return JSONResponse({"value": vms})
-        vm_id = str(armid.resource(self._state.subscription_id, rg, "Microsoft.Compute", "virtualMachines", name))
+        vm_id = str(
+            armid.resource(
+                self._state.subscription_id, rg, "Microsoft.Compute", "virtualMachines", name
+            )
+        )
         action = {"GET": "read", "PATCH": "write", "DELETE": "delete"}.get(request.method)
         if action is None:
-            return error(405, "MethodNotAllowed", f"{request.method} is not in the sandbox's VM slice.")
+            raise _ResponseError(error(405, "MethodNotAllowed", f"{request.method} not allowed."))
         self._authorize(claims, f"Microsoft.Compute/virtualMachines/{action}", vm_id)
         vm = self._state.vm(vm_id)
         if vm is None:
@@ -275,7 +347,9 @@ class ArmService:
             return Response(status_code=204)
         return self._patch_vm(claims, vm, _json_body(request))
 
-    def _patch_vm(self, claims: dict[str, Any], vm: VirtualMachine, body: dict[str, Any]) -> Response:
+    def _patch_vm(
+        self, claims: dict[str, Any], vm: VirtualMachine, body: dict[str, Any]
+    ) -> Response:
         """PATCH semantics of ARM: ``identity.type`` sets the kinds; in
         ``userAssignedIdentities`` a null value detaches, an object attaches."""
         identity = body.get("identity")
@@ -288,19 +362,27 @@ class ArmService:
                 return error(
                     400,
                     "InvalidParameter",
-                    f"The identity type '{identity.get('type')}' does not allow userAssignedIdentities: "
-                    "identityIds should not be provided if the type is not UserAssigned.",
+                    f"The identity type '{identity.get('type')}' does not allow "
+                    "userAssignedIdentities: identityIds should not be provided if the type "
+                    "is not UserAssigned.",
                 )
             current = list(vm.user_assigned) if wants_user else []
             for uai_id, value in changes.items():
                 if value is None:
                     current = [u for u in current if u.lower() != uai_id.lower()]
                 elif uai_id.lower() not in {u.lower() for u in current}:
-                    self._authorize(claims, "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action", uai_id)
+                    self._authorize(
+                        claims,
+                        "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+                        uai_id,
+                    )
                     current.append(uai_id)
             if wants_user and not current:
                 return error(
-                    400, "InvalidParameter", "The identity type includes UserAssigned but no user-assigned identity is given."
+                    400,
+                    "InvalidParameter",
+                    "The identity type includes UserAssigned but no user-assigned identity "
+                    "is given.",
                 )
             vm = self._state.update_vm_identity(vm.id, system, current)
         if "tags" in body:
@@ -309,51 +391,71 @@ class ArmService:
 
     # ------------------------------------------------------------ routing
     def dispatch(self, request: Request) -> Response:
+        """Route one ARM request; every refusal is ARM's ``{"error": {code, message}}``."""
         path = "/" + re.sub("/+", "/", request.path_params["path"]).strip("/")
         try:
             if not request.query_params.get("api-version"):
-                return error(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+                message = "The api-version query parameter (?api-version=) is required."
+                return error(400, "MissingApiVersionParameter", message)
             claims = self._authenticate(request)
-            lower = path.lower()
-            cut = lower.rfind(AUTHZ)
+            cut = path.lower().rfind(AUTHZ)
             if cut >= 0:
-                scope = path[:cut].rstrip("/")
-                kind, _, rest = path[cut + len(AUTHZ) :].partition("/")
-                if scope:
-                    armid.parse(scope, "scope")
-                if kind.lower() == "roleassignments":
-                    return self._role_assignments(request, claims, scope, rest)
-                if kind.lower() == "roledefinitions":
-                    return self._role_definitions(request, claims, scope, rest)
-                return error(400, "InvalidResourceType", f"The resource type '{kind}' is not in the sandbox's slice.")
-            m = _RESOURCE.match(path)
-            if not m or m.group("sub").lower() != self._state.subscription_id.lower():
-                return error(404, "SubscriptionNotFound" if m else "NotFound", f"No ARM resource at '{path}' in the sandbox.")
-            rg = m.group("rg")
-            if self._state.resource_group(rg) is None:
-                return error(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
-            provider, type_ = (m.group("provider") or "").lower(), (m.group("type") or "").lower()
-            if not provider:
-                self._authorize(claims, "Microsoft.Resources/subscriptions/resourceGroups/read", path)
-                group = self._state.resource_group(rg)
-                assert group is not None
-                return JSONResponse(arm_shapes.resource_group(arm_id=group.id, location=group.location))
-            if (provider, type_) == ("microsoft.managedidentity", "userassignedidentities"):
-                return self._identities(request, claims, rg, m.group("name"))
-            if (provider, type_) == ("microsoft.compute", "virtualmachines"):
-                return self._vms(request, claims, rg, m.group("name"))
-            if (provider, type_) == ("microsoft.keyvault", "vaults") and m.group("name") and request.method == "GET":
-                return self._vault(claims, rg, m.group("name"))
-            return error(400, "InvalidResourceType", f"'{m.group('provider')}/{m.group('type')}' is not in the sandbox's slice.")
-        except _Answer as answer:
+                return self._authorization_provider(request, claims, path, cut)
+            return self._resource(request, claims, path)
+        except _ResponseError as answer:
             return answer.response
         except SandboxError as exc:
             return error(exc.status, exc.code, exc.message)
         except ConfigError as exc:
             return error(400, "InvalidParameter", str(exc))
 
+    def _authorization_provider(
+        self, request: Request, claims: dict[str, Any], path: str, cut: int
+    ) -> Response:
+        """``{scope}/providers/Microsoft.Authorization/{roleAssignments|roleDefinitions}...``"""
+        scope = path[:cut].rstrip("/")
+        kind, _, rest = path[cut + len(AUTHZ) :].partition("/")
+        if scope:
+            armid.parse(scope, "scope")
+        if kind.lower() == "roleassignments":
+            return self._role_assignments(request, claims, scope, rest)
+        if kind.lower() == "roledefinitions":
+            return self._role_definitions(request, claims, scope, rest)
+        message = f"The resource type '{kind}' is not in the sandbox's slice."
+        return error(400, "InvalidResourceType", message)
+
+    def _resource(self, request: Request, claims: dict[str, Any], path: str) -> Response:
+        """A resource group, or a resource of a type in the slice."""
+        m = _RESOURCE.match(path)
+        if not m or m.group("sub").lower() != self._state.subscription_id.lower():
+            code = "SubscriptionNotFound" if m else "NotFound"
+            raise _ResponseError(error(404, code, f"No ARM resource at '{path}' in the sandbox."))
+        group = self._state.resource_group(m.group("rg"))
+        if group is None:
+            message = f"Resource group '{m.group('rg')}' could not be found."
+            raise _ResponseError(error(404, "ResourceGroupNotFound", message))
+        provider, type_ = (m.group("provider") or "").lower(), (m.group("type") or "").lower()
+        name = m.group("name")
+        if not provider:
+            self._authorize(claims, "Microsoft.Resources/subscriptions/resourceGroups/read", path)
+            return JSONResponse(arm_shapes.resource_group(arm_id=group.id, location=group.location))
+        if (provider, type_) == ("microsoft.managedidentity", "userassignedidentities"):
+            return self._identities(request, claims, group.name, name)
+        if (provider, type_) == ("microsoft.compute", "virtualmachines"):
+            return self._vms(request, claims, group.name, name)
+        if (
+            (provider, type_) == ("microsoft.keyvault", "vaults")
+            and name
+            and request.method == "GET"
+        ):
+            return self._vault(claims, group.name, name)
+        message = f"'{m.group('provider')}/{m.group('type')}' is not in the sandbox's slice."
+        return error(400, "InvalidResourceType", message)
+
     def _vault(self, claims: dict[str, Any], rg: str, name: str) -> Response:
-        vault_id = str(armid.resource(self._state.subscription_id, rg, "Microsoft.KeyVault", "vaults", name))
+        vault_id = str(
+            armid.resource(self._state.subscription_id, rg, "Microsoft.KeyVault", "vaults", name)
+        )
         self._authorize(claims, "Microsoft.KeyVault/vaults/read", vault_id)
         vault = self._state.vault(vault_id)
         if vault is None:
@@ -384,14 +486,22 @@ def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except ValueError as exc:
-        raise _Answer(error(400, "InvalidRequestContent", "The request content is not valid JSON.")) from exc
+        raise _ResponseError(
+            error(400, "InvalidRequestContent", "The request content is not valid JSON.")
+        ) from exc
     if not isinstance(body, dict):
-        raise _Answer(error(400, "InvalidRequestContent", "The request content must be a JSON object."))
+        raise _ResponseError(
+            error(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        )
     return body
 
 
 def _not_found(type_: str, name: str, rg: str) -> JSONResponse:
-    return error(404, "ResourceNotFound", f"The Resource '{type_}/{name}' under resource group '{rg}' was not found.")
+    return error(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{type_}/{name}' under resource group '{rg}' was not found.",
+    )
 
 
 def _utc(timestamp: float) -> datetime:

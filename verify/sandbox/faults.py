@@ -71,15 +71,21 @@ class Fault:
 
     def __post_init__(self) -> None:
         if self.service not in SERVICES:
-            raise ConfigError("fault.service", self.service, "is not a sandbox service", f"use one of {SERVICES}")
+            raise ConfigError(
+                "fault.service", self.service, "is not a sandbox service", f"use one of {SERVICES}"
+            )
         if self.kind not in KINDS:
             raise ConfigError("fault.kind", self.kind, "is not a fault kind", f"use one of {KINDS}")
         if self.kind == "status" and not 400 <= self.status <= 599:
-            raise ConfigError("fault.status", self.status, "is not an HTTP error status", "use 400-599")
+            raise ConfigError(
+                "fault.status", self.status, "is not an HTTP error status", "use 400-599"
+            )
         if self.delay_seconds < 0:
             raise ConfigError("fault.delay_seconds", self.delay_seconds, "is negative", "use >= 0")
         if self.times is not None and self.times < 1:
-            raise ConfigError("fault.times", self.times, "must be at least 1", "omit it for no limit")
+            raise ConfigError(
+                "fault.times", self.times, "must be at least 1", "omit it for no limit"
+            )
 
     def applies(self, service: str, targets: Iterable[str], method: str, path: str) -> bool:
         return (
@@ -148,22 +154,39 @@ class FaultPlan:
         known = {"propagation_delay_seconds", "deleted_principal_tokens", "faults"}
         unknown = set(config) - known
         if unknown:
-            raise ConfigError(source, sorted(unknown), "has unknown keys", f"use only {sorted(known)}")
+            raise ConfigError(
+                source, sorted(unknown), "has unknown keys", f"use only {sorted(known)}"
+            )
         if "propagation_delay_seconds" in config:
             delay = config["propagation_delay_seconds"]
             if not isinstance(delay, int | float) or delay < 0:
-                raise ConfigError(f"{source}.propagation_delay_seconds", delay, "is not a number >= 0", "e.g. 0 or 30")
+                raise ConfigError(
+                    f"{source}.propagation_delay_seconds",
+                    delay,
+                    "is not a number >= 0",
+                    "e.g. 0 or 30",
+                )
             self.propagation_delay_seconds = float(delay)
         if "deleted_principal_tokens" in config:
             mode = config["deleted_principal_tokens"]
             if mode not in ("accept", "refuse"):
-                raise ConfigError(f"{source}.deleted_principal_tokens", mode, "is not a mode", "use 'accept' or 'refuse'")
+                raise ConfigError(
+                    f"{source}.deleted_principal_tokens",
+                    mode,
+                    "is not a mode",
+                    "use 'accept' or 'refuse'",
+                )
             self.deleted_principal_tokens = mode
         allowed = {f.name for f in fields(Fault)} - {"hits", "id"}
         for i, raw in enumerate(config.get("faults", [])):
             extra = set(raw) - allowed
             if extra:
-                raise ConfigError(f"{source}.faults[{i}]", sorted(extra), "has unknown keys", f"use only {sorted(allowed)}")
+                raise ConfigError(
+                    f"{source}.faults[{i}]",
+                    sorted(extra),
+                    "has unknown keys",
+                    f"use only {sorted(allowed)}",
+                )
             self.add(Fault(**raw))
 
     def load(self, path: str | Path) -> None:
@@ -172,9 +195,13 @@ class FaultPlan:
         try:
             text = p.read_text()
         except OSError as exc:
-            raise ConfigError("faults_file", str(p), f"cannot be read ({exc.strerror})", "give an existing file") from exc
+            raise ConfigError(
+                "faults_file", str(p), f"cannot be read ({exc.strerror})", "give an existing file"
+            ) from exc
         try:
             config = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError("faults_file", str(p), f"is not valid {p.suffix or 'TOML'}: {exc}", "fix the syntax") from exc
+            raise ConfigError(
+                "faults_file", str(p), f"is not valid {p.suffix or 'TOML'}: {exc}", "fix the syntax"
+            ) from exc
         self.apply(config, source=p.name)

@@ -36,8 +36,15 @@ from starlette.routing import Route
 from verify.sandbox.state import SandboxState, ServicePrincipal, VirtualMachine
 from verify.sandbox.tokens import KNOWN_RESOURCES, IssuedToken, TokenIssuer
 
-TOKEN_PATH = "/metadata/identity/oauth2/token"
-SUPPORTED_API_VERSIONS = ("2018-02-01", "2019-08-01", "2019-11-01", "2020-06-01", "2021-02-01", "2025-04-07")
+TOKEN_PATH = "/metadata/identity/oauth2/token"  # noqa: S105 (a URL path)
+SUPPORTED_API_VERSIONS = (
+    "2018-02-01",
+    "2019-08-01",
+    "2019-11-01",
+    "2020-06-01",
+    "2021-02-01",
+    "2025-04-07",
+)
 MULTIPLE_IDENTITIES = (
     "Multiple user assigned identities exist, please specify the clientId / resourceId of the "
     "identity in the token request"
@@ -66,14 +73,18 @@ def error_body(status: int) -> dict[str, Any]:
         429: ("too_many_requests", "IMDS is throttling requests; retry after the indicated time"),
         410: ("service_unavailable", "IMDS is restarting; retry"),
     }
-    error, description = descriptions.get(status, ("internal_error", "IMDS failed to process the request"))
+    error, description = descriptions.get(
+        status, ("internal_error", "IMDS failed to process the request")
+    )
     return {"error": error, "error_description": description}
 
 
 class ImdsService:
     """Resolves which identity a VM's token request names, and issues its token."""
 
-    def __init__(self, state: SandboxState, issuer: TokenIssuer, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, state: SandboxState, issuer: TokenIssuer, clock: Callable[[], float] = time.time
+    ) -> None:
         self._state = state
         self._issuer = issuer
         self._clock = clock
@@ -84,7 +95,11 @@ class ImdsService:
         """The principal a request selects on ``vm``, or :class:`ImdsError` as IMDS says it."""
         selectors = [k for k in ("client_id", "object_id", "msi_res_id") if params.get(k)]
         if len(selectors) > 1:
-            raise ImdsError(400, "invalid_request", "Only one of client_id, object_id or msi_res_id may be specified")
+            raise ImdsError(
+                400,
+                "invalid_request",
+                "Only one of client_id, object_id or msi_res_id may be specified",
+            )
         system = self._state.principal(vm.system_principal_id) if vm.system_principal_id else None
         attached = [self._state.identity(uai_id) for uai_id in vm.user_assigned]
         live = [u for u in attached if u is not None]
@@ -112,7 +127,9 @@ class ImdsService:
             raise ImdsError(400, "invalid_request", "Identity not found")
         return principal
 
-    def token_for(self, vm: VirtualMachine, principal: ServicePrincipal, resource: str) -> IssuedToken:
+    def token_for(
+        self, vm: VirtualMachine, principal: ServicePrincipal, resource: str
+    ) -> IssuedToken:
         """The platform's cached token for this identity and resource, or a new one."""
         key = (vm.id.lower(), principal.object_id, resource)
         now = self._clock()
@@ -128,13 +145,17 @@ class ImdsService:
         """The token response for one request, or :class:`ImdsError`."""
         if "x-forwarded-for" in headers:
             raise ImdsError(
-                400, "invalid_request", "Request contains X-Forwarded-For header; IMDS does not accept proxied requests"
+                400,
+                "invalid_request",
+                "Request contains X-Forwarded-For header; IMDS does not accept proxied requests",
             )
         if headers.get("metadata", "").lower() != "true":
             raise ImdsError(400, "bad_request_102", "Required metadata header not specified")
         api_version = params.get("api-version")
         if not api_version:
-            raise ImdsError(400, "invalid_request", "Required query variable 'api-version' is missing")
+            raise ImdsError(
+                400, "invalid_request", "Required query variable 'api-version' is missing"
+            )
         if api_version not in SUPPORTED_API_VERSIONS:
             raise ImdsError(400, "invalid_request", f"Invalid api-version '{api_version}'")
         resource = params.get("resource", "").strip()
@@ -148,8 +169,8 @@ class ImdsService:
             raise ImdsError(
                 400,
                 "invalid_resource",
-                f"AADSTS500011: The resource principal named {resource} was not found in the tenant "
-                f"named {self._state.tenant_id}.",
+                f"AADSTS500011: The resource principal named {resource} was not found in the "
+                f"tenant named {self._state.tenant_id}.",
             )
         token = self.token_for(vm, principal, resource)
         claims = token.claims or {}

@@ -38,16 +38,23 @@ from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.state import DeletedSecret, SandboxError, SandboxState, SecretVersion, Vault
 from verify.sandbox.tokens import VAULT_AUDIENCES, TokenError, TokenIssuer
 
-RECOVER_SECRET = "Microsoft.KeyVault/vaults/secrets/recover/action"
-PURGE_SECRET = "Microsoft.KeyVault/vaults/secrets/purge/action"
+RECOVER_SECRET = "Microsoft.KeyVault/vaults/secrets/recover/action"  # noqa: S105 (an action)
+PURGE_SECRET = "Microsoft.KeyVault/vaults/secrets/purge/action"  # noqa: S105 (an action)
 DEFAULT_PAGE_SIZE = 25
+Handler = Callable[[Request, Vault, dict[str, Any]], Response]
 NOT_FOUND_HELP = (
     "If you recently deleted this secret you may be able to recover it using the correct "
     "recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
 )
 
 
-def error(status: int, code: str, message: str, inner: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error(
+    status: int,
+    code: str,
+    message: str,
+    inner: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if inner:
         body["innererror"] = {"code": inner}
@@ -56,12 +63,18 @@ def error(status: int, code: str, message: str, inner: str | None = None, header
 
 def error_body(status: int) -> dict[str, Any]:
     """Key Vault's error shape for an injected fault."""
-    codes = {429: ("Throttled", "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached")}
+    codes = {
+        429: (
+            "Throttled",
+            "Request was not processed because too many requests were received. "
+            "Reason: VaultRequestTypeLimitReached",
+        )
+    }
     code, message = codes.get(status, ("InternalServerError", "An unexpected error occurred."))
     return {"error": {"code": code, "message": message}}
 
 
-class _Denied(Exception):
+class _DeniedError(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
 
@@ -89,8 +102,10 @@ class KeyVaultService:
         )
 
     # --------------------------------------------------------------- auth
-    def _unauthorized(self, message: str) -> _Denied:
-        return _Denied(error(401, "Unauthorized", message, headers={"WWW-Authenticate": self.challenge}))
+    def _unauthorized(self, message: str) -> _DeniedError:
+        return _DeniedError(
+            error(401, "Unauthorized", message, headers={"WWW-Authenticate": self.challenge})
+        )
 
     def authenticate(self, request: Request) -> dict[str, Any]:
         """The verified claims of the request's bearer token, or a 401 to send back."""
@@ -102,16 +117,28 @@ class KeyVaultService:
             claims = self._issuer.verify(token.strip(), VAULT_AUDIENCES, self._leeway)
         except TokenError as exc:
             text = str(exc)
-            prefix = "AKV10022: " if text.startswith("Invalid audience") else "AKV10032: " if text.startswith("Invalid issuer") else ""
+            prefix = (
+                "AKV10022: "
+                if text.startswith("Invalid audience")
+                else "AKV10032: "
+                if text.startswith("Invalid issuer")
+                else ""
+            )
             raise self._unauthorized(prefix + text) from exc
-        if self._state.principal(claims["oid"]) is None and self._faults.deleted_principal_tokens == "refuse":
+        if (
+            self._state.principal(claims["oid"]) is None
+            and self._faults.deleted_principal_tokens == "refuse"
+        ):
             raise self._unauthorized(
-                f"The principal of the token (oid={claims['oid']}) no longer exists in tenant {claims['tid']}."
+                f"The principal of the token (oid={claims['oid']}) no longer exists "
+                f"in tenant {claims['tid']}."
             )
         request.state.principal_id = claims["oid"]
         return claims
 
-    def authorize(self, vault: Vault, claims: dict[str, Any], action: str, resource_id: str) -> None:
+    def authorize(
+        self, vault: Vault, claims: dict[str, Any], action: str, resource_id: str
+    ) -> None:
         if self._rbac.check_data_action(claims["oid"], action, resource_id).allowed:
             return
         message = (
@@ -126,7 +153,7 @@ class KeyVaultService:
             "DecisionReason: null \r\n"
             f"Vault: {vault.name};location={vault.location}\r\n"
         )
-        raise _Denied(error(403, "Forbidden", message, inner="ForbiddenByRbac"))
+        raise _DeniedError(error(403, "Forbidden", message, inner="ForbiddenByRbac"))
 
     # ------------------------------------------------------------ bodies
     @staticmethod
@@ -143,11 +170,20 @@ class KeyVaultService:
             "recoverableDays": vault.soft_delete_retention_days,
         }
 
-    def _bundle(self, request: Request, vault: Vault, s: SecretVersion, value: bool = True, versioned: bool = True) -> dict[str, Any]:
+    def _bundle(
+        self,
+        request: Request,
+        vault: Vault,
+        s: SecretVersion,
+        value: bool = True,
+        versioned: bool = True,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if value:
             body["value"] = s.value
-        body["id"] = f"{self._base(request)}/secrets/{s.name}" + (f"/{s.version}" if versioned else "")
+        body["id"] = f"{self._base(request)}/secrets/{s.name}" + (
+            f"/{s.version}" if versioned else ""
+        )
         if s.content_type is not None:
             body["contentType"] = s.content_type
         body["attributes"] = self._attributes(vault, s)
@@ -163,131 +199,152 @@ class KeyVaultService:
 
     @staticmethod
     def _not_found(name: str) -> JSONResponse:
-        return error(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault. {NOT_FOUND_HELP}")
+        return error(
+            404,
+            "SecretNotFound",
+            f"A secret with (name/id) {name} was not found in this key vault. {NOT_FOUND_HELP}",
+        )
 
     def _page(self, request: Request, items: list[dict[str, Any]], path: str) -> JSONResponse:
         try:
             size = int(request.query_params.get("maxresults", DEFAULT_PAGE_SIZE))
-            start = int(base64.urlsafe_b64decode(request.query_params.get("$skiptoken", "") + "==").decode() or 0)
+            start = int(
+                base64.urlsafe_b64decode(request.query_params.get("$skiptoken", "") + "==").decode()
+                or 0
+            )
         except ValueError:
             return error(400, "BadParameter", "Invalid maxresults or $skiptoken.")
         if not 1 <= size <= DEFAULT_PAGE_SIZE:
-            return error(400, "BadParameter", f"maxresults must be between 1 and {DEFAULT_PAGE_SIZE}.")
+            return error(
+                400, "BadParameter", f"maxresults must be between 1 and {DEFAULT_PAGE_SIZE}."
+            )
         page = items[start : start + size]
         next_link = None
         if start + size < len(items):
             token = base64.urlsafe_b64encode(str(start + size).encode()).decode().rstrip("=")
             api = request.query_params.get("api-version", "")
-            next_link = f"{self._base(request)}{path}?api-version={api}&$skiptoken={token}&maxresults={size}"
+            query = f"api-version={api}&$skiptoken={token}&maxresults={size}"
+            next_link = f"{self._base(request)}{path}?{query}"
         return JSONResponse({"value": page, "nextLink": next_link})
 
+    # ----------------------------------------------------------- handlers
+    # Each handler authorizes first (as Key Vault does: no grant + missing secret is 403).
+    def _get_secret(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+        name, version = request.path_params["name"], request.path_params.get("version", "")
+        self.authorize(vault, claims, GET_SECRET, vault.secret_scope(name))
+        s = self._state.get_secret(vault.name, name, version or None)
+        if s is None:
+            return self._not_found(f"{name}/{version}" if version else name)
+        return JSONResponse(self._bundle(request, vault, s))
+
+    def _set_secret(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+        name = request.path_params["name"]
+        self.authorize(vault, claims, SET_SECRET, vault.secret_scope(name))
+        try:
+            body = json.loads(request.state.body or b"{}")
+        except ValueError:
+            return error(400, "BadParameter", "The request body is not valid JSON.")
+        if not isinstance(body, dict) or not isinstance(body.get("value"), str):
+            return error(400, "BadParameter", "Property 'value' is required and must be a string.")
+        enabled = (body.get("attributes") or {}).get("enabled", True)
+        s = self._state.set_secret(
+            vault.name,
+            name,
+            body["value"],
+            content_type=body.get("contentType"),
+            tags=body.get("tags"),
+            enabled=enabled is not False,
+        )
+        return JSONResponse(self._bundle(request, vault, s))
+
+    def _delete_secret(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+        name = request.path_params["name"]
+        self.authorize(vault, claims, DELETE_SECRET, vault.secret_scope(name))
+        d = self._state.delete_secret(vault.name, name)
+        if d is None:
+            return self._not_found(name)
+        return JSONResponse(self._deleted_bundle(request, vault, d))
+
+    def _list_secrets(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+        self.authorize(vault, claims, READ_SECRET_METADATA, vault.id)
+        items = []
+        for name in self._state.secret_names(vault.name):
+            latest = self._state.get_secret(vault.name, name)
+            if latest is not None:
+                items.append(self._bundle(request, vault, latest, value=False, versioned=False))
+        return self._page(request, items, "/secrets")
+
+    def _list_versions(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+        name = request.path_params["name"]
+        self.authorize(vault, claims, READ_SECRET_METADATA, vault.secret_scope(name))
+        versions = self._state.secret_versions(vault.name, name)
+        if not versions:
+            return self._not_found(name)
+        items = [self._bundle(request, vault, s, value=False) for s in versions]
+        return self._page(request, items, f"/secrets/{name}/versions")
+
+    def _get_deleted(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+        name = request.path_params["name"]
+        self.authorize(vault, claims, READ_SECRET_METADATA, vault.secret_scope(name))
+        d = self._state.deleted_secret(vault.name, name)
+        if d is None:
+            return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+        return JSONResponse(self._deleted_bundle(request, vault, d))
+
+    def _purge_deleted(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+        name = request.path_params["name"]
+        self.authorize(vault, claims, PURGE_SECRET, vault.secret_scope(name))
+        if not self._state.purge_secret(vault.name, name):
+            return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+        return Response(status_code=204)
+
+    def _recover_deleted(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
+        name = request.path_params["name"]
+        self.authorize(vault, claims, RECOVER_SECRET, vault.secret_scope(name))
+        s = self._state.recover_secret(vault.name, name)
+        if s is None:
+            return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+        return JSONResponse(self._bundle(request, vault, s, value=False))
+
     # ------------------------------------------------------------ routing
+    def _endpoint(self, vault_name: str, handler: Handler) -> Callable[[Request], Any]:
+        """Authenticate, check api-version and the vault, then run ``handler``."""
+
+        async def run(request: Request) -> Response:
+            try:
+                claims = self.authenticate(request)
+                if not request.query_params.get("api-version"):
+                    return error(400, "BadParameter", "The api-version query parameter is missing.")
+                vault = self._state.vault(vault_name)
+                if vault is None:
+                    return error(404, "VaultNotFound", f"Vault {vault_name} was not found.")
+                request.state.body = await request.body()
+                return handler(request, vault, claims)
+            except _DeniedError as denied:
+                return denied.response
+            except SandboxError as exc:
+                return error(exc.status, exc.code, exc.message)
+
+        return run
+
     def app(self, vault_name: str) -> Starlette:
         """The ASGI app of one vault's listener."""
-
-        def endpoint(handler: Callable[[Request, Vault, dict[str, Any]], Response]) -> Callable[[Request], Any]:
-            async def run(request: Request) -> Response:
-                try:
-                    claims = self.authenticate(request)
-                    if not request.query_params.get("api-version"):
-                        return error(400, "BadParameter", "The request URI contains an invalid or missing api-version.")
-                    vault = self._state.vault(vault_name)
-                    if vault is None:
-                        return error(404, "VaultNotFound", f"Vault {vault_name} was not found.")
-                    request.state.body = await request.body()
-                    return handler(request, vault, claims)
-                except _Denied as denied:
-                    return denied.response
-                except SandboxError as exc:
-                    return error(exc.status, exc.code, exc.message)
-
-            return run
-
-        def secret_id(vault: Vault, request: Request) -> str:
-            return vault.secret_scope(request.path_params["name"])
-
-        def get_secret(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
-            name, version = request.path_params["name"], request.path_params.get("version", "")
-            self.authorize(vault, claims, GET_SECRET, secret_id(vault, request))
-            s = self._state.get_secret(vault.name, name, version or None)
-            if s is None:
-                return self._not_found(f"{name}/{version}" if version else name)
-            return JSONResponse(self._bundle(request, vault, s))
-
-        def set_secret(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
-            self.authorize(vault, claims, SET_SECRET, secret_id(vault, request))
-            try:
-                body = json.loads(request.state.body or b"{}")
-            except ValueError:
-                return error(400, "BadParameter", "The request body is not valid JSON.")
-            if not isinstance(body, dict) or not isinstance(body.get("value"), str):
-                return error(400, "BadParameter", "Property 'value' is required and must be a string.")
-            enabled = (body.get("attributes") or {}).get("enabled", True)
-            s = self._state.set_secret(
-                vault.name, request.path_params["name"], body["value"], body.get("contentType"), body.get("tags"), enabled is not False
-            )
-            return JSONResponse(self._bundle(request, vault, s))
-
-        def delete_secret(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
-            self.authorize(vault, claims, DELETE_SECRET, secret_id(vault, request))
-            d = self._state.delete_secret(vault.name, request.path_params["name"])
-            if d is None:
-                return self._not_found(request.path_params["name"])
-            return JSONResponse(self._deleted_bundle(request, vault, d))
-
-        def list_secrets(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
-            self.authorize(vault, claims, READ_SECRET_METADATA, vault.id)
-            items = []
-            for name in self._state.secret_names(vault.name):
-                latest = self._state.get_secret(vault.name, name)
-                if latest is not None:
-                    items.append(self._bundle(request, vault, latest, value=False, versioned=False))
-            return self._page(request, items, "/secrets")
-
-        def list_versions(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
-            name = request.path_params["name"]
-            self.authorize(vault, claims, READ_SECRET_METADATA, secret_id(vault, request))
-            versions = self._state.secret_versions(vault.name, name)
-            if not versions:
-                return self._not_found(name)
-            items = [self._bundle(request, vault, s, value=False) for s in versions]
-            return self._page(request, items, f"/secrets/{name}/versions")
-
-        def get_deleted(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
-            name = request.path_params["name"]
-            self.authorize(vault, claims, READ_SECRET_METADATA, secret_id(vault, request))
-            d = self._state.deleted_secret(vault.name, name)
-            if d is None:
-                return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
-            return JSONResponse(self._deleted_bundle(request, vault, d))
-
-        def purge_deleted(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
-            name = request.path_params["name"]
-            self.authorize(vault, claims, PURGE_SECRET, secret_id(vault, request))
-            if not self._state.purge_secret(vault.name, name):
-                return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
-            return Response(status_code=204)
-
-        def recover_deleted(request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
-            name = request.path_params["name"]
-            self.authorize(vault, claims, RECOVER_SECRET, secret_id(vault, request))
-            s = self._state.recover_secret(vault.name, name)
-            if s is None:
-                return error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
-            return JSONResponse(self._bundle(request, vault, s, value=False))
-
+        routes = [
+            ("/secrets", self._list_secrets, "GET"),
+            ("/secrets/", self._list_secrets, "GET"),
+            ("/secrets/{name}/versions", self._list_versions, "GET"),
+            ("/secrets/{name}", self._get_secret, "GET"),
+            ("/secrets/{name}/", self._get_secret, "GET"),
+            ("/secrets/{name}/{version}", self._get_secret, "GET"),
+            ("/secrets/{name}", self._set_secret, "PUT"),
+            ("/secrets/{name}", self._delete_secret, "DELETE"),
+            ("/deletedsecrets/{name}", self._get_deleted, "GET"),
+            ("/deletedsecrets/{name}", self._purge_deleted, "DELETE"),
+            ("/deletedsecrets/{name}/recover", self._recover_deleted, "POST"),
+        ]
         return Starlette(
             routes=[
-                Route("/secrets", endpoint(list_secrets), methods=["GET"]),
-                Route("/secrets/", endpoint(list_secrets), methods=["GET"]),
-                Route("/secrets/{name}/versions", endpoint(list_versions), methods=["GET"]),
-                Route("/secrets/{name}", endpoint(get_secret), methods=["GET"]),
-                Route("/secrets/{name}/", endpoint(get_secret), methods=["GET"]),
-                Route("/secrets/{name}/{version}", endpoint(get_secret), methods=["GET"]),
-                Route("/secrets/{name}", endpoint(set_secret), methods=["PUT"]),
-                Route("/secrets/{name}", endpoint(delete_secret), methods=["DELETE"]),
-                Route("/deletedsecrets/{name}", endpoint(get_deleted), methods=["GET"]),
-                Route("/deletedsecrets/{name}", endpoint(purge_deleted), methods=["DELETE"]),
-                Route("/deletedsecrets/{name}/recover", endpoint(recover_deleted), methods=["POST"]),
-            ],
+                Route(path, self._endpoint(vault_name, handler), methods=[method])
+                for path, handler, method in routes
+            ]
         )

@@ -41,7 +41,9 @@ class RbacEvaluator:
         self._propagation_delay = propagation_delay
         self._clock = clock
 
-    def _effective(self, principal_id: str, resource_id: str) -> list[tuple[RoleAssignment, RoleDefinition]]:
+    def _effective(
+        self, principal_id: str, resource_id: str
+    ) -> list[tuple[RoleAssignment, RoleDefinition]]:
         cutoff = self._clock() - self._propagation_delay()
         found = []
         for assignment in self._state.role_assignments(principal_id=principal_id):
@@ -53,7 +55,10 @@ class RbacEvaluator:
         return found
 
     def check_data_action(self, principal_id: str, operation: str, resource_id: str) -> Decision:
-        """Data plane (Key Vault): only ``dataActions`` count; Owner/Contributor/Reader have none."""
+        """Data plane (Key Vault): only ``dataActions`` count.
+
+        Owner, Contributor and Reader have none, so they never pass here.
+        """
         for assignment, role in self._effective(principal_id, resource_id):
             if role.permits_data_action(operation):
                 return Decision(True, assignment)

@@ -32,7 +32,13 @@ from verify.sandbox.imds import ImdsService
 from verify.sandbox.keyvault import KeyVaultService
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.requestlog import RequestLog
-from verify.sandbox.server import EventLoopThread, Listener, ServiceMiddleware, Tls, require_loopback
+from verify.sandbox.server import (
+    EventLoopThread,
+    Listener,
+    ServiceMiddleware,
+    Tls,
+    require_loopback,
+)
 from verify.sandbox.state import SandboxState, ServicePrincipal, Vault, VirtualMachine
 from verify.sandbox.tokens import TokenIssuer
 
@@ -63,19 +69,36 @@ class SandboxConfig:
         for name in ("tenant_id", "subscription_id"):
             value = getattr(self, name)
             if value is not None and not is_guid(value):
-                raise ConfigError(name, value, "is not a GUID", "omit it for a random one, or give a GUID")
+                raise ConfigError(
+                    name, value, "is not a GUID", "omit it for a random one, or give a GUID"
+                )
         if self.token_lifetime_seconds < 60:
-            raise ConfigError("token_lifetime_seconds", self.token_lifetime_seconds, "is below 60", "use 60 or more")
+            raise ConfigError(
+                "token_lifetime_seconds",
+                self.token_lifetime_seconds,
+                "is below 60",
+                "use 60 or more",
+            )
         if self.propagation_delay_seconds < 0:
-            raise ConfigError("propagation_delay_seconds", self.propagation_delay_seconds, "is negative", "use >= 0")
+            raise ConfigError(
+                "propagation_delay_seconds",
+                self.propagation_delay_seconds,
+                "is negative",
+                "use >= 0",
+            )
         if self.deleted_principal_tokens not in ("accept", "refuse"):
             raise ConfigError(
-                "deleted_principal_tokens", self.deleted_principal_tokens, "is not a mode", "use 'accept' or 'refuse'"
+                "deleted_principal_tokens",
+                self.deleted_principal_tokens,
+                "is not a mode",
+                "use 'accept' or 'refuse'",
             )
         for name in ("arm_port", "issuer_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
-                raise ConfigError(name, port, "is not a TCP port", "use 0 (any free port) or 1-65535")
+                raise ConfigError(
+                    name, port, "is not a TCP port", "use 0 (any free port) or 1-65535"
+                )
 
 
 class Sandbox:
@@ -100,11 +123,17 @@ class Sandbox:
         self.rbac = RbacEvaluator(self.state, lambda: self.faults.propagation_delay_seconds)
         skew = self.config.clock_skew_seconds
         self._imds = ImdsService(self.state, self.issuer_service)
-        self._keyvault = KeyVaultService(self.state, self.issuer_service, self.rbac, self.faults, skew)
-        self._arm = ArmService(self.state, self.issuer_service, self.rbac, self._vault_uri_or_default, skew)
+        self._keyvault = KeyVaultService(
+            self.state, self.issuer_service, self.rbac, self.faults, skew
+        )
+        self._arm = ArmService(
+            self.state, self.issuer_service, self.rbac, self._vault_uri_or_default, skew
+        )
         self.operator: ServicePrincipal = self.state.create_principal("sandbox-operator")
         self.state.create_role_assignment(
-            f"/subscriptions/{self.state.subscription_id}", self.config.operator_role, self.operator.object_id
+            f"/subscriptions/{self.state.subscription_id}",
+            self.config.operator_role,
+            self.operator.object_id,
         )
         self._lock = threading.RLock()
         self._loop: EventLoopThread | None = None
@@ -130,7 +159,12 @@ class Sandbox:
                 self._arm.app(), "arm", "arm", arm.error_body, port=self.config.arm_port, tls=True
             )
             self._issuer_listener = self._listen(
-                self.issuer_service.app(), "issuer", "issuer", imds.error_body, port=self.config.issuer_port, tls=True
+                self.issuer_service.app(),
+                "issuer",
+                "issuer",
+                imds.error_body,
+                port=self.config.issuer_port,
+                tls=True,
             )
             for vm in self.state.vms():
                 self._start_imds(vm)
@@ -170,11 +204,26 @@ class Sandbox:
 
     # ------------------------------------------------------------ listeners
     def _listen(
-        self, app: Any, service: str, target: str, error_body: Any, port: int = 0, tls: bool = False,
+        self,
+        app: Any,
+        service: str,
+        target: str,
+        error_body: Any,
+        *,
+        port: int = 0,
+        tls: bool = False,
         aliases: tuple[str, ...] = (),
     ) -> Listener:
         assert self._loop is not None
-        wrapped = ServiceMiddleware(app, service, target, self.faults, self.request_log, error_body, aliases)
+        wrapped = ServiceMiddleware(
+            app,
+            service,
+            target,
+            faults=self.faults,
+            log=self.request_log,
+            error_body=error_body,
+            aliases=aliases,
+        )
         return Listener(self._loop, wrapped, self._host, port, self._tls if tls else None)
 
     def _start_imds(self, vm: VirtualMachine) -> None:
@@ -190,7 +239,11 @@ class Sandbox:
             if self._loop is None or vault.name.lower() in self._vault_listeners:
                 return
             self._vault_listeners[vault.name.lower()] = self._listen(
-                self._keyvault.app(vault.name), "keyvault", vault.name, keyvault.error_body, tls=True,
+                self._keyvault.app(vault.name),
+                "keyvault",
+                vault.name,
+                keyvault.error_body,
+                tls=True,
                 aliases=(vault.id,),
             )
 
@@ -216,7 +269,9 @@ class Sandbox:
 
     def _require_started(self) -> None:
         if self._loop is None:
-            raise RuntimeError("the sandbox is not started: use `with Sandbox(...) as sb` or sb.start()")
+            raise RuntimeError(
+                "the sandbox is not started: use `with Sandbox(...) as sb` or sb.start()"
+            )
 
     # ------------------------------------------------------------ endpoints
     @property
@@ -234,7 +289,10 @@ class Sandbox:
 
     @property
     def authority_url(self) -> str:
-        """Where the issuer's discovery is served: ``<url>/<tid>/.well-known/openid-configuration``."""
+        """Where the issuer's discovery is served.
+
+        ``<authority_url>/<tid>/.well-known/openid-configuration`` and ``.../discovery/keys``.
+        """
         self._require_started()
         assert self._issuer_listener is not None
         return self._issuer_listener.url
@@ -263,7 +321,9 @@ class Sandbox:
         with self._lock:
             listener = self._imds_listeners.get(found.id.lower())
         if listener is None:
-            raise ConfigError("vm", str(vm), "has no IMDS listener", "create the VM in sb.state first")
+            raise ConfigError(
+                "vm", str(vm), "has no IMDS listener", "create the VM in sb.state first"
+            )
         return listener.url
 
     def vault_url(self, vault: Vault | str) -> str:
@@ -274,7 +334,12 @@ class Sandbox:
         with self._lock:
             listener = self._vault_listeners.get(found.name.lower()) if found else None
         if listener is None:
-            raise ConfigError("vault", name, "is not a vault of this sandbox", "create it with sb.state.create_vault")
+            raise ConfigError(
+                "vault",
+                name,
+                "is not a vault of this sandbox",
+                "create it with sb.state.create_vault",
+            )
         return listener.url + "/"
 
     def _vault_uri_or_default(self, name: str) -> str:
@@ -283,15 +348,16 @@ class Sandbox:
         return listener.url + "/" if listener else f"https://{name}.vault.azure.net/"
 
     def _find_vm(self, vm: VirtualMachine | str) -> VirtualMachine:
-        if isinstance(vm, VirtualMachine):
-            key = vm.id
-        else:
-            key = vm
-        found = self.state.vm(key) if key.startswith("/") else next(
-            (v for v in self.state.vms() if v.name.lower() == key.lower()), None
+        key = vm.id if isinstance(vm, VirtualMachine) else vm
+        found = (
+            self.state.vm(key)
+            if key.startswith("/")
+            else next((v for v in self.state.vms() if v.name.lower() == key.lower()), None)
         )
         if found is None:
-            raise ConfigError("vm", key, "is not a VM of this sandbox", "create it with sb.state.create_vm")
+            raise ConfigError(
+                "vm", key, "is not a VM of this sandbox", "create it with sb.state.create_vm"
+            )
         return found
 
     # ------------------------------------------------------------ client helpers
@@ -305,7 +371,11 @@ class Sandbox:
 
     def arm_client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments an azure-mgmt-* client needs to talk to the sandbox's ARM."""
-        return {"base_url": self.arm_url, "credential_scopes": [ARM_SCOPE], "connection_verify": self.ca_cert_path}
+        return {
+            "base_url": self.arm_url,
+            "credential_scopes": [ARM_SCOPE],
+            "connection_verify": self.ca_cert_path,
+        }
 
     def credential(self, principal: ServicePrincipal | None = None) -> SandboxCredential:
         """A TokenCredential for a principal (the operator by default), issuing directly."""
@@ -315,13 +385,22 @@ class Sandbox:
         return AsyncSandboxCredential(self.issuer_service, principal or self.operator)
 
     def issue_token(
-        self, principal: ServicePrincipal | str, resource: str, lifetime_seconds: int | None = None, **claims: Any
+        self,
+        principal: ServicePrincipal | str,
+        resource: str,
+        lifetime_seconds: int | None = None,
+        **claims: Any,
     ) -> str:
         """A signed token for a principal (or its object ID); ``claims`` override any claim."""
         if isinstance(principal, str):
             found = self.state.principal(principal)
             if found is None:
-                raise ConfigError("principal", principal, "is not a principal of this sandbox", "pass an existing one")
+                raise ConfigError(
+                    "principal",
+                    principal,
+                    "is not a principal of this sandbox",
+                    "pass an existing one",
+                )
             principal = found
         return self.issuer_service.issue(principal, resource, lifetime_seconds, **claims).token
 

@@ -104,6 +104,7 @@ class ServiceMiddleware:
         app: ASGIApp,
         service: str,
         target: str,
+        *,
         faults: FaultPlan,
         log: RequestLog,
         error_body: ErrorBody,
@@ -159,7 +160,10 @@ class ServiceMiddleware:
 
     async def _status(self, status: int, retry_after: int | None, send: Any) -> None:
         body = json.dumps(self.error_body(status)).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         if retry_after is not None:
             headers.append((b"retry-after", str(retry_after).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -176,7 +180,13 @@ class ServiceMiddleware:
         """
         transport = getattr(getattr(send, "__self__", None), "transport", None)
         if transport is None:
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"100")],
+                }
+            )
             raise ConnectionResetError("sandbox fault: connection dropped mid-response")
         sock = transport.get_extra_info("socket")
         if sock is not None:

@@ -310,7 +310,9 @@ class SandboxState:
         """The identity, or its last state if deleted: VMs still report a deleted identity's
         principal and client ID in their identity block."""
         with self._lock:
-            return self._identities.get(_key(identity_id)) or self._tombstones.get(_key(identity_id))
+            return self._identities.get(_key(identity_id)) or self._tombstones.get(
+                _key(identity_id)
+            )
 
     def identities(self) -> list[UserAssignedIdentity]:
         with self._lock:
@@ -332,6 +334,7 @@ class SandboxState:
         self,
         resource_group: str,
         name: str,
+        *,
         system_assigned: bool = False,
         user_assigned: Sequence[str] = (),
         location: str | None = None,
@@ -383,7 +386,9 @@ class SandboxState:
         with self._lock:
             vm = self._vms.get(_key(vm_id))
             if vm is None:
-                raise SandboxError(404, "ResourceNotFound", f"The Resource '{vm_id}' was not found.")
+                raise SandboxError(
+                    404, "ResourceNotFound", f"The Resource '{vm_id}' was not found."
+                )
             kept = {_key(u) for u in vm.user_assigned}
             ids: list[str] = []
             for uai_id in user_assigned:
@@ -411,7 +416,9 @@ class SandboxState:
         with self._lock:
             vm = self._vms.get(_key(vm_id))
             if vm is None:
-                raise SandboxError(404, "ResourceNotFound", f"The Resource '{vm_id}' was not found.")
+                raise SandboxError(
+                    404, "ResourceNotFound", f"The Resource '{vm_id}' was not found."
+                )
             vm = replace(vm, tags=dict(tags))
             self._vms[_key(vm_id)] = vm
         return vm
@@ -430,7 +437,11 @@ class SandboxState:
 
     # ----------------------------------------------------------------- vaults
     def create_vault(
-        self, resource_group: str, name: str, location: str | None = None, purge_protection: bool = False
+        self,
+        resource_group: str,
+        name: str,
+        location: str | None = None,
+        purge_protection: bool = False,
     ) -> Vault:
         rg = self._require_group(resource_group)
         vault_id = self._resource_id(rg.name, "Microsoft.KeyVault", "vaults", name)
@@ -442,7 +453,9 @@ class SandboxState:
                         409, "VaultAlreadyExists", f"The vault name '{name}' is already in use."
                     )
                 return existing
-            vault = Vault(vault_id, name, rg.name, location or rg.location, purge_protection=purge_protection)
+            vault = Vault(
+                vault_id, name, rg.name, location or rg.location, purge_protection=purge_protection
+            )
             self._vaults[name.lower()] = vault
         self._emit([("vault_created", vault)])
         return vault
@@ -481,6 +494,7 @@ class SandboxState:
         vault: str,
         name: str,
         value: str,
+        *,
         content_type: str | None = None,
         tags: dict[str, str] | None = None,
         enabled: bool = True,
@@ -501,7 +515,14 @@ class SandboxState:
             stored_name = versions[0].name if versions else name
             now = int(self.clock())
             version = SecretVersion(
-                stored_name, uuid.uuid4().hex, value, now, now, enabled, content_type, dict(tags or {})
+                stored_name,
+                uuid.uuid4().hex,
+                value,
+                now,
+                now,
+                enabled,
+                content_type,
+                dict(tags or {}),
             )
             versions.append(version)
             return version
@@ -566,6 +587,7 @@ class SandboxState:
         scope: str,
         role: str,
         principal_id: str,
+        *,
         principal_type: str | None = "ServicePrincipal",
         name: str | None = None,
         description: str | None = None,
@@ -585,11 +607,15 @@ class SandboxState:
             role_def = self.role_definition(role)
         except ConfigError as exc:
             raise SandboxError(
-                404, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{role}' does not exist."
+                404,
+                "RoleDefinitionDoesNotExist",
+                f"The specified role definition with ID '{role}' does not exist.",
             ) from exc
         definition_id = role_def.definition_id(self.subscription_id)
         name = (name or _new_guid()).lower()
-        assignment_id = f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        assignment_id = (
+            f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        )
         principal_id = principal_id.lower()
         with self._lock:
             if principal_type is None:
@@ -605,15 +631,15 @@ class SandboxState:
                 principal_type = "ServicePrincipal"
             same_name = self._assignments.get(_key(assignment_id))
             if same_name is not None:
-                if (
-                    same_name.principal_id == principal_id
-                    and _key(same_name.role_definition_id) == _key(definition_id)
-                ):
+                if same_name.principal_id == principal_id and _key(
+                    same_name.role_definition_id
+                ) == _key(definition_id):
                     return same_name
                 raise SandboxError(
                     409,
                     "RoleAssignmentUpdateNotPermitted",
-                    "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+                    "Tenant ID, application ID, principal ID, and scope are not allowed to be "
+                    "updated.",
                 )
             for other in self._assignments.values():
                 if (
@@ -621,7 +647,9 @@ class SandboxState:
                     and other.principal_id == principal_id
                     and _key(other.role_definition_id) == _key(definition_id)
                 ):
-                    raise SandboxError(409, "RoleAssignmentExists", "The role assignment already exists.")
+                    raise SandboxError(
+                        409, "RoleAssignmentExists", "The role assignment already exists."
+                    )
             assignment = RoleAssignment(
                 assignment_id,
                 name,
@@ -661,7 +689,8 @@ class SandboxState:
             found = [
                 a
                 for a in found
-                if armid.is_within(a.scope, scope) or (not at_scope and armid.is_within(scope, a.scope))
+                if armid.is_within(a.scope, scope)
+                or (not at_scope and armid.is_within(scope, a.scope))
             ]
         return sorted(found, key=lambda a: a.created_on)
 

@@ -35,7 +35,12 @@ ARM_AUDIENCES = (
     "https://management.azure.com/",
     "https://management.core.windows.net/",
 )
-KNOWN_RESOURCES = (*VAULT_AUDIENCES, *ARM_AUDIENCES, "https://graph.microsoft.com", "https://storage.azure.com")
+KNOWN_RESOURCES = (
+    *VAULT_AUDIENCES,
+    *ARM_AUDIENCES,
+    "https://graph.microsoft.com",
+    "https://storage.azure.com",
+)
 
 
 class TokenError(Exception):
@@ -112,10 +117,14 @@ class TokenIssuer:
                 claims.pop(name, None)
             else:
                 claims[name] = value
-        token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
+        token = jwt.encode(
+            claims, self._key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid}
+        )
         return IssuedToken(token, claims)
 
-    def verify(self, token: str, audiences: Iterable[str], leeway_seconds: int = 300) -> dict[str, Any]:
+    def verify(
+        self, token: str, audiences: Iterable[str], leeway_seconds: int = 300
+    ) -> dict[str, Any]:
         """Validate signature, ``aud``, ``iss``, ``tid``, ``nbf`` and ``exp``; return the claims.
 
         ``leeway_seconds`` is the clock skew resource servers tolerate (Microsoft's
@@ -145,20 +154,28 @@ class TokenIssuer:
             raise TokenError("Token not yet valid (nbf is in the future).") from exc
         except jwt.InvalidAudienceError as exc:
             aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
-            raise TokenError(f"Invalid audience. Expected {', '.join(audiences)}, found: {aud}.") from exc
+            raise TokenError(
+                f"Invalid audience. Expected {', '.join(audiences)}, found: {aud}."
+            ) from exc
         except jwt.InvalidIssuerError as exc:
             iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
-            raise TokenError(f"Invalid issuer. Expected one of {self.issuer}, found {iss}.") from exc
+            raise TokenError(
+                f"Invalid issuer. Expected one of {self.issuer}, found {iss}."
+            ) from exc
         except jwt.PyJWTError as exc:
             raise TokenError(f"The token is invalid: {exc}") from exc
         if claims.get("tid") != self.tenant_id:
-            raise TokenError(f"Invalid tenant. Expected {self.tenant_id}, found: {claims.get('tid')}.")
+            raise TokenError(
+                f"Invalid tenant. Expected {self.tenant_id}, found: {claims.get('tid')}."
+            )
         return claims
 
     # ------------------------------------------------------------ discovery
     def jwks(self) -> dict[str, Any]:
         jwk = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
-        jwk.update({"kid": self.kid, "x5t": self.kid, "use": "sig", "alg": "RS256", "issuer": self.issuer})
+        jwk.update(
+            {"kid": self.kid, "x5t": self.kid, "use": "sig", "alg": "RS256", "issuer": self.issuer}
+        )
         return {"keys": [jwk]}
 
     def openid_configuration(self, base_url: str) -> dict[str, Any]:
@@ -171,7 +188,11 @@ class TokenIssuer:
             "response_types_supported": ["code", "id_token", "token"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "tenant_region_scope": "EU",
             "cloud_instance_name": "microsoftonline.com",
         }
@@ -183,7 +204,10 @@ class TokenIssuer:
             tenant = request.path_params["tenant"]
             if tenant not in (self.tenant_id, "common", "organizations"):
                 return JSONResponse(
-                    {"error": "invalid_tenant", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."},
+                    {
+                        "error": "invalid_tenant",
+                        "error_description": f"AADSTS90002: Tenant '{tenant}' not found.",
+                    },
                     status_code=400,
                 )
             return JSONResponse(self.openid_configuration(str(request.base_url)))

@@ -1,0 +1,135 @@
+"""``python -m verify.sandbox`` (also ``python -m verify sandbox``): run the sandbox in a shell.
+
+Starts every service on loopback, prints the endpoints and the CA certificate path (as
+text, or JSON with ``--json``), and serves until Ctrl-C / SIGTERM, then shuts down
+cleanly. ``--demo`` seeds a small topology (a vault with two secrets, a shared
+user-assigned identity, two VMs, secret- and vault-scoped grants) so there is something
+to point a client at; secret values are random and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from components.errors import ConfigError
+from verify.sandbox.sandbox import Sandbox, SandboxConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m verify.sandbox",
+        description="Local stand-in for Entra ID, IMDS, Key Vault and the ARM slice (loopback).",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)"
+    )
+    p.add_argument("--arm-port", type=int, default=0, help="ARM port (default: any free port)")
+    p.add_argument("--issuer-port", type=int, default=0, help="issuer discovery port")
+    p.add_argument(
+        "--faults", metavar="FILE", help="TOML/JSON fault file (see verify.sandbox.faults)"
+    )
+    p.add_argument("--token-lifetime", type=int, default=86400, metavar="SECONDS")
+    p.add_argument("--propagation-delay", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument(
+        "--deleted-principal-tokens",
+        choices=("accept", "refuse"),
+        default="accept",
+        help="whether Key Vault honours an unexpired token whose principal was deleted",
+    )
+    p.add_argument("--workdir", help="directory for the CA certificate (default: a temp dir)")
+    p.add_argument("--demo", action="store_true", help="seed a small demo topology")
+    p.add_argument("--json", action="store_true", help="print the endpoints as JSON")
+    return p
+
+
+def seed_demo(sb: Sandbox) -> None:
+    """A small topology exercising secret scope, vault scope and a shared identity."""
+    st = sb.state
+    st.create_resource_group("rg-sandbox")
+    shared = st.create_identity("rg-sandbox", "id-shared")
+    web = st.create_vm("rg-sandbox", "vm-web", system_assigned=True, user_assigned=[shared.id])
+    st.create_vm("rg-sandbox", "vm-batch", user_assigned=[shared.id])
+    vault = st.create_vault("rg-sandbox", "kv-sandbox")
+    for name in ("db-password", "api-key"):
+        st.set_secret(vault.name, name, secrets.token_urlsafe(24))
+    assert web.system_principal_id is not None
+    st.create_role_assignment(
+        vault.secret_scope("db-password"), "Key Vault Secrets User", web.system_principal_id
+    )
+    st.create_role_assignment(vault.id, "Key Vault Secrets User", shared.principal_id)
+
+
+def _print_text(endpoints: dict[str, Any], sb: Sandbox) -> None:
+    print("managed-identity-kit sandbox (loopback only)")
+    for key in (
+        "tenant_id",
+        "subscription_id",
+        "issuer",
+        "authority_url",
+        "arm_url",
+        "ca_cert_path",
+    ):
+        print(f"  {key:<16} {endpoints[key]}")
+    for vm in sb.state.vms():
+        ids = [f"system oid={vm.system_principal_id}"] if vm.system_principal_id else []
+        for uai_id in vm.user_assigned:
+            uai = sb.state.identity(uai_id)
+            if uai is not None:
+                ids.append(f"{uai.name} client_id={uai.client_id}")
+        print(f"  imds {vm.name:<11} {endpoints['imds'][vm.name]}  ({', '.join(ids)})")
+    for name, url in endpoints["vaults"].items():
+        print(f"  vault {name:<10} {url}")
+    print("Be on a VM: export AZURE_POD_IDENTITY_AUTHORITY_HOST=<its imds URL>; trust the CA PEM.")
+    print("Ctrl-C stops the sandbox.", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = SandboxConfig(
+            host=args.host,
+            arm_port=args.arm_port,
+            issuer_port=args.issuer_port,
+            faults_file=args.faults,
+            token_lifetime_seconds=args.token_lifetime,
+            propagation_delay_seconds=args.propagation_delay,
+            deleted_principal_tokens=args.deleted_principal_tokens,
+            workdir=args.workdir,
+        )
+        sb = Sandbox(config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals: main thread only
+        previous = {
+            s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)
+        }
+    try:
+        with sb:
+            if args.demo:
+                seed_demo(sb)
+            endpoints = sb.endpoints()
+            if args.json:
+                print(json.dumps(endpoints, indent=2), flush=True)
+            else:
+                _print_text(endpoints, sb)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("sandbox stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The matrix check: both directions, the token's identity, fingerprints, the matrix itself."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from verify_world import probe_result_for, sample_outputs
+
+from components.errors import ConfigError
+from verify.check import compare, expectations_from, matrix_consistency
+from verify.model import ProbeResult, derive_matrix, load_outputs
+
+
+def _run(raw: dict, overrides: dict[str, dict] | None = None, mutate=None):
+    outputs = load_outputs(raw)
+    probes = {}
+    for vm in raw["vms"]:
+        data = probe_result_for(raw, vm, (overrides or {}).get(vm))
+        if mutate:
+            mutate(vm, data)
+        probes[vm] = ProbeResult.model_validate(data)
+    return compare(outputs, expectations_from(outputs), probes)
+
+
+def test_correct_deployment_passes_every_cell() -> None:
+    result = _run(sample_outputs())
+    assert result.passed
+    assert len(result.cells) == 6
+    assert {c.observed for c in result.cells} == {"read", "forbidden"}
+    assert all(c.fingerprint_match for c in result.cells if c.observed == "read")
+    assert [i.passed for i in result.identities] == [True, True, True]
+
+
+def test_a_grant_that_does_not_work_fails_naming_the_cell() -> None:
+    result = _run(sample_outputs(), {"web": {("system", "db-password"): "forbidden"}})
+    assert not result.passed
+    (failure,) = result.failures
+    assert "vm 'web'" in failure and "identity 'system'" in failure
+    assert "secret 'db-password'" in failure
+    assert "expected allowed, observed forbidden" in failure
+    assert "the grant does not work" in failure
+
+
+def test_access_nobody_granted_fails() -> None:
+    result = _run(sample_outputs(), {"web": {("system", "api-key"): "read"}})
+    assert not result.passed
+    (failure,) = result.failures
+    assert "expected denied, observed read" in failure
+    assert "access nobody granted" in failure
+
+
+def test_token_of_another_principal_fails_even_when_reads_match() -> None:
+    raw = sample_outputs()
+
+    def swap_oid(vm, data):
+        if vm == "batch":
+            data["identities"][0]["claims"]["oid"] = "dddddddd-0000-0000-0000-000000000009"
+
+    result = _run(raw, mutate=swap_oid)
+    assert all(c.passed for c in result.cells)
+    assert not result.passed
+    assert any("token oid dddddddd" in f and "vm 'batch'" in f for f in result.failures)
+
+
+def test_a_different_value_fails_on_fingerprint() -> None:
+    def other_value(vm, data):
+        for ident in data["identities"]:
+            for s in ident["secrets"].values():
+                if s["outcome"] == "read":
+                    s["fingerprint"] = "sha256:ff"
+
+    result = _run(sample_outputs(), mutate=other_value)
+    assert not result.passed
+    assert all(c.fingerprint_match is False for c in result.cells if c.observed == "read")
+    assert "fingerprint differs" in result.failures[0]
+
+
+def test_vm_that_could_not_be_probed_fails_every_cell() -> None:
+    raw = sample_outputs()
+    outputs = load_outputs(raw)
+    probes = {
+        "web": ProbeResult.model_validate(probe_result_for(raw, "web")),
+        "batch": RuntimeError("Run Command timed out"),
+    }
+    result = compare(outputs, expectations_from(outputs), probes)
+    batch = [c for c in result.cells if c.vm == "batch"]
+    assert batch and all(not c.passed and c.observed == "not_probed" for c in batch)
+    assert "Run Command timed out" in batch[0].detail
+
+
+def test_reader_on_the_vault_reads_nothing_in_the_derived_matrix() -> None:
+    outputs = load_outputs(sample_outputs())
+    cells = {(c.vm, c.identity, c.secret): c.expected for c in derive_matrix(outputs)}
+    assert cells[("web", "system", "api-key")] == "denied"  # Reader has no data actions
+    assert cells[("web", "system", "db-password")] == "allowed"  # secret-scope grant
+    assert cells[("batch", "shared", "api-key")] == "allowed"  # vault scope inherits
+
+
+def test_exported_matrix_that_disagrees_with_grants_is_reported() -> None:
+    raw = sample_outputs()
+    assert matrix_consistency(load_outputs(raw)) == []
+    bad = copy.deepcopy(raw)
+    for cell in bad["access_matrix"]:
+        if cell["vm"] == "web" and cell["identity"] == "system" and cell["secret"] == "api-key":
+            cell["expected"] = "allowed"
+    (problem,) = matrix_consistency(load_outputs(bad))
+    assert "access_matrix says allowed" in problem and "grants imply denied" in problem
+
+
+def test_outputs_with_a_missing_field_are_a_config_error() -> None:
+    raw = sample_outputs()
+    del raw["vault"]
+    with pytest.raises(ConfigError) as info:
+        load_outputs(raw, "outputs.json")
+    assert info.value.field == "outputs.json"
+    assert "vault" in str(info.value)
+
+
+def test_hidden_fingerprints_are_tolerated() -> None:
+    raw = sample_outputs()
+    raw["secret_fingerprints"] = "[secret]"  # `pulumi stack output --json` without --show-secrets
+    assert load_outputs(raw).secret_fingerprints is None
+    assert _run(raw).passed

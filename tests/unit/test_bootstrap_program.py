@@ -1,0 +1,297 @@
+"""The bootstrap stack in Pulumi's mock runtime, run with its real stack file.
+
+What matters is what would be sent to ARM: the federated subjects the deployer trusts, the
+exact role set (role, scope, principal, condition) and nothing more, and a state backend
+and key that need no stored secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+
+from bootstrap.conditions import constrain_role_assignments
+from components.errors import ConfigError
+from components.roles import RoleCatalog
+from components.testing import AzureMocks, InMemoryArm, Registration, load_stack_config, run_program
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = ROOT / "bootstrap" / "__main__.py"
+STACK_FILE = ROOT / "bootstrap" / "stacks" / "Pulumi.ci.yaml"
+PROJECT = "managed-identity-kit-bootstrap"
+ISSUER = "https://token.actions.githubusercontent.com"
+
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+FEDERATED = "azure-native:managedidentity:FederatedIdentityCredential"
+IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
+STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
+BLOB_SERVICE = "azure-native:storage:BlobServiceProperties"
+CONTAINER = "azure-native:storage:BlobContainer"
+KEY = "azure-native:keyvault:Key"
+VAULT = "azure-native:keyvault:Vault"
+LOCK = "azure-native:authorization:ManagementLockByScope"
+
+_SA = "/providers/Microsoft.Storage/storageAccounts/{accountName}"
+_PATHS = {
+    STORAGE_ACCOUNT: _SA,
+    BLOB_SERVICE: _SA + "/blobServices/default",
+    CONTAINER: _SA + "/blobServices/default/containers/{containerName}",
+    KEY: "/providers/Microsoft.KeyVault/vaults/{vaultName}/keys/{keyName}",
+}
+
+
+class BootstrapMocks(AzureMocks):
+    """AzureMocks plus the ARM ID layout of the storage and key types the bootstrap uses
+    (the shared mocks build a generic ID for types they do not know)."""
+
+    def arm_id(self, token: str, logical_name: str, inputs: Mapping[str, Any]) -> str:
+        if token in _PATHS:
+            rg = f"/subscriptions/{self.backend.subscription_id}/resourceGroups/"
+            return rg + inputs["resourceGroupName"] + _PATHS[token].format(**inputs)
+        return super().arm_id(token, logical_name, inputs)
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[Any]]:
+        # Pulumi's MockMonitor iterates the failures list; AzureMocks hands back None.
+        result, failures = super().call(args)
+        return result, list(failures or [])
+
+
+def _run(config: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], BootstrapMocks]:
+    mocks = BootstrapMocks(InMemoryArm())
+    outputs = run_program(
+        PROGRAM,
+        dict(config if config is not None else load_stack_config(STACK_FILE)),
+        mocks=mocks,
+        project=PROJECT,
+        stack="ci",
+    )
+    return outputs, mocks
+
+
+@pytest.fixture(scope="module")
+def deployed() -> tuple[dict[str, Any], BootstrapMocks]:
+    return _run()
+
+
+def _only(mocks: BootstrapMocks, token: str) -> Registration:
+    found = mocks.of_type(token)
+    assert len(found) == 1, f"expected one {token}, got {len(found)}"
+    return found[0]
+
+
+def _rg_id(mocks: BootstrapMocks, name: str) -> str:
+    return f"/subscriptions/{mocks.backend.subscription_id}/resourceGroups/{name}"
+
+
+def test_federated_credentials_trust_exactly_main_prs_and_the_environment(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    _, mocks = deployed
+    identity = _only(mocks, IDENTITY)
+    creds = {
+        r.inputs["federatedIdentityCredentialResourceName"]: r.inputs
+        for r in mocks.of_type(FEDERATED)
+    }
+    assert {n: c["subject"] for n, c in creds.items()} == {
+        "github-main": "repo:your-org/managed-identity-kit:ref:refs/heads/main",
+        "github-pull-request": "repo:your-org/managed-identity-kit:pull_request",
+        "github-env-lifecycle": "repo:your-org/managed-identity-kit:environment:lifecycle",
+    }
+    for cred in creds.values():
+        assert cred["issuer"] == ISSUER
+        assert cred["audiences"] == ["api://AzureADTokenExchange"]
+        assert cred["resourceName"] == identity.inputs["resourceName"] == "mikit-github-deployer"
+
+
+def test_the_deployer_holds_exactly_this_role_set(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    _, mocks = deployed
+    catalog = RoleCatalog.builtin()
+    deployer = _only(mocks, IDENTITY).outputs["principalId"]
+    sub = mocks.backend.subscription_id
+    state = _only(mocks, CONTAINER).id
+    key = _only(mocks, KEY).id
+    got = set()
+    for r in mocks.of_type(ROLE_ASSIGNMENT):
+        assert r.inputs["principalId"] == deployer
+        assert r.inputs["principalType"] == "ServicePrincipal"
+        role = catalog.get(r.inputs["roleDefinitionId"])
+        assert r.inputs["roleDefinitionId"] == role.definition_id(sub)
+        got.add((role.name, r.inputs["scope"]))
+    assert got == {
+        ("Contributor", _rg_id(mocks, "mikit-dev")),
+        ("Contributor", _rg_id(mocks, "mikit-lifecycle")),
+        ("Role Based Access Control Administrator", _rg_id(mocks, "mikit-dev")),
+        ("Role Based Access Control Administrator", _rg_id(mocks, "mikit-lifecycle")),
+        ("Storage Blob Data Contributor", state),
+        ("Key Vault Crypto User", key),
+    }
+    assert state.endswith(
+        "/storageAccounts/mikitstate0000/blobServices/default/containers/pulumi-state"
+    )
+    assert key.endswith("/vaults/kv-mikit-cicd-0000/keys/pulumi-secrets")
+
+
+def test_nothing_is_granted_on_the_subscription_or_the_bootstraps_own_group(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    _, mocks = deployed
+    sub_scope = f"/subscriptions/{mocks.backend.subscription_id}"
+    cicd = _rg_id(mocks, "mikit-cicd").lower()
+    broad = [r.inputs for r in mocks.of_type(ROLE_ASSIGNMENT) if r.inputs["scope"] == sub_scope]
+    assert broad == []
+    # Only data roles on two single child resources reach into mikit-cicd; no control-plane
+    # role there, so the deployer cannot edit its own identity, trust or state account.
+    inside = [
+        RoleCatalog.builtin().get(r.inputs["roleDefinitionId"]).name
+        for r in mocks.of_type(ROLE_ASSIGNMENT)
+        if r.inputs["scope"].lower().startswith(cicd)
+    ]
+    assert sorted(inside) == ["Key Vault Crypto User", "Storage Blob Data Contributor"]
+
+
+EXPECTED_CONDITION = """\
+(
+ (
+  !(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})
+ )
+ OR
+ (
+  @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {4633458b-17de-408a-b874-0445c86b69e6}
+  AND
+  @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
+ )
+)
+AND
+(
+ (
+  !(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})
+ )
+ OR
+ (
+  @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {4633458b-17de-408a-b874-0445c86b69e6}
+  AND
+  @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
+ )
+)"""  # noqa: E501 (the condition is pinned verbatim)
+
+
+def test_rbac_admin_carries_the_exact_abac_condition_and_nothing_else_does(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    _, mocks = deployed
+    rbac_admin = RoleCatalog.builtin().get("Role Based Access Control Administrator").guid
+    for r in mocks.of_type(ROLE_ASSIGNMENT):
+        if r.inputs["roleDefinitionId"].endswith(rbac_admin):
+            assert r.inputs["condition"] == EXPECTED_CONDITION
+            assert r.inputs["conditionVersion"] == "2.0"
+        else:
+            assert "condition" not in r.inputs
+            assert "conditionVersion" not in r.inputs
+
+
+def test_the_exports_give_github_everything_and_no_secret(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    outputs, mocks = deployed
+    identity = _only(mocks, IDENTITY).outputs
+    assert outputs["github_variables"] == {
+        "AZURE_CLIENT_ID": identity["clientId"],
+        "AZURE_TENANT_ID": identity["tenantId"],
+        "AZURE_SUBSCRIPTION_ID": mocks.backend.subscription_id,
+        "PULUMI_BACKEND_URL": "azblob://pulumi-state",
+        "PULUMI_STATE_STORAGE_ACCOUNT": "mikitstate0000",
+        "PULUMI_SECRETS_PROVIDER": "azurekeyvault://kv-mikit-cicd-0000.vault.azure.net/keys/pulumi-secrets",
+    }
+    rows = outputs["role_assignments"]
+    assert len(rows) == 6
+    assert all(row["why"] for row in rows)
+    assert [row["condition"] is not None for row in rows].count(True) == 2
+    assert outputs["assignable_roles"] == ["Key Vault Secrets User"]
+    assert [c["subject"] for c in outputs["federated_credentials"]] == [
+        "repo:your-org/managed-identity-kit:ref:refs/heads/main",
+        "repo:your-org/managed-identity-kit:pull_request",
+        "repo:your-org/managed-identity-kit:environment:lifecycle",
+    ]
+
+
+def test_state_account_takes_no_key_and_no_anonymous_reader(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    _, mocks = deployed
+    account = _only(mocks, STORAGE_ACCOUNT).inputs
+    assert account["accountName"] == "mikitstate0000"
+    assert account["allowSharedKeyAccess"] is False
+    assert account["minimumTlsVersion"] == "TLS1_2"
+    assert account["allowBlobPublicAccess"] is False
+    assert account["enableHttpsTrafficOnly"] is True
+    assert account["defaultToOAuthAuthentication"] is True
+    blob = _only(mocks, BLOB_SERVICE).inputs
+    assert blob["isVersioningEnabled"] is True
+    assert blob["deleteRetentionPolicy"] == {"enabled": True, "days": 30}
+    assert _only(mocks, CONTAINER).inputs["publicAccess"] == "None"
+
+
+def test_secrets_provider_key_lives_in_an_rbac_vault_with_purge_protection(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    _, mocks = deployed
+    vault = _only(mocks, VAULT).inputs["properties"]
+    assert vault["enableRbacAuthorization"] is True
+    assert vault["enablePurgeProtection"] is True
+    assert vault["accessPolicies"] == []
+    key = _only(mocks, KEY).inputs
+    assert key["properties"]["kty"] == "RSA"
+    assert key["properties"]["keySize"] == 3072
+    assert set(key["properties"]["keyOps"]) == {"encrypt", "decrypt", "wrapKey", "unwrapKey"}
+
+
+def test_the_deployer_identity_is_locked_against_deletion(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    _, mocks = deployed
+    lock = _only(mocks, LOCK).inputs
+    assert lock["level"] == "CanNotDelete"
+    assert lock["scope"] == _only(mocks, IDENTITY).id
+
+
+def test_more_assignable_roles_widen_the_condition_and_nothing_else() -> None:
+    config = load_stack_config(STACK_FILE)
+    config[f"{PROJECT}:assignableRoles"] = ["Key Vault Secrets User", "Key Vault Certificate User"]
+    _, mocks = _run(config)
+    catalog = RoleCatalog.builtin()
+    expected = constrain_role_assignments(
+        [catalog.get("Key Vault Secrets User").guid, catalog.get("Key Vault Certificate User").guid]
+    )
+    conditions = {r.inputs.get("condition") for r in mocks.of_type(ROLE_ASSIGNMENT)}
+    assert conditions == {None, expected}
+    assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 6
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("assignableRoles", ["Owner"], "assignableRoles"),
+        ("assignableRoles", ["Key Vault Secret User"], "assignableRoles"),
+        ("workloadResourceGroups", ["mikit-cicd"], "workloadResourceGroups"),
+        ("github", {"owner": "your-org", "repo": "bad/repo"}, "github.repo"),
+        ("github", {"owner": "o", "repo": "r", "environments": ["prod:x"]}, "github.environments"),
+        ("state", {"accountName": "Not_Valid"}, "state.accountName"),
+        ("secretsProvider", {"vaultName": "kv--double"}, "secretsProvider.vaultName"),
+    ],
+)
+def test_bad_config_fails_before_any_resource_is_registered(
+    key: str, value: Any, field: str
+) -> None:
+    config = load_stack_config(STACK_FILE)
+    config[f"{PROJECT}:{key}"] = value
+    mocks = BootstrapMocks(InMemoryArm())
+    with pytest.raises(ConfigError) as info:
+        run_program(PROGRAM, config, mocks=mocks, project=PROJECT, stack="ci")
+    assert info.value.field == field
+    assert [r for r in mocks.registrations if r.type.startswith("azure-native:")] == []

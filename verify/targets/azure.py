@@ -125,6 +125,8 @@ class AzureTarget(ArmOperations):
         probe_pythons: Sequence[str] = DEFAULT_PROBE_PYTHONS,
         polling_interval: float = 5.0,
         read_outputs: Callable[[str | None], dict[str, Any]] = read_pulumi_outputs,
+        ca_bundle: str | None = None,
+        verify_challenge_resource: bool = True,
     ) -> None:
         if outputs is not None:
             raw: Mapping[str, Any] = outputs
@@ -139,6 +141,11 @@ class AzureTarget(ArmOperations):
         self.stack = stack or "(selected)"
         self.max_parallel = max_parallel
         self.probe_pythons = tuple(probe_pythons)
+        # Only for vaults behind a TLS-inspecting proxy or a private endpoint alias;
+        # public Azure needs neither.
+        self.ca_bundle = ca_bundle
+        self.token_dir = VM_TOKEN_DIR
+        self.verify_challenge_resource = verify_challenge_resource
         if compute is None or msi is None or authorization is None:
             compute, msi, authorization = self._clients(credential)
         super().__init__(compute, msi, authorization, polling_interval=polling_interval)
@@ -158,7 +165,13 @@ class AzureTarget(ArmOperations):
     # -- probing ---------------------------------------------------------------------
 
     def _probe_one(self, request: ProbeRequest) -> ProbeResult:
-        spec = build_spec(self._outputs, request, token_dir=VM_TOKEN_DIR)
+        spec = build_spec(
+            self._outputs,
+            request,
+            ca_bundle=self.ca_bundle,
+            verify_challenge_resource=self.verify_challenge_resource,
+            token_dir=self.token_dir,
+        )
         poller = self.compute.virtual_machines.begin_run_command(
             self._outputs.resource_group,
             self._outputs.vms[request.vm].name,

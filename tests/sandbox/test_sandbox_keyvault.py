@@ -240,7 +240,7 @@ def _granted_token(sb: Sandbox, world: World, **claims: Any) -> str:
 
 
 def _tampered(token: str) -> str:
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     claims = jwt.decode(token, options={"verify_signature": False})
     claims["oid"] = "00000000-0000-0000-0000-000000000000"
     forged = jwt.utils.base64url_encode(

@@ -600,7 +600,9 @@ class SandboxState:
         idempotent PUT; a different principal, role or scope under an existing name is
         ``RoleAssignmentUpdateNotPermitted``; the same principal, role and scope under
         another name is ``RoleAssignmentExists``; without ``principalType`` an unknown
-        principal is ``PrincipalNotFound`` (with it, ARM skips the directory lookup).
+        principal is ``PrincipalNotFound`` (with it, ARM skips the directory lookup, which is
+        why it avoids replication-delay failures); a type that contradicts a known principal
+        is ``UnmatchedPrincipalType`` (every sandbox principal is a ServicePrincipal).
         """
         armid.parse(scope, "scope")
         try:
@@ -629,6 +631,14 @@ class SandboxState:
                         "role, this error might be related to a replication delay.",
                     )
                 principal_type = "ServicePrincipal"
+            elif principal_id in self._principals and principal_type != "ServicePrincipal":
+                raise SandboxError(
+                    400,
+                    "UnmatchedPrincipalType",
+                    f"The PrincipalId '{principal_id.replace('-', '')}' has type "
+                    f"'ServicePrincipal', which is different from specified PrincipalType "
+                    f"'{principal_type}'.",
+                )
             same_name = self._assignments.get(_key(assignment_id))
             if same_name is not None:
                 if same_name.principal_id == principal_id and _key(

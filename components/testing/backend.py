@@ -29,6 +29,8 @@ VIRTUAL_NETWORK = "azure-native:network:VirtualNetwork"
 SUBNET = "azure-native:network:Subnet"
 NETWORK_SECURITY_GROUP = "azure-native:network:NetworkSecurityGroup"
 NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
+PUBLIC_IP_ADDRESS = "azure-native:network:PublicIPAddress"
+NAT_GATEWAY = "azure-native:network:NatGateway"
 VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 KEY_VAULT = "azure-native:keyvault:Vault"
@@ -389,7 +391,11 @@ class InMemoryArm:
     def _generic(self, arm_id: str, inputs: JSON) -> JSON:
         """Any other type: echo the inputs under ``properties`` (no behaviour emulated)."""
         envelope = {"location", "tags", "identity", "sku", "kind", "zones"}
-        doc: JSON = {"id": arm_id, "name": arm_id.rstrip("/").rsplit("/", 1)[-1], "type": ""}
+        doc: JSON = {
+            "id": arm_id,
+            "name": arm_id.rstrip("/").rsplit("/", 1)[-1],
+            "type": armid.parse(arm_id, "id").resource_type or "",
+        }
         doc.update({k: v for k, v in inputs.items() if k in envelope})
         doc["properties"] = {k: v for k, v in inputs.items() if k not in envelope}
         return doc

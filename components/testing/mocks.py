@@ -75,6 +75,11 @@ _PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
         "/providers/Microsoft.Network/networkInterfaces/{0}",
         ("networkInterfaceName",),
     ),
+    types.PUBLIC_IP_ADDRESS: (
+        "/providers/Microsoft.Network/publicIPAddresses/{0}",
+        ("publicIpAddressName",),
+    ),
+    types.NAT_GATEWAY: ("/providers/Microsoft.Network/natGateways/{0}", ("natGatewayName",)),
     types.VIRTUAL_MACHINE: ("/providers/Microsoft.Compute/virtualMachines/{0}", ("vmName",)),
     types.KEY_VAULT: ("/providers/Microsoft.KeyVault/vaults/{0}", ("vaultName",)),
     types.KEY_VAULT_SECRET: (
@@ -195,7 +200,7 @@ class AzureMocks(pulumi_mocks.Mocks):
         call_args = unwrap_secrets(dict(args.args))
         result = self.backend.call(args.token, call_args)
         self.invocations.append(Invocation(args.token, call_args, result))
-        return result, None
+        return result, []  # an empty failure list: the mock monitor iterates it
 
     # -- ARM IDs ----------------------------------------------------------------------
 

@@ -1,0 +1,16 @@
+"""The stack program: read the ``mikit`` stack config, build the topology, export it.
+
+Everything else lives in ``components`` so it can be unit-tested; see the README's
+``components`` section for the config schema.
+"""
+
+import pulumi
+
+from components.role_lookup import default_role_resolver
+from components.stack_config import load
+from components.topology import Topology
+
+resolver = default_role_resolver()
+config, secret_values = load(pulumi.Config("mikit"), resolver)
+for name, value in Topology(config, secret_values, resolver).exports().items():
+    pulumi.export(name, value)

@@ -1,0 +1,342 @@
+"""The stack config (namespace ``mikit``): typed, validated, cross-checked, up front.
+
+Read once by ``__main__.py``. pydantic checks types and shapes; this module then checks
+what pydantic cannot (Azure naming rules, role names, that every ``vm:``/``identity:``
+principal and every ``secret:`` target exists) and turns every failure into a
+:class:`ConfigError` naming the config key, the value and the fix. Nothing is
+registered until all of it passes, so a typo never leaves half a topology behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from components import validation
+from components.errors import ConfigError
+from components.role_lookup import RoleResolver
+from components.roles import RoleDefinition
+
+NAMESPACE = "mikit"
+VAULT_TARGET = "vault"
+SECRET_PREFIX = "secret:"  # noqa: S105 (a reference prefix)
+VM_PREFIX = "vm:"
+IDENTITY_PREFIX = "identity:"
+
+
+def secret_value_key(name: str) -> str:
+    """The key holding a secret's value: ``pulumi config set --secret mikit:secret-<name>``."""
+    return f"secret-{name}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
+
+
+class NetworkConfig(_Model):
+    address_space: str = "10.42.0.0/16"
+    subnet_prefix: str = "10.42.1.0/24"
+    nat_gateway: bool = True
+
+
+class VaultConfig(_Model):
+    name: str
+    purge_protection: bool = True
+    public_network_access: bool = True
+    soft_delete_retention_days: Annotated[int, Field(ge=7, le=90)] = 90
+
+
+class FederatedCredentialConfig(_Model):
+    name: str
+    issuer: str
+    subject: str
+    audiences: list[str] = Field(default_factory=lambda: ["api://AzureADTokenExchange"])
+
+
+class IdentityConfig(_Model):
+    name: str
+    lock: bool = False
+    federated_credentials: list[FederatedCredentialConfig] = Field(default_factory=list)
+
+
+class VmConfig(_Model):
+    name: str
+    system_identity: bool = False
+    user_assigned: list[str] | None = None
+    size: str | None = None
+
+    @field_validator("user_assigned")
+    @classmethod
+    def _not_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("is an empty list; a user-assigned identity is required here")
+        return value
+
+
+class GrantConfig(_Model):
+    principal: str
+    role: str
+    target: str
+    description: str | None = None
+    condition: str | None = None
+
+
+class StackConfig(_Model):
+    """Everything ``__main__.py`` needs; see the README's ``components`` section."""
+
+    location: str
+    resource_group: str
+    ssh_public_key: str
+    vault: VaultConfig
+    admin_username: str = "azureuser"
+    vm_size: str = "Standard_B1s"
+    tags: dict[str, str] = Field(default_factory=dict)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    secrets: list[str] = Field(default_factory=list)
+    identities: dict[str, IdentityConfig] = Field(default_factory=dict)
+    vms: dict[str, VmConfig] = Field(default_factory=dict)
+    grants: list[GrantConfig] = Field(default_factory=list)
+
+
+# Top-level keys in the order the schema documents them.
+KEYS: tuple[str, ...] = tuple((f.alias or name) for name, f in StackConfig.model_fields.items())
+
+_FIXES: Mapping[str, str] = {
+    "missing": "set it: pulumi config set {key} <value> (see the README's config schema)",
+    "extra_forbidden": "remove it or fix its spelling; allowed here: {allowed}",
+    "bool_parsing": "use true or false",
+    "bool_type": "use true or false",
+    "int_parsing": "use a whole number",
+    "string_type": "use a string",
+    "list_type": "use a list",
+    "dict_type": "use a mapping of key: value",
+    "model_type": "use a mapping of key: value",
+    "greater_than_equal": "use a larger number",
+    "less_than_equal": "use a smaller number",
+}
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> str:
+    """The keys accepted at the mapping that holds ``loc`` (for 'unknown key' errors)."""
+    model: Any = StackConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+        field = fields.get(str(part))
+        if field is None:
+            continue  # a user key in a dict, e.g. vms.<key>
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        inner = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = inner[0] if inner else None
+    if model is None:
+        return "(see the README)"
+    return ", ".join(f.alias or n for n, f in model.model_fields.items())
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = f"{NAMESPACE}:{loc[0]}" if loc else NAMESPACE
+    for part in loc[1:]:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _from_pydantic(error: ValidationError) -> ConfigError:
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    key = _dotted(loc)
+    fix = _FIXES.get(first["type"], "see the README's config schema").format(
+        key=key, allowed=_allowed_keys(loc)
+    )
+    problem = first["msg"]
+    if first["type"] == "value_error":
+        problem = problem.removeprefix("Value error, ")
+    if first["type"] == "missing":
+        return ConfigError(key, None, "is required but not set", fix)
+    if first["type"] == "extra_forbidden":
+        return ConfigError(key, first["input"], "is not a known setting", fix)
+    if loc and loc[-1] == "userAssigned":
+        fix = "list at least one identity key (from mikit:identities), or leave the key out"
+    return ConfigError(key, first.get("input"), problem.rstrip("."), fix)
+
+
+def parse(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate raw config values (keys without the namespace) into a StackConfig."""
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise _from_pydantic(exc) from None
+
+
+def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]:
+    """Azure rules and cross-references; returns each grant's resolved role by index."""
+    validation.resource_group_name(cfg.resource_group, f"{NAMESPACE}:resourceGroup")
+    validation.admin_username(cfg.admin_username, f"{NAMESPACE}:adminUsername")
+    validation.ssh_public_key(cfg.ssh_public_key, f"{NAMESPACE}:sshPublicKey")
+    validation.vault_name(cfg.vault.name, f"{NAMESPACE}:vault.name")
+    _unique(cfg.secrets, f"{NAMESPACE}:secrets", lambda s: s.lower())
+    for i, secret in enumerate(cfg.secrets):
+        validation.secret_name(secret, f"{NAMESPACE}:secrets[{i}]")
+    for key, identity in cfg.identities.items():
+        validation.logical_key(key, f"{NAMESPACE}:identities.{key}")
+        validation.identity_name(identity.name, f"{NAMESPACE}:identities.{key}.name")
+    _unique([i.name for i in cfg.identities.values()], f"{NAMESPACE}:identities.*.name", str.lower)
+    for key, vm in cfg.vms.items():
+        where = f"{NAMESPACE}:vms.{key}"
+        validation.logical_key(key, where)
+        validation.vm_name(vm.name, f"{where}.name")
+        for j, ref in enumerate(vm.user_assigned or []):
+            if ref not in cfg.identities:
+                raise ConfigError(
+                    f"{where}.userAssigned[{j}]",
+                    ref,
+                    "is not a key of mikit:identities",
+                    _choices("use one of", cfg.identities),
+                )
+        if not vm.system_identity and not vm.user_assigned:
+            raise ConfigError(
+                where,
+                {"systemIdentity": False, "userAssigned": None},
+                "has no identity at all",
+                "set systemIdentity: true and/or userAssigned: [<identity key>]",
+            )
+    _unique([v.name for v in cfg.vms.values()], f"{NAMESPACE}:vms.*.name", str.lower)
+    roles: dict[int, RoleDefinition] = {}
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, grant in enumerate(cfg.grants):
+        where = f"{NAMESPACE}:grants[{i}]"
+        _check_principal(cfg, grant.principal, f"{where}.principal")
+        _check_target(cfg, grant.target, f"{where}.target")
+        roles[i] = resolver.resolve(grant.role, f"{where}.role")
+        triple = (grant.principal, roles[i].guid, grant.target.lower())
+        if triple in seen:
+            raise ConfigError(
+                where,
+                grant.model_dump(by_alias=True, exclude_none=True),
+                f"repeats grants[{seen[triple]}] (same principal, role and target)",
+                "remove one of them",
+            )
+        seen[triple] = i
+    return roles
+
+
+def _unique(values: list[str], field: str, norm: Callable[[str], str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if norm(value) in seen:
+            raise ConfigError(field, value, "appears twice", "give each a distinct name")
+        seen.add(norm(value))
+
+
+def _choices(prefix: str, keys: Mapping[str, Any] | list[str]) -> str:
+    listed = ", ".join(repr(k) for k in keys)
+    return f"{prefix} {listed}" if listed else "declare it first"
+
+
+def _check_principal(cfg: StackConfig, principal: str, field: str) -> None:
+    options = [f"{VM_PREFIX}{k}" for k, v in cfg.vms.items() if v.system_identity] + [
+        f"{IDENTITY_PREFIX}{k}" for k in cfg.identities
+    ]
+    if principal.startswith(VM_PREFIX):
+        key = principal.removeprefix(VM_PREFIX)
+        if key not in cfg.vms:
+            raise ConfigError(
+                field, principal, "names a VM that does not exist", _choices("use one of", options)
+            )
+        if not cfg.vms[key].system_identity:
+            raise ConfigError(
+                field,
+                principal,
+                "names a VM whose system identity is off",
+                f"set mikit:vms.{key}.systemIdentity: true, or grant a user-assigned identity",
+            )
+        return
+    if principal.startswith(IDENTITY_PREFIX):
+        if principal.removeprefix(IDENTITY_PREFIX) not in cfg.identities:
+            raise ConfigError(
+                field,
+                principal,
+                "names an identity that does not exist",
+                _choices("use one of", options),
+            )
+        return
+    raise ConfigError(
+        field,
+        principal,
+        "is not a principal reference",
+        "write vm:<vm key> (its system identity) or identity:<identity key>",
+    )
+
+
+def _check_target(cfg: StackConfig, target: str, field: str) -> None:
+    if target == VAULT_TARGET:
+        return
+    if target.startswith(SECRET_PREFIX):
+        if target.removeprefix(SECRET_PREFIX) not in cfg.secrets:
+            raise ConfigError(
+                field,
+                target,
+                "names a secret that is not declared in mikit:secrets",
+                _choices(
+                    "use one of", [f"{SECRET_PREFIX}{s}" for s in cfg.secrets] + [VAULT_TARGET]
+                ),
+            )
+        return
+    raise ConfigError(field, target, "is not a grant target", "write secret:<secret name> or vault")
+
+
+def read_pulumi_config(config: Any) -> dict[str, Any]:
+    """Raw values of every schema key from a ``pulumi.Config(NAMESPACE)``.
+
+    Structured keys are JSON in Pulumi config; a value that is not valid JSON where a
+    structure is expected fails here with the key named.
+    """
+    raw: dict[str, Any] = {}
+    for key in KEYS:
+        text = config.get(key)
+        if text is None:
+            continue
+        if key in _STRING_KEYS:
+            raw[key] = text
+            continue
+        try:
+            raw[key] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{NAMESPACE}:{key}",
+                text,
+                f"is not valid structured config ({exc.msg})",
+                "set it as YAML in the stack file, or with pulumi config set --path",
+            ) from exc
+    return raw
+
+
+_STRING_KEYS = frozenset({"location", "resourceGroup", "sshPublicKey", "adminUsername", "vmSize"})
+
+
+def load(config: Any, resolver: RoleResolver) -> tuple[StackConfig, dict[str, Any]]:
+    """Read, validate and cross-check the stack config; fetch each declared secret value.
+
+    ``config`` is a ``pulumi.Config(NAMESPACE)``. Returns the config and the secret
+    values as secret Outputs. Raises :class:`ConfigError` before anything is registered.
+    """
+    cfg = parse(read_pulumi_config(config))
+    check(cfg, resolver)
+    values: dict[str, Any] = {}
+    for name in cfg.secrets:
+        key = secret_value_key(name)
+        value = config.get_secret(key)
+        if value is None:
+            raise ConfigError(
+                f"{NAMESPACE}:{key}",
+                None,
+                f"is not set, so secret {name!r} has no value",
+                f"run: pulumi config set --secret {NAMESPACE}:{key} <value>",
+            )
+        values[name] = value
+    return cfg, values

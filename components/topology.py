@@ -1,0 +1,242 @@
+"""The reference topology, built from a validated :class:`StackConfig`, and its exports.
+
+``__main__.py`` stays thin: read config, ``Topology(...)``, export ``topology.exports()``.
+The exports follow docs/contracts.md "Stack outputs" exactly, because the verifier is
+coded against them; the access matrix is computed from the same grant objects that
+create the role assignments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+from components.access import GrantRef, IdentityRef, VmIdentities, access_matrix
+from components.grants import Grantable
+from components.identity import (
+    FederatedCredential,
+    ManagedIdentities,
+    UserAssignedIdentity,
+    UserAssignedIdentityArgs,
+)
+from components.key_vault import KeyVault, KeyVaultArgs
+from components.network import Network, NetworkArgs
+from components.role_assignment import RoleAssignment
+from components.role_lookup import RoleResolver
+from components.stack_config import (
+    IDENTITY_PREFIX,
+    SECRET_PREFIX,
+    VAULT_TARGET,
+    VM_PREFIX,
+    StackConfig,
+)
+from components.vm import LinuxVirtualMachine, LinuxVirtualMachineArgs
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def fingerprint(value: str) -> str:
+    """``sha256:<hex>`` of a secret value: lets the verifier compare without the value."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+class Topology:
+    """Resource group, network, vault + secrets, identities, VMs and grants."""
+
+    def __init__(
+        self,
+        cfg: StackConfig,
+        secret_values: Mapping[str, pulumi.Input[str]],
+        resolver: RoleResolver,
+    ) -> None:
+        self.cfg = cfg
+        self.client = azure_native.authorization.get_client_config_output()
+        tags = {"managed-by": "managed-identity-kit", **cfg.tags}
+        self.resource_group = azure_native.resources.ResourceGroup(
+            "rg", resource_group_name=cfg.resource_group, location=cfg.location, tags=tags
+        )
+        rg_name = self.resource_group.name
+        self.network = Network(
+            "network",
+            NetworkArgs(
+                name=cfg.resource_group,
+                resource_group_name=rg_name,
+                location=cfg.location,
+                address_space=cfg.network.address_space,
+                subnet_prefix=cfg.network.subnet_prefix,
+                nat_gateway=cfg.network.nat_gateway,
+                tags=tags,
+            ),
+        )
+        self.secret_values = {
+            name: pulumi.Output.secret(secret_values[name]) for name in cfg.secrets
+        }
+        self.vault = KeyVault(
+            "vault",
+            KeyVaultArgs(
+                name=cfg.vault.name,
+                resource_group_name=rg_name,
+                tenant_id=self.client.tenant_id,
+                location=cfg.location,
+                secrets=self.secret_values,
+                purge_protection=cfg.vault.purge_protection,
+                public_network_access=cfg.vault.public_network_access,
+                soft_delete_retention_days=cfg.vault.soft_delete_retention_days,
+                tags=tags,
+            ),
+        )
+        self.identities = {
+            key: UserAssignedIdentity(
+                f"identity-{key}",
+                UserAssignedIdentityArgs(
+                    name=ident.name,
+                    resource_group_name=rg_name,
+                    location=cfg.location,
+                    lock=ident.lock,
+                    federated_credentials=[
+                        FederatedCredential(f.name, f.issuer, f.subject, tuple(f.audiences))
+                        for f in ident.federated_credentials
+                    ],
+                    tags=tags,
+                ),
+            )
+            for key, ident in cfg.identities.items()
+        }
+        self.vms = {
+            key: LinuxVirtualMachine(
+                f"vm-{key}",
+                LinuxVirtualMachineArgs(
+                    name=vm.name,
+                    resource_group_name=rg_name,
+                    subnet_id=self.network.subnet_id,
+                    admin_username=cfg.admin_username,
+                    ssh_public_key=cfg.ssh_public_key,
+                    identities=ManagedIdentities(
+                        system_assigned=vm.system_identity,
+                        user_assigned_ids=[self.identities[k].id for k in vm.user_assigned or []],
+                    ),
+                    location=cfg.location,
+                    size=vm.size or cfg.vm_size,
+                    tags=tags,
+                ),
+            )
+            for key, vm in cfg.vms.items()
+        }
+        self.grants: list[tuple[str, RoleAssignment]] = []
+        for grant in cfg.grants:
+            holder = self._principal(grant.principal)
+            scope = self._scope(grant.target)
+            assignment = holder.grant(
+                grant.role,
+                scope,
+                name=f"{_slug(grant.role)}-{_slug(grant.target)}",
+                description=grant.description
+                or f"{grant.principal} -> {grant.target} (managed-identity-kit)",
+                condition=grant.condition,
+                role_resolver=resolver,
+            )
+            self.grants.append((grant.principal, assignment))
+
+    def _principal(self, reference: str) -> Grantable:
+        if reference.startswith(VM_PREFIX):
+            return self.vms[reference.removeprefix(VM_PREFIX)]
+        return self.identities[reference.removeprefix(IDENTITY_PREFIX)]
+
+    def _scope(self, target: str) -> pulumi.Output[str]:
+        if target == VAULT_TARGET:
+            return self.vault.id
+        return self.vault.secret_scope(target.removeprefix(SECRET_PREFIX))
+
+    # -- exports (docs/contracts.md "Stack outputs") -------------------------------------
+
+    def exports(self) -> dict[str, Any]:
+        secrets = {
+            name: {"scope": self.vault.secret_scope(name), "uri": self.vault.secret_uris[name]}
+            for name in self.cfg.secrets
+        }
+        identities = {
+            key: {
+                "name": ident.name,
+                "id": ident.id,
+                "client_id": ident.client_id,
+                "principal_id": ident.principal_id,
+                "tenant_id": ident.tenant_id,
+            }
+            for key, ident in self.identities.items()
+        }
+        vms = {
+            key: {
+                "name": vm.name,
+                "id": vm.id,
+                "system_principal_id": vm.principal_id,
+                "user_assigned": list(self.cfg.vms[key].user_assigned or []),
+            }
+            for key, vm in self.vms.items()
+        }
+        grants = [
+            {
+                "name": a.name,
+                "id": a.id,
+                "principal": principal,
+                "principal_id": a.principal_id,
+                "principal_type": a.principal_type,
+                "role_name": a.role_name,
+                "role_definition_id": a.role_definition_id,
+                "scope": a.scope,
+            }
+            for principal, a in self.grants
+        ]
+        return {
+            "tenant_id": self.client.tenant_id,
+            "subscription_id": self.client.subscription_id,
+            "location": self.cfg.location,
+            "resource_group_id": self.resource_group.id,
+            "vault": {"name": self.vault.name, "id": self.vault.id, "uri": self.vault.uri},
+            "secrets": secrets,
+            "secret_fingerprints": pulumi.Output.secret(
+                pulumi.Output.all(**self.secret_values).apply(
+                    lambda values: {k: fingerprint(v) for k, v in values.items()}
+                )
+            ),
+            "identities": identities,
+            "vms": vms,
+            "grants": grants,
+            "access_matrix": self._matrix(secrets, identities, vms, grants),
+        }
+
+    def _matrix(
+        self,
+        secrets: Mapping[str, Mapping[str, Any]],
+        identities: Mapping[str, Mapping[str, Any]],
+        vms: Mapping[str, Mapping[str, Any]],
+        grants: Sequence[Mapping[str, Any]],
+    ) -> pulumi.Output[list[dict[str, Any]]]:
+        roles = [a.role for _, a in self.grants]
+
+        def compute(resolved: dict[str, Any]) -> list[dict[str, Any]]:
+            return access_matrix(
+                vms={
+                    k: VmIdentities(v["system_principal_id"], v["user_assigned"])
+                    for k, v in resolved["vms"].items()
+                },
+                identities={
+                    k: IdentityRef(v["principal_id"], v["client_id"])
+                    for k, v in resolved["identities"].items()
+                },
+                grants=[
+                    GrantRef(g["principal"], role, g["scope"])
+                    for g, role in zip(resolved["grants"], roles, strict=True)
+                ],
+                secrets={k: v["scope"] for k, v in resolved["secrets"].items()},
+            )
+
+        return pulumi.Output.from_input(
+            {"secrets": secrets, "identities": identities, "vms": vms, "grants": grants}
+        ).apply(compute)

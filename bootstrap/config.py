@@ -86,6 +86,8 @@ class BootstrapConfig:
     state_container_name: str = "pulumi-state"
     state_retention_days: int = 30
     key_name: str = "pulumi-secrets"
+    lifecycle_resource_group: str | None = None
+    """The workload group the manual lifecycle workflow deploys its throw-away stacks into."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -268,6 +270,14 @@ def parse(raw: Mapping[str, Any]) -> BootstrapConfig:
             "is not an Azure region name",
             "use the region's short name, e.g. westeurope",
         )
+    lifecycle_rg = raw.get("lifecycleResourceGroup")
+    if lifecycle_rg is not None and lifecycle_rg not in rgs:
+        raise ConfigError(
+            "lifecycleResourceGroup",
+            lifecycle_rg,
+            "is not one of workloadResourceGroups",
+            f"pick one of {list(rgs)} (the deployer has roles only there)",
+        )
     tags = raw.get("tags") or {}
     if not isinstance(tags, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
@@ -286,6 +296,7 @@ def parse(raw: Mapping[str, Any]) -> BootstrapConfig:
         state_container_name=container,
         state_retention_days=retention,
         key_name=key,
+        lifecycle_resource_group=lifecycle_rg,
         tags=dict(tags),
     )
 
@@ -298,7 +309,7 @@ STRUCTURED_KEYS = (
     "assignableRoles",
     "tags",
 )
-PLAIN_KEYS = ("location", "namePrefix")
+PLAIN_KEYS = ("location", "namePrefix", "lifecycleResourceGroup")
 
 
 def from_pulumi_config() -> BootstrapConfig:

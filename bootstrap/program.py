@@ -207,9 +207,15 @@ def export(cfg: BootstrapConfig, built: Bootstrap) -> None:
     pulumi.export("assignable_roles", [r.name for r in cfg.assignable_roles])
     pulumi.export("workload_resource_groups", {n: g.id for n, g in built.workload_groups.items()})
     # Repository variables (not secrets: none of these grants anything on its own).
+    lifecycle = (
+        {"LIFECYCLE_RESOURCE_GROUP": cfg.lifecycle_resource_group}
+        if cfg.lifecycle_resource_group
+        else {}
+    )
     pulumi.export(
         "github_variables",
         {
+            **lifecycle,
             "AZURE_CLIENT_ID": deployer.client_id,
             "AZURE_TENANT_ID": deployer.tenant_id,
             "AZURE_SUBSCRIPTION_ID": client.subscription_id,

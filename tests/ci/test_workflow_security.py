@@ -80,13 +80,26 @@ def test_the_pulumi_cli_matches_the_locked_sdk() -> None:
     assert [s["with"]["pulumi-version"] for s in installs] == [sdk]
 
 
-def test_lifecycle_destroys_after_everything_else_and_removes_the_stack() -> None:
-    steps = _job("lifecycle.yml", "lifecycle")["steps"]
-    destroy = steps[-1]
-    assert destroy["with"]["command"] == "destroy"
-    assert destroy["with"]["remove"] == "true"
+def test_lifecycle_destroys_last_keeps_the_bootstrap_group_and_removes_the_stack() -> None:
+    job = _job("lifecycle.yml", "lifecycle")
+    destroy = job["steps"][-1]
+    script = destroy["run"]
     assert destroy["if"].startswith("always()")
-    assert "github.run_id" in _job("lifecycle.yml", "lifecycle")["env"]["STACK"]
+    assert "steps.init.outcome == 'success'" in destroy["if"]
+    # Order matters: keep the adopted group out of the destroy, then forget it, then rm.
+    order = [
+        "pulumi state protect",
+        "pulumi destroy",
+        "--exclude-protected",
+        "pulumi state unprotect",
+        "pulumi state delete",
+        "pulumi stack rm",
+    ]
+    positions = [script.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    assert "github.run_id" in job["env"]["STACK"]
+    init = next(s for s in job["steps"] if s.get("id") == "init")
+    assert "--secrets-provider" in init["run"]
 
 
 # --- the checker against small bad examples ---------------------------------------------------

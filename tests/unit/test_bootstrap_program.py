@@ -7,11 +7,13 @@ and key that need no stored secret.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
 from bootstrap.conditions import constrain_role_assignments
@@ -124,10 +126,10 @@ def test_the_deployer_holds_exactly_this_role_set(
         assert r.inputs["roleDefinitionId"] == role.definition_id(sub)
         got.add((role.name, r.inputs["scope"]))
     assert got == {
-        ("Contributor", _rg_id(mocks, "mikit-dev")),
-        ("Contributor", _rg_id(mocks, "mikit-lifecycle")),
-        ("Role Based Access Control Administrator", _rg_id(mocks, "mikit-dev")),
-        ("Role Based Access Control Administrator", _rg_id(mocks, "mikit-lifecycle")),
+        ("Contributor", _rg_id(mocks, "rg-mikit-dev")),
+        ("Contributor", _rg_id(mocks, "rg-mikit-lifecycle")),
+        ("Role Based Access Control Administrator", _rg_id(mocks, "rg-mikit-dev")),
+        ("Role Based Access Control Administrator", _rg_id(mocks, "rg-mikit-lifecycle")),
         ("Storage Blob Data Contributor", state),
         ("Key Vault Crypto User", key),
     }
@@ -162,7 +164,7 @@ EXPECTED_CONDITION = """\
  )
  OR
  (
-  @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {4633458b-17de-408a-b874-0445c86b69e6}
+  @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 4633458b-17de-408a-b874-0445c86b69e6}
   AND
   @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
  )
@@ -174,7 +176,7 @@ AND
  )
  OR
  (
-  @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {4633458b-17de-408a-b874-0445c86b69e6}
+  @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 4633458b-17de-408a-b874-0445c86b69e6}
   AND
   @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
  )
@@ -201,6 +203,7 @@ def test_the_exports_give_github_everything_and_no_secret(
     outputs, mocks = deployed
     identity = _only(mocks, IDENTITY).outputs
     assert outputs["github_variables"] == {
+        "LIFECYCLE_RESOURCE_GROUP": "rg-mikit-lifecycle",
         "AZURE_CLIENT_ID": identity["clientId"],
         "AZURE_TENANT_ID": identity["tenantId"],
         "AZURE_SUBSCRIPTION_ID": mocks.backend.subscription_id,
@@ -212,7 +215,7 @@ def test_the_exports_give_github_everything_and_no_secret(
     assert len(rows) == 6
     assert all(row["why"] for row in rows)
     assert [row["condition"] is not None for row in rows].count(True) == 2
-    assert outputs["assignable_roles"] == ["Key Vault Secrets User"]
+    assert outputs["assignable_roles"] == ["Key Vault Secrets User", "Key Vault Reader"]
     assert [c["subject"] for c in outputs["federated_credentials"]] == [
         "repo:your-org/managed-identity-kit:ref:refs/heads/main",
         "repo:your-org/managed-identity-kit:pull_request",
@@ -263,7 +266,8 @@ def test_the_deployer_identity_is_locked_against_deletion(
 def test_more_assignable_roles_widen_the_condition_and_nothing_else() -> None:
     config = load_stack_config(STACK_FILE)
     config[f"{PROJECT}:assignableRoles"] = ["Key Vault Secrets User", "Key Vault Certificate User"]
-    _, mocks = _run(config)
+    config.pop(f"{PROJECT}:lifecycleResourceGroup")
+    outputs, mocks = _run(config)
     catalog = RoleCatalog.builtin()
     expected = constrain_role_assignments(
         [catalog.get("Key Vault Secrets User").guid, catalog.get("Key Vault Certificate User").guid]
@@ -271,6 +275,7 @@ def test_more_assignable_roles_widen_the_condition_and_nothing_else() -> None:
     conditions = {r.inputs.get("condition") for r in mocks.of_type(ROLE_ASSIGNMENT)}
     assert conditions == {None, expected}
     assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 6
+    assert "LIFECYCLE_RESOURCE_GROUP" not in outputs["github_variables"]
 
 
 @pytest.mark.parametrize(
@@ -279,6 +284,7 @@ def test_more_assignable_roles_widen_the_condition_and_nothing_else() -> None:
         ("assignableRoles", ["Owner"], "assignableRoles"),
         ("assignableRoles", ["Key Vault Secret User"], "assignableRoles"),
         ("workloadResourceGroups", ["mikit-cicd"], "workloadResourceGroups"),
+        ("lifecycleResourceGroup", "rg-elsewhere", "lifecycleResourceGroup"),
         ("github", {"owner": "your-org", "repo": "bad/repo"}, "github.repo"),
         ("github", {"owner": "o", "repo": "r", "environments": ["prod:x"]}, "github.environments"),
         ("state", {"accountName": "Not_Valid"}, "state.accountName"),
@@ -295,3 +301,56 @@ def test_bad_config_fails_before_any_resource_is_registered(
         run_program(PROGRAM, config, mocks=mocks, project=PROJECT, stack="ci")
     assert info.value.field == field
     assert [r for r in mocks.registrations if r.type.startswith("azure-native:")] == []
+
+
+# --- the bootstrap and the workflows agree --------------------------------------------------
+
+WORKFLOWS = sorted((ROOT / ".github").rglob("*.yml"))
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text()))
+
+
+def _stack_setting(key: str) -> Any:
+    return load_stack_config(STACK_FILE)[f"{PROJECT}:{key}"]
+
+
+def test_every_repository_variable_the_workflows_read_is_exported(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    outputs, _ = deployed
+    used = {m for p in WORKFLOWS for m in re.findall(r"\bvars\.([A-Z_]+)", p.read_text())}
+    assert used == set(outputs["github_variables"])
+
+
+def test_workflow_subjects_are_ones_the_deployer_trusts() -> None:
+    github = _stack_setting("github")
+    environments = {
+        job["environment"]
+        for name in ("pull-request.yml", "deploy.yml", "lifecycle.yml")
+        for job in _workflow(name)["jobs"].values()
+        if "environment" in job
+    }
+    assert environments <= set(github["environments"])
+    assert _workflow("deploy.yml")[True]["push"]["branches"] == [github["branch"]]
+    assert github["pullRequests"] is True  # the PR workflow previews with OIDC
+
+
+def _ci_stacks() -> set[str]:
+    stacks = set()
+    for name, job in (("pull-request.yml", "preview"), ("deploy.yml", "deploy")):
+        stacks |= set(_workflow(name)["jobs"][job]["strategy"]["matrix"]["stack"])
+    stacks.add(
+        _workflow("lifecycle.yml")[True]["workflow_dispatch"]["inputs"]["base-stack"]["default"]
+    )
+    return stacks
+
+
+@pytest.mark.parametrize("stack", sorted(_ci_stacks()))
+def test_ci_stacks_deploy_where_and_grant_what_the_deployer_may(stack: str) -> None:
+    workload = load_stack_config(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
+    assert workload["mikit:resourceGroup"] in _stack_setting("workloadResourceGroups")
+    granted = {g["role"] for g in workload.get("mikit:grants", [])}
+    assert granted, "a CI stack with no grants proves nothing"
+    assert granted <= set(_stack_setting("assignableRoles"))

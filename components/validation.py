@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
@@ -141,7 +142,7 @@ def ssh_public_key(value: object, field: str = "sshPublicKey") -> str:
         raise ConfigError(field, "<private key, not shown>", "is a private key", fix)
     try:
         key = load_ssh_public_key(value.strip().encode())
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise ConfigError(field, shown, f"is not an OpenSSH public key ({exc})", fix) from exc
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise ConfigError(

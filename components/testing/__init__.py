@@ -2,7 +2,14 @@
 
 from components.testing import arm_shapes
 from components.testing.backend import ArmBackend, ArmError, InMemoryArm
-from components.testing.mocks import AzureMocks, Registration, flatten, run_program
+from components.testing.mocks import (
+    AzureMocks,
+    Registration,
+    flatten,
+    is_secret_envelope,
+    run_program,
+    unwrap_secrets,
+)
 from components.testing.stack_files import load_stack_config
 
 __all__ = [
@@ -13,6 +20,8 @@ __all__ = [
     "Registration",
     "arm_shapes",
     "flatten",
+    "is_secret_envelope",
     "load_stack_config",
     "run_program",
+    "unwrap_secrets",
 ]

@@ -14,7 +14,9 @@ import contextvars
 import json
 import runpy
 import sys
+import threading
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import import_module
@@ -97,10 +99,15 @@ _EXTENSIONS = {
 }
 
 
+def is_secret_envelope(value: Any) -> bool:
+    """True for the ``{sig: secret, value: ...}`` form secret inputs arrive in."""
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
 def unwrap_secrets(value: Any) -> Any:
     """Replace Pulumi's secret envelopes (as the mock monitor hands them over) by values."""
     if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        if is_secret_envelope(value):
             return unwrap_secrets(value.get("value"))
         return {k: unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -152,6 +159,8 @@ class Registration:
     id: str
     outputs: dict[str, Any]
     custom: bool
+    raw_inputs: dict[str, Any] = field(default_factory=dict)
+    """Inputs as the monitor received them, secret envelopes included (to assert secrecy)."""
 
 
 @dataclass
@@ -178,19 +187,20 @@ class AzureMocks(pulumi_mocks.Mocks):
     def new_resource(
         self, args: pulumi_mocks.MockResourceArgs
     ) -> tuple[str | None, dict[Any, Any]]:
-        inputs = unwrap_secrets(dict(args.inputs))
-        if not args.typ.startswith("azure-native:") or args.typ.startswith("pulumi:"):
+        raw = dict(args.inputs)
+        inputs = unwrap_secrets(raw)
+        if not args.typ.startswith("azure-native:"):
             # Component resources and anything not azure-native: echo the inputs.
             rid = "" if not args.custom else f"{args.name}_id"
             self.registrations.append(
-                Registration(args.typ, args.name, inputs, rid, inputs, bool(args.custom))
+                Registration(args.typ, args.name, inputs, rid, inputs, bool(args.custom), raw)
             )
             return rid, inputs
         arm_id = self.arm_id(args.typ, args.name, inputs)
         arm = self.backend.create_or_update(args.typ, arm_id, inputs)
         outputs = flatten(args.typ, arm)
         self.registrations.append(
-            Registration(args.typ, args.name, inputs, arm["id"], outputs, True)
+            Registration(args.typ, args.name, inputs, arm["id"], outputs, True, raw)
         )
         return arm["id"], outputs
 
@@ -302,12 +312,28 @@ def _run_isolated(
     set_all_config(config, secret_keys)
     body = _as_callable(program)
     loop = asyncio.new_event_loop()
+    # Pulumi's mock monitor runs in executor threads and gives each thread an event loop
+    # of its own; a pool we own lets us close those loops instead of leaving them to GC.
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+    lock = threading.Lock()
+
+    def give_thread_a_loop() -> None:
+        thread_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(thread_loop)
+        with lock:
+            thread_loops.append(thread_loop)
+
+    pool = ThreadPoolExecutor(thread_name_prefix="mikit-mocks", initializer=give_thread_a_loop)
+    loop.set_default_executor(pool)
     try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(_run_in_stack(body))
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+        pool.shutdown(wait=True)
+        for thread_loop in thread_loops:
+            thread_loop.close()
 
 
 def _as_callable(program: Program) -> Callable[[], None]:

@@ -21,6 +21,7 @@ from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.msi.models import Identity
 from sandbox_world import OnVm, World
 
+from components.roles import role_definition_id
 from verify.sandbox import Sandbox
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -45,7 +46,7 @@ def compute(sb: Sandbox) -> ComputeManagementClient:
 
 
 def secrets_user(sb: Sandbox) -> str:
-    return f"/subscriptions/{sb.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{SECRETS_USER}"
+    return role_definition_id(sb.subscription_id, SECRETS_USER)
 
 
 # ------------------------------------------------------------- role assignments
@@ -140,7 +141,9 @@ def test_role_definitions_by_name_and_id(sb: Sandbox) -> None:
     assert (
         "Microsoft.KeyVault/vaults/secrets/getSecret/action" in found[0].permissions[0].data_actions
     )
-    contributor = list(client.role_definitions.list(scope, filter="roleName eq 'Contributor'"))[0]
+    contributor = next(
+        iter(client.role_definitions.list(scope, filter="roleName eq 'Contributor'"))
+    )
     assert contributor.permissions[0].data_actions == []
     assert client.role_definitions.get_by_id(found[0].id).role_name == "Key Vault Secrets User"
     assert len(list(client.role_definitions.list(scope))) > 100
@@ -258,7 +261,8 @@ def test_managed_identity_is_authorized_by_its_roles(
 
 
 def test_arm_requires_a_management_token(sb: Sandbox, world: World) -> None:
-    url = f"{sb.arm_url}{world.vault.id}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"
+    path = f"{world.vault.id}/providers/Microsoft.Authorization/roleAssignments"
+    url = f"{sb.arm_url}{path}?api-version=2022-04-01"
     missing = requests.get(url, verify=sb.ca_cert_path, timeout=5)
     vault_token = sb.issue_token(sb.operator, "https://vault.azure.net")
     wrong_audience = requests.get(

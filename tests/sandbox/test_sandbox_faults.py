@@ -95,9 +95,9 @@ def test_imds_slow_response(sb: Sandbox, world: World, on_vm: OnVm) -> None:
 
 # ---------------------------------------------------------------- Key Vault
 def test_key_vault_429_with_retry_after(sb: Sandbox, world: World) -> None:
-    with sb.faults.injected(Fault("keyvault", status=429, retry_after=7, target=world.vault.name)):
-        with pytest.raises(HttpResponseError) as throttled:
-            vault_client(sb, world).get_secret("db")
+    fault = Fault("keyvault", status=429, retry_after=7, target=world.vault.name)
+    with sb.faults.injected(fault), pytest.raises(HttpResponseError) as throttled:
+        vault_client(sb, world).get_secret("db")
     assert throttled.value.status_code == 429
     assert throttled.value.response.headers["Retry-After"] == "7"
     assert throttled.value.error.code == "Throttled"  # type: ignore[union-attr]
@@ -158,9 +158,9 @@ def test_arm_error_status(sb: Sandbox, world: World, status: int, code: str) -> 
     client = AuthorizationManagementClient(
         sb.credential(), sb.subscription_id, retry_total=0, **sb.arm_client_kwargs()
     )
-    with sb.faults.injected(Fault("arm", status=status, retry_after=1, path="/roleAssignments")):
-        with pytest.raises(HttpResponseError) as failed:
-            list(client.role_assignments.list_for_scope(world.vault.id))
+    fault = Fault("arm", status=status, retry_after=1, path="/roleAssignments")
+    with sb.faults.injected(fault), pytest.raises(HttpResponseError) as failed:
+        list(client.role_assignments.list_for_scope(world.vault.id))
     assert (failed.value.status_code, failed.value.error.code) == (status, code)  # type: ignore[union-attr]
     assert list(client.role_assignments.list_for_scope(world.vault.id))
 

@@ -15,12 +15,16 @@ one listener each. Everything binds loopback only.
 from __future__ import annotations
 
 import shutil
+import ssl
 import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import aiohttp
+from azure.core.pipeline.transport import AioHttpTransport
 
 from components.armid import is_guid
 from components.errors import ConfigError
@@ -139,6 +143,7 @@ class Sandbox:
         self._loop: EventLoopThread | None = None
         self._tls: Tls | None = None
         self._tempdir: str | None = None
+        self._ssl_context: ssl.SSLContext | None = None
         self._arm_listener: Listener | None = None
         self._issuer_listener: Listener | None = None
         self._imds_listeners: dict[str, Listener] = {}
@@ -192,6 +197,7 @@ class Sandbox:
                 listener.wait()
             self._loop.stop()
             self._loop = None
+            self._ssl_context = None
             if self._tempdir:
                 shutil.rmtree(self._tempdir, ignore_errors=True)
                 self._tempdir = None
@@ -368,6 +374,31 @@ class Sandbox:
     def keyvault_client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments a SecretClient needs for a loopback vault with the sandbox CA."""
         return {"verify_challenge_resource": False, "connection_verify": self.ca_cert_path}
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """One client SSL context trusting the sandbox CA (made once, shared)."""
+        with self._lock:
+            if self._ssl_context is None:
+                self._ssl_context = ssl.create_default_context(cafile=self.ca_cert_path)
+            return self._ssl_context
+
+    def async_transport(self) -> AioHttpTransport:
+        """An aiohttp transport that trusts the sandbox CA and pools its connections.
+
+        azure-core's aiohttp transport builds a new SSLContext per request when
+        ``connection_verify`` is a path, and aiohttp pools connections per context, so
+        every request would pay a TLS handshake. Call this from a coroutine (aiohttp
+        sessions belong to a running loop); the client closes it when it closes.
+        """
+        connector = aiohttp.TCPConnector(ssl=self.ssl_context())
+        return AioHttpTransport(
+            session=aiohttp.ClientSession(connector=connector), session_owner=True
+        )
+
+    def async_keyvault_client_kwargs(self) -> dict[str, Any]:
+        """Like :meth:`keyvault_client_kwargs` for ``azure.keyvault.secrets.aio`` clients,
+        with a pooled transport (see :meth:`async_transport`); call from a coroutine."""
+        return {"verify_challenge_resource": False, "transport": self.async_transport()}
 
     def arm_client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments an azure-mgmt-* client needs to talk to the sandbox's ARM."""

@@ -124,25 +124,17 @@ class ServiceMiddleware:
             return
         started = time.perf_counter()
         status = 0
+        logged = False
         scope.setdefault("state", {})
         fault = self.faults.take(self.service, self.targets, scope["method"], scope["path"])
 
-        async def capture(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            if fault is not None and fault.kind == "reset":
-                await self._reset(receive, send)
-            elif fault is not None and fault.kind == "status":
-                await self._status(fault.status, fault.retry_after, capture)
-            else:
-                if fault is not None and fault.kind == "delay":
-                    await asyncio.sleep(fault.delay_seconds)
-                await self.app(scope, receive, capture)
-        finally:
+        def record() -> None:
+            # Logged before the last byte leaves, so a client that has its answer can
+            # already find the request in the log.
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             self.log.add(
                 RequestRecord(
                     at=time.time(),
@@ -157,6 +149,27 @@ class ServiceMiddleware:
                     fault=fault.kind if fault else None,
                 )
             )
+
+        async def capture(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()
+            await send(message)
+
+        try:
+            if fault is not None and fault.kind == "reset":
+                record()
+                await self._reset(receive, send)
+            elif fault is not None and fault.kind == "status":
+                await self._status(fault.status, fault.retry_after, capture)
+            else:
+                if fault is not None and fault.kind == "delay":
+                    await asyncio.sleep(fault.delay_seconds)
+                await self.app(scope, receive, capture)
+        finally:
+            record()
 
     async def _status(self, status: int, retry_after: int | None, send: Any) -> None:
         body = json.dumps(self.error_body(status)).encode()
@@ -222,8 +235,12 @@ class Listener:
         tls: Tls | None = None,
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio turns on TCP_NODELAY for accepted connections only
+        # when the socket says it is TCP; without it, Nagle + delayed ACK add ~40 ms to
+        # every keep-alive request.
+        self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.bind((host, port))
         self._sock.listen(2048)
         self._sock.setblocking(False)
@@ -232,6 +249,7 @@ class Listener:
         self.scheme = "https" if tls else "http"
         config = uvicorn.Config(
             app,
+            log_config=None,  # never reconfigure the host process's logging
             log_level="warning",
             access_log=False,
             lifespan="off",

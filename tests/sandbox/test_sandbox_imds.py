@@ -246,3 +246,25 @@ def test_deleting_a_vm_removes_its_principal_and_its_imds(sb: Sandbox, world: Wo
     assert len(orphans) == 1 and sb.state.is_orphaned(orphans[0])
     with pytest.raises(requests.ConnectionError):
         requests.get(url + TOKEN_PATH, headers={"Metadata": "true"}, timeout=2)
+
+
+def test_authority_host_is_read_at_request_time(
+    sb: Sandbox, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """msal (sync) and azure-identity's async client read AZURE_POD_IDENTITY_AUTHORITY_HOST
+    per request; a credential made on one VM asks the VM the variable names now."""
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", sb.imds_url(world.vm_sys))
+    credential = ManagedIdentityCredential()
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", sb.imds_url(world.vm_both))
+    claims = claims_of(sb, credential.get_token(VAULT_SCOPE).token)
+    assert claims["oid"] == world.vm_both.system_principal_id
+
+
+async def test_authority_host_is_read_at_request_time_async(
+    sb: Sandbox, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", sb.imds_url(world.vm_sys))
+    async with AsyncManagedIdentityCredential() as credential:
+        monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", sb.imds_url(world.vm_both))
+        claims = claims_of(sb, (await credential.get_token(VAULT_SCOPE)).token)
+    assert claims["oid"] == world.vm_both.system_principal_id

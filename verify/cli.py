@@ -118,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(sandbox_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
-    console = Console(stderr=False, highlight=False)
+    # Rich assumes 80 columns when not on a terminal; CI logs read better wider.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     started = time.monotonic()
 
     def progress(message: str) -> None:

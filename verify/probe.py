@@ -360,8 +360,14 @@ def classify_secret_error(exc: BaseException) -> dict[str, Any]:
 # --------------------------------------------------------------------------- probing
 
 
-def read_secret(client: Any, name: str, plan: RetryPlan, deadline: Deadline) -> dict[str, Any]:
-    """One secret, with the retry plan; reports attempts and how long it waited."""
+def read_secret(
+    client: Any, name: str, plan: RetryPlan, deadline: Deadline, retry_forbidden: bool = True
+) -> dict[str, Any]:
+    """One secret, with the retry plan; reports attempts and how long it waited.
+
+    ``retry_forbidden`` is False for a secret expected to be denied: waiting out RBAC
+    propagation for a 403 that is the right answer would only burn the budget.
+    """
     started = time.monotonic()
     attempts = 0
     waited = 0.0
@@ -383,7 +389,10 @@ def read_secret(client: Any, name: str, plan: RetryPlan, deadline: Deadline) -> 
             status = result.get("http_status")
             if status == 403 and first_403 is None:
                 first_403 = time.monotonic()
-            delay = plan.delay(status, result.pop("retry_after", None), attempts, first_403 or 0)
+            retry_after = result.pop("retry_after", None)
+            if status == 403 and not retry_forbidden:
+                break
+            delay = plan.delay(status, retry_after, attempts, first_403 or 0)
             if delay is None:
                 break
             time.sleep(delay)
@@ -471,9 +480,11 @@ def probe_identity(
     report["token"]["expires_in_seconds"] = int(expires_on - time.time())
     del token
     client = _secret_client(spec, credential, deadline)
+    wanted = (spec.get("expect") or {}).get(selector)
     with client:
         for name in spec["secrets"]:
-            report["secrets"][name] = read_secret(client, name, plan, deadline)
+            retry = wanted is None or wanted.get(name) == "allowed"
+            report["secrets"][name] = read_secret(client, name, plan, deadline, retry)
     report["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     return report
 

@@ -249,12 +249,10 @@ def render_junit(run: RunReport) -> bytes:
 
 
 def summary_tables(run: RunReport) -> list[Table]:
-    """The terminal summary: matrix cells (or per-VM counts when large) and steps."""
+    """The terminal's matrix table: every cell, or per-VM counts when there are many."""
     tables: list[Table] = []
     if run.check is not None:
         tables.append(_matrix_table(run.check.cells))
-    if run.scenarios:
-        tables.append(_lifecycle_table(run))
     return tables
 
 
@@ -291,28 +289,30 @@ def _matrix_table(cells: list[CellResult]) -> Table:
     return table
 
 
-def _lifecycle_table(run: RunReport) -> Table:
-    table = Table(title="Lifecycle")
-    for col in ("scenario", "step", "expected", "observed", "result", "time"):
-        table.add_column(col)
+def lifecycle_lines(run: RunReport) -> list[str]:
+    """One line per step (rich markup): a table wraps badly in an 80-column CI log."""
+    lines: list[str] = []
     for scenario in run.scenarios:
-        for i, step in enumerate(scenario.steps):
-            table.add_row(
-                scenario.name if i == 0 else "",
-                step.name,
-                step.expected,
-                step.observed,
-                "[green]pass[/]" if step.passed else "[red]FAIL[/]",
-                f"{step.seconds:.2f}s",
-            )
+        mark = "[green]✓[/]" if scenario.passed else "[red]✗[/]"
+        lines.append(f"{mark} [bold]{scenario.name}[/] ({scenario.seconds:.1f} s)")
+        for step in scenario.steps:
+            tick = "[green]✓[/]" if step.passed else "[red]✗[/]"
+            lines.append(f"    {tick} {step.name}: {step.observed} [dim]({step.seconds:.2f} s)[/]")
+            if not step.passed:
+                lines.append(f"        [red]expected:[/] {step.expected}")
+                lines.extend(f"        {detail}" for detail in step.details)
         if scenario.error:
-            table.add_row(scenario.name, "error", "", scenario.error, "[red]FAIL[/]", "")
-    return table
+            lines.append(f"    [red]✗ {scenario.error}[/]")
+    return lines
 
 
 def print_summary(run: RunReport, console: Console, paths: dict[str, Path] | None = None) -> None:
     for table in summary_tables(run):
         console.print(table)
+    if run.scenarios:
+        console.print("[bold]Lifecycle[/]")
+        for line in lifecycle_lines(run):
+            console.print(line, highlight=False, soft_wrap=False)
     if run.check is not None:
         for failure in run.check.failures:
             console.print(f"[red]✗[/] {failure}")

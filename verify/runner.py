@@ -15,11 +15,11 @@ from verify.check import (
     compare,
     expectations_from,
     matrix_consistency,
-    selectors_by_vm,
 )
 from verify.lifecycle import Lifecycle, Progress, run_scenarios
 from verify.results import RunReport
-from verify.targets.base import ProbeRequest, Target
+from verify.targets.base import Target
+from verify.targets.probing import requests_for
 
 #: Per-VM probe budget for the full check; generous for Run Command, never unbounded.
 CHECK_BUDGET = 30.0
@@ -34,11 +34,7 @@ def run_check(target: Target, progress: Progress = lambda _m: None) -> CheckResu
     outputs = target.outputs()
     problems = matrix_consistency(outputs)
     expectations = expectations_from(outputs)
-    plan = selectors_by_vm(expectations)
-    requests = [
-        ProbeRequest(vm, tuple(sel), tuple(sorted(outputs.secrets)), budget=CHECK_BUDGET)
-        for vm, sel in plan.items()
-    ]
+    requests = requests_for(expectations, sorted(outputs.secrets), budget=CHECK_BUDGET)
     progress(f"probing {len(requests)} VM(s), {len(expectations)} matrix cells")
     result = compare(outputs, expectations, target.probe(requests))
     result.errors.extend(problems)
@@ -47,9 +43,7 @@ def run_check(target: Target, progress: Progress = lambda _m: None) -> CheckResu
     return result
 
 
-def check_report(
-    target: Target, stack: str, progress: Progress = lambda _m: None
-) -> RunReport:
+def check_report(target: Target, stack: str, progress: Progress = lambda _m: None) -> RunReport:
     run = RunReport("check", target.name, stack, _now(), outputs=target.outputs())
     started = time.monotonic()
     run.check = run_check(target, progress)

@@ -9,7 +9,7 @@ the scenario code target-agnostic is what makes a green sandbox run meaningful f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from verify.model import ProbeResult, StackOutputs
@@ -22,7 +22,9 @@ class ProbeRequest:
     ``stash_token`` keeps each token on the VM for a later ``replay`` run; ``replay``
     presents the stashed tokens instead of asking IMDS (the "token obtained before the
     deletion" check). ``propagation_wait`` lets the probe retry a 403 for that long,
-    for use right after a grant.
+    for use right after a grant; with ``expect`` (selector -> secret -> allowed/denied)
+    only cells expected to be allowed are retried, and the probe's own exit code says
+    whether the expectations held.
     """
 
     vm: str
@@ -32,6 +34,7 @@ class ProbeRequest:
     stash_token: bool = False
     replay: bool = False
     budget: float = 30.0
+    expect: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ simultaneous Run Commands (ARM throttles) or 40 processes on a 2-core machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from verify.check import Expectation
 from verify.model import ProbeResult, StackOutputs
 from verify.targets.base import ProbeOutcome, ProbeRequest
 
@@ -46,7 +47,46 @@ def build_spec(
         "mode": "replay" if request.replay else "fresh",
         "stash_token": request.stash_token,
         "token_dir": token_dir,
+        "expect": {sel: dict(cells) for sel, cells in request.expect.items()} or None,
     }
+
+
+def expect_map(
+    cells: Iterable[tuple[str, str, str]],
+) -> dict[str, dict[str, str]]:
+    """(selector, secret, expected) -> the probe's ``expect`` mapping (allowed/denied only)."""
+    mapping: dict[str, dict[str, str]] = {}
+    for selector, secret, expected in cells:
+        if expected in ("allowed", "denied"):
+            mapping.setdefault(selector, {})[secret] = expected
+    return mapping
+
+
+def requests_for(
+    expectations: Iterable[Expectation], secrets: Sequence[str], **options: Any
+) -> list[ProbeRequest]:
+    """One request per VM covering every identity its expectations name.
+
+    ``options`` are the remaining :class:`ProbeRequest` fields (budget, stash, ...).
+    """
+    expectations = list(expectations)
+    plan: dict[str, list[str]] = {}
+    for exp in expectations:
+        selectors = plan.setdefault(exp.vm, [])
+        if exp.selector not in selectors:
+            selectors.append(exp.selector)
+    return [
+        ProbeRequest(
+            vm=vm,
+            selectors=tuple(selectors),
+            secrets=tuple(secrets),
+            expect=expect_map(
+                (e.selector, e.secret, e.expected) for e in expectations if e.vm == vm
+            ),
+            **options,
+        )
+        for vm, selectors in plan.items()
+    ]
 
 
 def fan_out(

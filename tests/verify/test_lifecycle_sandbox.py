@@ -1,0 +1,257 @@
+"""The whole lifecycle on the sandbox, deployed by the real stack program, and its failures.
+
+The passing run is the README's main command in-process. The failing runs each break one
+thing a scenario exists to catch (a grant never made, an extra grant, a cleanup that would
+touch a live assignment, a fault) and assert the report says so, naming what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from verify.cli import main
+from verify.lifecycle import Lifecycle, run_scenarios
+from verify.results import ScenarioResult
+from verify.runner import check_report
+from verify.sandbox import Fault, SandboxConfig
+from verify.targets.base import Assignment
+from verify.targets.sandbox import SandboxTarget
+
+
+@pytest.fixture
+def target() -> Iterator[SandboxTarget]:
+    """A fresh deployment, for tests whose scenario deletes things."""
+    with SandboxTarget(config=SandboxConfig()) as t:
+        yield t
+
+
+@pytest.fixture(scope="module")
+def _check_deployment() -> Iterator[SandboxTarget]:
+    with SandboxTarget() as t:
+        yield t
+
+
+@pytest.fixture
+def check_target(_check_deployment: SandboxTarget) -> Iterator[SandboxTarget]:
+    """A deployment shared by the check-only tests; each restores what it changed."""
+    yield _check_deployment
+    _check_deployment.sandbox.faults.clear()
+
+
+def _steps(result: ScenarioResult) -> dict[str, Any]:
+    return {s.name: s for s in result.steps}
+
+
+def _scenario(target: SandboxTarget, name: str, **lc: Any) -> ScenarioResult:
+    (result,) = run_scenarios(Lifecycle(target, **lc), [name])
+    return result
+
+
+# --------------------------------------------------------------------------- passing
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The README's main command, in-process, with --cleanup; its report.json."""
+    reports = tmp_path_factory.mktemp("reports")
+    code = main(
+        ["lifecycle", "--target", "sandbox", "--cleanup", "--propagation-wait", "10",
+         "--report-dir", str(reports), "--quiet"]
+    )  # fmt: skip
+    report = json.loads((reports / "report.json").read_text())
+    report["exit_code"] = code
+    report["files"] = sorted(p.name for p in reports.iterdir())
+    return report
+
+
+def _steps_of(report: dict[str, Any], scenario: str) -> dict[str, dict[str, Any]]:
+    (found,) = [s for s in report["scenarios"] if s["name"] == scenario]
+    return {step["name"]: step for step in found["steps"]}
+
+
+def test_full_lifecycle_passes_and_writes_reports(full_run: dict[str, Any]) -> None:
+    failed = [
+        (s["name"], [st["name"] for st in s["steps"] if not st["passed"]], s["error"])
+        for s in full_run["scenarios"]
+        if not s["passed"]
+    ]
+    assert failed == []
+    assert full_run["check"]["passed"], full_run["check"]["errors"]
+    assert [s["name"] for s in full_run["scenarios"]] == [
+        "delete-vm",
+        "disable-system-identity",
+        "delete-one-sharing-vm",
+        "delete-shared-identity",
+        "recreate-identity",
+    ]
+    assert full_run["passed"] and full_run["exit_code"] == 0
+    assert full_run["files"] == ["junit.xml", "report.json", "report.md"]
+
+
+def test_baseline_covers_both_directions(full_run: dict[str, Any]) -> None:
+    cells = full_run["check"]["cells"]
+    assert {c["observed"] for c in cells} == {"read", "forbidden"}
+    # break-glass: nobody may read it.
+    assert {c["observed"] for c in cells if c["secret"] == "break-glass"} == {"forbidden"}
+    assert all(c["fingerprint_match"] for c in cells if c["observed"] == "read")
+
+
+def test_delete_vm_leaves_orphans_and_cleanup_removes_them(full_run: dict[str, Any]) -> None:
+    steps = _steps_of(full_run, "delete-vm")
+    orphaned = steps["its assignments remain, orphaned"]
+    assert orphaned["passed"] and orphaned["observed"].startswith("1 listed")
+    assert steps["cleanup orphans"]["observed"] == "removed 1, 0 left"
+
+
+def test_disabled_identity_fails_fresh_and_old_token_is_reported(full_run: dict[str, Any]) -> None:
+    steps = _steps_of(full_run, "disable-system-identity")
+    # hybrid keeps exactly one user-assigned identity: IMDS answers a system request
+    # with it (as Azure does), so the disabled principal still gets no token.
+    fresh = steps["fresh token request for the system identity"]
+    assert fresh["passed"]
+    assert fresh["observed"].startswith(
+        "IMDS answered with another identity: id-mikit-sandbox-shared"
+    )
+    replay = steps["token obtained before the change"]
+    assert replay["passed"]
+    assert "still ACCEPTED" in replay["observed"]  # the sandbox default mirrors Azure
+    assert "lifetime left" in replay["observed"]
+
+
+def test_shared_identity_deletion_breaks_every_user(full_run: dict[str, Any]) -> None:
+    steps = _steps_of(full_run, "delete-shared-identity")
+    fresh = steps["fresh probes on every VM that used shared"]
+    assert fresh["passed"] and fresh["observed"] == "8/8 cells as expected"
+    sharing = _steps_of(full_run, "delete-one-sharing-vm")
+    assert sharing["identity shared still exists"]["passed"]
+
+
+def test_recreated_identity_needs_new_grants(full_run: dict[str, Any]) -> None:
+    steps = _steps_of(full_run, "recreate-identity")
+    assert steps["it is a new principal"]["passed"]
+    assert steps["old grants do not apply to the new principal"]["passed"]
+    assert steps["after the grants are made again, reads work"]["passed"]
+
+
+# --------------------------------------------------------------------------- failing
+
+
+def test_a_grant_that_was_never_made_fails_the_check(check_target: SandboxTarget) -> None:
+    st = check_target.sandbox.state
+    solo = check_target.outputs().vms["solo"].system_principal_id or ""
+    (grant,) = st.role_assignments(principal_id=solo)
+    st.delete_role_assignment(grant.id)
+    try:
+        run = check_report(check_target, "sandbox")
+    finally:
+        st.create_role_assignment(grant.scope, grant.role_definition_id, solo, name=grant.name)
+    assert run.check is not None and not run.check.passed
+    assert run.check.failures == [
+        "vm 'solo' identity 'system' secret 'app-db-password': expected allowed, observed "
+        "forbidden (403 Forbidden/ForbiddenByRbac): the grant does not work"
+    ]
+
+
+def test_an_extra_grant_nobody_expected_fails_the_check(check_target: SandboxTarget) -> None:
+    outputs = check_target.outputs()
+    st = check_target.sandbox.state
+    extra = st.create_role_assignment(
+        outputs.secrets["break-glass"].scope,
+        "Key Vault Secrets User",
+        outputs.identities["shared"].principal_id,
+    )
+    try:
+        run = check_report(check_target, "sandbox")
+    finally:
+        st.delete_role_assignment(extra.id)
+    assert run.check is not None and not run.check.passed
+    bad = sorted(c.vm for c in run.check.cells if not c.passed)
+    assert bad == ["hybrid", "worker1", "worker2"]
+    assert all("access nobody granted" in f for f in run.check.failures)
+
+
+def test_cleanup_that_would_touch_a_live_assignment_is_refused(
+    target: SandboxTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = target.list_assignments(target.outputs().identities["shared"].principal_id)
+    real_list = target.list_assignments
+
+    def mixed_up(principal_id: str) -> list[Assignment]:
+        # A caller who mixed up principal IDs: the live shared identity's grant shows up
+        # among the deleted VM's candidates.
+        return real_list(principal_id) + live
+
+    monkeypatch.setattr(target, "list_assignments", mixed_up)
+    result = _scenario(target, "delete-vm", cleanup=True)
+    cleanup = _steps(result)["cleanup orphans"]
+    assert not cleanup.passed and cleanup.observed.startswith("refused: would delete live")
+    assert not result.passed
+    monkeypatch.undo()
+    assert target.list_assignments(target.outputs().identities["shared"].principal_id) == live
+    orphans = target.list_assignments(target.outputs().vms["solo"].system_principal_id or "")
+    assert len(orphans) == 1  # all-or-nothing: the orphan was not deleted either
+
+
+def test_regrant_that_never_happens_fails_recreate_identity(
+    target: SandboxTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def pretend(principal_id: str, role_definition_id: str, scope: str) -> Assignment:
+        return Assignment(
+            f"{scope}/x", "x", principal_id, "ServicePrincipal", role_definition_id, scope
+        )
+
+    monkeypatch.setattr(target, "create_assignment", pretend)
+    result = _scenario(target, "recreate-identity", propagation_wait=0.5)
+    steps = _steps(result)
+    assert steps["old grants do not apply to the new principal"].passed
+    final = steps["after the grants are made again, reads work"]
+    assert not final.passed
+    assert any("expected allowed, observed forbidden" in d for d in final.details)
+
+
+def test_token_refused_after_deletion_is_reported_as_refused(target: SandboxTarget) -> None:
+    target.sandbox.faults.deleted_principal_tokens = "refuse"
+    result = _scenario(target, "disable-system-identity")
+    steps = _steps(result)
+    # solo has no user-assigned identity: IMDS says "Identity not found".
+    fresh = steps["fresh token request for the system identity"]
+    assert fresh.passed and fresh.observed == "no token: 400 invalid_request"
+    replay = steps["token obtained before the change"]
+    assert replay.passed and replay.observed.startswith("REFUSED (401")
+    assert result.passed
+
+
+def test_propagation_delay_is_waited_out_after_a_grant(target: SandboxTarget) -> None:
+    target.sandbox.faults.propagation_delay_seconds = 0.5
+    result = _scenario(target, "recreate-identity", propagation_wait=5.0)
+    assert result.passed, [s for s in result.steps if not s.passed]
+
+
+def test_imds_5xx_fails_that_vm_quickly_and_names_it(check_target: SandboxTarget) -> None:
+    vm_name = check_target.outputs().vms["worker1"].name
+    check_target.sandbox.faults.add(Fault(service="imds", status=503, target=vm_name))
+    started = time.monotonic()
+    run = check_report(check_target, "sandbox")
+    assert time.monotonic() - started < 15
+    assert run.check is not None and not run.check.passed
+    assert {c.vm for c in run.check.cells if not c.passed} == {"worker1"}
+    assert {c.observed for c in run.check.cells if c.vm == "worker1"} == {"unreachable"}
+
+
+def test_keyvault_429_with_short_retry_after_still_passes(check_target: SandboxTarget) -> None:
+    check_target.sandbox.faults.add(Fault(service="keyvault", status=429, retry_after=1, times=1))
+    run = check_report(check_target, "sandbox")
+    assert run.check is not None and run.check.passed, run.check.failures
+    assert max(c.waited_ms for c in run.check.cells) >= 900
+
+
+def test_cli_rejects_outputs_for_sandbox(tmp_path: Path) -> None:
+    code = main(["check", "--target", "sandbox", "--outputs", str(tmp_path / "x.json")])
+    assert code == 2
+    assert not (tmp_path / "x.json").exists()

@@ -52,6 +52,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--parallel", type=int, default=None, help="VMs probed at once (default: per target)"
     )
+    parser.add_argument(
+        "--sandbox-faults",
+        type=Path,
+        default=None,
+        help="sandbox: a TOML/JSON fault plan (IMDS 5xx, Key Vault 429, propagation delay, "
+        "deleted-principal tokens; see verify/sandbox/faults.py)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -95,8 +102,16 @@ def make_target(args: argparse.Namespace, console: Console) -> Any:
         if args.parallel:
             kwargs["max_parallel"] = args.parallel
         return AzureTarget(**kwargs)
-    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415 -- imports the sandbox
+    from verify.sandbox import SandboxConfig  # noqa: PLC0415 -- imports the sandbox
+    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
 
+    if args.sandbox_faults is not None and not args.sandbox_faults.is_file():
+        raise ConfigError(
+            "--sandbox-faults",
+            str(args.sandbox_faults),
+            "is not a file",
+            "give a TOML or JSON file",
+        )
     if args.outputs is not None:
         raise ConfigError(
             "--outputs",
@@ -105,7 +120,11 @@ def make_target(args: argparse.Namespace, console: Console) -> Any:
             "drop it: the sandbox target deploys the stack program itself",
         )
     with console.status("starting the sandbox and deploying the stack program..."):
-        target = SandboxTarget(stack=args.stack or "sandbox", max_parallel=args.parallel)
+        target = SandboxTarget(
+            config=SandboxConfig(faults_file=args.sandbox_faults),
+            stack=args.stack or "sandbox",
+            max_parallel=args.parallel,
+        )
     for name, seconds in target.timings.items():
         console.print(f"[dim]{name}: {seconds:.2f} s[/]")
     return target

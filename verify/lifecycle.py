@@ -65,9 +65,16 @@ class Lifecycle:
     #: (key, identity, VMs that used it, its grants) once delete-shared-identity ran, so
     #: recreate-identity recreates that one instead of deleting another.
     deleted_identity: tuple[str, Identity, list[str], list[Grant]] | None = None
+    active_steps: list[Step] | None = None
 
     def __post_init__(self) -> None:
         self.current = self.target.outputs()
+
+    def new_steps(self) -> StepLog:
+        """A step list that reports each step as it is recorded (live progress); kept
+        so a scenario that raises half-way still reports the steps it completed."""
+        self.active_steps = StepLog(self.progress)
+        return self.active_steps
 
     # -- probing -------------------------------------------------------------------
 
@@ -248,6 +255,19 @@ class Lifecycle:
         self.current = self.current.model_copy(update={"grants": (*self.current.grants, *grants)})
 
 
+class StepLog(list[Step]):
+    """The steps of one scenario; appending one prints it at once."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self._progress = progress
+
+    def append(self, step: Step) -> None:
+        super().append(step)
+        mark = "ok" if step.passed else "FAILED"
+        self._progress(f"  {step.name}: {step.observed} [{mark}]")
+
+
 class LiveAssignmentError(RuntimeError):
     """A cleanup was asked to delete the assignment of a principal that still exists."""
 
@@ -401,7 +421,7 @@ def delete_vm(lc: Lifecycle) -> list[Step]:
     vm = lc.pick_system_vm()
     lc.used.add(vm)
     principal = lc.current.vms[vm].system_principal_id or ""
-    steps: list[Step] = []
+    steps = lc.new_steps()
     step, _ = lc.probe_step(
         f"before: {vm} system identity reads what it was granted",
         "matrix holds for this VM",
@@ -437,7 +457,7 @@ def disable_system_identity(lc: Lifecycle) -> list[Step]:
     lc.used.add(vm)
     principal = lc.current.vms[vm].system_principal_id or ""
     before = lc.current
-    steps: list[Step] = []
+    steps = lc.new_steps()
     step, _ = lc.probe_step(
         f"before: {vm} system identity reads what it was granted (token stashed on the VM)",
         "matrix holds for this VM",
@@ -481,7 +501,7 @@ def delete_one_sharing_vm(lc: Lifecycle) -> list[Step]:
     others = [v for v in vms if v != victim]
     lc.used.add(victim)
     uai = lc.current.identities[ident]
-    steps: list[Step] = []
+    steps = lc.new_steps()
     step, _ = lc.probe_step(
         f"before: every VM sharing {ident} reads through it",
         "matrix holds",
@@ -518,7 +538,7 @@ def delete_shared_identity(lc: Lifecycle) -> list[Step]:
     ident, vms = max(users.items(), key=lambda item: (len(item[1]), item[0]))
     uai = lc.current.identities[ident]
     before = lc.current
-    steps: list[Step] = []
+    steps = lc.new_steps()
     step, _ = lc.probe_step(
         f"before: {', '.join(vms)} read through {ident} (tokens stashed on the VMs)",
         "matrix holds",
@@ -572,7 +592,7 @@ def _attach_all(lc: Lifecycle, vms: Sequence[str], ident: str) -> str:
 
 def recreate_identity(lc: Lifecycle) -> list[Step]:
     memo = lc.deleted_identity
-    steps: list[Step] = []
+    steps = lc.new_steps()
     if memo is None:
         users = lc.sharing()
         if not users:
@@ -709,15 +729,14 @@ def run_scenarios(lc: Lifecycle, names: Sequence[str] | None = None) -> list[Sce
         lc.progress(f"scenario {scenario.name}")
         started = time.monotonic()
         result = ScenarioResult(scenario.name, scenario.description)
+        lc.active_steps = None
         try:
-            result.steps = scenario.run(lc)
+            result.steps = list(scenario.run(lc))
         except ScenarioSkippedError as exc:
             result.error = f"cannot run on this deployment: {exc}"
         except Exception as exc:  # reported; the next scenario still runs
+            result.steps = list(lc.active_steps or [])
             result.error = f"{type(exc).__name__}: {exc}"
         result.seconds = time.monotonic() - started
-        for step in result.steps:
-            mark = "ok" if step.passed else "FAILED"
-            lc.progress(f"  {scenario.name}: {step.name}: {step.observed} [{mark}]")
         results.append(result)
     return results

@@ -10,6 +10,7 @@ documents from :mod:`components.testing.arm_shapes` either way.
 from __future__ import annotations
 
 import ipaddress
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
@@ -116,6 +117,10 @@ class InMemoryArm:
         self.secret_values: dict[str, str] = {}
         """Secret values by lower-cased secret ARM ID (management-plane writes)."""
         self._next_ip = 4
+        # Pulumi's mock monitor calls new_resource from several executor threads at once;
+        # without this, a conflict scan can iterate ``resources`` while another thread
+        # inserts ("dictionary changed size during iteration", seen at 400 VMs).
+        self._mutex = threading.RLock()
         self._handlers: dict[str, Callable[[str, JSON], JSON]] = {
             RESOURCE_GROUP: self._resource_group,
             USER_ASSIGNED_IDENTITY: self._user_assigned_identity,
@@ -145,8 +150,9 @@ class InMemoryArm:
         self, resource_type: str, arm_id: str, inputs: dict[str, Any]
     ) -> dict[str, Any]:
         handler = self._handlers.get(resource_type, self._generic)
-        doc = handler(arm_id, inputs)
-        self.resources[doc["id"].lower()] = doc
+        with self._mutex:
+            doc = handler(arm_id, inputs)
+            self.resources[doc["id"].lower()] = doc
         return doc
 
     def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -166,11 +172,14 @@ class InMemoryArm:
 
     def of_type(self, arm_type: str) -> list[JSON]:
         """All documents whose ARM ``type`` is ``arm_type`` (case-insensitive)."""
-        return [d for d in self.resources.values() if d["type"].lower() == arm_type.lower()]
+        with self._mutex:
+            docs = list(self.resources.values())
+        return [d for d in docs if d["type"].lower() == arm_type.lower()]
 
     def delete(self, arm_id: str) -> JSON | None:
         """Remove one resource (children stay, as ARM leaves role assignments behind)."""
-        return self.resources.pop(arm_id.lower(), None)
+        with self._mutex:
+            return self.resources.pop(arm_id.lower(), None)
 
     # -- per-type behaviour ----------------------------------------------------------
 

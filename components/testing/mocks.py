@@ -132,18 +132,34 @@ def _keeps_properties(token: str) -> bool:
     return isinstance(getattr(cls, "properties", None), property)
 
 
+def _lift_nested(value: Any) -> Any:
+    """Sub-resources (ipConfigurations, securityRules, NIC references...) come back
+    flattened too: azure-native lifts their ``properties`` the same way."""
+    if isinstance(value, list):
+        return [_lift_nested(v) for v in value]
+    if isinstance(value, dict):
+        out = {k: _lift_nested(v) for k, v in value.items() if k != "properties"}
+        props = value.get("properties")
+        if isinstance(props, dict):
+            out.update(_lift_nested(props))
+        elif "properties" in value:
+            out["properties"] = props
+        return out
+    return value
+
+
 def flatten(token: str, arm: Mapping[str, Any]) -> dict[str, Any]:
     """ARM JSON -> azure-native outputs: ``properties.*`` lifted unless the SDK nests them.
 
     ``id`` is dropped (Pulumi carries it separately); ``azureApiVersion`` is added.
     """
-    out = {k: v for k, v in arm.items() if k not in ("id", "properties")}
+    out = {k: _lift_nested(v) for k, v in arm.items() if k not in ("id", "properties")}
     props = arm.get("properties")
     if props is not None:
         if _keeps_properties(token):
-            out["properties"] = props
+            out["properties"] = _lift_nested(props)
         else:
-            out.update(props)
+            out.update(_lift_nested(props))
     if token in API_VERSIONS:
         out["azureApiVersion"] = API_VERSIONS[token]
     return out
@@ -307,6 +323,13 @@ def _run_isolated(
             organization="organization",
             root_directory=str(Path(program).parent) if not callable(program) else None,
             callbacks=None,
+            # Fresh per run: the defaults are shared objects, and a failed run leaves
+            # pending output tasks (bound to its closed loop) that the next would await.
+            outputs=set(),
+            lock=threading.Lock(),
+            package_refs={},
+            base_providers_by_ref={},
+            legacy_apply_enabled=False,
         )
     )
     set_all_config(config, secret_keys)

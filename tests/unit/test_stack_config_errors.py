@@ -106,7 +106,11 @@ def test_vm_naming_an_unknown_identity() -> None:
 )
 def test_grant_principal_must_exist(principal: str, problem: str) -> None:
     error = fails(with_grant(principal=principal))
-    assert (error.field, error.value, error.problem) == ("mikit:grants[0].principal", principal, problem)
+    assert (error.field, error.value, error.problem) == (
+        "mikit:grants[0].principal",
+        principal,
+        problem,
+    )
 
 
 @pytest.mark.parametrize(
@@ -185,4 +189,7 @@ def test_subnet_outside_address_space() -> None:
         run_program(PROGRAM, dev_config(**{"mikit:network": network}), mocks=mocks)
     assert (caught.value.field, caught.value.value) == ("subnet_prefix", "10.43.1.0/24")
     # The network comes after the resource group: still nothing inside it was created.
-    assert [r.type for r in mocks.custom_registrations()] in ([], ["azure-native:resources:ResourceGroup"])
+    assert [r.type for r in mocks.custom_registrations()] in (
+        [],
+        ["azure-native:resources:ResourceGroup"],
+    )

@@ -15,7 +15,9 @@ from components.testing import is_secret_envelope
 from tests.unit.conftest import DEV_SECRET_VALUES, Deployment
 
 GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-ROLE_DEF_ID = re.compile(rf"^/subscriptions/{GUID}/providers/Microsoft\.Authorization/roleDefinitions/{GUID}$")
+ROLE_DEF_ID = re.compile(
+    rf"^/subscriptions/{GUID}/providers/Microsoft\.Authorization/roleDefinitions/{GUID}$"
+)
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 RA = "azure-native:authorization:RoleAssignment"
 VM = "azure-native:compute:VirtualMachine"
@@ -32,7 +34,10 @@ def test_exports_exactly_the_contract_schema(dev: Deployment) -> None:
     assert out["tenant_id"] == dev.backend.tenant_id
     assert out["subscription_id"] == dev.backend.subscription_id
     assert out["location"] == "westeurope"
-    assert out["resource_group_id"] == f"/subscriptions/{dev.backend.subscription_id}/resourceGroups/rg-mikit-dev"
+    assert (
+        out["resource_group_id"]
+        == f"/subscriptions/{dev.backend.subscription_id}/resourceGroups/rg-mikit-dev"
+    )
     assert set(out["vault"]) == {"name", "id", "uri"}
     assert out["vault"]["uri"] == "https://kv-mikit-dev-4821.vault.azure.net/"
     assert set(out["secrets"]) == {"app-db-password", "api-key", "reports-token", "break-glass"}
@@ -70,7 +75,9 @@ def test_ids_are_arm_ids_on_the_real_resource_group_path(dev: Deployment) -> Non
         "/virtualMachines/vm-mikit-dev-solo"
     )
     shared = dev.outputs["identities"]["shared"]
-    assert shared["id"].endswith("/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-mikit-dev-shared")
+    assert shared["id"].endswith(
+        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-mikit-dev-shared"
+    )
     assert re.fullmatch(GUID, shared["client_id"]) and re.fullmatch(GUID, shared["principal_id"])
     assert shared["client_id"] != shared["principal_id"]
 
@@ -101,7 +108,10 @@ def test_vm_identity_type_is_computed_and_outputs_a_map(dev: Deployment) -> None
         else:
             assert "userAssignedIdentities" not in got
     out = dev.outputs["vms"]
-    assert out["solo"]["system_principal_id"] == vms["vm-mikit-dev-solo"].outputs["identity"]["principalId"]
+    assert (
+        out["solo"]["system_principal_id"]
+        == vms["vm-mikit-dev-solo"].outputs["identity"]["principalId"]
+    )
     assert out["worker1"]["system_principal_id"] is None
     assert out["hybrid"]["user_assigned"] == ["shared"]
     assert out["solo"]["user_assigned"] == []
@@ -170,18 +180,36 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
         ("vm:hybrid", "Key Vault Reader"),
     }
     secrets = out["secrets"]
-    assert by_principal["vm:solo", "Key Vault Secrets User"]["scope"] == secrets["app-db-password"]["scope"]
-    assert by_principal["identity:shared", "Key Vault Secrets User"]["scope"] == secrets["api-key"]["scope"]
-    assert by_principal["vm:hybrid", "Key Vault Secrets User"]["scope"] == secrets["reports-token"]["scope"]
+    assert (
+        by_principal["vm:solo", "Key Vault Secrets User"]["scope"]
+        == secrets["app-db-password"]["scope"]
+    )
+    assert (
+        by_principal["identity:shared", "Key Vault Secrets User"]["scope"]
+        == secrets["api-key"]["scope"]
+    )
+    assert (
+        by_principal["vm:hybrid", "Key Vault Secrets User"]["scope"]
+        == secrets["reports-token"]["scope"]
+    )
     assert by_principal["vm:hybrid", "Key Vault Reader"]["scope"] == out["vault"]["id"]
-    assert by_principal["vm:solo", "Key Vault Secrets User"]["principal_id"] == out["vms"]["solo"]["system_principal_id"]
-    assert by_principal["identity:shared", "Key Vault Secrets User"]["principal_id"] == out["identities"]["shared"]["principal_id"]
+    assert (
+        by_principal["vm:solo", "Key Vault Secrets User"]["principal_id"]
+        == out["vms"]["solo"]["system_principal_id"]
+    )
+    assert (
+        by_principal["identity:shared", "Key Vault Secrets User"]["principal_id"]
+        == out["identities"]["shared"]["principal_id"]
+    )
     for grant in out["grants"]:
         assert grant["principal_type"] == "ServicePrincipal"
         assert ROLE_DEF_ID.match(grant["role_definition_id"]), grant["role_definition_id"]
         assert grant["role_definition_id"].startswith(f"/subscriptions/{out['subscription_id']}/")
         assert re.fullmatch(GUID, grant["name"])
-        assert grant["id"] == f"{grant['scope']}/providers/Microsoft.Authorization/roleAssignments/{grant['name']}"
+        assert (
+            grant["id"]
+            == f"{grant['scope']}/providers/Microsoft.Authorization/roleAssignments/{grant['name']}"
+        )
     sent = dev.mocks.of_type(RA)
     assert len(sent) == 4
     for reg in sent:
@@ -192,7 +220,9 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
     assert reader["role_definition_id"].endswith(SECRETS_USER)
 
 
-def test_assignment_names_are_stable_across_runs_and_distinct(dev: Deployment, dev_again: Deployment) -> None:
+def test_assignment_names_are_stable_across_runs_and_distinct(
+    dev: Deployment, dev_again: Deployment
+) -> None:
     first = [g["name"] for g in dev.outputs["grants"]]
     second = [g["name"] for g in dev_again.outputs["grants"]]
     assert first == second
@@ -205,7 +235,13 @@ def test_assignment_names_are_stable_across_runs_and_distinct(dev: Deployment, d
 def test_access_matrix_follows_the_grants(dev: Deployment) -> None:
     out = dev.outputs
     rows = out["access_matrix"]
-    holders = {("solo", "system"), ("worker1", "shared"), ("worker2", "shared"), ("hybrid", "system"), ("hybrid", "shared")}
+    holders = {
+        ("solo", "system"),
+        ("worker1", "shared"),
+        ("worker2", "shared"),
+        ("hybrid", "system"),
+        ("hybrid", "shared"),
+    }
     assert {(r["vm"], r["identity"]) for r in rows} == holders
     assert len(rows) == len(holders) * 4
     allowed = {(r["vm"], r["identity"], r["secret"]) for r in rows if r["expected"] == "allowed"}
@@ -239,7 +275,10 @@ def test_no_secret_value_in_any_plain_output_or_arm_document(dev: Deployment) ->
     assert len(secrets) == 4
     for reg in secrets:
         assert is_secret_envelope(reg.raw_inputs["properties"])
-        assert reg.inputs["properties"]["value"] == DEV_SECRET_VALUES[f"mikit:secret-{reg.inputs['secretName']}"]
+        assert (
+            reg.inputs["properties"]["value"]
+            == DEV_SECRET_VALUES[f"mikit:secret-{reg.inputs['secretName']}"]
+        )
     fingerprints = dev.outputs["secret_fingerprints"]
     assert set(fingerprints) == set(dev.outputs["secrets"])
     assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", f) for f in fingerprints.values())

@@ -349,10 +349,10 @@ def _run_isolated(
     pool = ThreadPoolExecutor(thread_name_prefix="mikit-mocks", initializer=give_thread_a_loop)
     loop.set_default_executor(pool)
     try:
-        asyncio.set_event_loop(loop)
+        # Not installed as the thread's current loop: the caller's loop state is left
+        # as it was (the program runs inside this loop, where Pulumi finds it).
         return loop.run_until_complete(_run_in_stack(body))
     finally:
-        asyncio.set_event_loop(None)
         loop.close()
         pool.shutdown(wait=True)
         for thread_loop in thread_loops:

@@ -5,6 +5,7 @@ from components.testing.backend import ArmBackend, ArmError, InMemoryArm
 from components.testing.mocks import (
     AzureMocks,
     Registration,
+    StackOutputs,
     flatten,
     is_secret_envelope,
     run_program,
@@ -18,6 +19,7 @@ __all__ = [
     "AzureMocks",
     "InMemoryArm",
     "Registration",
+    "StackOutputs",
     "arm_shapes",
     "flatten",
     "is_secret_envelope",

@@ -261,6 +261,22 @@ class AzureMocks(pulumi_mocks.Mocks):
 Program = Path | str | Callable[[], None]
 
 
+class StackOutputs(dict[str, Any]):
+    """Resolved stack exports (secrets unwrapped) that remember which were secret.
+
+    ``secret_keys`` names the exports Pulumi would show as ``[secret]``, so a caller that
+    prints outputs can hide exactly those.
+    """
+
+    def __init__(self, values: Mapping[str, Any], *, secret_keys: frozenset[str]) -> None:
+        super().__init__(values)
+        self.secret_keys = secret_keys
+
+    def plain(self) -> dict[str, Any]:
+        """The exports that are safe to show."""
+        return {k: v for k, v in self.items() if k not in self.secret_keys}
+
+
 def _config_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -277,7 +293,7 @@ def run_program(
     project: str = "managed-identity-kit",
     stack: str = "dev",
     secret_keys: Collection[str] = (),
-) -> dict[str, Any]:
+) -> StackOutputs:
     """Run a stack program in the mock runtime; return its exports as plain values.
 
     ``program`` is a path to a ``__main__.py`` (run like the Pulumi Python host does,
@@ -288,7 +304,8 @@ def run_program(
 
     Each call runs in a copy of the current ``contextvars`` context with freshly
     configured Pulumi settings, so runs do not leak into each other or into the caller.
-    Exceptions from the program (e.g. :class:`ConfigError`) propagate unchanged.
+    Exceptions from the program (e.g. :class:`ConfigError`) propagate unchanged. The
+    result is a :class:`StackOutputs` (a dict) whose ``secret_keys`` names secret exports.
     """
     full = {_full_key(k, project): _config_value(v) for k, v in config.items()}
     secrets = [_full_key(k, project) for k in secret_keys]
@@ -308,7 +325,7 @@ def _run_isolated(
     mocks: pulumi_mocks.Mocks,
     project: str,
     stack: str,
-) -> dict[str, Any]:
+) -> StackOutputs:
     monitor = pulumi_mocks.MockMonitor(mocks)
     info = monitor.GetDeploymentInfo(None)  # type: ignore[no-untyped-call]
     settings.ROOT.set(None)
@@ -376,7 +393,7 @@ def _as_callable(program: Program) -> Callable[[], None]:
     return run_path
 
 
-async def _run_in_stack(body: Callable[[], None]) -> dict[str, Any]:
+async def _run_in_stack(body: Callable[[], None]) -> StackOutputs:
     """Like pulumi.runtime.run_in_stack, but hands back the root stack's exports."""
     holder: dict[str, pulumi_stack.Stack] = {}
 
@@ -390,5 +407,11 @@ async def _run_in_stack(body: Callable[[], None]) -> dict[str, Any]:
 
     await pulumi_stack.run_pulumi_func(in_stack)
     exports = holder["stack"].outputs
-    resolved = await pulumi.Output.from_input(exports).future()
-    return dict(resolved or {})
+    values: dict[str, Any] = {}
+    secret: set[str] = set()
+    for name, value in exports.items():
+        output = pulumi.Output.from_input(value)
+        values[name] = await output.future()
+        if await output.is_secret():
+            secret.add(name)
+    return StackOutputs(values, secret_keys=frozenset(secret))

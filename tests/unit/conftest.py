@@ -16,7 +16,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from components.testing import AzureMocks, InMemoryArm, load_stack_config, run_program
+from components.testing import (
+    AzureMocks,
+    InMemoryArm,
+    StackOutputs,
+    load_stack_config,
+    run_program,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "__main__.py"
@@ -55,7 +61,7 @@ def dev_config(**overrides: Any) -> dict[str, Any]:
 
 @dataclass
 class Deployment:
-    outputs: dict[str, Any]
+    outputs: StackOutputs
     mocks: AzureMocks
 
     @property

@@ -56,8 +56,17 @@ class ManagedIdentities:
                 "is a single string, not a list",
                 "wrap it in a list: user_assigned_ids=[identity.id]",
             )
+        seen: set[str] = set()
         for i, value in enumerate(self.user_assigned_ids):
             if isinstance(value, str):
+                if value.lower() in seen:
+                    raise ConfigError(
+                        f"user_assigned_ids[{i}]",
+                        value,
+                        "is listed twice",
+                        "list each user-assigned identity once",
+                    )
+                seen.add(value.lower())
                 parsed = armid.parse(value, f"user_assigned_ids[{i}]")
                 if (parsed.resource_type or "").lower() != (
                     "microsoft.managedidentity/userassignedidentities"
@@ -104,10 +113,13 @@ class UserAssignedIdentityArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def _check_federated(creds: Sequence[FederatedCredential]) -> None:
+def check_federated_credentials(
+    creds: Sequence[FederatedCredential], field: str = "federated_credentials"
+) -> None:
+    """Names unique and well-formed, an https issuer, a subject and a list of audiences."""
     seen: set[str] = set()
     for i, cred in enumerate(creds):
-        where = f"federated_credentials[{i}]"
+        where = f"{field}[{i}]"
         if not cred.name or len(cred.name) > 120 or not cred.name[0].isalnum():
             raise ConfigError(
                 f"{where}.name",
@@ -155,7 +167,7 @@ class UserAssignedIdentity(pulumi.ComponentResource, Grantable):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         validation.identity_name(args.name, "name")
-        _check_federated(args.federated_credentials)
+        check_federated_credentials(args.federated_credentials)
         super().__init__("mikit:identity:UserAssignedIdentity", resource_name, None, opts)
         self._grant_name = resource_name
         child = pulumi.ResourceOptions(parent=self)

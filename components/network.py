@@ -69,23 +69,33 @@ def _network(value: str, field_name: str) -> ipaddress.IPv4Network | ipaddress.I
         ) from exc
 
 
-def _check(args: NetworkArgs) -> None:
-    space = _network(args.address_space, "address_space")
-    subnet = _network(args.subnet_prefix, "subnet_prefix")
+def check_address_plan(
+    address_space: str,
+    subnet_prefix: str,
+    space_field: str = "address_space",
+    subnet_field: str = "subnet_prefix",
+) -> None:
+    """CIDR blocks that parse, a subnet inside the space, and big enough for Azure."""
+    space = _network(address_space, space_field)
+    subnet = _network(subnet_prefix, subnet_field)
     if not subnet.subnet_of(space):  # type: ignore[arg-type]
         raise ConfigError(
-            "subnet_prefix",
-            args.subnet_prefix,
-            f"is not inside address_space {args.address_space}",
+            subnet_field,
+            subnet_prefix,
+            f"is not inside {space_field} {address_space}",
             "pick a subnet inside the address space, e.g. 10.42.1.0/24 in 10.42.0.0/16",
         )
     if subnet.prefixlen > 29:
         raise ConfigError(
-            "subnet_prefix",
-            args.subnet_prefix,
+            subnet_field,
+            subnet_prefix,
             "is too small (Azure reserves 5 addresses per subnet)",
             "use /29 or larger",
         )
+
+
+def _check(args: NetworkArgs) -> None:
+    check_address_plan(args.address_space, args.subnet_prefix)
     for rule in args.allow_inbound:
         if not 100 <= rule.priority < 4096:
             raise ConfigError(

@@ -18,6 +18,8 @@ from pydantic.alias_generators import to_camel
 
 from components import validation
 from components.errors import ConfigError
+from components.identity import FederatedCredential, check_federated_credentials
+from components.network import check_address_plan
 from components.role_lookup import RoleResolver
 from components.roles import RoleDefinition
 
@@ -178,6 +180,13 @@ def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]
     validation.resource_group_name(cfg.resource_group, f"{NAMESPACE}:resourceGroup")
     validation.admin_username(cfg.admin_username, f"{NAMESPACE}:adminUsername")
     validation.ssh_public_key(cfg.ssh_public_key, f"{NAMESPACE}:sshPublicKey")
+    validation.vm_size(cfg.vm_size, f"{NAMESPACE}:vmSize")
+    check_address_plan(
+        cfg.network.address_space,
+        cfg.network.subnet_prefix,
+        f"{NAMESPACE}:network.addressSpace",
+        f"{NAMESPACE}:network.subnetPrefix",
+    )
     validation.vault_name(cfg.vault.name, f"{NAMESPACE}:vault.name")
     _unique(cfg.secrets, f"{NAMESPACE}:secrets", lambda s: s.lower())
     for i, secret in enumerate(cfg.secrets):
@@ -185,11 +194,20 @@ def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]
     for key, identity in cfg.identities.items():
         validation.logical_key(key, f"{NAMESPACE}:identities.{key}")
         validation.identity_name(identity.name, f"{NAMESPACE}:identities.{key}.name")
+        check_federated_credentials(
+            [
+                FederatedCredential(f.name, f.issuer, f.subject, tuple(f.audiences))
+                for f in identity.federated_credentials
+            ],
+            f"{NAMESPACE}:identities.{key}.federatedCredentials",
+        )
     _unique([i.name for i in cfg.identities.values()], f"{NAMESPACE}:identities.*.name", str.lower)
     for key, vm in cfg.vms.items():
         where = f"{NAMESPACE}:vms.{key}"
         validation.logical_key(key, where)
         validation.vm_name(vm.name, f"{where}.name")
+        if vm.size is not None:
+            validation.vm_size(vm.size, f"{where}.size")
         for j, ref in enumerate(vm.user_assigned or []):
             if ref not in cfg.identities:
                 raise ConfigError(

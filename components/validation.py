@@ -83,6 +83,15 @@ def vm_name(value: object, field: str = "vm name") -> str:
     return value
 
 
+def vm_size(value: object, field: str = "vmSize") -> str:
+    """The shape of an Azure size name; whether the region offers it, only Azure knows."""
+    if not isinstance(value, str) or not re.match(r"^(Standard|Basic)_[A-Za-z0-9_]+$", value):
+        raise ConfigError(
+            field, value, "is not a VM size", "use e.g. 'Standard_B1s' or 'Standard_B2s'"
+        )
+    return value
+
+
 def resource_group_name(value: object, field: str = "resourceGroup") -> str:
     if not isinstance(value, str) or not _RESOURCE_GROUP.match(value):
         raise ConfigError(

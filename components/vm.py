@@ -62,10 +62,7 @@ class LinuxVirtualMachine(pulumi.ComponentResource, Grantable):
         validation.vm_name(args.name, "name")
         validation.admin_username(args.admin_username, "admin_username")
         ssh_key = validation.ssh_public_key(args.ssh_public_key, "ssh_public_key")
-        if not args.size or not args.size.startswith(("Standard_", "Basic_")):
-            raise ConfigError(
-                "size", args.size, "is not a VM size", "use e.g. 'Standard_B1s' or 'Standard_B2s'"
-            )
+        validation.vm_size(args.size, "size")
         super().__init__("mikit:compute:LinuxVirtualMachine", resource_name, None, opts)
         self._grant_name = resource_name
         self.identities = args.identities

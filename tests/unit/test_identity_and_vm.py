@@ -59,6 +59,7 @@ def test_user_assigned_required_but_empty() -> None:
         (UAI_ID, "is a single string, not a list"),
         ([SUBNET], "is not a user-assigned identity ID"),
         (["id-a"], "is not an ARM ID"),
+        ([UAI_ID, UAI_ID.upper().replace("SUBSCRIPTIONS", "subscriptions")], "is listed twice"),
     ],
 )
 def test_user_assigned_ids_are_checked(ids: Any, problem: str) -> None:

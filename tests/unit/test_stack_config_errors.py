@@ -182,14 +182,41 @@ def test_duplicate_grant_is_refused() -> None:
     assert "repeats grants[0]" in error.problem
 
 
-def test_subnet_outside_address_space() -> None:
-    network = {"addressSpace": "10.42.0.0/16", "subnetPrefix": "10.43.1.0/24"}
-    mocks = AzureMocks(InMemoryArm())
-    with pytest.raises(ConfigError) as caught:
-        run_program(PROGRAM, dev_config(**{"mikit:network": network}), mocks=mocks)
-    assert (caught.value.field, caught.value.value) == ("subnet_prefix", "10.43.1.0/24")
-    # The network comes after the resource group: still nothing inside it was created.
-    assert [r.type for r in mocks.custom_registrations()] in (
-        [],
-        ["azure-native:resources:ResourceGroup"],
-    )
+@pytest.mark.parametrize(
+    ("overrides", "field", "value"),
+    [
+        (
+            {"mikit:network": {"subnetPrefix": "10.43.1.0/24"}},
+            "mikit:network.subnetPrefix",
+            "10.43.1.0/24",
+        ),
+        (
+            {"mikit:network": {"addressSpace": "10.42.0.0/33"}},
+            "mikit:network.addressSpace",
+            "10.42.0.0/33",
+        ),
+        ({"mikit:vmSize": "B1s"}, "mikit:vmSize", "B1s"),
+    ],
+)
+def test_network_and_size_are_checked_up_front(
+    overrides: dict[str, Any], field: str, value: str
+) -> None:
+    error = fails(dev_config(**overrides))
+    assert (error.field, error.value) == (field, value)
+
+
+def test_vm_size_override_is_checked() -> None:
+    error = fails(with_vm("solo", size="huge"))
+    assert (error.field, error.value) == ("mikit:vms.solo.size", "huge")
+
+
+def test_federated_credential_is_checked_up_front() -> None:
+    identities = {
+        "shared": {
+            "name": "id-ok",
+            "federatedCredentials": [{"name": "gh", "issuer": "http://x", "subject": "s"}],
+        }
+    }
+    error = fails(dev_config(**{"mikit:identities": identities}))
+    assert error.field == "mikit:identities.shared.federatedCredentials[0].issuer"
+    assert error.value == "http://x"

@@ -1,0 +1,298 @@
+"""Run every benchmark of issue 6 and print each figure as a ratio plus the raw medians.
+
+    uv run python tests/benchmarks/run.py            # the full run (about 7 minutes, 2 cores)
+    uv run python tests/benchmarks/run.py --quick    # smaller sizes, for a smoke run
+    uv run python tests/benchmarks/run.py --json benchmark.json
+
+Every measurement runs in a process of its own (``measure.py``), so imports, caches and
+peak memory of one never pollute another, and the two sides of each ratio are measured
+alternately in the same run (components, raw, components, raw, ...), so a busy machine
+slows both sides alike. Figures are medians over ``--reps`` repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import topology  # noqa: E402
+
+
+def measure(kind: str, **args: Any) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(HERE / "measure.py"), kind, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} {args} failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def median(rows: Sequence[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in rows))
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def goal(value: float, limit: float) -> str:
+    return f"{'meets' if value <= limit else 'MISSES'} goal <= {limit:g}"
+
+
+class Printer:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, text: str = "") -> None:
+        print(text, flush=True)
+
+    def section(self, title: str) -> None:
+        self(f"\n== {title}  [{time.monotonic() - self.started:5.0f} s into the run]")
+
+
+# --------------------------------------------------------------------------- 1
+
+
+def program_cost(out: Printer, sizes: Sequence[int], reps: Callable[[int], int]) -> dict[str, Any]:
+    out.section("1. Program cost: components vs raw pulumi-azure-native, same mocks")
+    results: dict[str, Any] = {}
+    for vms in sizes:
+        rows: dict[str, list[dict[str, Any]]] = {"components": [], "raw": []}
+        for _ in range(reps(vms)):
+            for which in ("components", "raw"):
+                rows[which].append(measure("program", which=which, vms=vms))
+        comp, raw = rows["components"], rows["raw"]
+        entry = {
+            "topology": topology.counts(vms),
+            "reps": reps(vms),
+            "components": {k: median(comp, k) for k in comp[0]},
+            "raw": {k: median(raw, k) for k in raw[0]},
+            "runs_seconds": {k: [round(r["seconds"], 2) for r in v] for k, v in rows.items()},
+        }
+        entry["ratio"] = entry["components"]["seconds"] / entry["raw"]["seconds"]
+        entry["cpu_ratio"] = entry["components"]["cpu_seconds"] / entry["raw"]["cpu_seconds"]
+        results[str(vms)] = entry
+        c, r = entry["components"], entry["raw"]
+        out(
+            f"{vms:4d} VMs ({c['custom_resources']} resources,"
+            f" {entry['topology']['grants']} grants,"
+            f" {c['matrix_rows']} matrix rows), median of {reps(vms)}:"
+        )
+        out(
+            f"     components {c['seconds']:7.2f} s  cpu {c['cpu_seconds']:7.2f} s"
+            f"  peak RSS {c['peak_rss_mib']:6.0f} MiB"
+            f" (+{c['peak_rss_mib'] - c['rss_before_mib']:.0f})"
+            f"  ({c['registrations']} registrations)"
+        )
+        out(
+            f"     raw        {r['seconds']:7.2f} s  cpu {r['cpu_seconds']:7.2f} s"
+            f"  peak RSS {r['peak_rss_mib']:6.0f} MiB"
+            f" (+{r['peak_rss_mib'] - r['rss_before_mib']:.0f})"
+            f"  ({r['registrations']} registrations)"
+        )
+        out(
+            f"     ratio components/raw = {entry['ratio']:.2f} wall, {entry['cpu_ratio']:.2f} cpu"
+            f"  ({goal(entry['ratio'], 1.15)})"
+        )
+    if len(sizes) >= 2:
+        small, large = str(sizes[-2]), str(sizes[-1])
+        factor = sizes[-1] / sizes[-2]
+        limit = 1.1 * factor
+        for which in ("components", "raw"):
+            growth = results[large][which]["seconds"] / results[small][which]["seconds"]
+            results[f"growth_{which}"] = growth
+            out(
+                f"growth {small} -> {large} VMs ({which}): x{growth:.2f} wall"
+                f" ({goal(growth, limit)}; linear would be x{factor:g})"
+            )
+    return results
+
+
+# --------------------------------------------------------------------------- 2
+
+
+def time_to_verified(out: Printer, delay: float, reps: int) -> dict[str, Any]:
+    out.section(f"2. Time-to-verified: RBAC propagation delay D = {delay:g} s")
+    results: dict[str, Any] = {}
+    for label, backoff in (("probe as shipped", None), ("max_backoff 0.5 s", 0.5)):
+        rows = [measure("ttv", delay=delay, max_backoff=backoff) for _ in range(reps)]
+        entry = {
+            "max_backoff": rows[0]["max_backoff"],
+            "seconds_to_first_read": median(rows, "seconds_to_first_read"),
+            "ratio": median(rows, "ratio"),
+            "requests_while_waiting": median(rows, "requests_while_waiting"),
+            "first_request_after_grant": median(rows, "first_request_after_grant"),
+            "runs": [round(r["seconds_to_first_read"], 2) for r in rows],
+        }
+        results[label] = entry
+        out(
+            f"{label:18s} (back-off cap {entry['max_backoff']:g} s): first read"
+            f" {entry['seconds_to_first_read']:.2f} s after the grant, ratio to D ="
+            f" {entry['ratio']:.2f} ({goal(entry['ratio'], 1.15)}),"
+            f" {entry['requests_while_waiting']:.0f} refused requests while waiting"
+            f" (first request {entry['first_request_after_grant']:.2f} s after the grant)"
+        )
+    return results
+
+
+# --------------------------------------------------------------------------- 3
+
+
+def fan_out(out: Printer, sizes: Sequence[int], reps: Callable[[int], int]) -> dict[str, Any]:
+    out.section("3. Verifier fan-out: verify check on the sandbox (deploy + probe every VM)")
+    results: dict[str, Any] = {}
+    for vms in sizes:
+        rows = [measure("fanout", vms=vms) for _ in range(reps(vms))]
+        entry = {k: median(rows, k) for k in rows[0]}
+        entry["runs"] = [round(r["total_seconds"], 2) for r in rows]
+        results[str(vms)] = entry
+    one = results[str(sizes[0])]
+    for vms in sizes:
+        e = results[str(vms)]
+        e["ratio_total"] = e["total_seconds"] / one["total_seconds"]
+        e["ratio_check"] = e["check_seconds"] / one["check_seconds"]
+        out(
+            f"{vms:3d} VMs ({e['cells']:.0f} cells, {e['parallel']:.0f} probes at a time, median of"
+            f" {reps(vms)}): total {e['total_seconds']:6.2f} s = deploy {e['deploy_seconds']:5.2f}"
+            f" + probes {e['check_seconds']:5.2f}; x{e['ratio_total']:.2f} one VM"
+            f" (probe phase x{e['ratio_check']:.2f}); probe CPU {e['probes_cpu_seconds']:.2f} s;"
+            f" peak RSS {e['peak_rss_mib']:.0f} MiB"
+        )
+    last = results[str(sizes[-1])]
+    out(
+        f"{sizes[-1]} VMs vs 1: x{last['ratio_total']:.2f} total ({goal(last['ratio_total'], 4.0)})"
+    )
+    return results
+
+
+# --------------------------------------------------------------------------- 4
+
+
+def probe_floor(out: Printer, reps: int) -> dict[str, Any]:
+    out.section("4. Probe floor: token + one secret read, probe code vs plain HTTP (urllib)")
+    rows = [measure("floor", reps=reps) for _ in range(3)]
+    entry = {k: median(rows, k) for k in rows[0]}
+    out(
+        f"probe (DefaultAzureCredential + SecretClient) {entry['sdk_ms']:.1f} ms"
+        f" ({entry['sdk_requests']:.0f} requests) vs plain HTTP {entry['plain_ms']:.1f} ms"
+        f" ({entry['plain_requests']:.0f} requests): ratio {entry['ratio']:.2f}"
+        f" (medians of {reps} in each of 3 processes)"
+    )
+    return entry
+
+
+# --------------------------------------------------------------------------- 5
+
+
+def critical_path(out: Printer, vms: int) -> dict[str, Any]:
+    out.section(f"5. Modelled deployment critical path ({vms} VMs, typical Azure creation times)")
+    result = measure("graph", vms=vms)
+    for which in ("components", "raw"):
+        a = result[which]
+        out(
+            f"{which:10s}: makespan {a['makespan']:.0f} s; last VM ready at {a['vm_ready']:.0f} s"
+            f" (without identities/vault/secrets/grants: {a['vm_ready_bare']:.0f} s); lower bound"
+            f" {a['lower_bound']:.0f} s; lost to needless dependencies"
+            f" {a['lost_to_needless_dependencies']:.0f} s"
+        )
+    a = result["components"]
+    out("critical chain: " + " -> ".join(a["critical_chain"]))
+    out(
+        f"identities finish {a['identity_slack_before_vm']:.0f} s before their VMs can start;"
+        f" VMs depend on: {', '.join(a['vm_dependencies'])};"
+        f" role assignments depend on: {', '.join(a['role_assignment_dependencies'])}"
+    )
+    for label in ("low_times", "high_times"):
+        t = a[label]
+        out(
+            f"with every type at its {label.split('_')[0]} figure: makespan {t['makespan']:.0f} s,"
+            f" lower bound {t['lower_bound']:.0f} s; VM ready {t['vm_ready']:.0f} s"
+            f" (bare {t['vm_ready_bare']:.0f} s)"
+        )
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="25/100 VMs, fan-out 1/10")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per figure (median)")
+    parser.add_argument(
+        "--large-reps", type=int, default=1, help="repetitions at 400 VMs / 40-VM fan-out"
+    )
+    parser.add_argument("--delay", type=float, default=3.0, help="RBAC propagation delay D")
+    parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    parser.add_argument(
+        "--only", action="append", choices=("program", "ttv", "fanout", "floor", "graph")
+    )
+    args = parser.parse_args(argv)
+    out = Printer()
+    info = machine()
+    out(
+        f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB, Python"
+        f" {info['python']}; load average at start {info['load_average_at_start'][0]:.2f}"
+    )
+    program_sizes = (25, 100) if args.quick else (25, 100, 400)
+    fan_sizes = (1, 10) if args.quick else (1, 10, 40)
+
+    def reps(size: int) -> int:
+        return args.large_reps if size in (400, 40) else args.reps
+
+    only = set(args.only or ("program", "ttv", "fanout", "floor", "graph"))
+    report: dict[str, Any] = {"machine": info, "command": " ".join(sys.argv)}
+    if "graph" in only:
+        report["critical_path"] = critical_path(out, 25)
+    if "floor" in only:
+        report["probe_floor"] = probe_floor(out, 20)
+    if "ttv" in only:
+        report["time_to_verified"] = time_to_verified(out, args.delay, args.reps)
+    if "fanout" in only:
+        report["fan_out"] = fan_out(out, fan_sizes, reps)
+    if "program" in only:
+        report["program_cost"] = program_cost(out, program_sizes, reps)
+    report["load_average_at_end"] = os.getloadavg()
+    report["seconds"] = time.monotonic() - out.started
+    out(
+        f"\ndone in {report['seconds']:.0f} s;"
+        f" load average at end {report['load_average_at_end'][0]:.2f}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -43,6 +44,16 @@ def compute(sb: Sandbox) -> ComputeManagementClient:
     return ComputeManagementClient(
         sb.credential(), sb.subscription_id, retry_total=0, **sb.arm_client_kwargs()
     )
+
+
+def refuses(url: str) -> bool:
+    try:
+        requests.get(
+            url + "/metadata/identity/oauth2/token", headers={"Metadata": "true"}, timeout=1
+        )
+    except requests.ConnectionError:
+        return True
+    return False
 
 
 def secrets_user(sb: Sandbox) -> str:
@@ -219,12 +230,17 @@ def test_vm_get_identity_update_and_delete(sb: Sandbox, world: World) -> None:
     assert set(updated.identity.user_assigned_identities) == {world.id_a.id, world.id_b.id}
     assert sb.state.principal(world.vm_both.system_principal_id or "") is None
 
+    imds_url = sb.imds_url(world.vm_sys)
     client.virtual_machines.begin_delete(world.rg, world.vm_sys.name, polling_interval=0).result()
     with pytest.raises(ResourceNotFoundError):
         client.virtual_machines.get(world.rg, world.vm_sys.name)
     principal = world.vm_sys.system_principal_id or ""
     assert sb.state.principal(principal) is None
     assert len(sb.state.role_assignments(principal_id=principal)) == 1, "assignment stays, orphaned"
+    deadline = time.monotonic() + 3  # the VM's IMDS listener shuts down with it
+    while not refuses(imds_url) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert refuses(imds_url)
 
 
 def test_vm_identity_type_and_list_must_agree(sb: Sandbox, world: World) -> None:

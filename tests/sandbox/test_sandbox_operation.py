@@ -161,3 +161,16 @@ def test_command_refuses_a_public_host() -> None:
     )
     assert result.returncode == 2
     assert "host" in result.stderr and "loopback" in result.stderr
+
+
+def test_faults_file_in_config(tmp_path: Path) -> None:
+    path = tmp_path / "faults.toml"
+    path.write_text(
+        'deleted_principal_tokens = "refuse"\n[[faults]]\nservice = "arm"\nstatus = 503\n'
+    )
+    sb = Sandbox(SandboxConfig(faults_file=path))
+    assert sb.faults.deleted_principal_tokens == "refuse"
+    assert [(f.service, f.status) for f in sb.faults.faults] == [("arm", 503)]
+    with pytest.raises(ConfigError) as bad:
+        Sandbox(SandboxConfig(faults_file=tmp_path / "missing.toml"))
+    assert bad.value.field == "faults_file"

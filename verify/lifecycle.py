@@ -488,7 +488,7 @@ def disable_system_identity(lc: Lifecycle) -> list[Step]:
         lc.assignments_step(
             "its assignments remain, orphaned",
             principal,
-            {g.id for g in before.grants if g.principal_id == principal},
+            {g.id for g in lc.granted(principal)},
         )
     )
     steps.append(lc.cleanup_step([principal]))
@@ -579,7 +579,7 @@ def delete_shared_identity(lc: Lifecycle) -> list[Step]:
         ident,
         uai,
         vms,
-        [g for g in before.grants if g.principal_id == uai.principal_id],
+        lc.granted(uai.principal_id),
     )
     return steps
 

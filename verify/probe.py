@@ -109,6 +109,7 @@ def load_spec(raw: dict[str, Any]) -> dict[str, Any]:
         ("max_retry_after_seconds", 10.0),
         ("connect_timeout", 3.0),
         ("read_timeout", 10.0),
+        ("watchdog_grace_seconds", 5.0),
     ):
         value = spec.setdefault(key, default)
         if not isinstance(value, (int, float)) or value < 0:
@@ -224,7 +225,9 @@ class ImdsTrace:
                 }
 
 
-def fresh_credential(selector: str, spec: dict[str, Any], trace: ImdsTrace) -> Any:
+def fresh_credential(
+    selector: str, spec: dict[str, Any], trace: ImdsTrace, deadline: Deadline
+) -> Any:
     """A new DefaultAzureCredential narrowed to managed identity, with retries off.
 
     Every other credential of the chain is excluded: on a VM where someone ran
@@ -241,8 +244,8 @@ def fresh_credential(selector: str, spec: dict[str, Any], trace: ImdsTrace) -> A
         "exclude_interactive_browser_credential": True,
         "exclude_broker_credential": True,
         "retry_total": 0,
-        "connection_timeout": spec["connect_timeout"],
-        "read_timeout": spec["read_timeout"],
+        "connection_timeout": min(spec["connect_timeout"], max(deadline.remaining(), 0.1)),
+        "read_timeout": min(spec["read_timeout"], max(deadline.remaining(), 0.1)),
         "raw_response_hook": trace.hook,
     }
     if selector != "system":
@@ -452,7 +455,7 @@ def probe_identity(
         credential = StashedTokenCredential(token, expires_on)
         report["token"] = {"outcome": "ok", "source": "stash", "imds_requests": 0}
     else:
-        credential = fresh_credential(selector, spec, trace)
+        credential = fresh_credential(selector, spec, trace, deadline)
         try:
             info = credential.get_token_info(VAULT_SCOPE)
         except Exception as exc:
@@ -610,12 +613,16 @@ def main(argv: list[str] | None = None) -> int:
     def watchdog() -> None:
         # Last line of defence: a request stuck past every timeout still ends the probe.
         with lock:
-            partial["watchdog"] = "the probe exceeded its budget and was stopped"
-            partial["passed"] = False
-            emit(partial, args.output)
+            note = "the probe exceeded its budget and was stopped"
+            try:
+                emit({**partial, "watchdog": note, "passed": False}, args.output)
+            except (RuntimeError, TypeError, ValueError):  # changed under us mid-dump
+                minimal = {"probe_version": PROBE_VERSION, "vault_url": spec["vault_url"]}
+                emit({**minimal, "watchdog": note, "passed": False}, args.output)
         os._exit(EXIT_WATCHDOG)
 
-    timer = threading.Timer(float(spec["budget_seconds"]) + 5.0, watchdog)
+    grace = float(spec["watchdog_grace_seconds"])
+    timer = threading.Timer(float(spec["budget_seconds"]) + grace, watchdog)
     timer.daemon = True
     timer.start()
     result = run(spec, partial)

@@ -7,10 +7,15 @@ including the injected faults, and every test is bounded well under its budget.
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from verify_world import SECRET_VALUES, ProbeRunner, World
 
+from verify import probe
 from verify.sandbox import Fault
 
 
@@ -208,3 +213,40 @@ def test_budget_bounds_a_slow_vault(world: World, run_probe: ProbeRunner) -> Non
     assert time.monotonic() - started < 3
     outcomes = {s["outcome"] for s in _only(result, world.shared.client_id)["secrets"].values()}
     assert outcomes == {"unreachable"}
+
+
+def test_watchdog_ends_a_probe_that_hangs_anyway(tmp_path) -> None:
+    """Every request is bounded by the budget; if something still hangs (here: the whole
+    run, replaced by a sleep), the watchdog prints a result and exits 3 at budget + grace."""
+    spec = {
+        "vault_url": "https://kv.example/",
+        "secrets": ["api-key"],
+        "budget_seconds": 0.3,
+        "watchdog_grace_seconds": 0.3,
+    }
+    hang = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); import probe; "
+        "probe.run = lambda spec, partial: time.sleep(30); "
+        "sys.exit(probe.main(['--spec-json', sys.argv[2]]))"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", hang, str(Path(probe.__file__).parent), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert time.monotonic() - started < 5
+    assert done.returncode == probe.EXIT_WATCHDOG
+    result = probe.parse_output(done.stdout)
+    assert result["passed"] is False and "budget" in result["watchdog"]
+
+
+def test_slow_imds_is_bounded_by_the_budget(world: World, run_probe: ProbeRunner) -> None:
+    world.sb.faults.add(Fault(service="imds", kind="delay", delay_seconds=1.5, target="vm-b"))
+    started = time.monotonic()
+    result = run_probe(world.vm_b, [world.shared.client_id], budget_seconds=0.5, read_timeout=10)
+    assert time.monotonic() - started < 1.4
+    token = _only(result, world.shared.client_id)["token"]
+    assert token["outcome"] == "unreachable"

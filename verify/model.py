@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from components.armid import is_within
+from components import access
 from components.errors import ConfigError
-from components.roles import GET_SECRET, RoleCatalog
+from components.roles import RoleCatalog, RoleDefinition
 
 Expected = Literal["allowed", "denied", "no_identity"]
 Outcome = Literal["read", "forbidden", "not_found", "no_identity", "unreachable"]
@@ -134,53 +134,52 @@ def load_outputs(data: Mapping[str, Any] | str, source: str = "stack outputs") -
         ) from exc
 
 
-def vm_identities(outputs: StackOutputs, vm: str) -> list[str]:
-    """The identities a VM can present: ``system`` (when on) then its user-assigned ones."""
-    spec = outputs.vms[vm]
-    found = ["system"] if spec.system_principal_id else []
-    return found + [key for key in spec.user_assigned if key in outputs.identities]
+def _role_of(grant: Grant, catalog: RoleCatalog) -> RoleDefinition | None:
+    return catalog.find(grant.role_definition_id) or catalog.find(grant.role_name)
 
 
 def grant_allows(grant: Grant, secret_scope: str, catalog: RoleCatalog | None = None) -> bool:
     """A grant lets its principal read a secret when its role has getSecret and its
     scope contains the secret (vault, resource group... inheritance)."""
-    roles = catalog or RoleCatalog.builtin()
-    role = roles.find(grant.role_definition_id) or roles.find(grant.role_name)
+    role = _role_of(grant, catalog or RoleCatalog.builtin())
     if role is None:
         return False
-    return role.permits_data_action(GET_SECRET) and is_within(grant.scope, secret_scope)
+    return access.grant_allows(access.GrantRef(grant.principal, role, grant.scope), secret_scope)
 
 
 def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) -> list[AccessCell]:
     """Every VM x identity x secret, allowed when some grant to that principal allows it.
 
-    Grants are matched by principal ID, not by name: a recreated identity has a new
-    principal, and the old grants must stop counting for it.
+    The evaluation is the stack program's own (:func:`components.access.access_matrix`);
+    what differs is how a grant finds its holder: by principal ID, not by name, because
+    a recreated identity has a new principal and the old grants must stop counting for it.
+    A grant whose principal no longer exists (orphaned) counts for nobody.
     """
     catalog = RoleCatalog.builtin()
-    active = list(outputs.grants if grants is None else grants)
-    cells: list[AccessCell] = []
-    for vm in sorted(outputs.vms):
-        for identity in vm_identities(outputs, vm):
-            principal = outputs.principal_of(vm, identity) or ""
-            client_id = None if identity == "system" else outputs.identities[identity].client_id
-            for secret, ref in sorted(outputs.secrets.items()):
-                allowed = any(
-                    g.principal_id.lower() == principal.lower()
-                    and grant_allows(g, ref.scope, catalog)
-                    for g in active
-                )
-                cells.append(
-                    AccessCell(
-                        vm=vm,
-                        identity=identity,
-                        principal_id=principal,
-                        client_id=client_id,
-                        secret=secret,
-                        expected="allowed" if allowed else "denied",
-                    )
-                )
-    return cells
+    holders = {
+        vm.system_principal_id.lower(): f"vm:{key}"
+        for key, vm in outputs.vms.items()
+        if vm.system_principal_id
+    }
+    holders.update({i.principal_id.lower(): f"identity:{k}" for k, i in outputs.identities.items()})
+    refs: list[access.GrantRef] = []
+    for grant in outputs.grants if grants is None else grants:
+        holder = holders.get(grant.principal_id.lower())
+        role = _role_of(grant, catalog)
+        if holder is not None and role is not None:
+            refs.append(access.GrantRef(holder, role, grant.scope))
+    rows = access.access_matrix(
+        {
+            key: access.VmIdentities(
+                vm.system_principal_id, [u for u in vm.user_assigned if u in outputs.identities]
+            )
+            for key, vm in sorted(outputs.vms.items())
+        },
+        {k: access.IdentityRef(i.principal_id, i.client_id) for k, i in outputs.identities.items()},
+        refs,
+        {name: ref.scope for name, ref in sorted(outputs.secrets.items())},
+    )
+    return [AccessCell.model_validate(row) for row in rows]
 
 
 # --------------------------------------------------------------------------- probe results

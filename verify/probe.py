@@ -68,6 +68,9 @@ OUTCOMES = ("read", "forbidden", "not_found", "no_identity", "unreachable")
 CLAIMS_REPORTED = ("oid", "tid", "aud", "xms_mirid", "appid", "iss", "iat", "nbf", "exp")
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_WATCHDOG = 0, 1, 2, 3
+# While RBAC propagates: poll after this fraction of the time waited so far, never sooner.
+POLL_FRACTION = 0.1
+MIN_POLL_SECONDS = 0.25
 
 
 class SpecError(ValueError):
@@ -164,8 +167,12 @@ class Deadline:
 class RetryPlan:
     """The only retry policy the probe has, in one place.
 
-    * 403 while RBAC propagates: exponential back-off from 0.25 s, capped at
-      ``max_backoff``, for at most ``propagation_wait`` seconds after the first 403.
+    * 403 while RBAC propagates: poll again after 10% of the time already waited since
+      the first 403 (at least 0.25 s, at most ``max_backoff``), for at most
+      ``propagation_wait`` seconds. Sleeping in proportion to the wait bounds how late
+      the probe notices the grant to ~10% (tests/benchmarks measured exponential
+      doubling overshooting a 3 s propagation by a third) at the cost of a few more
+      cheap GETs early on.
     * Key Vault 429: wait what ``Retry-After`` says when that fits ``max_retry_after``
       and the budget; otherwise give up and report it.
     Nothing else is retried: a 404, a missing identity or an unreachable service is an
@@ -183,8 +190,9 @@ class RetryPlan:
     ) -> float | None:
         """Seconds to wait before another attempt, or None to stop."""
         if status == 403 and self.propagation_wait > 0:
-            backoff = min(self.max_backoff, 0.25 * (2 ** (attempt - 1)))
-            if time.monotonic() + backoff - first_403 > self.propagation_wait:
+            waited = time.monotonic() - first_403
+            backoff = min(self.max_backoff, max(MIN_POLL_SECONDS, POLL_FRACTION * waited))
+            if waited + backoff > self.propagation_wait:
                 return None
         elif status == 429 and retry_after is not None:
             if retry_after > self.max_retry_after:

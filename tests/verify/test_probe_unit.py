@@ -97,15 +97,16 @@ def test_retry_plan_retries_only_what_is_worth_it() -> None:
         {
             "vault_url": "https://kv",
             "secrets": ["a"],
-            "propagation_wait_seconds": 2,
+            "propagation_wait_seconds": 20,
             "max_backoff_seconds": 0.5,
         }
     )
     plan = probe.RetryPlan(spec, probe.Deadline(30))
     now = time.monotonic()
-    assert plan.delay(403, None, 1, now) == 0.25
-    assert plan.delay(403, None, 5, now) == 0.5  # capped
-    assert plan.delay(403, None, 1, now - 5) is None  # past the propagation window
+    assert plan.delay(403, None, 1, now) == 0.25  # the floor
+    assert plan.delay(403, None, 3, now - 4) == pytest.approx(0.4, abs=0.01)  # 10% of the wait
+    assert plan.delay(403, None, 9, now - 15) == 0.5  # capped
+    assert plan.delay(403, None, 1, now - 25) is None  # past the propagation window
     assert plan.delay(429, 3.0, 1, 0) == 3.0
     assert plan.delay(429, 60.0, 1, 0) is None  # longer than max_retry_after
     assert plan.delay(404, None, 1, 0) is None

@@ -676,6 +676,9 @@ def recreate_identity(lc: Lifecycle) -> list[Step]:
         propagation_wait=lc.propagation_wait,
     )
     steps.append(step)
+    if memo is None:
+        # This scenario deleted the identity itself: report (and clean) its orphans too.
+        steps.append(lc.cleanup_step([old.principal_id]))
     return steps
 
 

@@ -5,11 +5,14 @@ observed. They run one after another on ONE deployment (a throw-away stack on Az
 fresh sandbox locally), each choosing its subjects from what is still standing, so the
 same code serves both targets:
 
-* ``delete-vm``: delete a VM with a system identity; its principal is gone, its role
+* ``delete-vm``: delete a VM with a system identity (again preferring a system-only
+  one, so the reference topology has two of them); its principal is gone, its role
   assignments stay, orphaned, and are found with ``principalId eq``;
-* ``disable-system-identity``: turn the system identity off on a running VM; a fresh
-  probe gets "Identity not found"; a token obtained before is replayed and the outcome
-  reported with its remaining lifetime (accepted or refused: observed, not assumed);
+* ``disable-system-identity``: turn the system identity off on a running VM (one whose
+  only identity it is, when the stack has one); a fresh probe gets IMDS 400 "Identity not
+  found" (on a VM with one user-assigned identity left, that identity's token, reported);
+  a token obtained before is replayed and the outcome reported with its remaining
+  lifetime (accepted or refused: observed, not assumed);
 * ``delete-one-sharing-vm``: delete one of the VMs sharing a user-assigned identity; the
   identity and the other VMs keep working;
 * ``delete-shared-identity``: delete that identity; every VM that used it fails fresh
@@ -34,7 +37,14 @@ from verify.check import (
     compare,
     expectations_from,
 )
-from verify.model import Grant, Identity, StackOutputs, derive_matrix
+from verify.model import (
+    Grant,
+    Identity,
+    IdentityReport,
+    StackOutputs,
+    TokenReport,
+    derive_matrix,
+)
 from verify.results import ScenarioResult, Step
 from verify.targets.base import Assignment, ProbeRequest, Target
 from verify.targets.probing import requests_for
@@ -206,7 +216,14 @@ class Lifecycle:
         return [g for g in self.current.grants if g.principal_id.lower() == principal_id.lower()]
 
     def pick_system_vm(self) -> str:
-        """A VM with a system identity that has grants, preferring one sharing nothing."""
+        """A VM with a granted system identity, preferring one whose ONLY identity it is.
+
+        On such a VM nothing else can answer a system-identity token request, so the
+        scenario observes the plain "Identity not found"; a VM that also holds one
+        user-assigned identity gets that identity's token instead (see
+        :func:`system_token_gone_step`), and a VM sharing an identity takes part in the
+        shared-identity scenarios, so those come last.
+        """
         shared = {vm for vms in self.sharing().values() if len(vms) > 1 for vm in vms}
         candidates = [
             key
@@ -217,8 +234,13 @@ class Lifecycle:
         ]
         if not candidates:
             raise ScenarioSkippedError("no VM with a granted system-assigned identity is left")
-        candidates.sort(key=lambda k: (k in shared, k))
+        candidates.sort(key=lambda k: (bool(self.user_assigned_of(k)), k in shared, k))
         return candidates[0]
+
+    def user_assigned_of(self, vm: str, outputs: StackOutputs | None = None) -> list[str]:
+        """The user-assigned identities ``vm`` lists that still exist."""
+        outputs = outputs or self.current
+        return [i for i in outputs.vms[vm].user_assigned if i in outputs.identities]
 
     def pick_shared_identity(self) -> tuple[str, list[str]]:
         best = sorted(
@@ -369,52 +391,118 @@ def replay_step(lc: Lifecycle, vm: str, identity: str, outputs: StackOutputs) ->
     )
 
 
-def system_token_gone_step(lc: Lifecycle, vm: str, principal: str, before: StackOutputs) -> Step:
-    """A fresh request for the system identity must no longer yield its principal.
+IDENTITY_NOT_FOUND = "Identity not found"
 
-    IMDS answers "Identity not found" -- unless exactly one user-assigned identity is
-    left on the VM, in which case Azure answers a system-identity request with THAT
-    identity's token (msal documents this). Either way the disabled principal gets no
-    token; the step reports which of the two happened rather than assuming one.
+
+def system_token_gone_step(lc: Lifecycle, vm: str, principal: str, before: StackOutputs) -> Step:
+    """A fresh request for the disabled system identity must no longer yield its principal.
+
+    What IMDS answers depends on the identities the VM still holds, so the expectation is
+    chosen from them and checked strictly:
+
+    * none (a system-only VM): 400 "Identity not found", and nothing else passes -- not
+      the disabled principal's token, not any other identity's token, not a 5xx;
+    * exactly one user-assigned identity: Azure answers a request that names no identity
+      with that identity's token (msal documents this), so either "Identity not found" or
+      a token whose ``oid`` is THAT identity passes, and the step says which happened;
+    * several: IMDS refuses with a 400 (it cannot choose); any 400 refusal passes.
     """
     started = time.monotonic()
     name = "fresh token request for the system identity"
-    expected = f"no token for principal {principal} (Identity not found)"
+    uais = lc.user_assigned_of(vm, before)
+    lone = before.identities[uais[0]] if len(uais) == 1 else None
+    if not uais:
+        expected = f'IMDS 400 "{IDENTITY_NOT_FOUND}": no token for principal {principal}'
+    elif lone is not None:
+        expected = (
+            f'no token for principal {principal}: "{IDENTITY_NOT_FOUND}", or the token of the '
+            f"VM's one user-assigned identity {uais[0]}"
+        )
+    else:
+        expected = f"no token for principal {principal}: IMDS 400 (several identities left)"
+
     secrets = tuple(sorted(before.secrets))
     probes = lc.target.probe(
         [ProbeRequest(vm=vm, selectors=("system",), secrets=secrets, budget=lc.probe_budget)]
     )
     probe = probes.get(vm)
-    if probe is None or isinstance(probe, BaseException):
-        return Step(name, expected, f"probe failed: {probe}", False, time.monotonic() - started)
-    report = probe.for_selector("system")
+    report = None if probe is None or isinstance(probe, BaseException) else probe
+    verdict = (
+        Verdict(f"probe failed: {probe}", False)
+        if report is None
+        else judge_system_request(report.for_selector("system"), principal, uais, lone)
+    )
+    return Step(
+        name,
+        expected,
+        verdict.observed,
+        verdict.passed,
+        time.monotonic() - started,
+        list(verdict.details),
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a step observed and whether that is what it expected."""
+
+    observed: str
+    passed: bool
+    details: tuple[str, ...] = ()
+
+
+def judge_system_request(
+    report: IdentityReport | None, principal: str, uais: Sequence[str], lone: Identity | None
+) -> Verdict:
+    """Judge IMDS's answer to a system-identity request after the identity was turned off
+    (the rules are in :func:`system_token_gone_step`)."""
     if report is None:
-        return Step(name, expected, "probe did not try it", False, time.monotonic() - started)
-    oid = str((report.claims or {}).get("oid") or "")
+        return Verdict("probe did not try it", False)
     if report.token.outcome == "no_identity":
-        observed = f"no token: {report.token.http_status} {report.token.error_code}"
-        detail = report.token.message or ""
-        return Step(name, expected, observed, True, time.monotonic() - started, [detail])
-    if report.token.outcome == "ok" and oid and oid.lower() != principal.lower():
-        holder = str((report.claims or {}).get("xms_mirid") or oid).rsplit("/", 1)[-1]
-        return Step(
-            name,
-            expected,
-            f"IMDS answered with another identity: {holder} (oid {oid})",
+        return _judge_refusal(report.token, several=len(uais) > 1)
+    return _judge_token(report, principal, uais, lone)
+
+
+def _judge_refusal(token: TokenReport, *, several: bool) -> Verdict:
+    message = token.message or ""
+    observed = f"no token: {token.http_status} {token.error_code}"
+    if token.http_status == 400 and IDENTITY_NOT_FOUND.lower() in message.lower():
+        return Verdict(f"{observed} ({IDENTITY_NOT_FOUND})", True, (message,))
+    if token.http_status == 400 and several:
+        return Verdict(observed, True, (message,))
+    return Verdict(observed, False, (f'IMDS said "{message}", not "{IDENTITY_NOT_FOUND}"',))
+
+
+def _judge_token(
+    report: IdentityReport, principal: str, uais: Sequence[str], lone: Identity | None
+) -> Verdict:
+    token = report.token
+    claims = report.claims or {}
+    oid = str(claims.get("oid") or "")
+    if token.outcome != "ok" or not oid:
+        observed = f"{token.outcome} ({token.http_status} {token.error_code})"
+        return Verdict(observed, False, (token.message or "",))
+    if oid.lower() == principal.lower():
+        return Verdict(f"the disabled principal still gets tokens (oid {oid})", False)
+    holder = str(claims.get("xms_mirid") or oid).rsplit("/", 1)[-1]
+    observed = f"IMDS answered with another identity: {holder} (oid {oid})"
+    if lone is not None and oid.lower() == lone.principal_id.lower():
+        return Verdict(
+            observed,
             True,
-            time.monotonic() - started,
-            [
+            (
                 "the VM has exactly one user-assigned identity left, and IMDS answers a "
                 "system-identity request with it; code asking for the system identity now "
-                f"silently acts as {holder}"
-            ],
+                f"silently acts as {holder}",
+            ),
         )
-    observed = (
-        f"the disabled principal still gets tokens (oid {oid})"
-        if oid
-        else f"{report.token.outcome} ({report.token.error_code})"
-    )
-    return Step(name, expected, observed, False, time.monotonic() - started)
+    if not uais:
+        why = "the VM holds no other identity"
+    elif lone is not None:
+        why = f"it is not the VM's one user-assigned identity {uais[0]}"
+    else:
+        why = "the VM holds several user-assigned identities, so IMDS must not pick one"
+    return Verdict(observed, False, (f"no identity should have answered: {why}",))
 
 
 def delete_vm(lc: Lifecycle) -> list[Step]:

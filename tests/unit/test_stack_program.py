@@ -87,6 +87,7 @@ def test_vm_identity_type_is_computed_and_outputs_a_map(dev: Deployment) -> None
     shared_id = dev.outputs["identities"]["shared"]["id"]
     expected = {
         "vm-mikit-dev-solo": ("SystemAssigned", None),
+        "vm-mikit-dev-batch": ("SystemAssigned", None),
         "vm-mikit-dev-worker1": ("UserAssigned", [shared_id]),
         "vm-mikit-dev-worker2": ("UserAssigned", [shared_id]),
         "vm-mikit-dev-hybrid": ("SystemAssigned, UserAssigned", [shared_id]),
@@ -127,7 +128,7 @@ def test_vms_have_no_public_ip_and_no_password(dev: Deployment) -> None:
         assert key["keyData"].startswith("ssh-ed25519 ")
         assert key["path"] == "/home/azureuser/.ssh/authorized_keys"
     nics = dev.mocks.of_type("azure-native:network:NetworkInterface")
-    assert len(nics) == 4
+    assert len(nics) == len(dev.mocks.of_type(VM)) == 5
     for nic in nics:
         for config in nic.inputs["ipConfigurations"]:
             assert "publicIPAddress" not in config
@@ -177,6 +178,7 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
         ("vm:solo", "Key Vault Secrets User"),
         ("identity:shared", "Key Vault Secrets User"),
         ("vm:hybrid", "Key Vault Secrets User"),
+        ("vm:batch", "Key Vault Secrets User"),
         ("vm:hybrid", "Key Vault Reader"),
     }
     secrets = out["secrets"]
@@ -190,6 +192,10 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
     )
     assert (
         by_principal["vm:hybrid", "Key Vault Secrets User"]["scope"]
+        == secrets["reports-token"]["scope"]
+    )
+    assert (
+        by_principal["vm:batch", "Key Vault Secrets User"]["scope"]
         == secrets["reports-token"]["scope"]
     )
     assert by_principal["vm:hybrid", "Key Vault Reader"]["scope"] == out["vault"]["id"]
@@ -211,7 +217,7 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
             == f"{grant['scope']}/providers/Microsoft.Authorization/roleAssignments/{grant['name']}"
         )
     sent = dev.mocks.of_type(RA)
-    assert len(sent) == 4
+    assert len(sent) == 5
     for reg in sent:
         assert reg.inputs["principalType"] == "ServicePrincipal"
         assert ROLE_DEF_ID.match(reg.inputs["roleDefinitionId"])
@@ -237,6 +243,7 @@ def test_access_matrix_follows_the_grants(dev: Deployment) -> None:
     rows = out["access_matrix"]
     holders = {
         ("solo", "system"),
+        ("batch", "system"),
         ("worker1", "shared"),
         ("worker2", "shared"),
         ("hybrid", "system"),
@@ -251,6 +258,7 @@ def test_access_matrix_follows_the_grants(dev: Deployment) -> None:
         ("worker2", "shared", "api-key"),
         ("hybrid", "shared", "api-key"),
         ("hybrid", "system", "reports-token"),  # Key Vault Reader on the vault adds nothing
+        ("batch", "system", "reports-token"),
     }
     assert all(r["expected"] == "denied" for r in rows if r["secret"] == "break-glass")
     for r in rows:

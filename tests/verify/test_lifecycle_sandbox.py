@@ -104,6 +104,7 @@ def test_baseline_covers_both_directions(full_run: dict[str, Any]) -> None:
 
 def test_delete_vm_leaves_orphans_and_cleanup_removes_them(full_run: dict[str, Any]) -> None:
     steps = _steps_of(full_run, "delete-vm")
+    assert "delete VM batch" in steps  # a system-only VM, as is disable-system-identity's
     orphaned = steps["its assignments remain, orphaned"]
     assert orphaned["passed"] and orphaned["observed"].startswith("1 listed")
     assert steps["cleanup orphans"]["observed"] == "removed 1, 0 left"
@@ -111,13 +112,13 @@ def test_delete_vm_leaves_orphans_and_cleanup_removes_them(full_run: dict[str, A
 
 def test_disabled_identity_fails_fresh_and_old_token_is_reported(full_run: dict[str, Any]) -> None:
     steps = _steps_of(full_run, "disable-system-identity")
-    # hybrid keeps exactly one user-assigned identity: IMDS answers a system request
-    # with it (as Azure does), so the disabled principal still gets no token.
+    # delete-vm took batch; this scenario takes the other system-only VM, solo, where
+    # nothing else can answer: IMDS must say "Identity not found".
+    assert "turn system identity off on solo" in steps
     fresh = steps["fresh token request for the system identity"]
     assert fresh["passed"]
-    assert fresh["observed"].startswith(
-        "IMDS answered with another identity: id-mikit-sandbox-shared"
-    )
+    assert fresh["expected"].startswith('IMDS 400 "Identity not found"')
+    assert fresh["observed"] == "no token: 400 invalid_request (Identity not found)"
     replay = steps["token obtained before the change"]
     assert replay["passed"]
     assert "still ACCEPTED" in replay["observed"]  # the sandbox default mirrors Azure
@@ -194,7 +195,9 @@ def test_cleanup_that_would_touch_a_live_assignment_is_refused(
     assert not result.passed
     monkeypatch.undo()
     assert target.list_assignments(target.outputs().identities["shared"].principal_id) == live
-    orphans = target.list_assignments(target.outputs().vms["solo"].system_principal_id or "")
+    assert "delete VM batch" in _steps(result)
+    assert not target.vm_exists("batch")
+    orphans = target.list_assignments(target.outputs().vms["batch"].system_principal_id or "")
     assert len(orphans) == 1  # all-or-nothing: the orphan was not deleted either
 
 
@@ -219,12 +222,63 @@ def test_token_refused_after_deletion_is_reported_as_refused(target: SandboxTarg
     target.sandbox.faults.deleted_principal_tokens = "refuse"
     result = _scenario(target, "disable-system-identity")
     steps = _steps(result)
-    # solo has no user-assigned identity: IMDS says "Identity not found".
+    # batch has no user-assigned identity: IMDS says "Identity not found".
     fresh = steps["fresh token request for the system identity"]
-    assert fresh.passed and fresh.observed == "no token: 400 invalid_request"
+    assert fresh.passed and fresh.observed == "no token: 400 invalid_request (Identity not found)"
     replay = steps["token obtained before the change"]
     assert replay.passed and replay.observed.startswith("REFUSED (401")
     assert result.passed
+
+
+def test_system_only_vm_fails_when_a_disabled_identity_still_gets_a_token(
+    target: SandboxTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The strict case: on a VM with no other identity, anything but "Identity not
+    found" fails -- the disabled principal's own token, or another identity's."""
+    real_disable = target.disable_system_identity
+    principal = target.outputs().vms["batch"].system_principal_id
+
+    # 1. The change never reaches the VM: IMDS keeps handing out the principal's token.
+    monkeypatch.setattr(target, "disable_system_identity", lambda vm: None)
+    result = _scenario(target, "disable-system-identity")
+    fresh = _steps(result)["fresh token request for the system identity"]
+    assert "turn system identity off on batch" in _steps(result)
+    assert not fresh.passed and not result.passed
+    assert fresh.observed == f"the disabled principal still gets tokens (oid {principal})"
+
+    # 2. The identity is off, but another one now answers a system request.
+    def disable_and_attach(vm: str) -> None:
+        real_disable(vm)
+        target.attach_identity(vm, "shared")
+
+    monkeypatch.setattr(target, "disable_system_identity", disable_and_attach)
+    result = _scenario(target, "disable-system-identity")
+    fresh = _steps(result)["fresh token request for the system identity"]
+    assert "turn system identity off on batch" in _steps(result)
+    assert not fresh.passed and not result.passed
+    assert fresh.observed.startswith("IMDS answered with another identity: id-mikit-sandbox-shared")
+    assert fresh.details == ["no identity should have answered: the VM holds no other identity"]
+
+
+def test_vm_with_one_user_assigned_identity_reports_that_imds_answers_with_it(
+    target: SandboxTarget,
+) -> None:
+    """Once both system-only VMs are used up, hybrid (system + shared) is next: as on
+    Azure, IMDS answers a request naming no identity with the lone user-assigned one. The
+    disabled principal still gets no token, so the step passes, and says so."""
+    lc = Lifecycle(target)
+    lc.used |= {"batch", "solo"}
+    (result,) = run_scenarios(lc, ["disable-system-identity"])
+    steps = _steps(result)
+    assert "turn system identity off on hybrid" in steps
+    fresh = steps["fresh token request for the system identity"]
+    shared = target.outputs().identities["shared"].principal_id
+    assert fresh.passed and result.passed
+    assert (
+        fresh.observed
+        == f"IMDS answered with another identity: id-mikit-sandbox-shared (oid {shared})"
+    )
+    assert "silently acts as id-mikit-sandbox-shared" in fresh.details[0]
 
 
 def test_propagation_delay_is_waited_out_after_a_grant(target: SandboxTarget) -> None:

@@ -92,6 +92,10 @@ class StackConfig(_Model):
 
     location: str
     resource_group: str
+    #: False: the group already exists (made by an administrator or the CI bootstrap,
+    #: because a deployer scoped to the group cannot create it); the program then
+    #: registers no ResourceGroup and deploys into the group by name.
+    create_resource_group: bool = True
     ssh_public_key: str
     vault: VaultConfig
     admin_username: str = "azureuser"
@@ -319,8 +323,8 @@ def read_pulumi_config(config: Any) -> dict[str, Any]:
         text = config.get(key)
         if text is None:
             continue
-        if key in _STRING_KEYS:
-            raw[key] = text
+        if key in _STRING_KEYS or key in _BOOL_KEYS:
+            raw[key] = text  # a bool is checked (and its error worded) by pydantic
             continue
         try:
             raw[key] = json.loads(text)
@@ -335,6 +339,7 @@ def read_pulumi_config(config: Any) -> dict[str, Any]:
 
 
 _STRING_KEYS = frozenset({"location", "resourceGroup", "sshPublicKey", "adminUsername", "vmSize"})
+_BOOL_KEYS = frozenset({"createResourceGroup"})
 
 
 def load(config: Any, resolver: RoleResolver) -> tuple[StackConfig, dict[str, Any]]:

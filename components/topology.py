@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_azure_native as azure_native
 
+from components import armid
 from components.access import GrantRef, IdentityRef, VmIdentities, access_matrix
 from components.grants import Grantable
 from components.identity import (
@@ -48,7 +49,8 @@ def fingerprint(value: str) -> str:
 
 
 class Topology:
-    """Resource group, network, vault + secrets, identities, VMs and grants."""
+    """Resource group (unless it exists already), network, vault + secrets, identities,
+    VMs and grants."""
 
     def __init__(
         self,
@@ -59,10 +61,23 @@ class Topology:
         self.cfg = cfg
         self.client = azure_native.authorization.get_client_config_output()
         tags = {"managed-by": "managed-identity-kit", **cfg.tags}
-        self.resource_group = azure_native.resources.ResourceGroup(
-            "rg", resource_group_name=cfg.resource_group, location=cfg.location, tags=tags
-        )
-        rg_name = self.resource_group.name
+        self.resource_group: azure_native.resources.ResourceGroup | None = None
+        rg_name: pulumi.Input[str]
+        if cfg.create_resource_group:
+            self.resource_group = azure_native.resources.ResourceGroup(
+                "rg", resource_group_name=cfg.resource_group, location=cfg.location, tags=tags
+            )
+            rg_name = self.resource_group.name
+            self.resource_group_id: pulumi.Output[str] = self.resource_group.id
+        else:
+            # An existing group (mikit:createResourceGroup: false) is not a resource of
+            # this stack: nothing registers, adopts or could ever delete it. Its ID is
+            # built from the deployer's subscription; no lookup is needed, and a missing
+            # group surfaces as ARM's ResourceGroupNotFound on the first child resource.
+            rg_name = cfg.resource_group
+            self.resource_group_id = self.client.subscription_id.apply(
+                lambda sub: str(armid.resource_group(sub, cfg.resource_group))
+            )
         self.network = Network(
             "network",
             NetworkArgs(
@@ -197,7 +212,7 @@ class Topology:
             "tenant_id": self.client.tenant_id,
             "subscription_id": self.client.subscription_id,
             "location": self.cfg.location,
-            "resource_group_id": self.resource_group.id,
+            "resource_group_id": self.resource_group_id,
             "vault": {"name": self.vault.name, "id": self.vault.id, "uri": self.vault.uri},
             "secrets": secrets,
             "secret_fingerprints": pulumi.Output.secret(

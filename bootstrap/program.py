@@ -6,7 +6,9 @@ Run once by an administrator (``pulumi up`` in ``bootstrap/``). It creates
   account and the secrets-provider vault: *outside* every scope the deployer holds a role
   on, so the deployer can neither widen its own access nor tamper with its trust;
 * the workload resource groups the stacks deploy into (the deployer gets roles there and
-  nowhere else, so it never needs a subscription-wide role);
+  nowhere else, so it never needs a subscription-wide role; for the same reason it cannot
+  create a group, so the workload stacks set ``mikit:createResourceGroup: false`` and
+  deploy into these as they are);
 * the deployer user-assigned identity with one federated credential per GitHub subject;
 * exactly four kinds of grant, each explained in ``GRANT_REASONS``.
 

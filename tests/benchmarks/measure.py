@@ -55,7 +55,11 @@ def program(which: str, vms: int) -> dict[str, Any]:
 
     from components.testing import AzureMocks, InMemoryArm, run_program  # noqa: PLC0415
 
-    body: Any = PROGRAM if which == "components" else raw_program.program
+    body: Any = {
+        "components": PROGRAM,
+        "raw": raw_program.program,
+        "parented": raw_program.program_parented,
+    }[which]
     secret_keys = [k for k in topology.stack_config(1) if k.startswith("mikit:secret-")]
     # Warm-up on a 2-VM topology: imports every azure-native module and fills caches, so
     # the timed run measures the program, not Python's import system.
@@ -75,6 +79,7 @@ def program(which: str, vms: int) -> dict[str, Any]:
         "cpu_seconds": cpu_seconds,
         "peak_rss_mib": _peak_mib(),
         "rss_before_mib": rss_before,
+        "rss_growth_mib": max(0.0, _peak_mib() - rss_before),
         "registrations": len(mocks.registrations),
         "custom_resources": len(customs),
         "matrix_rows": len(outputs.get("access_matrix") or []),

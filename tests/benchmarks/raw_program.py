@@ -41,8 +41,34 @@ def _assignment_name(scope: str, principal: str, role_guid: str) -> str:
     return str(uuid.uuid5(ASSIGNMENT_NAMESPACE, key))
 
 
-def program() -> None:
+class _Group(pulumi.ComponentResource):
+    """A bare component: only the Pulumi component pattern, none of our components' work."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("bench:raw:Group", name, None, None)
+
+
+def program_parented() -> None:
+    """:func:`program` with each resource group parented like the components parent theirs.
+
+    The difference to :func:`program` is the cost of Pulumi's component pattern itself
+    (a component registration, ``parent=`` on each child, ``register_outputs``); the
+    difference to the real components is what our components add on top.
+    """
+    program(parented=True)
+
+
+def program(parented: bool = False) -> None:
     """Read the ``mikit`` config like ``__main__.py`` does, declare everything flat."""
+    groups: list[_Group] = []
+
+    def under(name: str, **options: Any) -> pulumi.ResourceOptions:
+        if parented:
+            if not groups or groups[-1]._name != name:
+                groups.append(_Group(name))
+            options["parent"] = groups[-1]
+        return pulumi.ResourceOptions(**options)
+
     config = pulumi.Config("mikit")
     location = config.require("location")
     rg_name_in = config.require("resourceGroup")
@@ -80,6 +106,7 @@ def program() -> None:
             )
         ],
         tags=tags,
+        opts=under("network"),
     )
     vnet = azure_native.network.VirtualNetwork(
         "network-vnet",
@@ -90,7 +117,7 @@ def program() -> None:
             address_prefixes=[net.get("addressSpace", "10.42.0.0/16")]
         ),
         tags=tags,
-        opts=pulumi.ResourceOptions(ignore_changes=["subnets"]),
+        opts=under("network", ignore_changes=["subnets"]),
     )
     egress_ip = azure_native.network.PublicIPAddress(
         "network-egress-ip",
@@ -100,6 +127,7 @@ def program() -> None:
         sku=azure_native.network.PublicIPAddressSkuArgs(name="Standard"),
         public_ip_allocation_method="Static",
         tags=tags,
+        opts=under("network"),
     )
     nat = azure_native.network.NatGateway(
         "network-nat",
@@ -109,6 +137,7 @@ def program() -> None:
         sku=azure_native.network.NatGatewaySkuArgs(name="Standard"),
         public_ip_addresses=[azure_native.network.SubResourceArgs(id=egress_ip.id)],
         tags=tags,
+        opts=under("network"),
     )
     subnet = azure_native.network.Subnet(
         "network-subnet",
@@ -119,6 +148,7 @@ def program() -> None:
         network_security_group=azure_native.network.NetworkSecurityGroupArgs(id=nsg.id),
         nat_gateway=azure_native.network.SubResourceArgs(id=nat.id),
         default_outbound_access=False,
+        opts=under("network"),
     )
     vault = azure_native.keyvault.Vault(
         "vault",
@@ -138,6 +168,7 @@ def program() -> None:
             ),
         ),
         tags=tags,
+        opts=under("vault"),
     )
     secrets = {
         name: azure_native.keyvault.Secret(
@@ -148,7 +179,7 @@ def program() -> None:
             properties=azure_native.keyvault.SecretPropertiesArgs(
                 value=config.require_secret(f"secret-{name}")
             ),
-            opts=pulumi.ResourceOptions(additional_secret_outputs=["properties"]),
+            opts=under("vault", additional_secret_outputs=["properties"]),
         )
         for name in secret_names
     }
@@ -159,6 +190,7 @@ def program() -> None:
             resource_group_name=rg.name,
             location=location,
             tags=tags,
+            opts=under(f"identity-{key}"),
         )
         for key, ident in identities_cfg.items()
     }
@@ -179,6 +211,7 @@ def program() -> None:
                 )
             ],
             tags=tags,
+            opts=under(f"vm-{key}"),
         )
         uais = [identities[k].id for k in vm.get("userAssigned") or []]
         system = bool(vm.get("systemIdentity"))
@@ -233,6 +266,7 @@ def program() -> None:
                 ]
             ),
             tags=tags,
+            opts=under(f"vm-{key}"),
         )
     assignments = []
     for grant in grants_cfg:
@@ -268,13 +302,16 @@ def program() -> None:
                         )
                     ),
                     description=f"{grant['principal']} -> {target} (managed-identity-kit)",
-                    opts=pulumi.ResourceOptions(
+                    opts=under(
+                        f"grant-{holder}-{_slug(grant['role'])}-{_slug(target)}",
                         delete_before_replace=True,
                         replace_on_changes=["scope", "principalId", "roleDefinitionId"],
                     ),
                 ),
             )
         )
+    for group in groups:
+        group.register_outputs({})
     pulumi.export("vault", {"name": vault.name, "id": vault.id})
     pulumi.export("secrets", {name: s.id for name, s in secrets.items()})
     pulumi.export(

@@ -7,8 +7,11 @@ Peak memory is the process's own ``ru_maxrss`` (and its children's for fan-out).
 
 from __future__ import annotations
 
+import cProfile
+import gc
 import json
 import os
+import pstats
 import resource
 import ssl
 import statistics
@@ -49,8 +52,12 @@ def _cpu(who: int) -> float:
 # --------------------------------------------------------------------------- 1. program
 
 
-def program(which: str, vms: int) -> dict[str, Any]:
-    """Wall and CPU time of one mock-runtime run of the components or the raw program."""
+def program(which: str, vms: int, count_calls: bool = False) -> dict[str, Any]:
+    """Wall and CPU time of one mock-runtime run of the components or the raw program.
+
+    ``count_calls`` instead counts the Python function calls of the run (cProfile): slower,
+    but deterministic, so its ratios do not move with the machine's load.
+    """
     import raw_program  # noqa: PLC0415
 
     from components.testing import AzureMocks, InMemoryArm, run_program  # noqa: PLC0415
@@ -66,10 +73,16 @@ def program(which: str, vms: int) -> dict[str, Any]:
     run_program(body, topology.stack_config(2), mocks=AzureMocks(InMemoryArm()), stack="bench")
     config = topology.stack_config(vms)
     mocks = AzureMocks(InMemoryArm())
+    gc.collect()  # the warm-up's garbage must not count as (or hide) this run's memory
     rss_before = _rss_mib()
     cpu, started = time.process_time(), time.perf_counter()
+    profiler = cProfile.Profile() if count_calls else None
+    if profiler is not None:
+        profiler.enable()
     outputs = run_program(body, config, mocks=mocks, stack="bench", secret_keys=secret_keys)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    if profiler is not None:
+        profiler.disable()
     customs = [r for r in mocks.registrations if r.custom]
     vm_count = sum(1 for r in customs if r.type == "azure-native:compute:VirtualMachine")
     if vm_count != vms:
@@ -83,6 +96,7 @@ def program(which: str, vms: int) -> dict[str, Any]:
         "registrations": len(mocks.registrations),
         "custom_resources": len(customs),
         "matrix_rows": len(outputs.get("access_matrix") or []),
+        "calls": pstats.Stats(profiler).total_calls if profiler is not None else None,
     }
 
 
@@ -300,7 +314,7 @@ def probe_floor(reps: int) -> dict[str, Any]:
 
 
 KINDS = {
-    "program": lambda a: program(a["which"], a["vms"]),
+    "program": lambda a: program(a["which"], a["vms"], a.get("count_calls", False)),
     "graph": lambda a: graph(a["vms"]),
     "ttv": lambda a: time_to_verified(a["delay"], a.get("max_backoff")),
     "fanout": lambda a: fanout(a["vms"], a.get("parallel")),

@@ -144,6 +144,19 @@ def program_cost(out: Printer, sizes: Sequence[int], reps: Callable[[int], int])
                 f"       = pattern (raw+parent/raw) {entry['pattern_ratio']:.2f}"
                 f" x our components' own work (components/raw+parent) {entry['own_ratio']:.2f}"
             )
+    calls = {
+        which: measure("program", which=which, vms=sizes[0], count_calls=True)["calls"]
+        for which in ("components", "raw", "parented")
+    }
+    results["calls"] = {"vms": sizes[0], **calls}
+    out(
+        f"function calls at {sizes[0]} VMs (cProfile; deterministic, so independent of load):"
+        f" components {calls['components'] / 1e6:.2f} M, raw {calls['raw'] / 1e6:.2f} M,"
+        f" raw+parent {calls['parented'] / 1e6:.2f} M -> components/raw"
+        f" {calls['components'] / calls['raw']:.2f}"
+        f" = pattern {calls['parented'] / calls['raw']:.2f}"
+        f" x ours {calls['components'] / calls['parented']:.2f}"
+    )
     if len(sizes) >= 2:
         small, large = str(sizes[-2]), str(sizes[-1])
         factor = sizes[-1] / sizes[-2]

@@ -5,25 +5,25 @@
   secret and role assignment in the sandbox's state, so the outputs carry the sandbox's
   principal and client IDs and the vault's loopback URL. It is the very program
   ``pulumi up`` runs, with the sandbox stack's config.
-* Probe: each VM's probe is a separate process (``sys.executable verify/probe.py``) whose
-  environment points azure-identity at that VM's IMDS listener
-  (``AZURE_POD_IDENTITY_AUTHORITY_HOST``) and trusts the sandbox CA, as if it ran on the VM.
+* Probe: each VM's probe is a separate process whose environment points azure-identity at
+  that VM's IMDS listener (``AZURE_POD_IDENTITY_AUTHORITY_HOST``) and trusts the sandbox
+  CA, as if it ran on the VM. By default the process is forked from a fork server that has
+  already imported azure-identity and azure-keyvault-secrets (see
+  :func:`verify.targets.probing.run_probe_forked`); ``probe_launcher="subprocess"`` starts
+  ``sys.executable verify/probe.py`` instead, the file exactly as Run Command runs it.
 * Change: through the sandbox's ARM slice with the real azure-mgmt-* clients, i.e. the same
   :class:`~verify.targets.arm.ArmOperations` code the Azure target uses.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
@@ -44,13 +44,22 @@ from verify.probe import parse_output
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
 from verify.targets.arm import ArmOperations
 from verify.targets.base import ProbeOutcome, ProbeRequest
-from verify.targets.probing import PROBE_SOURCE, build_spec, fan_out
+from verify.targets.probing import (
+    ProbeTimeoutError,
+    build_spec,
+    fan_out,
+    run_probe_forked,
+    run_probe_subprocess,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAM = REPO / "__main__.py"
 STACK_CONFIG = REPO / "stacks" / "Pulumi.sandbox.yaml"
 #: Environment variables that would steer azure-identity away from "this VM's IMDS".
 _IDENTITY_ENV_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_")
+#: How a probe process starts: forked from a pre-warmed fork server (default), or a new
+#: interpreter running probe.py as a file, exactly as Run Command does on a VM.
+ProbeLauncher = Literal["forkserver", "subprocess"]
 
 
 def _rg_name(arm_id: str) -> str:
@@ -229,7 +238,11 @@ class SandboxTarget(ArmOperations):
         stack: str = "sandbox",
         config_overrides: Mapping[str, Any] | None = None,
         max_parallel: int | None = None,
+        probe_launcher: ProbeLauncher = "forkserver",
     ) -> None:
+        if probe_launcher not in ("forkserver", "subprocess"):
+            raise ValueError(f"probe_launcher {probe_launcher!r}: use 'forkserver' or 'subprocess'")
+        self.probe_launcher = probe_launcher
         self.timings: dict[str, float] = {}
         started = time.monotonic()
         self._owns_sandbox = sandbox is None
@@ -280,14 +293,11 @@ class SandboxTarget(ArmOperations):
             token_dir=self._token_dir(request.vm),
         )
         env = probe_environment(self.sandbox.imds_url(vm.id))
-        done = subprocess.run(  # noqa: S603 -- our own interpreter and probe, no shell
-            [sys.executable, str(PROBE_SOURCE), "--spec-json", json.dumps(spec)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=request.budget + 15,
-            check=False,
-        )
+        launch = run_probe_forked if self.probe_launcher == "forkserver" else run_probe_subprocess
+        try:
+            done = launch(spec, env, request.budget + 15)
+        except ProbeTimeoutError as exc:
+            raise RuntimeError(f"probe on {request.vm}: {exc}") from exc
         try:
             return ProbeResult.model_validate(parse_output(done.stdout))
         except ValueError as exc:

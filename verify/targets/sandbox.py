@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,9 @@ _IDENTITY_ENV_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_")
 #: How a probe process starts: forked from a pre-warmed fork server (default), or a new
 #: interpreter running probe.py as a file, exactly as Run Command does on a VM.
 ProbeLauncher = Literal["forkserver", "subprocess"]
+# The fork-server launch reuses multiprocessing internals checked on CPython 3.11-3.13;
+# on a newer interpreter fall back to a plain subprocess until it is checked there too.
+DEFAULT_PROBE_LAUNCHER: ProbeLauncher = "forkserver" if sys.version_info < (3, 14) else "subprocess"
 
 
 def _rg_name(arm_id: str) -> str:
@@ -238,7 +242,7 @@ class SandboxTarget(ArmOperations):
         stack: str = "sandbox",
         config_overrides: Mapping[str, Any] | None = None,
         max_parallel: int | None = None,
-        probe_launcher: ProbeLauncher = "forkserver",
+        probe_launcher: ProbeLauncher = DEFAULT_PROBE_LAUNCHER,
     ) -> None:
         if probe_launcher not in ("forkserver", "subprocess"):
             raise ValueError(f"probe_launcher {probe_launcher!r}: use 'forkserver' or 'subprocess'")

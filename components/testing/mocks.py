@@ -377,12 +377,27 @@ def _run_isolated(
         # as it was (the program runs inside this loop, where Pulumi finds it).
         return loop.run_until_complete(_run_in_stack(body))
     finally:
+        _cancel_leftovers(loop)
         if collect:
             gc.enable()
         loop.close()
         pool.shutdown(wait=True)
         for thread_loop in thread_loops:
             thread_loop.close()
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and await what a failed run left pending on its loop.
+
+    A program that raises mid-deploy (bad input found inside an apply, a mock refusing a
+    resource) leaves output tasks waiting on each other; closed with the loop, each is
+    reported as "Task was destroyed but it is pending!" when the interpreter exits.
+    """
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _as_callable(program: Program) -> Callable[[], None]:

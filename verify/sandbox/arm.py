@@ -37,7 +37,13 @@ from components.errors import ConfigError
 from components.roles import guid_from_role_reference
 from components.testing import arm_shapes
 from verify.sandbox.rbac import RbacEvaluator
-from verify.sandbox.state import RoleAssignment, SandboxError, SandboxState, VirtualMachine
+from verify.sandbox.state import (
+    RoleAssignment,
+    SandboxError,
+    SandboxState,
+    UserAssignedIdentity,
+    VirtualMachine,
+)
 from verify.sandbox.tokens import ARM_AUDIENCES, TokenError, TokenIssuer
 
 AUTHZ = "/providers/microsoft.authorization/"
@@ -135,21 +141,11 @@ class ArmService:
         )
 
     def _vm_json(self, vm: VirtualMachine) -> dict[str, Any]:
-        attached = {}
-        for uai_id in vm.user_assigned:
-            uai = self._state.identity_or_tombstone(uai_id)
-            if uai is not None:
-                attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
-        identity = arm_shapes.vm_identity(
-            system_principal_id=vm.system_principal_id,
-            tenant_id=self._state.tenant_id,
-            user_assigned=attached,
-        )
         return arm_shapes.virtual_machine(
             arm_id=vm.id,
             location=vm.location,
             vm_id=vm.vm_id,
-            identity=identity,
+            identity=vm_identity_json(self._state, vm),
             vm_size=vm.vm_size,
             admin_username=vm.admin_username,
             tags=vm.tags,
@@ -158,16 +154,7 @@ class ArmService:
 
     def _identity_json(self, uai_id: str) -> dict[str, Any] | None:
         uai = self._state.identity(uai_id)
-        if uai is None:
-            return None
-        return arm_shapes.user_assigned_identity(
-            arm_id=uai.id,
-            location=uai.location,
-            tenant_id=uai.tenant_id,
-            principal_id=uai.principal_id,
-            client_id=uai.client_id,
-            tags=uai.tags,
-        )
+        return None if uai is None else identity_json(uai)
 
     # ---------------------------------------------------- authorization RP
     def _role_assignments(
@@ -477,6 +464,36 @@ class ArmService:
 
         methods = ["GET", "PUT", "PATCH", "DELETE", "POST"]
         return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])
+
+
+def identity_json(uai: UserAssignedIdentity) -> dict[str, Any]:
+    """A user-assigned identity of the sandbox state as ARM returns it."""
+    return arm_shapes.user_assigned_identity(
+        arm_id=uai.id,
+        location=uai.location,
+        tenant_id=uai.tenant_id,
+        principal_id=uai.principal_id,
+        client_id=uai.client_id,
+        tags=uai.tags,
+    )
+
+
+def vm_identity_json(state: SandboxState, vm: VirtualMachine) -> dict[str, Any] | None:
+    """A VM's ``identity`` block as ARM returns it (None when it has no identity).
+
+    A deleted user-assigned identity stays listed with its last principal and client ID,
+    as on Azure, so the block is built from the identity's tombstone where there is one.
+    """
+    attached = {}
+    for uai_id in vm.user_assigned:
+        uai = state.identity_or_tombstone(uai_id)
+        if uai is not None:
+            attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
+    return arm_shapes.vm_identity(
+        system_principal_id=vm.system_principal_id,
+        tenant_id=state.tenant_id,
+        user_assigned=attached,
+    )
 
 
 def _json_body(request: Request) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
 
-from components.testing import AzureMocks, InMemoryArm, arm_shapes, load_stack_config, run_program
+from components.testing import AzureMocks, InMemoryArm, load_stack_config, run_program
 from components.testing.backend import (
     KEY_VAULT,
     KEY_VAULT_SECRET,
@@ -43,6 +43,7 @@ from components.testing.backend import (
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
+from verify.sandbox.arm import identity_json, vm_identity_json
 from verify.targets.arm import ArmOperations
 from verify.targets.base import ProbeOutcome, ProbeRequest
 from verify.targets.probing import (
@@ -123,14 +124,7 @@ class SandboxBackend(InMemoryArm):
             self._location(inputs),
             dict(inputs.get("tags") or {}),
         )
-        return arm_shapes.user_assigned_identity(
-            arm_id=uai.id,
-            location=uai.location,
-            tenant_id=uai.tenant_id,
-            principal_id=uai.principal_id,
-            client_id=uai.client_id,
-            tags=uai.tags,
-        )
+        return identity_json(uai)
 
     def _sb_vm(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         doc = self._virtual_machine(arm_id, inputs)  # validates, builds the non-identity parts
@@ -149,16 +143,7 @@ class SandboxBackend(InMemoryArm):
             )
         else:
             vm = self.state.update_vm_identity(arm_id, system_on, uais)
-        attached = {}
-        for uai_id in vm.user_assigned:
-            uai = self.state.identity(uai_id)
-            if uai is not None:
-                attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
-        identity = arm_shapes.vm_identity(
-            system_principal_id=vm.system_principal_id,
-            tenant_id=self.tenant_id,
-            user_assigned=attached,
-        )
+        identity = vm_identity_json(self.state, vm)
         if identity is None:
             doc.pop("identity", None)
         else:

@@ -114,7 +114,12 @@ class KeyVault(pulumi.ComponentResource):
         )
 
     def secret_scope(self, name: str) -> pulumi.Output[str]:
-        """The ARM scope of secret ``name``, for a grant on that one secret."""
+        """The ARM scope of secret ``name``, for a grant on that one secret.
+
+        It is the Secret resource's own ID (``<vault id>/secrets/<name>``), not a string
+        built from the vault's, so a grant on it waits until the secret exists: ARM
+        refuses a role assignment whose scope is not there yet.
+        """
         if name not in self.secrets:
             raise ConfigError(
                 "secret",
@@ -122,4 +127,4 @@ class KeyVault(pulumi.ComponentResource):
                 "is not a secret of this vault",
                 f"use one of {', '.join(sorted(self.secrets)) or '(none declared)'}",
             )
-        return pulumi.Output.concat(self.id, "/secrets/", name)
+        return self.secrets[name].id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pulumi
@@ -99,3 +100,23 @@ def test_scope_of_an_undeclared_secret_is_refused() -> None:
     run_program(program, {}, mocks=AzureMocks())
     assert [(e.field, e.value) for e in errors] == [("secret", "dbb")]
     assert "'db'" not in errors[0].fix and "db" in errors[0].fix
+
+
+def test_a_grant_on_one_secret_waits_for_that_secret() -> None:
+    """ARM refuses a role assignment whose scope does not exist yet: the scope of one
+    secret must carry a dependency on the Secret resource, not only on the vault."""
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        kv = KeyVault(
+            "kv",
+            KeyVaultArgs(
+                name="kv-app-01", resource_group_name="rg", tenant_id="t-1", secrets={"db": "x"}
+            ),
+        )
+        scope = kv.secret_scope("db")
+        seen["secret"] = kv.secrets["db"]
+        seen["deps"] = asyncio.ensure_future(scope.resources())
+
+    run_program(program, {}, mocks=AzureMocks(InMemoryArm(subscription_id=SUB)))
+    assert seen["secret"] in seen["deps"].result()

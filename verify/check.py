@@ -167,6 +167,20 @@ def _identity_detail(
     return f"{where}: no token ({error_code})"
 
 
+def _not_probed(exp: Expectation, why: str) -> CellResult:
+    """A cell that got no observation: it fails, saying why nothing was seen."""
+    where = f"vm {exp.vm!r} identity {exp.identity!r} secret {exp.secret!r}"
+    return CellResult(
+        exp.vm,
+        exp.identity,
+        exp.secret,
+        exp.expected,
+        "not_probed",
+        False,
+        f"{where}: expected {exp.expected}, {why}",
+    )
+
+
 def compare(
     outputs: StackOutputs,
     expectations: Iterable[Expectation],
@@ -182,31 +196,11 @@ def compare(
         want = OUTCOME_FOR[exp.expected]
         if probe is None or isinstance(probe, BaseException):
             why = "was not probed" if probe is None else f"probe failed to run: {probe}"
-            result.cells.append(
-                CellResult(
-                    exp.vm,
-                    exp.identity,
-                    exp.secret,
-                    exp.expected,
-                    "not_probed",
-                    False,
-                    f"{where}: expected {exp.expected}, {why}",
-                )
-            )
+            result.cells.append(_not_probed(exp, why))
             continue
         report = probe.for_selector(exp.selector)
         if report is None:
-            result.cells.append(
-                CellResult(
-                    exp.vm,
-                    exp.identity,
-                    exp.secret,
-                    exp.expected,
-                    "not_probed",
-                    False,
-                    f"{where}: expected {exp.expected}, the probe did not try this identity",
-                )
-            )
+            result.cells.append(_not_probed(exp, "the probe did not try this identity"))
             continue
         if (exp.vm, exp.identity) not in seen_identity:
             seen_identity.add((exp.vm, exp.identity))
@@ -231,17 +225,7 @@ def compare(
             )
         seen = report.secrets.get(exp.secret)
         if seen is None:
-            result.cells.append(
-                CellResult(
-                    exp.vm,
-                    exp.identity,
-                    exp.secret,
-                    exp.expected,
-                    "not_probed",
-                    False,
-                    f"{where}: expected {exp.expected}, the probe did not try this secret",
-                )
-            )
+            result.cells.append(_not_probed(exp, "the probe did not try this secret"))
             continue
         observed = seen.outcome
         passed = observed == want

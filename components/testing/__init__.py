@@ -1,17 +1,21 @@
-"""Test support: ARM-shaped Pulumi mocks, shared by the unit tests and the sandbox deploy."""
+"""Unit-test your own stack: ARM-shaped Pulumi mocks and a whole-program runner.
 
-from components.testing import arm_shapes
-from components.testing.backend import ArmBackend, ArmError, InMemoryArm
-from components.testing.mocks import (
+A stable import point for users' tests. The code lives where the sandbox also runs it:
+:mod:`components.arm` (ARM documents and rules) and :mod:`components.mockruntime`.
+"""
+
+from components.arm import shapes as arm_shapes
+from components.arm.memory import ArmBackend, ArmError, InMemoryArm
+from components.mockruntime import (
     AzureMocks,
     Registration,
     StackOutputs,
     flatten,
     is_secret_envelope,
+    load_stack_config,
     run_program,
     unwrap_secrets,
 )
-from components.testing.stack_files import load_stack_config
 
 __all__ = [
     "ArmBackend",

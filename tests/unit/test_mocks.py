@@ -8,6 +8,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 import pytest
 
+from components.arm.memory import ROLE_ASSIGNMENT, VIRTUAL_MACHINE, ArmBackend, ArmError
 from components.testing import (
     AzureMocks,
     InMemoryArm,
@@ -16,7 +17,6 @@ from components.testing import (
     run_program,
     unwrap_secrets,
 )
-from components.testing.backend import ROLE_ASSIGNMENT, VIRTUAL_MACHINE, ArmBackend, ArmError
 
 SUB = "11111111-2222-3333-4444-555555555555"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg"

@@ -2,7 +2,7 @@
 
 Served to the real azure-mgmt-authorization, azure-mgmt-msi and azure-mgmt-compute
 clients (pointed here with ``base_url``), in the JSON of
-:mod:`components.testing.arm_shapes`, the same documents the Pulumi mocks answer with:
+:mod:`components.arm.shapes`, the same documents the Pulumi mocks answer with:
 
 - role assignments: list at a scope (``$filter=principalId eq '...'``, ``atScope()``,
   ``assignedTo('...')``), get, create (PUT), delete; list-for-scope returns what
@@ -33,9 +33,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from components import armid
+from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
 from components.roles import guid_from_role_reference
-from components.testing import arm_shapes
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.state import (
     RoleAssignment,

@@ -1,6 +1,6 @@
 """The sandbox target: deploy the real stack program into the local sandbox and verify it.
 
-* Deploy: ``__main__.py`` runs in Pulumi's mock runtime (``components.testing.run_program``)
+* Deploy: ``__main__.py`` runs in Pulumi's mock runtime (``components.mockruntime.run_program``)
   with ``AzureMocks(SandboxBackend(sb))``; the backend creates every identity, VM, vault,
   secret and role assignment in the sandbox's state, so the outputs carry the sandbox's
   principal and client IDs and the vault's loopback URL. It is the very program
@@ -30,8 +30,7 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
 
-from components.testing import AzureMocks, InMemoryArm, load_stack_config, run_program
-from components.testing.backend import (
+from components.arm.memory import (
     KEY_VAULT,
     KEY_VAULT_SECRET,
     RESOURCE_GROUP,
@@ -39,7 +38,9 @@ from components.testing.backend import (
     USER_ASSIGNED_IDENTITY,
     VIRTUAL_MACHINE,
     ArmError,
+    InMemoryArm,
 )
+from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
@@ -73,7 +74,7 @@ def _rg_name(arm_id: str) -> str:
 
 
 class SandboxBackend(InMemoryArm):
-    """components.testing's ArmBackend, creating resources in the sandbox's state.
+    """components.arm.memory.ArmBackend, creating resources in the sandbox's state.
 
     Network resources (VNet, NIC, NSG) have no behaviour the verifier needs and stay in
     the in-memory documents; identities, VMs, vaults, secrets and role assignments are

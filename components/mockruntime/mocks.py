@@ -30,8 +30,8 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.config import set_all_config
 
-from components.testing import backend as types
-from components.testing.backend import ArmBackend, InMemoryArm
+from components.arm import memory as types
+from components.arm.memory import ArmBackend, InMemoryArm
 
 # The REST API versions azure-native 3.x uses for the types we create (its
 # ``azureApiVersion`` output); other types simply omit the output.

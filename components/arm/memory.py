@@ -4,7 +4,7 @@ The Pulumi mocks know how Pulumi talks (type tokens, camelCase inputs, flattened
 outputs); a backend knows how ARM behaves (IDs, generated principals, conflicts).
 Keeping them apart lets the same stack program deploy into plain memory for unit tests
 or into the local sandbox (helper C's ``SandboxBackend``), answering with the same ARM
-documents from :mod:`components.testing.arm_shapes` either way.
+documents from :mod:`components.arm.shapes` either way.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from components import armid
+from components.arm import shapes as arm_shapes
 from components.roles import RoleCatalog, guid_from_role_reference
-from components.testing import arm_shapes
 
 JSON = dict[str, Any]
 

@@ -1,0 +1,154 @@
+"""The sandbox's records: what its state holds, as frozen values, and the error it raises.
+
+Kept apart from :mod:`verify.sandbox.state` so every service module and every state mixin
+can import the same types without importing each other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+PrincipalKind = Literal["system", "user", "application"]
+PrincipalType = Literal["ServicePrincipal", "User", "Group", "ForeignGroup", "Device"]
+EventKind = Literal[
+    "vm_created", "vm_updated", "vm_deleted", "identity_created", "identity_deleted",
+    "vault_created", "vault_deleted", "principal_deleted",
+]  # fmt: skip
+
+
+class SandboxError(Exception):
+    """A request the state refuses, carrying the ARM/Key Vault error code and HTTP status.
+
+    The service modules turn it into the service's own error body, so the same rule
+    (say, a duplicate role assignment) answers identically however it is reached.
+    """
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """An Entra service principal: what a token's ``oid`` and ``appid`` name."""
+
+    object_id: str
+    client_id: str
+    display_name: str
+    kind: PrincipalKind
+    resource_id: str | None  # the ARM ID a managed identity belongs to (``xms_mirid``)
+
+
+@dataclass(frozen=True)
+class ResourceGroup:
+    id: str
+    name: str
+    location: str
+
+
+@dataclass(frozen=True)
+class UserAssignedIdentity:
+    id: str
+    name: str
+    resource_group: str
+    location: str
+    principal_id: str
+    client_id: str
+    tenant_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VirtualMachine:
+    """A VM reduced to what identities need: its system principal and identity IDs."""
+
+    id: str
+    name: str
+    resource_group: str
+    location: str
+    vm_id: str  # the VM's unique ID (``properties.vmId``)
+    system_principal_id: str | None
+    user_assigned: tuple[str, ...]  # ARM IDs, kept even after the identity is deleted
+    tags: dict[str, str] = field(default_factory=dict)
+    vm_size: str = "Standard_B2s"
+    admin_username: str = "azureuser"
+    created_on: float = 0.0
+
+    @property
+    def identity_type(self) -> str:
+        """ARM's computed ``identity.type``."""
+        kinds = []
+        if self.system_principal_id:
+            kinds.append("SystemAssigned")
+        if self.user_assigned:
+            kinds.append("UserAssigned")
+        return ", ".join(kinds) or "None"
+
+
+@dataclass(frozen=True)
+class SecretVersion:
+    name: str
+    version: str
+    value: str = field(repr=False)
+    created: int
+    updated: int
+    enabled: bool = True
+    content_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeletedSecret:
+    latest: SecretVersion
+    deleted_date: int
+    scheduled_purge_date: int
+
+
+@dataclass
+class Vault:
+    """A Key Vault in RBAC mode; secrets keep every version, newest last."""
+
+    id: str
+    name: str
+    resource_group: str
+    location: str
+    soft_delete_retention_days: int = 90
+    purge_protection: bool = False
+    secrets: dict[str, list[SecretVersion]] = field(default_factory=dict)
+    deleted: dict[str, tuple[list[SecretVersion], DeletedSecret]] = field(default_factory=dict)
+
+    @property
+    def recovery_level(self) -> str:
+        if self.purge_protection:
+            return "Recoverable"
+        return "Recoverable+Purgeable"
+
+    def secret_scope(self, name: str) -> str:
+        """The ARM scope of one secret, which a role assignment can target."""
+        return f"{self.id}/secrets/{name}"
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    id: str
+    name: str
+    scope: str
+    role_definition_id: str
+    principal_id: str
+    principal_type: str
+    created_on: float
+    description: str | None = None
+    condition: str | None = None
+    condition_version: str | None = None
+
+
+def key(value: str) -> str:
+    return value.rstrip("/").lower()

@@ -1,0 +1,159 @@
+"""Key Vault in the sandbox's state: vaults and their secrets, with soft delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from verify.sandbox.records import DeletedSecret, SandboxError, SecretVersion, Vault, key
+from verify.sandbox.state_base import StateBase
+
+
+class VaultsMixin(StateBase):
+    """Vaults (names are global, as on Azure) and their versioned secrets."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._vaults: dict[str, Vault] = {}
+
+    # ----------------------------------------------------------------- vaults
+    def create_vault(
+        self,
+        resource_group: str,
+        name: str,
+        location: str | None = None,
+        purge_protection: bool = False,
+    ) -> Vault:
+        rg = self._require_group(resource_group)
+        vault_id = self._resource_id(rg.name, "Microsoft.KeyVault", "vaults", name)
+        with self._lock:
+            existing = self._vaults.get(name.lower())
+            if existing:
+                if key(existing.id) != key(vault_id):
+                    raise SandboxError(
+                        409, "VaultAlreadyExists", f"The vault name '{name}' is already in use."
+                    )
+                return existing
+            vault = Vault(
+                vault_id, name, rg.name, location or rg.location, purge_protection=purge_protection
+            )
+            self._vaults[name.lower()] = vault
+        self._emit([("vault_created", vault)])
+        return vault
+
+    def vault(self, name_or_id: str) -> Vault | None:
+        """A vault by name (vault names are global) or by ARM ID."""
+        name = name_or_id.rstrip("/").rsplit("/", 1)[-1]
+        with self._lock:
+            vault = self._vaults.get(name.lower())
+            if vault and "/" in name_or_id and key(vault.id) != key(name_or_id):
+                return None
+            return vault
+
+    def vaults(self) -> list[Vault]:
+        with self._lock:
+            return list(self._vaults.values())
+
+    def delete_vault(self, name_or_id: str) -> Vault | None:
+        with self._lock:
+            vault = self.vault(name_or_id)
+            if vault is None:
+                return None
+            del self._vaults[vault.name.lower()]
+        self._emit([("vault_deleted", vault)])
+        return vault
+
+    def _require_vault(self, name_or_id: str) -> Vault:
+        vault = self.vault(name_or_id)
+        if vault is None:
+            raise SandboxError(404, "VaultNotFound", f"Vault '{name_or_id}' was not found.")
+        return vault
+
+    # ---------------------------------------------------------------- secrets
+    def set_secret(
+        self,
+        vault: str,
+        name: str,
+        value: str,
+        *,
+        content_type: str | None = None,
+        tags: dict[str, str] | None = None,
+        enabled: bool = True,
+    ) -> SecretVersion:
+        """Add a new version (the newest becomes the current value)."""
+        with self._lock:
+            v = self._require_vault(vault)
+            key = name.lower()
+            if key in v.deleted:
+                raise SandboxError(
+                    409,
+                    "Conflict",
+                    f"Secret {name} is currently in a deleted but recoverable state, and its "
+                    "name cannot be reused; in this state, the secret can only be recovered "
+                    "or purged.",
+                )
+            versions = v.secrets.setdefault(key, [])
+            stored_name = versions[0].name if versions else name
+            now = int(self.clock())
+            version = SecretVersion(
+                stored_name,
+                uuid.uuid4().hex,
+                value,
+                now,
+                now,
+                enabled,
+                content_type,
+                dict(tags or {}),
+            )
+            versions.append(version)
+            return version
+
+    def get_secret(self, vault: str, name: str, version: str | None = None) -> SecretVersion | None:
+        with self._lock:
+            versions = self._require_vault(vault).secrets.get(name.lower(), [])
+            if not version:
+                return versions[-1] if versions else None
+            return next((s for s in versions if s.version == version.lower()), None)
+
+    def secret_names(self, vault: str) -> list[str]:
+        with self._lock:
+            return [vs[0].name for vs in self._require_vault(vault).secrets.values() if vs]
+
+    def secret_versions(self, vault: str, name: str) -> list[SecretVersion]:
+        with self._lock:
+            return list(self._require_vault(vault).secrets.get(name.lower(), []))
+
+    def delete_secret(self, vault: str, name: str) -> DeletedSecret | None:
+        """Soft-delete every version of a secret (the vault keeps it for its retention)."""
+        with self._lock:
+            v = self._require_vault(vault)
+            versions = v.secrets.pop(name.lower(), None)
+            if not versions:
+                return None
+            now = int(self.clock())
+            deleted = DeletedSecret(versions[-1], now, now + v.soft_delete_retention_days * 86400)
+            v.deleted[name.lower()] = (versions, deleted)
+            return deleted
+
+    def deleted_secret(self, vault: str, name: str) -> DeletedSecret | None:
+        with self._lock:
+            entry = self._require_vault(vault).deleted.get(name.lower())
+            return entry[1] if entry else None
+
+    def purge_secret(self, vault: str, name: str) -> bool:
+        with self._lock:
+            v = self._require_vault(vault)
+            if v.purge_protection:
+                raise SandboxError(
+                    403, "Forbidden", "Operation 'purge' is not allowed: purge protection is on."
+                )
+            return v.deleted.pop(name.lower(), None) is not None
+
+    def recover_secret(self, vault: str, name: str) -> SecretVersion | None:
+        with self._lock:
+            v = self._require_vault(vault)
+            entry = v.deleted.pop(name.lower(), None)
+            if entry is None:
+                return None
+            v.secrets[name.lower()] = entry[0]
+            return entry[0][-1]

@@ -1,0 +1,150 @@
+"""Role assignments in the sandbox's state, with ARM's write rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components import armid
+from components.errors import ConfigError
+from components.roles import RoleDefinition
+from verify.sandbox.records import RoleAssignment, SandboxError, key, new_guid
+from verify.sandbox.state_base import StateBase
+
+
+class RoleAssignmentsMixin(StateBase):
+    """Role assignments: created, read, listed by scope and principal, deleted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._assignments: dict[str, RoleAssignment] = {}
+
+    # -------------------------------------------------------- role assignments
+    def role_definition(self, reference: str) -> RoleDefinition:
+        """A built-in role by name, GUID or role-definition ID (ConfigError if unknown)."""
+        return self.catalog.get(reference, field="role_definition_id")
+
+    def create_role_assignment(
+        self,
+        scope: str,
+        role: str,
+        principal_id: str,
+        *,
+        principal_type: str | None = "ServicePrincipal",
+        name: str | None = None,
+        description: str | None = None,
+        condition: str | None = None,
+        condition_version: str | None = None,
+    ) -> RoleAssignment:
+        """Assign ``role`` (name, GUID or definition ID) to a principal at ``scope``.
+
+        ARM's rules: the same name at the same scope with identical content is an
+        idempotent PUT; a different principal, role or scope under an existing name is
+        ``RoleAssignmentUpdateNotPermitted``; the same principal, role and scope under
+        another name is ``RoleAssignmentExists``; without ``principalType`` an unknown
+        principal is ``PrincipalNotFound`` (with it, ARM skips the directory lookup, which is
+        why it avoids replication-delay failures); a type that contradicts a known principal
+        is ``UnmatchedPrincipalType`` (every sandbox principal is a ServicePrincipal).
+        """
+        armid.parse(scope, "scope")
+        try:
+            role_def = self.role_definition(role)
+        except ConfigError as exc:
+            raise SandboxError(
+                404,
+                "RoleDefinitionDoesNotExist",
+                f"The specified role definition with ID '{role}' does not exist.",
+            ) from exc
+        definition_id = role_def.definition_id(self.subscription_id)
+        name = (name or new_guid()).lower()
+        assignment_id = (
+            f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        )
+        principal_id = principal_id.lower()
+        with self._lock:
+            if principal_type is None:
+                if principal_id not in self._principals:
+                    raise SandboxError(
+                        400,
+                        "PrincipalNotFound",
+                        f"Principal {principal_id.replace('-', '')} does not exist in the "
+                        f"directory {self.tenant_id}. Check that you have the correct principal "
+                        "ID. If you are creating this principal and then immediately assigning a "
+                        "role, this error might be related to a replication delay.",
+                    )
+                principal_type = "ServicePrincipal"
+            elif principal_id in self._principals and principal_type != "ServicePrincipal":
+                raise SandboxError(
+                    400,
+                    "UnmatchedPrincipalType",
+                    f"The PrincipalId '{principal_id.replace('-', '')}' has type "
+                    f"'ServicePrincipal', which is different from specified PrincipalType "
+                    f"'{principal_type}'.",
+                )
+            same_name = self._assignments.get(key(assignment_id))
+            if same_name is not None:
+                if same_name.principal_id == principal_id and key(
+                    same_name.role_definition_id
+                ) == key(definition_id):
+                    return same_name
+                raise SandboxError(
+                    409,
+                    "RoleAssignmentUpdateNotPermitted",
+                    "Tenant ID, application ID, principal ID, and scope are not allowed to be "
+                    "updated.",
+                )
+            for other in self._assignments.values():
+                if (
+                    key(other.scope) == key(scope)
+                    and other.principal_id == principal_id
+                    and key(other.role_definition_id) == key(definition_id)
+                ):
+                    raise SandboxError(
+                        409, "RoleAssignmentExists", "The role assignment already exists."
+                    )
+            assignment = RoleAssignment(
+                assignment_id,
+                name,
+                scope.rstrip("/"),
+                definition_id,
+                principal_id,
+                principal_type,
+                self.clock(),
+                description,
+                condition,
+                condition_version if condition else None,
+            )
+            self._assignments[key(assignment_id)] = assignment
+            return assignment
+
+    def role_assignment(self, assignment_id: str) -> RoleAssignment | None:
+        with self._lock:
+            return self._assignments.get(key(assignment_id))
+
+    def delete_role_assignment(self, assignment_id: str) -> RoleAssignment | None:
+        with self._lock:
+            return self._assignments.pop(key(assignment_id), None)
+
+    def role_assignments(
+        self,
+        scope: str | None = None,
+        principal_id: str | None = None,
+        at_scope: bool = False,
+    ) -> list[RoleAssignment]:
+        """Assignments that apply at ``scope`` (at or above it) and, unless ``at_scope``,
+        those below it too, as ARM's list-for-scope returns them."""
+        with self._lock:
+            found = list(self._assignments.values())
+        if principal_id:
+            found = [a for a in found if a.principal_id == principal_id.lower()]
+        if scope:
+            found = [
+                a
+                for a in found
+                if armid.is_within(a.scope, scope)
+                or (not at_scope and armid.is_within(scope, a.scope))
+            ]
+        return sorted(found, key=lambda a: a.created_on)
+
+    def is_orphaned(self, assignment: RoleAssignment) -> bool:
+        """True when the assignment's principal no longer exists ("Identity not found")."""
+        return self.principal(assignment.principal_id) is None

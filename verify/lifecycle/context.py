@@ -1,0 +1,232 @@
+"""The state one lifecycle run carries from scenario to scenario, and how it probes.
+
+:class:`Lifecycle` holds the target, the stack outputs as they are *now* (each scenario
+deletes or recreates something and updates them), which subjects were used, and the
+probing helpers every scenario shares. Scenarios live in :mod:`verify.lifecycle.scenarios`,
+orphan cleanup in :mod:`verify.lifecycle.cleanup`, the judging of single observations in
+:mod:`verify.lifecycle.verdicts`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from verify.check import (
+    CheckResult,
+    Expectation,
+    compare,
+    expectations_from,
+)
+from verify.model import Grant, Identity, StackOutputs
+from verify.results import Step
+from verify.targets.base import Target
+from verify.targets.probing import requests_for
+
+Progress = Callable[[str], None]
+
+#: How long a probe may retry 403s right after a grant (RBAC propagation; Azure documents
+#: "up to 10 minutes" for some paths, usually seconds). The probe's budget grows with it.
+PROPAGATION_WAIT = 120.0
+PROBE_BUDGET = 30.0
+
+
+class ScenarioSkippedError(Exception):
+    """The deployment has nothing this scenario can act on (e.g. no shared identity)."""
+
+
+@dataclass
+class Lifecycle:
+    """State carried from scenario to scenario: the outputs as they are *now*."""
+
+    target: Target
+    cleanup: bool = False
+    progress: Progress = lambda _msg: None
+    propagation_wait: float = PROPAGATION_WAIT
+    probe_budget: float = PROBE_BUDGET
+    current: StackOutputs = field(init=False)
+    used: set[str] = field(default_factory=set)
+    #: (key, identity, VMs that used it, its grants) once delete-shared-identity ran, so
+    #: recreate-identity recreates that one instead of deleting another.
+    deleted_identity: tuple[str, Identity, list[str], list[Grant]] | None = None
+    active_steps: list[Step] | None = None
+
+    def __post_init__(self) -> None:
+        self.current = self.target.outputs()
+
+    def new_steps(self) -> StepLog:
+        """A step list that reports each step as it is recorded (live progress); kept
+        so a scenario that raises half-way still reports the steps it completed."""
+        self.active_steps = StepLog(self.progress)
+        return self.active_steps
+
+    # -- probing -------------------------------------------------------------------
+
+    def expectations(
+        self, vms: Iterable[str], identity: str | None = None, outputs: StackOutputs | None = None
+    ) -> list[Expectation]:
+        """Cells for ``vms`` (optionally one identity) from the grants as they are now."""
+        outputs = outputs or self.current
+        wanted = set(vms)
+        cells = [
+            e
+            for e in expectations_from(outputs, derived=True)
+            if e.vm in wanted and (identity is None or e.identity == identity)
+        ]
+        return cells
+
+    def probe_and_compare(
+        self,
+        expectations: Sequence[Expectation],
+        *,
+        stash: bool = False,
+        replay: bool = False,
+        propagation_wait: float = 0.0,
+        outputs: StackOutputs | None = None,
+    ) -> CheckResult:
+        outputs = outputs or self.current
+        requests = requests_for(
+            expectations,
+            sorted(outputs.secrets),
+            propagation_wait=propagation_wait,
+            stash_token=stash,
+            replay=replay,
+            budget=self.probe_budget + propagation_wait,
+        )
+        self.progress(f"    probing {len(requests)} VM(s): {', '.join(r.vm for r in requests)}")
+        probes = self.target.probe(requests)
+        return compare(outputs, expectations, probes)
+
+    def probe_step(
+        self,
+        name: str,
+        expected: str,
+        expectations: Sequence[Expectation],
+        **kwargs: object,
+    ) -> tuple[Step, CheckResult]:
+        started = time.monotonic()
+        result = self.probe_and_compare(expectations, **kwargs)  # type: ignore[arg-type]
+        cells = result.cells
+        good = sum(c.passed for c in cells)
+        observed = f"{good}/{len(cells)} cells as expected"
+        step = Step(
+            name=name,
+            expected=expected,
+            observed=observed,
+            passed=result.passed and bool(cells),
+            seconds=time.monotonic() - started,
+            details=result.failures,
+        )
+        if not cells:
+            step.details.append("no cells to probe: the deployment has nothing to check here")
+        return step, result
+
+    # -- assignments ---------------------------------------------------------------
+
+    def assignments_step(self, name: str, principal_id: str, expect: set[str]) -> Step:
+        """The principal's assignments must be exactly ``expect`` (by ID)."""
+        started = time.monotonic()
+        found = self.target.list_assignments(principal_id)
+        ids = {a.id.lower() for a in found}
+        want = {i.lower() for i in expect}
+        kinds = sorted({str(a.principal_type) for a in found})
+        return Step(
+            name=name,
+            expected=f"{len(want)} assignment(s) of principal {principal_id} still listed",
+            observed=f"{len(ids)} listed (principalType {', '.join(kinds) or '-'})",
+            passed=ids == want and bool(want),
+            seconds=time.monotonic() - started,
+            details=[f"missing {i}" for i in sorted(want - ids)]
+            + [f"unexpected {i}" for i in sorted(ids - want)],
+        )
+
+    # -- subject selection -----------------------------------------------------------
+
+    def sharing(self) -> dict[str, list[str]]:
+        """Identity key -> VMs (still standing) that list it."""
+        users: dict[str, list[str]] = {}
+        for vm_key, vm in sorted(self.current.vms.items()):
+            for ident in vm.user_assigned:
+                if ident in self.current.identities:
+                    users.setdefault(ident, []).append(vm_key)
+        return users
+
+    def granted(self, principal_id: str | None) -> list[Grant]:
+        if not principal_id:
+            return []
+        return [g for g in self.current.grants if g.principal_id.lower() == principal_id.lower()]
+
+    def pick_system_vm(self) -> str:
+        """A VM with a granted system identity, preferring one whose ONLY identity it is.
+
+        On such a VM nothing else can answer a system-identity token request, so the
+        scenario observes the plain "Identity not found"; a VM that also holds one
+        user-assigned identity gets that identity's token instead (see
+        :func:`system_token_gone_step`), and a VM sharing an identity takes part in the
+        shared-identity scenarios, so those come last.
+        """
+        shared = {vm for vms in self.sharing().values() if len(vms) > 1 for vm in vms}
+        candidates = [
+            key
+            for key, vm in sorted(self.current.vms.items())
+            if vm.system_principal_id
+            and key not in self.used
+            and self.granted(vm.system_principal_id)
+        ]
+        if not candidates:
+            raise ScenarioSkippedError("no VM with a granted system-assigned identity is left")
+        candidates.sort(key=lambda k: (bool(self.user_assigned_of(k)), k in shared, k))
+        return candidates[0]
+
+    def user_assigned_of(self, vm: str, outputs: StackOutputs | None = None) -> list[str]:
+        """The user-assigned identities ``vm`` lists that still exist."""
+        outputs = outputs or self.current
+        return [i for i in outputs.vms[vm].user_assigned if i in outputs.identities]
+
+    def pick_shared_identity(self) -> tuple[str, list[str]]:
+        best = sorted(
+            ((ident, vms) for ident, vms in self.sharing().items() if len(vms) >= 2),
+            key=lambda item: (-len(item[1]), item[0]),
+        )
+        if not best:
+            raise ScenarioSkippedError("no user-assigned identity is shared by two VMs")
+        return best[0]
+
+    # -- state updates ------------------------------------------------------------------
+
+    def forget_vm(self, vm: str) -> None:
+        vms = dict(self.current.vms)
+        vms.pop(vm)
+        self.current = self.current.model_copy(update={"vms": vms})
+
+    def forget_system_identity(self, vm: str) -> None:
+        vms = dict(self.current.vms)
+        vms[vm] = vms[vm].model_copy(update={"system_principal_id": None})
+        self.current = self.current.model_copy(update={"vms": vms})
+
+    def forget_identity(self, ident: str) -> None:
+        identities = dict(self.current.identities)
+        identities.pop(ident)
+        self.current = self.current.model_copy(update={"identities": identities})
+
+    def replace_identity(self, ident: str, new: Identity) -> None:
+        identities = dict(self.current.identities)
+        identities[ident] = new
+        self.current = self.current.model_copy(update={"identities": identities})
+
+    def add_grants(self, grants: Sequence[Grant]) -> None:
+        self.current = self.current.model_copy(update={"grants": (*self.current.grants, *grants)})
+
+
+class StepLog(list[Step]):
+    """The steps of one scenario; appending one prints it at once."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self._progress = progress
+
+    def append(self, step: Step) -> None:
+        super().append(step)
+        mark = "ok" if step.passed else "FAILED"
+        self._progress(f"  {step.name}: {step.observed} [{mark}]")

@@ -1,0 +1,83 @@
+"""The scenarios, in the order they run on one deployment, and the loop that runs them.
+
+Each scenario is its own module with one ``run(lc) -> list[Step]`` function; this module
+only names them and runs the chosen ones, so a scenario that raises still reports the
+steps it completed and the next scenario still runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
+from verify.lifecycle.scenarios.delete_one_sharing_vm import delete_one_sharing_vm
+from verify.lifecycle.scenarios.delete_shared_identity import delete_shared_identity
+from verify.lifecycle.scenarios.delete_vm import delete_vm
+from verify.lifecycle.scenarios.disable_system_identity import disable_system_identity
+from verify.lifecycle.scenarios.recreate_identity import recreate_identity
+from verify.results import ScenarioResult, Step
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    run: Callable[[Lifecycle], list[Step]]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "delete-vm",
+        "Deleting a VM deletes its system-assigned identity; its role assignments stay "
+        "behind, orphaned, until cleaned up.",
+        delete_vm,
+    ),
+    Scenario(
+        "disable-system-identity",
+        "Turning the system identity off on a running VM: fresh token requests fail; a token "
+        "obtained before is checked against Key Vault.",
+        disable_system_identity,
+    ),
+    Scenario(
+        "delete-one-sharing-vm",
+        "Deleting one VM that shares a user-assigned identity leaves the identity and the "
+        "other VMs working.",
+        delete_one_sharing_vm,
+    ),
+    Scenario(
+        "delete-shared-identity",
+        "Deleting the shared user-assigned identity breaks every VM that used it; its "
+        "assignments are orphaned.",
+        delete_shared_identity,
+    ),
+    Scenario(
+        "recreate-identity",
+        "An identity recreated with the same name is a new principal: old grants do not "
+        "apply until they are made again.",
+        recreate_identity,
+    ),
+)
+SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
+
+
+def run_scenarios(lc: Lifecycle, names: Sequence[str] | None = None) -> list[ScenarioResult]:
+    """Run the named scenarios (all by default) in their canonical order."""
+    chosen = [s for s in SCENARIOS if names is None or s.name in names]
+    results: list[ScenarioResult] = []
+    for scenario in chosen:
+        lc.progress(f"scenario {scenario.name}")
+        started = time.monotonic()
+        result = ScenarioResult(scenario.name, scenario.description)
+        lc.active_steps = None
+        try:
+            result.steps = list(scenario.run(lc))
+        except ScenarioSkippedError as exc:
+            result.error = f"cannot run on this deployment: {exc}"
+        except Exception as exc:  # reported; the next scenario still runs
+            result.steps = list(lc.active_steps or [])
+            result.error = f"{type(exc).__name__}: {exc}"
+        result.seconds = time.monotonic() - started
+        results.append(result)
+    return results

@@ -34,10 +34,17 @@ _ROLE_DEF_ID = re.compile(
 )
 
 
-def _matches(pattern: str, operation: str) -> bool:
-    """ARM operation matching: ``*`` spans any characters, comparison ignores case."""
+def matches_operation(pattern: str, operation: str) -> bool:
+    """ARM operation matching: ``*`` spans any characters, comparison ignores case.
+
+    Also what a condition's ``ActionMatches{'<pattern>'}`` does ("equivalent to the
+    action matching logic ... inside a Permission", condition syntax page).
+    """
     regex = "^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$"
-    return re.match(regex, operation, re.IGNORECASE) is not None
+    return re.match(regex, operation, re.IGNORECASE | re.DOTALL) is not None
+
+
+_matches = matches_operation
 
 
 def _permits(allowed: Iterable[str], denied: Iterable[str], operation: str) -> bool:

@@ -1,0 +1,1 @@
+"""Data files for components.conditions (Microsoft's attribute lists)."""

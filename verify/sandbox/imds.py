@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from verify.sandbox.state import SandboxState, ServicePrincipal, VirtualMachine
-from verify.sandbox.tokens import KNOWN_RESOURCES, IssuedToken, TokenIssuer
+from verify.sandbox.tokens import IssuedToken, TokenIssuer
 
 TOKEN_PATH = "/metadata/identity/oauth2/token"  # noqa: S105 (a URL path)
 SUPPORTED_API_VERSIONS = (
@@ -165,7 +165,7 @@ class ImdsService:
         if vm is None:  # the listener outlived its VM for a moment
             raise ImdsError(400, "invalid_request", "Identity not found")
         principal = self.resolve(vm, params)
-        if resource not in KNOWN_RESOURCES:
+        if not self._issuer.knows_resource(resource):
             raise ImdsError(
                 400,
                 "invalid_resource",

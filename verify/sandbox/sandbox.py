@@ -28,10 +28,11 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from components.armid import is_guid
 from components.errors import ConfigError
-from verify.sandbox import arm, imds, keyvault
+from verify.sandbox import arm, graph, imds, keyvault
 from verify.sandbox.arm import ArmService
 from verify.sandbox.credentials import AsyncSandboxCredential, SandboxCredential
 from verify.sandbox.faults import FaultPlan
+from verify.sandbox.graph import GraphService
 from verify.sandbox.imds import ImdsService
 from verify.sandbox.keyvault import KeyVaultService
 from verify.sandbox.rbac import RbacEvaluator
@@ -64,6 +65,10 @@ class SandboxConfig:
     faults_file: str | Path | None = None
     arm_port: int = 0  # 0: any free port
     issuer_port: int = 0
+    graph_port: int = 0
+    # Whether callers may read the directory through Graph (Directory.Read.All granted);
+    # False: every Graph call is 403 Authorization_RequestDenied.
+    graph_directory_read: bool = True
     workdir: str | Path | None = None  # where the CA PEM is written; a temp dir if None
     operator_role: str = "Owner"  # the operator principal's role on the subscription
 
@@ -97,7 +102,14 @@ class SandboxConfig:
                 "is not a mode",
                 "use 'accept' or 'refuse'",
             )
-        for name in ("arm_port", "issuer_port"):
+        if not isinstance(self.graph_directory_read, bool):
+            raise ConfigError(
+                "graph_directory_read",
+                self.graph_directory_read,
+                "is not a boolean",
+                "use True (callers may read the directory) or False (403 from Graph)",
+            )
+        for name in ("arm_port", "issuer_port", "graph_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ConfigError(
@@ -133,6 +145,15 @@ class Sandbox:
         self._arm = ArmService(
             self.state, self.issuer_service, self.rbac, self._vault_uri_or_default, skew
         )
+        self.graph_directory_read = self.config.graph_directory_read
+        self._graph = GraphService(
+            self.state,
+            self.issuer_service,
+            directory_read=lambda: self.graph_directory_read,
+            own_audiences=self._graph_own_audiences,
+            refuse_deleted=lambda: self.faults.deleted_principal_tokens == "refuse",
+            leeway_seconds=skew,
+        )
         self.operator: ServicePrincipal = self.state.create_principal("sandbox-operator")
         self.state.create_role_assignment(
             f"/subscriptions/{self.state.subscription_id}",
@@ -146,6 +167,7 @@ class Sandbox:
         self._ssl_context: ssl.SSLContext | None = None
         self._arm_listener: Listener | None = None
         self._issuer_listener: Listener | None = None
+        self._graph_listener: Listener | None = None
         self._imds_listeners: dict[str, Listener] = {}
         self._vault_listeners: dict[str, Listener] = {}
         self.state.subscribe(self._on_event)
@@ -171,6 +193,16 @@ class Sandbox:
                 port=self.config.issuer_port,
                 tls=True,
             )
+            self._graph_listener = self._listen(
+                self._graph.app(),
+                "graph",
+                "graph",
+                graph.error_body,
+                port=self.config.graph_port,
+                tls=True,
+            )
+            for resource in self._graph_own_audiences():
+                self.issuer_service.add_resource(resource)
             for vm in self.state.vms():
                 self._start_imds(vm)
             for vault in self.state.vaults():
@@ -187,6 +219,7 @@ class Sandbox:
                 *self._vault_listeners.values(),
                 self._arm_listener,
                 self._issuer_listener,
+                self._graph_listener,
             ]
             self._imds_listeners.clear()
             self._vault_listeners.clear()
@@ -312,6 +345,20 @@ class Sandbox:
         self._require_started()
         assert self._arm_listener is not None
         return self._arm_listener.url
+
+    @property
+    def graph_url(self) -> str:
+        """``https://127.0.0.1:<port>`` of the Microsoft Graph slice (``/v1.0/...``)."""
+        self._require_started()
+        assert self._graph_listener is not None
+        return self._graph_listener.url
+
+    def _graph_own_audiences(self) -> tuple[str, ...]:
+        """The Graph listener's URL as a resource: what ``az`` asks for when the sandbox is
+        registered as a cloud whose ``microsoftGraphResourceId`` is this URL."""
+        if self._graph_listener is None:
+            return ()
+        return (self._graph_listener.url, self._graph_listener.url + "/")
 
     @property
     def ca_cert_path(self) -> str:
@@ -444,6 +491,7 @@ class Sandbox:
             "authority_url": self.authority_url,
             "jwks_url": self.jwks_url,
             "arm_url": self.arm_url,
+            "graph_url": self.graph_url,
             "ca_cert_path": self.ca_cert_path,
             "imds": {vm.name: self.imds_url(vm) for vm in self.state.vms()},
             "vaults": {v.name: self.vault_url(v) for v in self.state.vaults()},

@@ -35,10 +35,14 @@ ARM_AUDIENCES = (
     "https://management.azure.com/",
     "https://management.core.windows.net/",
 )
+#: Microsoft Graph: its URL (with and without the slash) and its application ID, which
+#: Entra accepts as a resource too.
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_AUDIENCES = ("https://graph.microsoft.com", "https://graph.microsoft.com/", GRAPH_APP_ID)
 KNOWN_RESOURCES = (
     *VAULT_AUDIENCES,
     *ARM_AUDIENCES,
-    "https://graph.microsoft.com",
+    *GRAPH_AUDIENCES,
     "https://storage.azure.com",
 )
 
@@ -72,6 +76,16 @@ class TokenIssuer:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324 - key ID, not security
+        self._extra_resources: set[str] = set()
+
+    def add_resource(self, resource: str) -> None:
+        """Issue tokens for one more resource: a sandbox service whose resource ID is its URL
+        (the sandbox's Graph, registered in ``az`` as a custom cloud's Graph)."""
+        self._extra_resources.add(resource)
+
+    def knows_resource(self, resource: str) -> bool:
+        """Whether the tenant has a resource principal for ``resource`` (else AADSTS500011)."""
+        return resource in KNOWN_RESOURCES or resource in self._extra_resources
 
     @property
     def issuer(self) -> str:

@@ -74,6 +74,7 @@ def _print_text(endpoints: dict[str, Any], sb: Sandbox) -> None:
         "issuer",
         "authority_url",
         "arm_url",
+        "graph_url",
         "ca_cert_path",
     ):
         print(f"  {key:<16} {endpoints[key]}")

@@ -287,5 +287,5 @@ def test_arm_requires_a_management_token(sb: Sandbox, world: World) -> None:
     assert (missing.status_code, missing.json()["error"]["code"]) == (401, "AuthenticationFailed")
     assert (wrong_audience.status_code, wrong_audience.json()["error"]["code"]) == (
         401,
-        "InvalidAuthenticationToken",
+        "InvalidAuthenticationTokenAudience",  # ARM's own code for a token of another resource
     )

@@ -21,7 +21,6 @@ the clients' ARM pollers accept as done without polling.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,6 +35,8 @@ from components import armid
 from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
 from components.roles import guid_from_role_reference
+from verify.sandbox.auth import Authenticator, AuthError
+from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, json_object, read_body
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.state import (
     RoleAssignment,
@@ -44,7 +45,7 @@ from verify.sandbox.state import (
     UserAssignedIdentity,
     VirtualMachine,
 )
-from verify.sandbox.tokens import ARM_AUDIENCES, TokenError, TokenIssuer
+from verify.sandbox.tokens import ARM_AUDIENCES, TokenIssuer
 
 AUTHZ = "/providers/microsoft.authorization/"
 _PRINCIPAL_FILTER = re.compile(r"principalId\s+eq\s+'(?P<id>[^']+)'", re.IGNORECASE)
@@ -85,30 +86,23 @@ class ArmService:
         rbac: RbacEvaluator,
         vault_uri: Callable[[str], str] = lambda name: f"https://{name}.vault.azure.net/",
         leeway_seconds: int = 300,
+        *,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self._state = state
         self._vault_uri = vault_uri
         self._issuer = issuer
         self._rbac = rbac
         self._leeway = leeway_seconds
+        self._auth = authenticator or Authenticator(issuer, state, lambda: "accept", leeway_seconds)
 
     # -------------------------------------------------------------- auth
     def _authenticate(self, request: Request) -> dict[str, Any]:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise _ResponseError(
-                error(
-                    401,
-                    "AuthenticationFailed",
-                    "Authentication failed. The 'Authorization' header is missing.",
-                )
-            )
+        """The caller's verified claims, or ARM's 401 (see :func:`unauthorized`)."""
         try:
-            claims = self._issuer.verify(token.strip(), ARM_AUDIENCES, self._leeway)
-        except TokenError as exc:
-            raise _ResponseError(
-                error(401, "InvalidAuthenticationToken", f"The access token is invalid. {exc}")
-            ) from exc
+            claims = self._auth.authenticate(request.headers.get("authorization"), ARM_AUDIENCES)
+        except AuthError as failure:
+            raise _ResponseError(unauthorized(failure)) from failure
         request.state.principal_id = claims["oid"]
         return claims
 
@@ -377,14 +371,14 @@ class ArmService:
         return JSONResponse(self._vm_json(vm))
 
     # ------------------------------------------------------------ routing
-    def dispatch(self, request: Request) -> Response:
-        """Route one ARM request; every refusal is ARM's ``{"error": {code, message}}``."""
+    def dispatch(self, request: Request, claims: dict[str, Any]) -> Response:
+        """Route one authenticated ARM request (body already read into ``request.state``);
+        every refusal is ARM's ``{"error": {code, message}}``."""
         path = "/" + re.sub("/+", "/", request.path_params["path"]).strip("/")
         try:
             if not request.query_params.get("api-version"):
                 message = "The api-version query parameter (?api-version=) is required."
                 return error(400, "MissingApiVersionParameter", message)
-            claims = self._authenticate(request)
             cut = path.lower().rfind(AUTHZ)
             if cut >= 0:
                 return self._authorization_provider(request, claims, path, cut)
@@ -459,8 +453,16 @@ class ArmService:
 
     def app(self) -> Starlette:
         async def handle(request: Request) -> Response:
-            request.state.json = await request.body()
-            return self.dispatch(request)
+            # Authenticate before reading a byte of the body, then read it bounded: an
+            # anonymous caller must not make the server buffer what it sends.
+            try:
+                claims = self._authenticate(request)
+                request.state.json = await read_body(request, ARM_MAX_BODY_BYTES)
+            except _ResponseError as answer:
+                return answer.response
+            except BodyError as exc:
+                return body_refused(exc)
+            return self.dispatch(request, claims)
 
         methods = ["GET", "PUT", "PATCH", "DELETE", "POST"]
         return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])
@@ -497,20 +499,60 @@ def vm_identity_json(state: SandboxState, vm: VirtualMachine) -> dict[str, Any] 
 
 
 def _json_body(request: Request) -> dict[str, Any]:
-    raw = request.state.json
-    if not raw:
-        return {}
     try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise _ResponseError(
-            error(400, "InvalidRequestContent", "The request content is not valid JSON.")
-        ) from exc
-    if not isinstance(body, dict):
-        raise _ResponseError(
-            error(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        return json_object(request.state.json)
+    except BodyError as exc:
+        raise _ResponseError(body_refused(exc)) from exc
+
+
+def body_refused(exc: BodyError) -> JSONResponse:
+    """ARM's answer to a body it will not take: 413 past the 4 MB cap (the resource-provider
+    contract), else 400 ``InvalidRequestContent`` (what ARM answers to content it cannot
+    deserialize)."""
+    if exc.problem == "too_large":
+        return error(413, "RequestEntityTooLarge", exc.message)
+    if exc.problem == "timeout":
+        return error(408, "RequestTimeout", exc.message)
+    return error(
+        400,
+        "InvalidRequestContent",
+        f"The request content was invalid and could not be deserialized: {exc.message}",
+    )
+
+
+def unauthorized(failure: AuthError) -> JSONResponse:
+    """ARM's 401 for a request that is not authenticated, with its ``WWW-Authenticate``.
+
+    The code follows ARM's per-failure codes: ``AuthenticationFailed`` (no token),
+    ``ExpiredAuthenticationToken``, ``InvalidAuthenticationTokenAudience``,
+    ``InvalidAuthenticationTokenTenant``, else ``InvalidAuthenticationToken`` ("The access
+    token is invalid.": a bad signature, a malformed claim, a deleted principal refused).
+    """
+    if failure.kind == "missing":
+        code, message = (
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
         )
-    return body
+    elif failure.reason == "expired":
+        code, message = "ExpiredAuthenticationToken", f"The access token has expired. {failure}"
+    elif failure.reason == "audience":
+        code = "InvalidAuthenticationTokenAudience"
+        message = (
+            "The access token has been obtained for wrong audience or resource. It should "
+            f"exactly match with one of the allowed audiences {', '.join(ARM_AUDIENCES)}. "
+            f"{failure}"
+        )
+    elif failure.reason in ("issuer", "tenant"):
+        code = "InvalidAuthenticationTokenTenant"
+        message = f"The access token is from the wrong issuer. {failure}"
+    else:
+        code, message = "InvalidAuthenticationToken", f"The access token is invalid. {failure}"
+    response = error(401, code, message)
+    response.headers["WWW-Authenticate"] = (
+        'Bearer authorization_uri="https://login.windows.net/", error="invalid_token", '
+        f'error_description="{message.split(". ")[0]}."'
+    )
+    return response
 
 
 def _not_found(type_: str, name: str, rg: str) -> JSONResponse:

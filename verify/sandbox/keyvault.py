@@ -33,10 +33,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from components.roles import DELETE_SECRET, GET_SECRET, READ_SECRET_METADATA, SET_SECRET
+from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.faults import FaultPlan
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.state import DeletedSecret, SandboxError, SandboxState, SecretVersion, Vault
-from verify.sandbox.tokens import VAULT_AUDIENCES, TokenError, TokenIssuer
+from verify.sandbox.tokens import VAULT_AUDIENCES, TokenIssuer
 
 RECOVER_SECRET = "Microsoft.KeyVault/vaults/secrets/recover/action"  # noqa: S105 (an action)
 PURGE_SECRET = "Microsoft.KeyVault/vaults/secrets/purge/action"  # noqa: S105 (an action)
@@ -87,12 +88,17 @@ class KeyVaultService:
         rbac: RbacEvaluator,
         faults: FaultPlan,
         leeway_seconds: int = 300,
+        *,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self._state = state
         self._issuer = issuer
         self._rbac = rbac
         self._faults = faults
         self._leeway = leeway_seconds
+        self._auth = authenticator or Authenticator(
+            issuer, state, lambda: faults.deleted_principal_tokens, leeway_seconds
+        )
 
     @property
     def challenge(self) -> str:
@@ -108,31 +114,22 @@ class KeyVaultService:
         )
 
     def authenticate(self, request: Request) -> dict[str, Any]:
-        """The verified claims of the request's bearer token, or a 401 to send back."""
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise self._unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
+        """The verified claims of the request's bearer token, or a 401 to send back.
+
+        Every failure is Key Vault's 401 ``Unauthorized`` with the challenge header, so a
+        client that sent a bad token is told where to get a good one.
+        """
         try:
-            claims = self._issuer.verify(token.strip(), VAULT_AUDIENCES, self._leeway)
-        except TokenError as exc:
-            text = str(exc)
-            prefix = (
-                "AKV10022: "
-                if text.startswith("Invalid audience")
-                else "AKV10032: "
-                if text.startswith("Invalid issuer")
-                else ""
-            )
-            raise self._unauthorized(prefix + text) from exc
-        if (
-            self._state.principal(claims["oid"]) is None
-            and self._faults.deleted_principal_tokens == "refuse"
-        ):
-            raise self._unauthorized(
-                f"The principal of the token (oid={claims['oid']}) no longer exists "
-                f"in tenant {claims['tid']}."
-            )
+            claims = self._auth.authenticate(request.headers.get("authorization"), VAULT_AUDIENCES)
+        except AuthError as failure:
+            prefix = {
+                "missing": "AKV10000: Request is missing a Bearer or PoP token.",
+                "audience": "AKV10022: ",
+                "issuer": "AKV10032: ",
+            }
+            if failure.kind == "missing":
+                raise self._unauthorized(prefix["missing"]) from failure
+            raise self._unauthorized(prefix.get(failure.reason, "") + str(failure)) from failure
         request.state.principal_id = claims["oid"]
         return claims
 

@@ -30,6 +30,7 @@ from components.armid import is_guid
 from components.errors import ConfigError
 from verify.sandbox import arm, graph, imds, keyvault
 from verify.sandbox.arm import ArmService
+from verify.sandbox.auth import Authenticator
 from verify.sandbox.credentials import AsyncSandboxCredential, SandboxCredential
 from verify.sandbox.faults import FaultPlan
 from verify.sandbox.graph import GraphService
@@ -138,12 +139,26 @@ class Sandbox:
         self.issuer_service = TokenIssuer(self.state.tenant_id, self.config.token_lifetime_seconds)
         self.rbac = RbacEvaluator(self.state, lambda: self.faults.propagation_delay_seconds)
         skew = self.config.clock_skew_seconds
+        #: The one bearer-token check every resource server calls (claims, refuse mode).
+        self.authenticator = Authenticator(
+            self.issuer_service, self.state, lambda: self.faults.deleted_principal_tokens, skew
+        )
         self._imds = ImdsService(self.state, self.issuer_service)
         self._keyvault = KeyVaultService(
-            self.state, self.issuer_service, self.rbac, self.faults, skew
+            self.state,
+            self.issuer_service,
+            self.rbac,
+            self.faults,
+            skew,
+            authenticator=self.authenticator,
         )
         self._arm = ArmService(
-            self.state, self.issuer_service, self.rbac, self._vault_uri_or_default, skew
+            self.state,
+            self.issuer_service,
+            self.rbac,
+            self._vault_uri_or_default,
+            skew,
+            authenticator=self.authenticator,
         )
         self.graph_directory_read = self.config.graph_directory_read
         self._graph = GraphService(

@@ -26,8 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import h11
 import trustme
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from components.errors import ConfigError
 from verify.sandbox.faults import FaultPlan
@@ -35,6 +37,14 @@ from verify.sandbox.requestlog import RequestLog, RequestRecord
 
 ASGIApp = Callable[..., Any]
 ErrorBody = Callable[[int], dict[str, Any]]
+
+#: A connection must deliver its request head (request line + headers) within this many
+#: seconds of opening, or of starting a new request on a kept-alive connection; else it is
+#: closed. uvicorn has no such timer: a client that connects and sends half a request line
+#: held a connection (and a file descriptor) forever.
+HEADER_READ_TIMEOUT_SECONDS = 10.0
+#: Idle keep-alive connections are closed after this long (uvicorn's timer).
+KEEP_ALIVE_TIMEOUT_SECONDS = 5
 
 
 def require_loopback(host: str) -> str:
@@ -150,10 +160,24 @@ class ServiceMiddleware:
                 )
             )
 
+        body_read = not _has_body(scope)
+
+        async def tracked_receive() -> dict[str, Any]:
+            nonlocal body_read
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request" and not message.get("more_body"):
+                body_read = True
+            return message
+
         async def capture(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if not body_read:
+                    # Answered without reading the body (a 401 before it, a 413 over the cap):
+                    # close the connection after the answer instead of draining what the
+                    # client still sends (uvicorn would read and discard all of it).
+                    message = {**message, "headers": [*message.get("headers", []), _CLOSE]}
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 record()
             await send(message)
@@ -167,7 +191,7 @@ class ServiceMiddleware:
             else:
                 if fault is not None and fault.kind == "delay":
                     await asyncio.sleep(fault.delay_seconds)
-                await self.app(scope, receive, capture)
+                await self.app(scope, tracked_receive, capture)
         finally:
             record()
 
@@ -210,6 +234,60 @@ class ServiceMiddleware:
             pass
 
 
+_CLOSE = (b"connection", b"close")
+
+
+def _has_body(scope: dict[str, Any]) -> bool:
+    """True when the request announces a body (a non-zero Content-Length, or chunked)."""
+    for name, value in scope.get("headers", []):
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+    return False
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus a deadline for the request head (slow-loris guard).
+
+    The timer runs from the moment the connection opens (or a kept-alive connection starts
+    sending its next request) until h11 has parsed the whole head; when it fires first, the
+    connection is closed. Header size is already capped by h11 (``h11_max_incomplete_event_size``).
+    """
+
+    header_timeout_seconds: float = HEADER_READ_TIMEOUT_SECONDS
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE:
+            if self._head_timer is None:
+                self._arm_head_timer()
+        else:
+            self._cancel_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.header_timeout_seconds, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
 class _Server(uvicorn.Server):
     """uvicorn, with a shutdown that lets in-flight requests finish but does not wait for
     idle keep-alive (TLS) connections, which clients may hold open indefinitely."""
@@ -233,6 +311,8 @@ class Listener:
         host: str,
         port: int = 0,
         tls: Tls | None = None,
+        *,
+        header_timeout_seconds: float = HEADER_READ_TIMEOUT_SECONDS,
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # IPPROTO_TCP explicitly: asyncio turns on TCP_NODELAY for accepted connections only
@@ -256,6 +336,12 @@ class Listener:
             proxy_headers=False,
             server_header=False,
             timeout_graceful_shutdown=2,
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT_SECONDS,
+            http=type(
+                "ListenerH11Protocol",
+                (GuardedH11Protocol,),
+                {"header_timeout_seconds": header_timeout_seconds},
+            ),
             ssl_certfile=str(tls.server_pem_path) if tls else None,
         )
         self._server = _Server(config)

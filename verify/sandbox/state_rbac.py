@@ -134,7 +134,7 @@ class RoleAssignmentsMixin(StateBase):
         those below it too, as ARM's list-for-scope returns them."""
         with self._lock:
             found = list(self._assignments.values())
-        if principal_id:
+        if principal_id is not None:  # "" matches nothing (it used to match everything)
             found = [a for a in found if a.principal_id == principal_id.lower()]
         if scope:
             found = [

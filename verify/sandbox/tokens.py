@@ -14,7 +14,7 @@ import base64
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from verify.sandbox.state import ServicePrincipal
+from components.armid import is_guid
+from verify.sandbox.records import ServicePrincipal
 
 VAULT_AUDIENCES = ("https://vault.azure.net", "https://vault.azure.net/")
 ARM_AUDIENCES = (
@@ -48,7 +49,64 @@ KNOWN_RESOURCES = (
 
 
 class TokenError(Exception):
-    """Why a token was refused, phrased for the resource server's 401 message."""
+    """Why a token was refused, phrased for the resource server's 401 message.
+
+    ``reason`` lets each service pick its own code (ARM has one per failure kind):
+    ``malformed`` (not a JWT, or a claim of the wrong type), ``signature``, ``expired``,
+    ``not_yet_valid``, ``audience``, ``issuer``, ``tenant``.
+    """
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+#: Claims that carry a GUID in every Entra access token (``appid`` in v1.0 tokens,
+#: ``azp`` in v2.0 ones: at least one of the two must be present).
+GUID_CLAIMS = ("oid", "tid", "appid", "azp")
+#: Claims that are non-empty strings when present.
+STRING_CLAIMS = ("aud", "iss", "sub", "ver", "idtyp", "appidacr", "idp", "xms_mirid", "uti")
+#: NumericDate claims (RFC 7519 section 2: seconds since the epoch; Entra sends integers).
+TIME_CLAIMS = ("iat", "nbf", "exp")
+REQUIRED_CLAIMS = ("aud", "iss", "tid", "oid", "sub", "iat", "nbf", "exp")
+
+
+def check_claim_types(claims: Mapping[str, Any]) -> None:
+    """TokenError naming the first claim that is missing or not of the type Entra issues.
+
+    Why: a resource server that trusts a correctly signed token still has to refuse one
+    whose ``oid`` is ``""``, a list or a number. Code downstream treats ``oid`` as "the
+    principal" (``""`` matched every role assignment and read secrets nobody granted), so
+    the shape is checked once, here, for every service.
+    """
+    for name in REQUIRED_CLAIMS:
+        if name not in claims:
+            raise TokenError(f"The token has no '{name}' claim.")
+    if "appid" not in claims and "azp" not in claims:
+        raise TokenError("The token has neither an 'appid' nor an 'azp' claim.")
+    for name in GUID_CLAIMS:
+        if name in claims:
+            value = claims[name]
+            if not isinstance(value, str) or not is_guid(value):
+                raise TokenError(f"The '{name}' claim is not a GUID: {_shown(value)}.")
+    for name in STRING_CLAIMS:
+        if name in claims:
+            value = claims[name]
+            if not isinstance(value, str) or not value.strip():
+                raise TokenError(f"The '{name}' claim is not a non-empty string: {_shown(value)}.")
+    for name in TIME_CLAIMS:
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TokenError(f"The '{name}' claim is not an integer NumericDate: {_shown(value)}.")
+    mirid = claims.get("xms_mirid")
+    if mirid is not None and not str(mirid).lower().startswith("/subscriptions/"):
+        raise TokenError(f"The 'xms_mirid' claim is not an ARM resource ID: {_shown(mirid)}.")
+
+
+def _shown(value: Any) -> str:
+    """A claim value for an error message: its JSON type and a short repr."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 @dataclass(frozen=True)
@@ -149,7 +207,29 @@ class TokenIssuer:
         except jwt.PyJWTError as exc:
             raise TokenError(f"The token is malformed: {exc}") from exc
         if header.get("alg") != "RS256" or header.get("kid") != self.kid:
-            raise TokenError("The token is not signed with a key of this tenant's issuer.")
+            raise TokenError(
+                "The token is not signed with a key of this tenant's issuer.", "signature"
+            )
+        try:
+            jwt.decode(
+                token,
+                self._key.public_key(),
+                algorithms=["RS256"],
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                },
+            )
+        except jwt.InvalidSignatureError as exc:
+            raise TokenError("Signature validation failed.", "signature") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"The token is malformed: {exc}") from exc
+        # Signed by us: now the claims' shapes, before PyJWT reads any of them as a date.
+        unverified: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+        check_claim_types(unverified)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -158,29 +238,29 @@ class TokenIssuer:
                 audience=list(audiences),
                 issuer=self.issuer,
                 leeway=leeway_seconds,
-                options={"require": ["exp", "nbf", "iat", "aud", "iss", "tid", "oid"]},
+                options={"require": list(REQUIRED_CLAIMS)},
             )
-        except jwt.InvalidSignatureError as exc:
-            raise TokenError("Signature validation failed.") from exc
         except jwt.ExpiredSignatureError as exc:
-            raise TokenError("Token expired (exp is in the past).") from exc
+            raise TokenError("Token expired (exp is in the past).", "expired") from exc
         except jwt.ImmatureSignatureError as exc:
-            raise TokenError("Token not yet valid (nbf is in the future).") from exc
-        except jwt.InvalidAudienceError as exc:
-            aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
             raise TokenError(
-                f"Invalid audience. Expected {', '.join(audiences)}, found: {aud}."
+                "Token not yet valid (nbf is in the future).", "not_yet_valid"
+            ) from exc
+        except jwt.InvalidAudienceError as exc:
+            raise TokenError(
+                f"Invalid audience. Expected {', '.join(audiences)}, found: {unverified['aud']}.",
+                "audience",
             ) from exc
         except jwt.InvalidIssuerError as exc:
-            iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
             raise TokenError(
-                f"Invalid issuer. Expected one of {self.issuer}, found {iss}."
+                f"Invalid issuer. Expected one of {self.issuer}, found {unverified['iss']}.",
+                "issuer",
             ) from exc
         except jwt.PyJWTError as exc:
             raise TokenError(f"The token is invalid: {exc}") from exc
-        if claims.get("tid") != self.tenant_id:
+        if claims["tid"].lower() != self.tenant_id:
             raise TokenError(
-                f"Invalid tenant. Expected {self.tenant_id}, found: {claims.get('tid')}."
+                f"Invalid tenant. Expected {self.tenant_id}, found: {claims['tid']}.", "tenant"
             )
         return claims
 

@@ -1,7 +1,9 @@
 """The expected-access matrix, derived from the grants (never typed in twice).
 
-For every VM x each identity it holds x every secret: allowed when some grant to that
-identity has a role that permits ``getSecret`` at a scope containing the secret. The
+For every VM x each identity it holds x every secret and every blob: allowed when some
+grant to that identity has a role that permits the read (``getSecret`` / blob ``read``),
+at a scope containing the target, *and* whose condition (if any) evaluates to true for
+that target, as Azure evaluates it per data action (``components.conditions``). The
 verifier checks both directions against it, so a wrong row here would either hide a
 leak or fail a correct deployment; keeping it a pure function keeps it testable.
 """
@@ -9,13 +11,26 @@ leak or fail a correct deployment; keeping it a pure function keeps it testable.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from components import armid
-from components.roles import GET_SECRET, RoleDefinition
+from components.conditions import Condition, RequestContext
+from components.roles import GET_SECRET, READ_BLOB, RoleDefinition
 
 SYSTEM = "system"
+
+ACCOUNT_NAME = "Microsoft.Storage/storageAccounts:name"
+IS_HNS_ENABLED = "Microsoft.Storage/storageAccounts:isHnsEnabled"
+CONTAINER_NAME = "Microsoft.Storage/storageAccounts/blobServices/containers:name"
+BLOB_PATH = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path"
+BLOB_TAGS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags"
+IS_CURRENT_VERSION = (
+    "Microsoft.Storage/storageAccounts/blobServices/containers/blobs:isCurrentVersion"
+)
+ENCRYPTION_SCOPE = "Microsoft.Storage/storageAccounts/encryptionScopes:name"
+#: The scope a blob is encrypted with unless another is chosen (Azure's default).
+DEFAULT_ENCRYPTION_SCOPE = "$account-encryption-key"
 
 
 @dataclass(frozen=True)
@@ -34,15 +49,75 @@ class IdentityRef:
 
 @dataclass(frozen=True)
 class GrantRef:
-    """A grant as the matrix needs it: principal reference (vm:<key> / identity:<key>)."""
+    """A grant as the matrix needs it: principal reference (vm:<key> / identity:<key>),
+    role, scope and its parsed condition (None: unconditional)."""
 
     principal: str
     role: RoleDefinition
     scope: str
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """One blob as a condition sees it. ``scope`` is its container's ARM ID (the
+    narrowest scope a role assignment can name); ``name`` is the path in the container."""
+
+    account: str
+    container: str
+    name: str
+    scope: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def secret_read(secret_scope: str) -> RequestContext:
+    """Get Secret: a Key Vault data action (no condition attributes exist for it)."""
+    del secret_scope  # the scope decides by containment; no attribute carries it
+    return RequestContext(action=GET_SECRET)
+
+
+def blob_read(blob: BlobRef) -> RequestContext:
+    """Get Blob on the blob's current version, as Azure describes the request.
+
+    Resource attributes from Microsoft's Blob list ("Read a blob"); the request names no
+    version or snapshot, so those request attributes are absent. Principal and
+    environment attributes are not modelled (no custom security attributes; the matrix
+    must not depend on the clock), so a condition reading them denies.
+    """
+    return RequestContext(
+        action=READ_BLOB,
+        resource={
+            ACCOUNT_NAME: blob.account,
+            IS_HNS_ENABLED: False,
+            CONTAINER_NAME: blob.container,
+            BLOB_PATH: blob.name,
+            BLOB_TAGS: dict(blob.tags),
+            IS_CURRENT_VERSION: True,
+            ENCRYPTION_SCOPE: DEFAULT_ENCRYPTION_SCOPE,
+        },
+    )
+
+
+def grant_permits(grant: GrantRef, ctx: RequestContext, target_scope: str) -> bool:
+    """Role permits the data action, scope contains the target, condition holds."""
+    return (
+        grant.role.permits_data_action(ctx.action)
+        and armid.is_within(grant.scope, target_scope)
+        and (grant.condition is None or grant.condition.evaluate(ctx))
+    )
 
 
 def grant_allows(grant: GrantRef, secret_scope: str) -> bool:
-    return grant.role.permits_data_action(GET_SECRET) and armid.is_within(grant.scope, secret_scope)
+    return grant_permits(grant, secret_read(secret_scope), secret_scope)
+
+
+def grant_allows_blob(grant: GrantRef, blob: BlobRef) -> bool:
+    return grant_permits(grant, blob_read(blob), blob.scope)
+
+
+def blob_key(account_key: str, container: str, name: str) -> str:
+    """``<account key>/<container>/<path>``: how stack outputs and the matrix name a blob."""
+    return f"{account_key}/{container}/{name}"
 
 
 def access_matrix(
@@ -50,11 +125,16 @@ def access_matrix(
     identities: Mapping[str, IdentityRef],
     grants: Sequence[GrantRef],
     secrets: Mapping[str, str],
+    blobs: Mapping[str, BlobRef] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows ``{vm, identity, principal_id, client_id, secret, expected}`` in stable order.
+    """Rows in stable order: VMs, the system identity before user-assigned ones (in
+    attachment order), then that holder's secrets, then its blobs, as given.
 
-    ``secrets`` maps secret name -> its ARM scope. Order: VMs, then the system identity
-    before user-assigned ones (in attachment order), then secrets, as given.
+    ``secrets`` maps secret name -> its ARM scope; ``blobs`` maps blob key
+    (:func:`blob_key`) -> :class:`BlobRef`. Secret rows are ``{vm, identity,
+    principal_id, client_id, secret, expected, kind: "secret"}`` (the keys they always
+    had, in the same order, plus ``kind``); blob rows carry ``blob`` (the key) instead of
+    ``secret`` and ``kind: "blob"``.
     """
     rows: list[dict[str, Any]] = []
     for vm_key, vm in vms.items():
@@ -66,16 +146,22 @@ def access_matrix(
             holders.append((key, f"identity:{key}", ref.principal_id, ref.client_id))
         for identity, principal_ref, principal_id, client_id in holders:
             mine = [g for g in grants if g.principal == principal_ref]
+            base = {
+                "vm": vm_key,
+                "identity": identity,
+                "principal_id": principal_id,
+                "client_id": client_id,
+            }
             for secret, scope in secrets.items():
                 allowed = any(grant_allows(g, scope) for g in mine)
                 rows.append(
-                    {
-                        "vm": vm_key,
-                        "identity": identity,
-                        "principal_id": principal_id,
-                        "client_id": client_id,
-                        "secret": secret,
-                        "expected": "allowed" if allowed else "denied",
-                    }
+                    {**base, "secret": secret, "expected": _word(allowed), "kind": "secret"}
                 )
+            for key, blob in (blobs or {}).items():
+                allowed = any(grant_allows_blob(g, blob) for g in mine)
+                rows.append({**base, "blob": key, "expected": _word(allowed), "kind": "blob"})
     return rows
+
+
+def _word(allowed: bool) -> str:
+    return "allowed" if allowed else "denied"

@@ -10,7 +10,9 @@ What it guarantees that a bare ``azure-native:authorization:RoleAssignment`` doe
   (ARM forbids updating them: ``RoleAssignmentUpdateNotPermitted``);
 * ``principal_type`` defaults to ``ServicePrincipal``, which lets ARM skip the directory
   lookup that fails with ``PrincipalNotFound`` right after an identity is created;
-* a privileged role at subscription or resource-group scope needs ``allow_privileged``.
+* a privileged role at subscription or resource-group scope needs ``allow_privileged``;
+* a condition is parsed and checked as ARM would (``components.conditions``): only on roles
+  that can carry one, version 2.0, valid syntax, attributes the targeted actions have.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from components import armid
+from components.conditions import CONDITION_VERSION, Condition, validate_condition
 from components.errors import ConfigError
 from components.role_lookup import RoleResolver, default_role_resolver
 from components.roles import RoleDefinition, role_definition_id
@@ -63,8 +66,9 @@ class RoleAssignmentArgs:
 
     ``role``: built-in name, role GUID or role-definition ID. ``scope``: any ARM ID
     (subscription, group, resource, or a child such as one Key Vault secret).
-    ``condition_version`` defaults to ``"2.0"`` when a condition is set and must stay
-    unset otherwise.
+    ``condition`` is an Azure ABAC condition (Blob/Queue Storage data roles and
+    role-assignment delegation only); ``condition_version`` defaults to ``"2.0"`` when a
+    condition is set and must stay unset otherwise.
     """
 
     role: str
@@ -99,10 +103,13 @@ class RoleAssignment(pulumi.ComponentResource):
         args: RoleAssignmentArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        role, condition_version = self._validate(args)
+        role, condition = self._validate(args)
         super().__init__("mikit:authorization:RoleAssignment", resource_name, None, opts)
         self.role = role
         self.role_name = role.name
+        #: The parsed condition (None without one): what the access matrix evaluates.
+        self.condition = condition
+        condition_version = CONDITION_VERSION if condition is not None else None
 
         scope = pulumi.Output.from_input(args.scope).apply(
             lambda s: self._checked_scope(s, role, args.allow_privileged)
@@ -149,7 +156,7 @@ class RoleAssignment(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _validate(args: RoleAssignmentArgs) -> tuple[RoleDefinition, str | None]:
+    def _validate(args: RoleAssignmentArgs) -> tuple[RoleDefinition, Condition | None]:
         """All checks that need no cloud value; run before anything is registered."""
         resolver = args.role_resolver or default_role_resolver()
         role = resolver.resolve(args.role, "role")
@@ -169,21 +176,8 @@ class RoleAssignment(pulumi.ComponentResource):
             )
         if isinstance(args.scope, str):
             check_privileged(role, args.scope, args.allow_privileged, "scope")
-        if args.condition_version is not None and not args.condition:
-            raise ConfigError(
-                "condition_version",
-                args.condition_version,
-                "is set without a condition",
-                "leave condition_version unset, or give the ABAC condition too",
-            )
-        if args.condition and (args.condition_version or "2.0") != "2.0":
-            raise ConfigError(
-                "condition_version",
-                args.condition_version,
-                "is not supported",
-                "use '2.0' (the only version ARM accepts for new conditions)",
-            )
-        return role, ("2.0" if args.condition else None)
+        condition = validate_condition(role, args.condition, args.condition_version)
+        return role, condition
 
     @staticmethod
     def _checked_scope(scope: str, role: RoleDefinition, allow_privileged: bool) -> str:

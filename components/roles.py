@@ -26,6 +26,18 @@ READ_SECRET_METADATA = "Microsoft.KeyVault/vaults/secrets/readMetadata/action"  
 SET_SECRET = "Microsoft.KeyVault/vaults/secrets/setSecret/action"  # noqa: S105 (an action name)
 DELETE_SECRET = "Microsoft.KeyVault/vaults/secrets/delete"  # noqa: S105 (an action name)
 WRITE_ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments/write"
+DELETE_ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments/delete"
+
+# Blob Storage data actions (Microsoft: "Permissions for Blob service operations").
+_BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+READ_BLOB = f"{_BLOBS}/read"  # Get Blob, Get Blob Properties; also List Blobs (below)
+LIST_BLOBS = READ_BLOB  # List Blobs is blobs/read with suboperation Blob.List
+LIST_BLOBS_SUBOPERATION = "Blob.List"
+WRITE_BLOB = f"{_BLOBS}/write"  # Put Blob (update or create)
+ADD_BLOB = f"{_BLOBS}/add/action"  # Put Blob (create only), append
+DELETE_BLOB = f"{_BLOBS}/delete"
+READ_BLOB_TAGS = f"{_BLOBS}/tags/read"  # Get Blob Tags
+WRITE_BLOB_TAGS = f"{_BLOBS}/tags/write"  # Set Blob Tags
 
 _ROLE_DEF_ID = re.compile(
     r"^(/subscriptions/[^/]+)?/providers/Microsoft\.Authorization/roleDefinitions/"

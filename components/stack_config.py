@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from components import validation
+from components.conditions import validate_condition
 from components.errors import ConfigError
 from components.identity import FederatedCredential, check_federated_credentials
 from components.network import check_address_plan
@@ -84,7 +85,10 @@ class GrantConfig(_Model):
     role: str
     target: str
     description: str | None = None
+    #: An Azure ABAC condition (Storage Blob/Queue data roles only), e.g. limiting an
+    #: account-wide grant to one container or to blobs with an index tag.
     condition: str | None = None
+    condition_version: str | None = None
 
 
 class StackConfig(_Model):
@@ -235,6 +239,13 @@ def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]
         _check_principal(cfg, grant.principal, f"{where}.principal")
         _check_target(cfg, grant.target, f"{where}.target")
         roles[i] = resolver.resolve(grant.role, f"{where}.role")
+        validate_condition(
+            roles[i],
+            grant.condition,
+            grant.condition_version,
+            field=f"{where}.condition",
+            version_field=f"{where}.conditionVersion",
+        )
         triple = (grant.principal, roles[i].guid, grant.target.lower())
         if triple in seen:
             raise ConfigError(

@@ -18,6 +18,7 @@ import pulumi_azure_native as azure_native
 
 from components import armid
 from components.access import GrantRef, IdentityRef, VmIdentities, access_matrix
+from components.conditions import CONDITION_VERSION
 from components.grants import Grantable
 from components.identity import (
     FederatedCredential,
@@ -155,6 +156,7 @@ class Topology:
                 description=grant.description
                 or f"{grant.principal} -> {grant.target} (managed-identity-kit)",
                 condition=grant.condition,
+                condition_version=grant.condition_version,
                 role_resolver=resolver,
             )
             self.grants.append((grant.principal, assignment))
@@ -205,6 +207,9 @@ class Topology:
                 "role_name": a.role_name,
                 "role_definition_id": a.role_definition_id,
                 "scope": a.scope,
+                # What the matrix evaluated, so a verifier re-deriving it agrees.
+                "condition": a.condition.text if a.condition else None,
+                "condition_version": CONDITION_VERSION if a.condition else None,
             }
             for principal, a in self.grants
         ]
@@ -234,6 +239,7 @@ class Topology:
         grants: Sequence[Mapping[str, Any]],
     ) -> pulumi.Output[list[dict[str, Any]]]:
         roles = [a.role for _, a in self.grants]
+        conditions = [a.condition for _, a in self.grants]
         # One flat Output.all over just the values the matrix reads, taken from the very
         # Outputs being exported. Output.from_input on the nested export dicts resolved
         # every exported field through several Output layers each, and cost as much as
@@ -252,8 +258,8 @@ class Topology:
                 principal_id = next(it)
                 id_refs[k] = IdentityRef(principal_id, next(it))
             grant_refs = [
-                GrantRef(g["principal"], role, next(it))
-                for g, role in zip(grants, roles, strict=True)
+                GrantRef(g["principal"], role, next(it), condition)
+                for g, role, condition in zip(grants, roles, conditions, strict=True)
             ]
             return access_matrix(
                 vms=vm_refs,

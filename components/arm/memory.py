@@ -17,6 +17,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from components import armid
 from components.arm import shapes as arm_shapes
+from components.conditions import (
+    CONDITION_VERSION,
+    INVALID_CONDITION_CODE,
+    INVALID_CONDITION_MESSAGE,
+    arm_condition_refusal,
+)
 from components.roles import RoleCatalog, guid_from_role_reference
 
 JSON = dict[str, Any]
@@ -329,6 +335,12 @@ class InMemoryArm:
         if guid is None:
             raise ArmError(400, "InvalidRoleDefinitionId", f"{role_id!r} is not a role ID")
         principal = inputs["principalId"]
+        condition = inputs.get("condition")
+        role = RoleCatalog.builtin().find(guid)
+        if role is not None and arm_condition_refusal(
+            role, condition, inputs.get("conditionVersion")
+        ):
+            raise ArmError(400, INVALID_CONDITION_CODE, INVALID_CONDITION_MESSAGE)
         key = (scope.lower(), principal.lower(), guid)
         for doc in self.of_type(arm_shapes.ROLE_ASSIGNMENT):
             p = doc["properties"]
@@ -354,8 +366,11 @@ class InMemoryArm:
             role_definition_id=role_id,
             principal_id=principal,
             principal_type=inputs.get("principalType") or "ServicePrincipal",
-            condition=inputs.get("condition"),
-            condition_version=inputs.get("conditionVersion"),
+            condition=condition,
+            # ARM stores 2.0 when a condition comes without a version (REST page default).
+            condition_version=(inputs.get("conditionVersion") or CONDITION_VERSION)
+            if condition
+            else None,
             description=inputs.get("description"),
             created_by=self.deployer_object_id,
             created_on=created,

@@ -24,6 +24,7 @@ from components.conditions.validate import (
     CONDITION_VERSION,
     INVALID_CONDITION_CODE,
     INVALID_CONDITION_MESSAGE,
+    arm_condition_refusal,
     condition_capable,
     validate_condition,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Condition",
     "ConditionSyntaxError",
     "RequestContext",
+    "arm_condition_refusal",
     "condition_capable",
     "parse_condition",
     "validate_condition",

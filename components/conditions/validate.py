@@ -79,6 +79,30 @@ def condition_capable(role: RoleDefinition) -> bool:
     return bool(storage_data_actions(role)) or is_delegation_role(role)
 
 
+def arm_condition_refusal(
+    role: RoleDefinition, condition: str | None, condition_version: str | None
+) -> str | None:
+    """Why ARM would answer a role-assignment PUT with 400 ``InvalidRoleAssignmentCondition``
+    ("The given role assignment condition is invalid."), or None when it would accept it.
+
+    ARM's own checks (troubleshooting page): conditionVersion 2.0 (absent means 2.0, the
+    REST page's default), a condition-capable role, and a condition it can parse. The
+    attribute-per-action checks of :func:`validate_condition` are this toolkit's, not
+    documented ARM behaviour, so the ARM emulations do not apply them.
+    """
+    if not condition:
+        return None
+    if (condition_version or CONDITION_VERSION) != CONDITION_VERSION:
+        return f"conditionVersion {condition_version!r} is not 2.0"
+    if not condition_capable(role):
+        return f"{role.name} has no Blob/Queue Storage data actions and is not a delegation role"
+    try:
+        parse_condition(condition)
+    except ConditionSyntaxError as exc:
+        return f"syntax: {exc}"
+    return None
+
+
 def validate_condition(
     role: RoleDefinition,
     condition: str | None,

@@ -1,8 +1,12 @@
-"""The expected-access matrix as a pure function: scope inheritance and data actions."""
+"""The expected-access matrix as a pure function: scope inheritance, data actions and
+role-assignment conditions (evaluated per target, as Azure does)."""
 
 from __future__ import annotations
 
-from components.access import GrantRef, IdentityRef, VmIdentities, access_matrix
+import pytest
+
+from components.access import BlobRef, GrantRef, IdentityRef, VmIdentities, access_matrix
+from components.conditions import parse_condition
 from components.roles import RoleCatalog, RoleDefinition
 
 RG = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg"
@@ -58,6 +62,7 @@ def test_rows_carry_the_identity_to_use() -> None:
             "client_id": "c-u",
             "secret": "api",
             "expected": "denied",
+            "kind": "secret",
         },
         {
             "vm": "b",
@@ -66,5 +71,107 @@ def test_rows_carry_the_identity_to_use() -> None:
             "client_id": None,
             "secret": "api",
             "expected": "denied",
+            "kind": "secret",
         },
     ]
+
+
+ACCOUNT = f"{RG}/providers/Microsoft.Storage/storageAccounts/stmikit"
+CONTAINERS = f"{ACCOUNT}/blobServices/default/containers"
+BLOBS = {
+    "data/reports/q1.csv": BlobRef("stmikit", "reports", "q1.csv", f"{CONTAINERS}/reports"),
+    "data/reports/private/pay.csv": BlobRef(
+        "stmikit", "reports", "private/pay.csv", f"{CONTAINERS}/reports", {"class": "restricted"}
+    ),
+    "data/archive/old.csv": BlobRef(
+        "stmikit", "archive", "old.csv", f"{CONTAINERS}/archive", {"class": "public"}
+    ),
+}
+READ = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+
+
+def blob_cells(grants: list[GrantRef]) -> set[str]:
+    rows = access_matrix(
+        vms={"a": VmIdentities("p-sys", [])},
+        identities={},
+        grants=grants,
+        secrets=SECRETS,
+        blobs=BLOBS,
+    )
+    assert [r["kind"] for r in rows] == ["secret"] * 2 + ["blob"] * 3
+    assert all("secret" not in r for r in rows if r["kind"] == "blob")
+    return {r["blob"] for r in rows if r["kind"] == "blob" and r["expected"] == "allowed"}
+
+
+def test_container_scope_grant_covers_only_that_container() -> None:
+    grant = GrantRef("vm:a", ROLES.get("Storage Blob Data Reader"), f"{CONTAINERS}/reports")
+    assert blob_cells([grant]) == {"data/reports/q1.csv", "data/reports/private/pay.csv"}
+
+
+def test_account_scope_grant_without_condition_covers_every_blob() -> None:
+    grant = GrantRef("vm:a", ROLES.get("Storage Blob Data Reader"), ACCOUNT)
+    assert blob_cells([grant]) == set(BLOBS)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        (
+            "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] "
+            "StringEquals 'archive'",
+            {"data/archive/old.csv"},
+        ),
+        (
+            "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags:"
+            "class<$key_case_sensitive$>] StringEquals 'public'",
+            {"data/archive/old.csv"},
+        ),
+        (
+            "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] "
+            "StringNotLike 'private/*'",
+            {"data/reports/q1.csv", "data/archive/old.csv"},
+        ),
+    ],
+)
+def test_account_scope_grant_with_a_condition_covers_what_the_condition_admits(
+    expression: str, expected: set[str]
+) -> None:
+    condition = parse_condition(
+        f"((!(ActionMatches{{'{READ}'}} AND NOT SubOperationMatches{{'Blob.List'}})) "
+        f"OR ({expression}))"
+    )
+    grant = GrantRef("vm:a", ROLES.get("Storage Blob Data Reader"), ACCOUNT, condition)
+    assert blob_cells([grant]) == expected
+
+
+def test_a_condition_on_one_grant_does_not_narrow_another_grant() -> None:
+    """Azure: any assignment that permits the action grants it (troubleshooting, cause 1)."""
+    narrow = parse_condition(
+        f"((!(ActionMatches{{'{READ}'}})) OR (@Resource[Microsoft.Storage/storageAccounts/"
+        "blobServices/containers:name] StringEquals 'archive'))"
+    )
+    reader = ROLES.get("Storage Blob Data Reader")
+    grants = [
+        GrantRef("vm:a", reader, ACCOUNT, narrow),
+        GrantRef("vm:a", reader, f"{CONTAINERS}/reports"),
+    ]
+    assert blob_cells(grants) == set(BLOBS)
+
+
+def test_secret_roles_read_no_blob_and_blob_roles_read_no_secret() -> None:
+    grants = [
+        GrantRef("vm:a", ROLES.get("Key Vault Secrets User"), RG),
+        GrantRef("vm:a", ROLES.get("Storage Blob Data Reader"), ACCOUNT),
+    ]
+    rows = access_matrix(
+        vms={"a": VmIdentities("p-sys", [])},
+        identities={},
+        grants=grants[:1],
+        secrets=SECRETS,
+        blobs=BLOBS,
+    )
+    assert {r.get("secret") or r["blob"] for r in rows if r["expected"] == "allowed"} == set(
+        SECRETS
+    )
+    assert blob_cells(grants[1:]) == set(BLOBS)
+    assert allowed(grants[1:]) == set()

@@ -54,10 +54,11 @@ def test_exports_exactly_the_contract_schema(dev: Deployment) -> None:
     for grant in out["grants"]:
         assert set(grant) == {
             "name", "id", "principal", "principal_id", "principal_type", "role_name",
-            "role_definition_id", "scope",
+            "role_definition_id", "scope", "condition", "condition_version",
         }  # fmt: skip
     for row in out["access_matrix"]:
-        assert set(row) == {"vm", "identity", "principal_id", "client_id", "secret", "expected"}
+        keys = {"vm", "identity", "principal_id", "client_id", "expected", "kind"}
+        assert set(row) == keys | ({"secret"} if row["kind"] == "secret" else {"blob"})
 
 
 def test_ids_are_arm_ids_on_the_real_resource_group_path(dev: Deployment) -> None:

@@ -22,7 +22,7 @@ the clients' ARM pollers accept as done without polling.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,8 +106,19 @@ class ArmService:
         request.state.principal_id = claims["oid"]
         return claims
 
-    def _authorize(self, claims: dict[str, Any], action: str, scope: str) -> None:
-        if not self._rbac.check_action(claims["oid"], action, scope).allowed:
+    def _authorize(
+        self,
+        claims: dict[str, Any],
+        action: str,
+        scope: str,
+        *,
+        resource: Mapping[str, object] | None = None,
+        request: Mapping[str, object] | None = None,
+    ) -> None:
+        decision = self._rbac.check_action(
+            claims["oid"], action, scope, resource=resource, request=request
+        )
+        if not decision.allowed:
             raise _ResponseError(
                 error(
                     403,
@@ -118,6 +129,13 @@ class ArmService:
                     "your credentials.",
                 )
             )
+
+    def _known_principal_type(self, principal_id: object) -> str | None:
+        """What ARM looks up when the PUT names no principalType (every sandbox principal
+        is a ServicePrincipal); None for a principal the directory does not know."""
+        if isinstance(principal_id, str) and self._state.principal(principal_id) is not None:
+            return "ServicePrincipal"
+        return None
 
     # ------------------------------------------------------------- shapes
     def _assignment_json(self, a: RoleAssignment) -> dict[str, Any]:
@@ -196,7 +214,18 @@ class ArmService:
     def _delete_assignment(
         self, request: Request, claims: dict[str, Any], scope: str, name: str
     ) -> Response:
-        self._authorize(claims, "Microsoft.Authorization/roleAssignments/delete", scope)
+        existing = self._state.role_assignment(self._assignment_id(scope, name))
+        # Delegation conditions read the assignment being removed (@Resource[...]).
+        attributes = (
+            delegation_attributes(
+                existing.role_definition_id, existing.principal_id, existing.principal_type
+            )
+            if existing
+            else {}
+        )
+        self._authorize(
+            claims, "Microsoft.Authorization/roleAssignments/delete", scope, resource=attributes
+        )
         deleted = self._state.delete_role_assignment(self._assignment_id(scope, name))
         if deleted is None:
             return Response(status_code=204)
@@ -205,8 +234,18 @@ class ArmService:
     def _put_assignment(
         self, request: Request, claims: dict[str, Any], scope: str, name: str
     ) -> Response:
-        self._authorize(claims, "Microsoft.Authorization/roleAssignments/write", scope)
         props = _json_body(request).get("properties") or {}
+        # Delegation conditions read the assignment being made (@Request[...]).
+        self._authorize(
+            claims,
+            "Microsoft.Authorization/roleAssignments/write",
+            scope,
+            request=delegation_attributes(
+                props.get("roleDefinitionId"),
+                props.get("principalId"),
+                props.get("principalType") or self._known_principal_type(props.get("principalId")),
+            ),
+        )
         if not props.get("roleDefinitionId") or not props.get("principalId"):
             message = "roleDefinitionId and principalId are required."
             return error(400, "InvalidRoleAssignmentRequest", message)
@@ -496,6 +535,25 @@ def vm_identity_json(state: SandboxState, vm: VirtualMachine) -> dict[str, Any] 
         tenant_id=state.tenant_id,
         user_assigned=attached,
     )
+
+
+def delegation_attributes(
+    role_definition_id: object, principal_id: object, principal_type: object
+) -> dict[str, object]:
+    """The ``Microsoft.Authorization/roleAssignments:*`` condition attributes of one
+    assignment (Microsoft: "Authorization actions and attributes"); absent values are
+    left out, so a condition on them cannot be satisfied by default."""
+    prefix = "Microsoft.Authorization/roleAssignments"
+    out: dict[str, object] = {}
+    if isinstance(role_definition_id, str):
+        guid = guid_from_role_reference(role_definition_id)
+        if guid is not None:
+            out[f"{prefix}:RoleDefinitionId"] = guid
+    if isinstance(principal_id, str) and principal_id:
+        out[f"{prefix}:PrincipalId"] = principal_id
+    if isinstance(principal_type, str) and principal_type:
+        out[f"{prefix}:PrincipalType"] = principal_type
+    return out
 
 
 def _json_body(request: Request) -> dict[str, Any]:

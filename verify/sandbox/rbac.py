@@ -6,6 +6,12 @@ operation? Inheritance is plain ARM-ID containment (``components.armid.is_within
 role matching is ``components.roles`` (wildcards, NotActions), so the sandbox agrees with
 the access matrix the verifier derives from the same grants.
 
+An assignment with a condition (Azure ABAC) grants an operation only when its condition,
+parsed and evaluated by ``components.conditions``, is true for that request: callers pass
+the attributes Azure would have (Blob Storage: container, path, tags; ARM role-assignment
+writes: the requested role and principal type). An assignment whose stored condition does
+not parse grants nothing.
+
 New assignments take effect only after a configurable propagation delay (Azure documents
 "up to 10 minutes"; the default here is 0), so clients that retry through the delay can
 be tested without waiting for real replication.
@@ -14,12 +20,37 @@ be tested without waiting for real replication.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from components.armid import is_within
+from components.conditions import (
+    Condition,
+    ConditionSyntaxError,
+    RequestContext,
+    parse_condition,
+)
 from components.roles import RoleDefinition
 from verify.sandbox.state import RoleAssignment, SandboxState
+
+Attributes = Mapping[str, object]
+
+
+@lru_cache(maxsize=512)
+def _parsed(text: str) -> Condition | None:
+    try:
+        return parse_condition(text)
+    except ConditionSyntaxError:
+        return None
+
+
+def condition_holds(assignment: RoleAssignment, ctx: RequestContext) -> bool:
+    """True when the assignment has no condition or its condition admits ``ctx``."""
+    if not assignment.condition:
+        return True
+    condition = _parsed(assignment.condition)
+    return condition is not None and condition.evaluate(ctx)
 
 
 @dataclass(frozen=True)
@@ -54,19 +85,39 @@ class RbacEvaluator:
                 found.append((assignment, role))
         return found
 
-    def check_data_action(self, principal_id: str, operation: str, resource_id: str) -> Decision:
-        """Data plane (Key Vault): only ``dataActions`` count.
+    def check_data_action(
+        self,
+        principal_id: str,
+        operation: str,
+        resource_id: str,
+        *,
+        suboperation: str | None = None,
+        resource: Attributes | None = None,
+        request: Attributes | None = None,
+    ) -> Decision:
+        """Data plane (Key Vault, Blob Storage): only ``dataActions`` count.
 
         Owner, Contributor and Reader have none, so they never pass here.
         """
+        ctx = RequestContext(operation, suboperation, resource or {}, request or {})
         for assignment, role in self._effective(principal_id, resource_id):
-            if role.permits_data_action(operation):
+            if role.permits_data_action(operation) and condition_holds(assignment, ctx):
                 return Decision(True, assignment)
         return Decision(False)
 
-    def check_action(self, principal_id: str, operation: str, resource_id: str) -> Decision:
-        """Control plane (ARM): ``actions`` minus ``notActions``."""
+    def check_action(
+        self,
+        principal_id: str,
+        operation: str,
+        resource_id: str,
+        *,
+        resource: Attributes | None = None,
+        request: Attributes | None = None,
+    ) -> Decision:
+        """Control plane (ARM): ``actions`` minus ``notActions``, and the assignment's
+        condition (delegation: ``roleAssignments/write`` and ``/delete``)."""
+        ctx = RequestContext(operation, None, resource or {}, request or {})
         for assignment, role in self._effective(principal_id, resource_id):
-            if role.permits_action(operation):
+            if role.permits_action(operation) and condition_holds(assignment, ctx):
                 return Decision(True, assignment)
         return Decision(False)

@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from components import armid
+from components.conditions import (
+    CONDITION_VERSION,
+    INVALID_CONDITION_CODE,
+    INVALID_CONDITION_MESSAGE,
+    arm_condition_refusal,
+)
 from components.errors import ConfigError
 from components.roles import RoleDefinition
 from verify.sandbox.records import RoleAssignment, SandboxError, key, new_guid
@@ -43,7 +49,9 @@ class RoleAssignmentsMixin(StateBase):
         another name is ``RoleAssignmentExists``; without ``principalType`` an unknown
         principal is ``PrincipalNotFound`` (with it, ARM skips the directory lookup, which is
         why it avoids replication-delay failures); a type that contradicts a known principal
-        is ``UnmatchedPrincipalType`` (every sandbox principal is a ServicePrincipal).
+        is ``UnmatchedPrincipalType`` (every sandbox principal is a ServicePrincipal); a
+        condition on a role that cannot carry one, in a version other than 2.0 or that does
+        not parse is ``InvalidRoleAssignmentCondition`` (400).
         """
         armid.parse(scope, "scope")
         try:
@@ -54,6 +62,10 @@ class RoleAssignmentsMixin(StateBase):
                 "RoleDefinitionDoesNotExist",
                 f"The specified role definition with ID '{role}' does not exist.",
             ) from exc
+        if arm_condition_refusal(role_def, condition, condition_version):
+            # Only Blob/Queue Storage data roles and delegation take a condition, and
+            # only conditionVersion 2.0 (Microsoft: conditions troubleshooting).
+            raise SandboxError(400, INVALID_CONDITION_CODE, INVALID_CONDITION_MESSAGE)
         definition_id = role_def.definition_id(self.subscription_id)
         name = (name or new_guid()).lower()
         assignment_id = (
@@ -111,7 +123,7 @@ class RoleAssignmentsMixin(StateBase):
                 self.clock(),
                 description,
                 condition,
-                condition_version if condition else None,
+                (condition_version or CONDITION_VERSION) if condition else None,
             )
             self._assignments[key(assignment_id)] = assignment
             return assignment

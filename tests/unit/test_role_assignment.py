@@ -97,8 +97,7 @@ def test_role_by_name_guid_or_definition_id(reference: str) -> None:
 def test_condition_gets_version_2_and_description_is_kept() -> None:
     # A Storage data role: a condition on a Key Vault role is refused (test_grant_conditions).
     condition = (
-        "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] "
-        "StringEquals 'x'"
+        "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'x'"
     )
     _, mocks = run(
         RoleAssignmentArgs(

@@ -28,14 +28,16 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from components.armid import is_guid
 from components.errors import ConfigError
-from verify.sandbox import arm, graph, imds, keyvault
+from verify.sandbox import arm, graph, imds, keyvault, oidc
 from verify.sandbox.arm import ArmService
 from verify.sandbox.auth import Authenticator
 from verify.sandbox.credentials import AsyncSandboxCredential, SandboxCredential
+from verify.sandbox.entra import TokenEndpoint
 from verify.sandbox.faults import FaultPlan
 from verify.sandbox.graph import GraphService
 from verify.sandbox.imds import ImdsService
 from verify.sandbox.keyvault import KeyVaultService
+from verify.sandbox.oidc import OidcIssuer
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.requestlog import RequestLog
 from verify.sandbox.server import (
@@ -67,6 +69,7 @@ class SandboxConfig:
     arm_port: int = 0  # 0: any free port
     issuer_port: int = 0
     graph_port: int = 0
+    oidc_port: int = 0  # the local GitHub-Actions-shaped OIDC issuer
     # Whether callers may read the directory through Graph (Directory.Read.All granted);
     # False: every Graph call is 403 Authorization_RequestDenied.
     graph_directory_read: bool = True
@@ -110,7 +113,7 @@ class SandboxConfig:
                 "is not a boolean",
                 "use True (callers may read the directory) or False (403 from Graph)",
             )
-        for name in ("arm_port", "issuer_port", "graph_port"):
+        for name in ("arm_port", "issuer_port", "graph_port", "oidc_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ConfigError(
@@ -169,6 +172,10 @@ class Sandbox:
             refuse_deleted=lambda: self.faults.deleted_principal_tokens == "refuse",
             leeway_seconds=skew,
         )
+        self._token_endpoint = TokenEndpoint(
+            self.state, self.issuer_service, ssl_context=self.ssl_context, leeway_seconds=skew
+        )
+        self.oidc = OidcIssuer()
         self.operator: ServicePrincipal = self.state.create_principal("sandbox-operator")
         self.state.create_role_assignment(
             f"/subscriptions/{self.state.subscription_id}",
@@ -183,6 +190,7 @@ class Sandbox:
         self._arm_listener: Listener | None = None
         self._issuer_listener: Listener | None = None
         self._graph_listener: Listener | None = None
+        self._oidc_listener: Listener | None = None
         self._imds_listeners: dict[str, Listener] = {}
         self._vault_listeners: dict[str, Listener] = {}
         self.state.subscribe(self._on_event)
@@ -201,7 +209,7 @@ class Sandbox:
                 self._arm.app(), "arm", "arm", arm.error_body, port=self.config.arm_port, tls=True
             )
             self._issuer_listener = self._listen(
-                self.issuer_service.app(),
+                self.issuer_service.app(self._token_endpoint.routes()),
                 "issuer",
                 "issuer",
                 imds.error_body,
@@ -216,6 +224,15 @@ class Sandbox:
                 port=self.config.graph_port,
                 tls=True,
             )
+            self._oidc_listener = self._listen(
+                self.oidc.app(),
+                "oidc",
+                "oidc",
+                oidc.error_body,
+                port=self.config.oidc_port,
+                tls=True,
+            )
+            self.oidc.url = self._oidc_listener.url
             for resource in self._graph_own_audiences():
                 self.issuer_service.add_resource(resource)
             for vm in self.state.vms():
@@ -235,6 +252,7 @@ class Sandbox:
                 self._arm_listener,
                 self._issuer_listener,
                 self._graph_listener,
+                self._oidc_listener,
             ]
             self._imds_listeners.clear()
             self._vault_listeners.clear()
@@ -367,6 +385,28 @@ class Sandbox:
         self._require_started()
         assert self._graph_listener is not None
         return self._graph_listener.url
+
+    @property
+    def oidc_url(self) -> str:
+        """``https://127.0.0.1:<port>``: the local CI OIDC issuer (its tokens' ``iss``)."""
+        self._require_started()
+        return self.oidc.issuer
+
+    @property
+    def token_endpoint(self) -> str:
+        """Entra's v2.0 token endpoint of this tenant (client credentials, federation)."""
+        return f"{self.authority_url}/{self.tenant_id}/oauth2/v2.0/token"
+
+    def workload_identity_env(self, client_id: str, token_file: str | Path) -> dict[str, str]:
+        """What a federated CI job (or AKS pod) sets for azure-identity's
+        ``WorkloadIdentityCredential``: this tenant, the identity, the assertion file, and
+        the authority host pointing at the sandbox. Trust the CA (``REQUESTS_CA_BUNDLE``)."""
+        return {
+            "AZURE_AUTHORITY_HOST": self.authority_url,
+            "AZURE_TENANT_ID": self.tenant_id,
+            "AZURE_CLIENT_ID": client_id,
+            "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
+        }
 
     def _graph_own_audiences(self) -> tuple[str, ...]:
         """The Graph listener's URL as a resource: what ``az`` asks for when the sandbox is
@@ -507,6 +547,8 @@ class Sandbox:
             "jwks_url": self.jwks_url,
             "arm_url": self.arm_url,
             "graph_url": self.graph_url,
+            "token_endpoint": self.token_endpoint,
+            "oidc_url": self.oidc_url,
             "ca_cert_path": self.ca_cert_path,
             "imds": {vm.name: self.imds_url(vm) for vm in self.state.vms()},
             "vaults": {v.name: self.vault_url(v) for v in self.state.vaults()},

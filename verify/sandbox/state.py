@@ -39,6 +39,7 @@ from verify.sandbox.records import (
     new_guid,
 )
 from verify.sandbox.state_base import Listener, StateBase
+from verify.sandbox.state_federation import ClientCredentialsMixin
 from verify.sandbox.state_keyvault import VaultsMixin
 from verify.sandbox.state_rbac import RoleAssignmentsMixin
 
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 
-class SandboxState(VaultsMixin, RoleAssignmentsMixin):
+class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin):
     """Thread-safe in-memory Azure: one tenant, one subscription.
 
     The core (lock, events, principals, groups) is :class:`StateBase`; each further

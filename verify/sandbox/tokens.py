@@ -25,7 +25,7 @@ from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from components.armid import is_guid
 from verify.sandbox.records import ServicePrincipal
@@ -272,13 +272,18 @@ class TokenIssuer:
         )
         return {"keys": [jwk]}
 
-    def openid_configuration(self, base_url: str) -> dict[str, Any]:
+    def openid_configuration(self, base_url: str, version: str = "v1") -> dict[str, Any]:
+        """Entra's discovery document: v1.0 at ``/<tid>/.well-known/...``, v2.0 at
+        ``/<tid>/v2.0/.well-known/...`` (msal reads the v2.0 one and posts to its
+        ``token_endpoint``). Every endpoint it names that the sandbox serves answers."""
         base = f"{base_url.rstrip('/')}/{self.tenant_id}"
+        v2 = version == "v2"
+        oauth = f"{base}/oauth2/v2.0" if v2 else f"{base}/oauth2"
         return {
-            "issuer": self.issuer,
-            "authorization_endpoint": f"{base}/oauth2/authorize",
-            "token_endpoint": f"{base}/oauth2/token",
-            "jwks_uri": f"{base}/discovery/keys",
+            "issuer": f"{base}/v2.0" if v2 else self.issuer,
+            "authorization_endpoint": f"{oauth}/authorize",
+            "token_endpoint": f"{oauth}/token",
+            "jwks_uri": f"{base}/discovery/v2.0/keys" if v2 else f"{base}/discovery/keys",
             "response_types_supported": ["code", "id_token", "token"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -291,8 +296,8 @@ class TokenIssuer:
             "cloud_instance_name": "microsoftonline.com",
         }
 
-    def app(self) -> Starlette:
-        """The discovery endpoints, served over HTTPS by the sandbox."""
+    def app(self, extra_routes: Iterable[BaseRoute] = ()) -> Starlette:
+        """The discovery endpoints (and ``extra_routes``: the token endpoint), over HTTPS."""
 
         async def openid(request: Request) -> JSONResponse:
             tenant = request.path_params["tenant"]
@@ -304,7 +309,8 @@ class TokenIssuer:
                     },
                     status_code=400,
                 )
-            return JSONResponse(self.openid_configuration(str(request.base_url)))
+            version = "v2" if "/v2.0/" in request.url.path else "v1"
+            return JSONResponse(self.openid_configuration(str(request.base_url), version))
 
         async def keys(request: Request) -> JSONResponse:
             return JSONResponse(self.jwks())
@@ -315,5 +321,6 @@ class TokenIssuer:
                 Route("/{tenant}/v2.0/.well-known/openid-configuration", openid),
                 Route("/{tenant}/discovery/keys", keys),
                 Route("/{tenant}/discovery/v2.0/keys", keys),
+                *extra_routes,
             ]
         )

@@ -31,6 +31,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
 
 from components.arm.memory import (
+    FEDERATED_CREDENTIAL,
     KEY_VAULT,
     KEY_VAULT_SECRET,
     RESOURCE_GROUP,
@@ -101,6 +102,7 @@ class SandboxBackend(InMemoryArm):
                 KEY_VAULT: self._sb_vault,
                 KEY_VAULT_SECRET: self._sb_secret,
                 ROLE_ASSIGNMENT: self._sb_role_assignment,
+                FEDERATED_CREDENTIAL: self._sb_federated_credential,
             }
         )
 
@@ -186,6 +188,16 @@ class SandboxBackend(InMemoryArm):
             description=inputs.get("description"),
             condition=inputs.get("condition"),
             condition_version=inputs.get("conditionVersion"),
+        )
+        return doc
+
+    def _sb_federated_credential(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """ARM's rules first (the shared model), then the trust Entra's token endpoint checks."""
+        doc = self._federated_credential(arm_id, inputs)
+        identity_id, name = arm_id.rsplit("/federatedIdentityCredentials/", 1)
+        props = doc["properties"]
+        self.state.create_federated_credential(
+            identity_id, name, props["issuer"], props["subject"], tuple(props["audiences"])
         )
         return doc
 

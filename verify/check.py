@@ -14,7 +14,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from verify.model import OUTCOME_FOR, Expected, ProbeResult, StackOutputs, derive_matrix
+from verify.model import (
+    OUTCOME_FOR,
+    Expected,
+    ProbeResult,
+    SecretReport,
+    StackOutputs,
+    derive_matrix,
+)
+
+#: Key Vault's only proof of a denial (see :func:`keyvault_denial_proven`).
+KEYVAULT_DENIAL = (403, "ForbiddenByRbac")
+VALUE_NOT_COMPARED = "value not compared"
+HIDDEN_FINGERPRINTS_FIX = (
+    "the stack outputs hide the secret fingerprints (`[secret]`: outputs taken without "
+    "--show-secrets), so a value that was read cannot be compared with the stack's; pass "
+    "`pulumi stack output --json --show-secrets` (--outputs FILE), or accept unverified "
+    "values explicitly with --allow-unverified-values"
+)
 
 VAULT_AUDIENCES = (
     "https://vault.azure.net",
@@ -50,6 +67,8 @@ class CellResult:
     attempts: int = 0
     waited_ms: int = 0
     fingerprint_match: bool | None = None
+    #: Said in every report next to the verdict, e.g. :data:`VALUE_NOT_COMPARED`.
+    note: str | None = None
 
 
 @dataclass
@@ -185,15 +204,20 @@ def compare(
     outputs: StackOutputs,
     expectations: Iterable[Expectation],
     probes: Mapping[str, ProbeResult | BaseException],
+    *,
+    allow_unverified_values: bool = False,
 ) -> CheckResult:
-    """Judge every expectation against the probe result of its VM."""
+    """Judge every expectation against the probe result of its VM.
+
+    ``allow_unverified_values``: accept a read whose value cannot be compared because the
+    outputs hide the fingerprints (each such cell then says "value not compared");
+    without it such a cell fails, saying how to get the fingerprints.
+    """
     result = CheckResult()
     fingerprints = outputs.secret_fingerprints or {}
     seen_identity: set[tuple[str, str]] = set()
     for exp in expectations:
         probe = probes.get(exp.vm)
-        where = f"vm {exp.vm!r} identity {exp.identity!r} secret {exp.secret!r}"
-        want = OUTCOME_FOR[exp.expected]
         if probe is None or isinstance(probe, BaseException):
             why = "was not probed" if probe is None else f"probe failed to run: {probe}"
             result.cells.append(_not_probed(exp, why))
@@ -227,39 +251,90 @@ def compare(
         if seen is None:
             result.cells.append(_not_probed(exp, "the probe did not try this secret"))
             continue
-        observed = seen.outcome
-        passed = observed == want
-        fp_match: bool | None = None
-        detail = f"{where}: expected {exp.expected}, observed {observed}"
-        if observed == "read" and exp.secret in fingerprints:
-            fp_match = seen.fingerprint == fingerprints[exp.secret]
-            if not fp_match:
-                passed = False
-                detail += " but the value's fingerprint differs from the stack's"
-        if not passed and observed != want:
-            code = f" ({seen.http_status} {seen.error_code})" if seen.error_code else ""
-            detail += code
-            if exp.expected == "denied" and observed == "read":
-                detail += ": access nobody granted"
-            elif exp.expected == "allowed" and observed == "forbidden":
-                detail += ": the grant does not work"
-        result.cells.append(
-            CellResult(
-                vm=exp.vm,
-                identity=exp.identity,
-                secret=exp.secret,
-                expected=exp.expected,
-                observed=observed,
-                passed=passed,
-                detail=detail,
-                http_status=seen.http_status,
-                error_code=seen.error_code,
-                attempts=seen.attempts,
-                waited_ms=seen.waited_ms,
-                fingerprint_match=fp_match,
-            )
-        )
+        result.cells.append(judge_keyvault_cell(exp, seen, fingerprints, allow_unverified_values))
+    if any(c.note == VALUE_NOT_COMPARED and not c.passed for c in result.cells):
+        result.errors.append(HIDDEN_FINGERPRINTS_FIX[0].upper() + HIDDEN_FINGERPRINTS_FIX[1:])
     return result
+
+
+def keyvault_denial_proven(seen: SecretReport) -> bool:
+    """Only Key Vault's 403 with inner code ``ForbiddenByRbac`` proves "denied".
+
+    A 401 (token refused, challenge failed), any other 403 (firewall, policy), a 5xx, a
+    reset or a timeout says nothing about what the role assignments allow. Checked here
+    from the status and code, not only the probe's label, so an older probe on a VM
+    cannot turn a 401 into a verdict.
+    """
+    status, inner = KEYVAULT_DENIAL
+    code = (seen.error_code or "").rsplit("/", 1)[-1]
+    return seen.outcome == "forbidden" and seen.http_status == status and code == inner
+
+
+def _observed_label(seen: SecretReport) -> str:
+    if seen.outcome == "forbidden" and not keyvault_denial_proven(seen):
+        return "inconclusive"
+    return seen.outcome
+
+
+def judge_keyvault_cell(
+    exp: Expectation,
+    seen: SecretReport,
+    fingerprints: Mapping[str, str],
+    allow_unverified_values: bool,
+) -> CellResult:
+    """One Key Vault cell: the evidence rules for "allowed" and "denied".
+
+    * allowed: the value was read AND its fingerprint equals the stack's; with no
+      fingerprint to compare, only ``allow_unverified_values`` lets it pass, noted;
+    * denied: :func:`keyvault_denial_proven`; a read is access nobody granted;
+    * anything else is inconclusive and fails, with the status and code that were seen.
+    """
+    where = f"vm {exp.vm!r} identity {exp.identity!r} secret {exp.secret!r}"
+    observed = _observed_label(seen)
+    want = OUTCOME_FOR[exp.expected]
+    passed = observed == want
+    fp_match: bool | None = None
+    note: str | None = None
+    detail = f"{where}: expected {exp.expected}, observed {observed}"
+    code = f" ({seen.http_status} {seen.error_code})" if seen.error_code else ""
+    if observed == "read" and exp.secret in fingerprints:
+        fp_match = seen.fingerprint == fingerprints[exp.secret]
+        if not fp_match:
+            passed = False
+            detail += " but the value's fingerprint differs from the stack's"
+    elif observed == "read" and exp.expected == "allowed":
+        note = VALUE_NOT_COMPARED
+        if allow_unverified_values:
+            detail += f" ({VALUE_NOT_COMPARED}: --allow-unverified-values)"
+        else:
+            passed = False
+            detail += f" but the {VALUE_NOT_COMPARED}: {HIDDEN_FINGERPRINTS_FIX}"
+    if observed != want:
+        detail += code
+        if exp.expected == "denied" and observed == "read":
+            detail += ": access nobody granted"
+        elif exp.expected == "allowed" and observed == "forbidden":
+            detail += ": the grant does not work"
+        elif observed in ("inconclusive", "unreachable"):
+            detail += (
+                ": inconclusive, proves neither access nor denial (only a value read, "
+                "or Key Vault's 403 ForbiddenByRbac, is evidence)"
+            )
+    return CellResult(
+        vm=exp.vm,
+        identity=exp.identity,
+        secret=exp.secret,
+        expected=exp.expected,
+        observed=observed,
+        passed=passed,
+        detail=detail,
+        http_status=seen.http_status,
+        error_code=seen.error_code,
+        attempts=seen.attempts,
+        waited_ms=seen.waited_ms,
+        fingerprint_match=fp_match,
+        note=note,
+    )
 
 
 def selectors_by_vm(expectations: Iterable[Expectation]) -> dict[str, list[str]]:

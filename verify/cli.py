@@ -60,6 +60,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "deleted-principal tokens; see verify/sandbox/faults.py)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--allow-unverified-values",
+        action="store_true",
+        help="accept a secret that was read but whose value cannot be compared because the "
+        "outputs hide the fingerprints ([secret], no --show-secrets); each such cell says "
+        "'value not compared' in every report. Without it such a run fails",
+    )
+    parser.add_argument(
+        "--propagation-wait",
+        type=float,
+        default=None,
+        help="seconds a cell expected allowed may keep getting Key Vault's RBAC 403 while a "
+        "grant propagates (default: 600 on azure, Microsoft's documented 'up to 10 minutes'; "
+        "15 on the sandbox; lifecycle: 120 after its own grants). Cells expected denied are "
+        "never retried",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,12 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--cleanup",
         action="store_true",
         help="remove orphaned role assignments (never a live one) after each scenario",
-    )
-    life.add_argument(
-        "--propagation-wait",
-        type=float,
-        default=None,
-        help="seconds a probe may retry 403s right after a grant (default 120)",
     )
     sub.add_parser("sandbox", help="run the local sandbox (arguments go to it)", add_help=False)
     return parser
@@ -151,7 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack = args.stack or ("sandbox" if args.target == "sandbox" else "(selected)")
         run: RunReport
         if args.command == "check":
-            run = check_report(target, stack, progress)
+            run = check_report(
+                target,
+                stack,
+                progress,
+                allow_unverified_values=args.allow_unverified_values,
+                propagation_wait=args.propagation_wait,
+            )
         else:
             run = lifecycle_report(
                 target,
@@ -160,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cleanup=args.cleanup,
                 progress=progress,
                 propagation_wait=args.propagation_wait,
+                allow_unverified_values=args.allow_unverified_values,
             )
         run.timings = {**getattr(target, "timings", {}), **run.timings}
     except ConfigError as exc:

@@ -20,7 +20,7 @@ from components.errors import ConfigError
 from components.roles import RoleCatalog, RoleDefinition
 
 Expected = Literal["allowed", "denied", "no_identity"]
-Outcome = Literal["read", "forbidden", "not_found", "no_identity", "unreachable"]
+Outcome = Literal["read", "forbidden", "not_found", "no_identity", "unreachable", "inconclusive"]
 
 #: What a probe must observe for each expectation to hold.
 OUTCOME_FOR: dict[str, str] = {
@@ -192,6 +192,7 @@ class TokenReport(_Model):
     message: str | None = None
     source: str | None = None
     imds_requests: int | None = None
+    waited_ms: int | None = None
     expires_in_seconds: int | None = None
     elapsed_ms: int | None = None
 

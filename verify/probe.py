@@ -13,16 +13,19 @@ a deletion), gets a token for ``https://vault.azure.net``, then calls
 * the token's identity claims (``oid``, ``tid``, ``aud``, ``xms_mirid``, ``exp``...),
   decoded from the JWT payload without verification -- never the token itself;
 * per secret: ``read`` / ``forbidden`` / ``not_found`` / ``no_identity`` / ``unreachable``
-  with the HTTP status and service error code, and a SHA-256 fingerprint of a value read
-  (``sha256:<hex>``) so a caller can compare it with the expected value without seeing it;
+  / ``inconclusive`` with the HTTP status and service error code (``forbidden`` only for
+  Key Vault's 403 ``ForbiddenByRbac``: see :func:`keyvault_denial_proven`), and a SHA-256
+  fingerprint of a value read (``sha256:<hex>``) so a caller can compare it with the
+  expected value without seeing it;
 * timings, number of attempts and time spent waiting.
 
 Bounded time: the client libraries' own retries are off (``retry_total=0``; otherwise
 azure-identity's IMDS back-off alone is ~24 s, 75 s for a 410), every request has a
 connect/read timeout, all waiting happens in this module's :class:`RetryPlan` and stops at
 the budget, and a watchdog prints whatever was gathered and exits if anything still hangs.
-The only retries: a 403 within ``propagation_wait`` seconds (RBAC takes time to apply
-right after a grant) and a Key Vault 429 whose ``Retry-After`` fits in the budget.
+The only retries: Key Vault's RBAC 403 within ``propagation_wait`` seconds (RBAC takes
+time to apply right after a grant), and an IMDS or Key Vault 429 whose ``Retry-After``
+fits ``max_retry_after_seconds`` and the budget.
 
 A token can be stashed on the VM (file mode 0600, never printed) and replayed by a later
 run, which is how the lifecycle checks whether a token obtained before a deletion is
@@ -64,7 +67,11 @@ PROBE_VERSION = 1
 VAULT_SCOPE = "https://vault.azure.net/.default"
 RESULT_BEGIN = "MIKIT-PROBE-RESULT-BEGIN"
 RESULT_END = "MIKIT-PROBE-RESULT-END"
-OUTCOMES = ("read", "forbidden", "not_found", "no_identity", "unreachable")
+OUTCOMES = ("read", "forbidden", "not_found", "no_identity", "unreachable", "inconclusive")
+#: The only signal that proves Key Vault denied a read: 403 with this inner error code
+#: (RBAC evaluated the caller and found no role with the data action). A 401, another
+#: 403 (firewall, disabled secret, policy), a 5xx, a reset or a timeout proves nothing.
+KEYVAULT_DENIAL_INNER_CODE = "ForbiddenByRbac"
 CLAIMS_REPORTED = ("oid", "tid", "aud", "xms_mirid", "appid", "iss", "iat", "nbf", "exp")
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_WATCHDOG = 0, 1, 2, 3
@@ -173,8 +180,8 @@ class RetryPlan:
       the probe notices the grant to ~10% (tests/benchmarks measured exponential
       doubling overshooting a 3 s propagation by a third) at the cost of a few more
       cheap GETs early on.
-    * Key Vault 429: wait what ``Retry-After`` says when that fits ``max_retry_after``
-      and the budget; otherwise give up and report it.
+    * IMDS or Key Vault 429: wait what ``Retry-After`` says when that fits
+      ``max_retry_after`` and the budget; otherwise give up and report it.
     Nothing else is retried: a 404, a missing identity or an unreachable service is an
     answer, not a transient.
     """
@@ -217,10 +224,13 @@ class ImdsTrace:
     def __init__(self) -> None:
         self.statuses: list[int] = []
         self.error_body: dict[str, Any] | None = None
+        self.retry_after: float | None = None
 
     def hook(self, response: Any) -> None:
         http = response.http_response
         self.statuses.append(http.status_code)
+        if http.status_code == 429:
+            self.retry_after = _seconds(http.headers.get("Retry-After"))
         if http.status_code >= 400:
             try:
                 body = json.loads(http.text())
@@ -231,6 +241,15 @@ class ImdsTrace:
                     "error": body.get("error"),
                     "error_description": _short(body.get("error_description", ""), 200),
                 }
+
+
+def _seconds(header: str | None) -> float | None:
+    """A ``Retry-After`` given in seconds (IMDS and Key Vault send seconds), else None."""
+    try:
+        value = float(header) if header is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and value >= 0 else None
 
 
 def fresh_credential(
@@ -319,6 +338,16 @@ def classify_token_error(exc: BaseException, trace: ImdsTrace) -> dict[str, Any]
     }
 
 
+def keyvault_denial_proven(status: int | None, innererror: object) -> bool:
+    """Key Vault's proof of "denied": 403 whose ``innererror.code`` is ``ForbiddenByRbac``.
+
+    Kept apart from the other services' evidence (Blob has its own rule) because each
+    service proves a denial with its own code, and nothing else may count as one.
+    """
+    code = innererror.get("code") if isinstance(innererror, dict) else None
+    return status == 403 and code == KEYVAULT_DENIAL_INNER_CODE
+
+
 def classify_secret_error(exc: BaseException) -> dict[str, Any]:
     """Map a SecretClient exception to an outcome, keeping status and service codes."""
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
@@ -328,21 +357,18 @@ def classify_secret_error(exc: BaseException) -> dict[str, Any]:
         inner = getattr(error, "innererror", None)
         if isinstance(inner, dict) and inner.get("code"):
             code = f"{code}/{inner['code']}"
-        if status in (401, 403):
+        if keyvault_denial_proven(status, inner):
             outcome = "forbidden"
+        elif status in (401, 403):
+            outcome = "inconclusive"
         elif status == 404:
             outcome = "not_found"
         else:
             outcome = "unreachable"
         message = getattr(error, "message", None) or exc.message
-        retry_after = None
         response = getattr(exc, "response", None)
-        if response is not None:
-            header = response.headers.get("Retry-After")
-            try:
-                retry_after = float(header) if header is not None else None
-            except ValueError:
-                retry_after = None
+        header = response.headers.get("Retry-After") if response is not None else None
+        retry_after = _seconds(header)
         return {
             "outcome": outcome,
             "http_status": status,
@@ -398,10 +424,15 @@ def read_secret(
         except Exception as exc:
             result = classify_secret_error(exc)
             status = result.get("http_status")
-            if status == 403 and first_403 is None:
+            # Only an RBAC denial is what propagation looks like; another 403 or a 401 is
+            # not going to change by waiting, so it is not retried as one.
+            denied = result["outcome"] == "forbidden"
+            if denied and first_403 is None:
                 first_403 = time.monotonic()
             retry_after = result.pop("retry_after", None)
-            if status == 403 and not retry_forbidden:
+            if denied and not retry_forbidden:
+                break
+            if status == 403 and not denied:
                 break
             delay = plan.delay(status, retry_after, attempts, first_403 or 0)
             if delay is None:
@@ -438,13 +469,54 @@ def _secret_client(spec: dict[str, Any], credential: Any, deadline: Deadline) ->
     return SecretClient(spec["vault_url"], credential, **kwargs)
 
 
+class TokenAttempts:
+    """The outcome of asking IMDS for a token, possibly more than once (429 only)."""
+
+    def __init__(self) -> None:
+        self.info: Any = None
+        self.credential: Any = None
+        self.error: BaseException | None = None
+        self.trace = ImdsTrace()
+        self.requests = 0
+        self.waited_ms = 0
+
+
+def fresh_token(
+    selector: str, spec: dict[str, Any], deadline: Deadline, plan: RetryPlan
+) -> TokenAttempts:
+    """A token from IMDS; a 429 is waited out when its ``Retry-After`` fits the plan.
+
+    Each attempt is a NEW credential: msal remembers a 429 for its ``Retry-After`` and
+    would answer the retry from that memory instead of asking IMDS again.
+    """
+    got = TokenAttempts()
+    attempt = 0
+    while True:
+        attempt += 1
+        got.trace = ImdsTrace()
+        got.credential = fresh_credential(selector, spec, got.trace, deadline)
+        try:
+            got.info = got.credential.get_token_info(VAULT_SCOPE)
+            got.error = None
+        except Exception as exc:
+            got.error = exc
+        got.requests += len(got.trace.statuses)
+        if got.info is not None:
+            return got
+        last = got.trace.statuses[-1] if got.trace.statuses else None
+        delay = plan.delay(last, got.trace.retry_after, attempt, 0.0) if last == 429 else None
+        if delay is None:
+            return got
+        time.sleep(delay)
+        got.waited_ms += int(delay * 1000)
+
+
 def probe_identity(
     selector: str, spec: dict[str, Any], deadline: Deadline, plan: RetryPlan
 ) -> dict[str, Any]:
     """Token for one identity, then every secret with it."""
     started = time.monotonic()
     report: dict[str, Any] = {"selector": selector, "mode": spec["mode"], "secrets": {}}
-    trace = ImdsTrace()
     credential: Any
     if spec["mode"] == "replay":
         stashed = load_stashed_token(spec["token_dir"], selector)
@@ -463,12 +535,12 @@ def probe_identity(
         credential = StashedTokenCredential(token, expires_on)
         report["token"] = {"outcome": "ok", "source": "stash", "imds_requests": 0}
     else:
-        credential = fresh_credential(selector, spec, trace, deadline)
-        try:
-            info = credential.get_token_info(VAULT_SCOPE)
-        except Exception as exc:
-            failure = dict(classify_token_error(exc, trace))
-            failure["imds_requests"] = len(trace.statuses)
+        got = fresh_token(selector, spec, deadline, plan)
+        trace = got.trace
+        if got.info is None:
+            failure = dict(classify_token_error(got.error or RuntimeError("no token"), trace))
+            failure["imds_requests"] = got.requests
+            failure["waited_ms"] = got.waited_ms
             failure["elapsed_ms"] = int((time.monotonic() - started) * 1000)
             report["token"] = failure
             report["claims"] = None
@@ -477,11 +549,13 @@ def probe_identity(
                 for name in spec["secrets"]
             }
             return report
-        token, expires_on = info.token, int(info.expires_on)
+        credential = got.credential
+        token, expires_on = got.info.token, int(got.info.expires_on)
         report["token"] = {
             "outcome": "ok",
             "source": "imds",
-            "imds_requests": len(trace.statuses),
+            "imds_requests": got.requests,
+            "waited_ms": got.waited_ms,
             "elapsed_ms": int((time.monotonic() - started) * 1000),
         }
         if spec["stash_token"] and spec["token_dir"]:

@@ -104,9 +104,12 @@ def render_mermaid(outputs: StackOutputs) -> str:
 
 
 def _cell_mark(cell: CellResult) -> str:
+    note = f" ({cell.note})" if cell.note else ""
     if not cell.passed:
-        return f"{MARK_FAIL} {cell.observed} (expected {cell.expected})"
-    return f"{MARK_READ} read" if cell.observed == "read" else f"{MARK_DENIED} {cell.observed}"
+        return f"{MARK_FAIL} {cell.observed} (expected {cell.expected}){note}"
+    if cell.observed == "read":
+        return f"{MARK_READ} read{note}"
+    return f"{MARK_DENIED} {cell.observed}{note}"
 
 
 def render_matrix(cells: Iterable[CellResult]) -> str:
@@ -215,6 +218,11 @@ def render_junit(run: RunReport) -> bytes:
             )
             if not cell.passed:
                 ET.SubElement(case, "failure", message=cell.detail)
+            if cell.note:
+                # A passing case that still carries a caveat (e.g. "value not compared").
+                props = ET.SubElement(case, "properties")
+                ET.SubElement(props, "property", name="note", value=cell.note)
+                ET.SubElement(case, "system-out").text = cell.note
     for scenario in run.scenarios:
         suite = ET.SubElement(
             root,
@@ -267,7 +275,7 @@ def _matrix_table(cells: list[CellResult]) -> Table:
                 c.identity,
                 c.secret,
                 c.expected,
-                c.observed,
+                c.observed + (f" ({c.note})" if c.note else ""),
                 "[green]pass[/]" if c.passed else "[red]FAIL[/]",
             )
     else:

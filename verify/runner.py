@@ -18,10 +18,12 @@ from verify.check import (
 )
 from verify.lifecycle import Lifecycle, Progress, run_scenarios
 from verify.results import RunReport
+from verify.targets.arm import AZURE_PROPAGATION_WAIT
 from verify.targets.base import Target
 from verify.targets.probing import requests_for
 
-#: Per-VM probe budget for the full check; generous for Run Command, never unbounded.
+#: Per-VM probe budget for the full check, on top of the propagation wait; generous for
+#: Run Command, never unbounded.
 CHECK_BUDGET = 30.0
 
 
@@ -29,24 +31,70 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_check(target: Target, progress: Progress = lambda _m: None) -> CheckResult:
-    """Probe every VM with every identity it has, and judge each matrix cell."""
+def propagation_wait_for(target: Target, requested: float | None) -> float:
+    """The bounded RBAC propagation wait: what the user asked, else the target's default
+    (:data:`verify.targets.arm.AZURE_PROPAGATION_WAIT` on Azure, small on the sandbox)."""
+    if requested is not None:
+        return requested
+    return float(getattr(target, "default_propagation_wait", AZURE_PROPAGATION_WAIT))
+
+
+def run_check(
+    target: Target,
+    progress: Progress = lambda _m: None,
+    *,
+    allow_unverified_values: bool = False,
+    propagation_wait: float | None = None,
+) -> CheckResult:
+    """Probe every VM with every identity it has, and judge each matrix cell.
+
+    Cells expected allowed may retry Key Vault's RBAC 403 for up to the propagation wait
+    (the probe polls in proportion to the time waited, as after a lifecycle grant), so a
+    check right after ``pulumi up`` does not fail on a grant still propagating; cells
+    expected denied are never retried, so access nobody granted fails at once.
+    """
     outputs = target.outputs()
+    wait = propagation_wait_for(target, propagation_wait)
     problems = matrix_consistency(outputs)
     expectations = expectations_from(outputs)
-    requests = requests_for(expectations, sorted(outputs.secrets), budget=CHECK_BUDGET)
-    progress(f"probing {len(requests)} VM(s), {len(expectations)} matrix cells")
-    result = compare(outputs, expectations, target.probe(requests))
+    requests = requests_for(
+        expectations,
+        sorted(outputs.secrets),
+        budget=CHECK_BUDGET + wait,
+        propagation_wait=wait,
+    )
+    progress(
+        f"probing {len(requests)} VM(s), {len(expectations)} matrix cells "
+        f"(RBAC propagation wait up to {wait:g} s)"
+    )
+    result = compare(
+        outputs,
+        expectations,
+        target.probe(requests),
+        allow_unverified_values=allow_unverified_values,
+    )
     result.errors.extend(problems)
     if not expectations:
         result.errors.append("the stack exported an empty access matrix: nothing was verified")
     return result
 
 
-def check_report(target: Target, stack: str, progress: Progress = lambda _m: None) -> RunReport:
+def check_report(
+    target: Target,
+    stack: str,
+    progress: Progress = lambda _m: None,
+    *,
+    allow_unverified_values: bool = False,
+    propagation_wait: float | None = None,
+) -> RunReport:
     run = RunReport("check", target.name, stack, _now(), outputs=target.outputs())
     started = time.monotonic()
-    run.check = run_check(target, progress)
+    run.check = run_check(
+        target,
+        progress,
+        allow_unverified_values=allow_unverified_values,
+        propagation_wait=propagation_wait,
+    )
     run.timings["check"] = time.monotonic() - started
     return run
 
@@ -59,14 +107,25 @@ def lifecycle_report(
     cleanup: bool = False,
     progress: Progress = lambda _m: None,
     propagation_wait: float | None = None,
+    allow_unverified_values: bool = False,
 ) -> RunReport:
     """Baseline check, then the scenarios, on one deployment."""
     run = RunReport("lifecycle", target.name, stack, _now(), outputs=target.outputs())
     started = time.monotonic()
     progress("baseline: the full access matrix before anything is deleted")
-    run.check = run_check(target, progress)
+    run.check = run_check(
+        target,
+        progress,
+        allow_unverified_values=allow_unverified_values,
+        propagation_wait=propagation_wait,
+    )
     run.timings["baseline check"] = time.monotonic() - started
-    lc = Lifecycle(target, cleanup=cleanup, progress=progress)
+    lc = Lifecycle(
+        target,
+        cleanup=cleanup,
+        progress=progress,
+        allow_unverified_values=allow_unverified_values,
+    )
     if propagation_wait is not None:
         lc.propagation_wait = propagation_wait
     run.scenarios = run_scenarios(lc, scenarios)

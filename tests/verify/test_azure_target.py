@@ -26,6 +26,7 @@ from verify_world import RG, SECRET_VALUES, TENANT, World, sample_outputs
 
 from components.errors import ConfigError
 from components.testing import arm_shapes
+from verify import probe
 from verify.lifecycle import LiveAssignmentError, cleanup_orphans
 from verify.model import derive_matrix, load_outputs
 from verify.runner import check_report
@@ -341,7 +342,7 @@ def _outputs_for_world(world: World) -> dict[str, Any]:
             for a in st.role_assignments()
             if a.principal_id in (world.vm_a.system_principal_id, world.shared.principal_id)
         ],
-        secret_fingerprints=None,
+        secret_fingerprints={n: probe.fingerprint(v) for n, v in SECRET_VALUES.items()},
     )
     raw["access_matrix"] = [c.model_dump() for c in derive_matrix(load_outputs(raw))]
     return raw

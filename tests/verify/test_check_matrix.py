@@ -117,8 +117,67 @@ def test_outputs_with_a_missing_field_are_a_config_error() -> None:
     assert "vault" in str(info.value)
 
 
-def test_hidden_fingerprints_are_tolerated() -> None:
+def test_hidden_fingerprints_fail_the_check_and_say_how_to_fix() -> None:
     raw = sample_outputs()
     raw["secret_fingerprints"] = "[secret]"  # `pulumi stack output --json` without --show-secrets
     assert load_outputs(raw).secret_fingerprints is None
-    assert _run(raw).passed
+    result = _run(raw)
+    assert not result.passed
+    reads = [c for c in result.cells if c.observed == "read"]
+    assert reads and all(not c.passed and c.note == "value not compared" for c in reads)
+    assert all("value not compared" in c.detail for c in reads)
+    (error,) = result.errors
+    assert "--show-secrets" in error and "--allow-unverified-values" in error
+    # Denied cells are proven by Key Vault's 403 alone: they still pass.
+    assert all(c.passed for c in result.cells if c.expected == "denied")
+
+
+def test_unverified_values_pass_only_when_asked_and_say_so() -> None:
+    raw = sample_outputs()
+    raw["secret_fingerprints"] = "[secret]"
+    outputs = load_outputs(raw)
+    probes = {vm: ProbeResult.model_validate(probe_result_for(raw, vm)) for vm in raw["vms"]}
+    result = compare(outputs, expectations_from(outputs), probes, allow_unverified_values=True)
+    assert result.passed, result.failures
+    reads = [c for c in result.cells if c.observed == "read"]
+    assert reads and {c.note for c in reads} == {"value not compared"}
+    assert {c.note for c in result.cells if c.observed != "read"} == {None}
+    assert all(c.fingerprint_match is None for c in reads)
+
+
+def test_with_fingerprints_a_read_is_compared_not_noted() -> None:
+    result = _run(sample_outputs())
+    assert {c.note for c in result.cells} == {None}
+
+
+def _denied_answer(status: int, code: str):
+    def mutate(vm, data):
+        for ident in data["identities"]:
+            for s in ident["secrets"].values():
+                if s["outcome"] == "forbidden":
+                    s.update(http_status=status, error_code=code)
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (401, "Unauthorized"),  # the token was refused: says nothing about RBAC
+        (403, "Forbidden"),  # a 403 without ForbiddenByRbac (firewall, policy)
+        (403, "Forbidden/AccessDenied"),
+        (500, "Forbidden/ForbiddenByRbac"),
+    ],
+)
+def test_only_keyvault_403_forbidden_by_rbac_proves_denied(status: int, code: str) -> None:
+    # Even when a probe labels it "forbidden", the verifier checks the evidence itself.
+    result = _run(sample_outputs(), mutate=_denied_answer(status, code))
+    assert not result.passed
+    denied = [c for c in result.cells if c.expected == "denied"]
+    assert denied and all(not c.passed and c.observed == "inconclusive" for c in denied)
+    assert all(f"({status} {code})" in c.detail and "inconclusive" in c.detail for c in denied)
+
+
+def test_keyvault_403_forbidden_by_rbac_is_a_denial() -> None:
+    result = _run(sample_outputs(), mutate=_denied_answer(403, "Forbidden/ForbiddenByRbac"))
+    assert result.passed

@@ -149,7 +149,7 @@ def test_a_grant_that_was_never_made_fails_the_check(check_target: SandboxTarget
     (grant,) = st.role_assignments(principal_id=solo)
     st.delete_role_assignment(grant.id)
     try:
-        run = check_report(check_target, "sandbox")
+        run = check_report(check_target, "sandbox", propagation_wait=0.0)
     finally:
         st.create_role_assignment(grant.scope, grant.role_definition_id, solo, name=grant.name)
     assert run.check is not None and not run.check.passed

@@ -194,8 +194,10 @@ def test_stashed_token_replayed_after_the_identity_is_deleted(
 
     world.sb.faults.deleted_principal_tokens = "refuse"
     refused = _only(run_probe(vm, [uai.client_id], secrets=["api-key"], **replay), uai.client_id)
-    assert refused["secrets"]["api-key"]["outcome"] == "forbidden"
+    # Key Vault's 401 refuses the token; it is not an RBAC verdict, so not "forbidden".
+    assert refused["secrets"]["api-key"]["outcome"] == "inconclusive"
     assert refused["secrets"]["api-key"]["http_status"] == 401
+    assert refused["secrets"]["api-key"]["error_code"] == "Unauthorized"
 
 
 def test_replay_without_a_stash_says_so(world: World, run_probe: ProbeRunner, tmp_path) -> None:
@@ -250,3 +252,49 @@ def test_slow_imds_is_bounded_by_the_budget(world: World, run_probe: ProbeRunner
     assert time.monotonic() - started < 1.4
     token = _only(result, world.shared.client_id)["token"]
     assert token["outcome"] == "unreachable"
+
+
+def test_keyvault_401_is_inconclusive_not_forbidden(world: World, run_probe: ProbeRunner) -> None:
+    """A 401 (here injected on one secret's path) proves nothing about RBAC."""
+    world.sb.faults.add(Fault(service="keyvault", status=401, path="/secrets/api-key"))
+    expect = {"system": {"db-password": "allowed", "api-key": "denied"}}
+    result = run_probe(world.vm_a, ["system"], expect=expect)
+    outcome = _only(result, "system")["secrets"]["api-key"]
+    assert (outcome["outcome"], outcome["http_status"]) == ("inconclusive", 401)
+    assert result["passed"] is False  # the denial the spec expected was not proven
+
+
+def test_only_forbidden_by_rbac_is_forbidden(world: World, run_probe: ProbeRunner) -> None:
+    result = run_probe(world.vm_a, ["system"], secrets=["api-key"])
+    outcome = _only(result, "system")["secrets"]["api-key"]
+    assert (outcome["outcome"], outcome["error_code"]) == ("forbidden", "Forbidden/ForbiddenByRbac")
+    world.sb.faults.add(Fault(service="keyvault", status=403, path="/secrets/api-key"))
+    result = run_probe(world.vm_a, ["system"], secrets=["api-key"], propagation_wait_seconds=5)
+    outcome = _only(result, "system")["secrets"]["api-key"]
+    assert (outcome["outcome"], outcome["http_status"]) == ("inconclusive", 403)
+    assert outcome["attempts"] == 1  # not mistaken for RBAC propagation and retried
+
+
+def test_imds_429_short_retry_after_is_waited_out(world: World, run_probe: ProbeRunner) -> None:
+    world.sb.faults.add(Fault(service="imds", status=429, retry_after=1, target="vm-b", times=1))
+    result = run_probe(world.vm_b, [world.shared.client_id], secrets=["api-key"])
+    report = _only(result, world.shared.client_id)
+    assert report["token"]["outcome"] == "ok"
+    assert report["token"]["imds_requests"] == 2
+    assert 900 <= report["token"]["waited_ms"] < 2000
+    assert report["secrets"]["api-key"]["outcome"] == "read"
+
+
+def test_imds_429_retry_after_beyond_the_budget_is_reported_not_waited(
+    world: World, run_probe: ProbeRunner
+) -> None:
+    world.sb.faults.add(Fault(service="imds", status=429, retry_after=600, target="vm-b"))
+    started = time.monotonic()
+    result = run_probe(world.vm_b, [world.shared.client_id], secrets=["api-key"])
+    assert time.monotonic() - started < 5
+    token = _only(result, world.shared.client_id)["token"]
+    assert (token["outcome"], token["http_status"], token["imds_requests"]) == (
+        "unreachable",
+        429,
+        1,
+    )

@@ -104,3 +104,36 @@ def test_terminal_summary_says_the_verdict() -> None:
     assert "Access matrix" in text and "Lifecycle" in text
     assert "FAILED" in text
     assert "access nobody granted" in text
+
+
+def test_unverified_values_say_value_not_compared_in_all_three_reports(tmp_path: Path) -> None:
+    raw = sample_outputs()
+    raw["secret_fingerprints"] = "[secret]"  # outputs taken without --show-secrets
+    outputs = load_outputs(raw)
+    probes = {vm: ProbeResult.model_validate(probe_result_for(raw, vm)) for vm in raw["vms"]}
+    run = RunReport("check", "azure", "dev", "2026-01-01T00:00:00Z", outputs=outputs)
+    run.check = compare(outputs, expectations_from(outputs), probes, allow_unverified_values=True)
+    assert run.passed
+    reads = {(c.vm, c.identity, c.secret) for c in run.check.cells if c.observed == "read"}
+    paths = write_reports(run, tmp_path)
+
+    data = json.loads(paths["json"].read_text())
+    noted = {
+        (c["vm"], c["identity"], c["secret"])
+        for c in data["check"]["cells"]
+        if c["note"] == "value not compared"
+    }
+    assert noted == reads
+
+    markdown = paths["markdown"].read_text()
+    assert markdown.count("read (value not compared)") == len(reads)
+
+    root = ET.parse(paths["junit"]).getroot()
+    junit_noted = {
+        (case.get("classname"), case.get("name"))
+        for case in root.iter("testcase")
+        if case.findtext("system-out") == "value not compared"
+    }
+    assert junit_noted == {
+        (f"matrix.{vm}.{ident}", f"{secret} allowed") for vm, ident, secret in reads
+    }

@@ -45,6 +45,9 @@ class Lifecycle:
     progress: Progress = lambda _msg: None
     propagation_wait: float = PROPAGATION_WAIT
     probe_budget: float = PROBE_BUDGET
+    #: Accept reads whose value cannot be compared (fingerprints hidden); each such
+    #: cell then says "value not compared" (verify.check.judge_keyvault_cell).
+    allow_unverified_values: bool = False
     current: StackOutputs = field(init=False)
     used: set[str] = field(default_factory=set)
     #: (key, identity, VMs that used it, its grants) once delete-shared-identity ran, so
@@ -96,7 +99,9 @@ class Lifecycle:
         )
         self.progress(f"    probing {len(requests)} VM(s): {', '.join(r.vm for r in requests)}")
         probes = self.target.probe(requests)
-        return compare(outputs, expectations, probes)
+        return compare(
+            outputs, expectations, probes, allow_unverified_values=self.allow_unverified_values
+        )
 
     def probe_step(
         self,

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from verify.lifecycle.context import Lifecycle
-from verify.model import Identity, IdentityReport, StackOutputs, TokenReport, derive_matrix
+from verify.model import (
+    Identity,
+    IdentityReport,
+    SecretReport,
+    StackOutputs,
+    TokenReport,
+    derive_matrix,
+)
 from verify.results import Step
 from verify.targets.base import ProbeRequest
 
@@ -47,8 +54,10 @@ def replay_step(lc: Lifecycle, vm: str, identity: str, outputs: StackOutputs) ->
     }
     outcomes = {s: report.secrets[s] for s in allowed if s in report.secrets}
     accepted = sorted(s for s, r in outcomes.items() if r.outcome == "read")
-    refused = sorted(s for s, r in outcomes.items() if r.outcome == "forbidden")
-    unclear = sorted(s for s, r in outcomes.items() if r.outcome not in ("read", "forbidden"))
+    refused = sorted(s for s, r in outcomes.items() if old_token_refused(r))
+    unclear = sorted(
+        s for s, r in outcomes.items() if r.outcome != "read" and not old_token_refused(r)
+    )
     lifetime = report.token.expires_in_seconds
     exp = (report.claims or {}).get("exp")
     if accepted and not refused:
@@ -76,6 +85,15 @@ def replay_step(lc: Lifecycle, vm: str, identity: str, outputs: StackOutputs) ->
         seconds=time.monotonic() - started,
         details=details,
     )
+
+
+def old_token_refused(report: SecretReport) -> bool:
+    """Key Vault refused the replayed token: its RBAC denial (403 ``ForbiddenByRbac``), or
+    its own 401 ``Unauthorized`` for the token itself. An injected or proxy 401 carries
+    another code and, like a 5xx or a reset, is unclear, not a refusal."""
+    if report.outcome == "forbidden":
+        return report.http_status == 403 and (report.error_code or "").endswith("ForbiddenByRbac")
+    return report.http_status == 401 and (report.error_code or "") == "Unauthorized"
 
 
 IDENTITY_NOT_FOUND = "Identity not found"

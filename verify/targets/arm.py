@@ -25,6 +25,12 @@ from verify.targets.base import Assignment, IdentityInfo
 
 #: Long-running operations poll this often; ARM's own Retry-After wins when it sends one.
 POLL_INTERVAL = 1.0
+#: How long a read right after a grant may keep getting Key Vault's RBAC 403 on Azure:
+#: Microsoft documents up to 10 minutes for a role assignment to take effect ("Troubleshoot
+#: Azure RBAC": role assignment changes are not being detected; Key Vault "Azure RBAC
+#: guide": up to 10 minutes (600 seconds) after role assignments change). Bounded, and
+#: only cells expected allowed wait; ``--propagation-wait`` changes it.
+AZURE_PROPAGATION_WAIT = 600.0
 
 
 def to_assignment(model: Any) -> Assignment:
@@ -49,6 +55,9 @@ class ArmOperations:
     ``ManagedServiceIdentityClient`` and ``AuthorizationManagementClient`` (or fakes
     with the same method names in unit tests).
     """
+
+    #: ``verify check``'s bound on waiting out RBAC propagation (runner.propagation_wait_for).
+    default_propagation_wait: float = AZURE_PROPAGATION_WAIT
 
     def __init__(
         self,

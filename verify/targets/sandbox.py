@@ -225,10 +225,17 @@ def probe_environment(imds_url: str) -> dict[str, str]:
     return env
 
 
+#: ``verify check``'s RBAC propagation wait on the sandbox: its propagation delay is a
+#: knob (0 by default, a few seconds in tests and fault files), so a small bound keeps a
+#: broken grant from costing minutes while covering every delay the tests set.
+SANDBOX_PROPAGATION_WAIT = 15.0
+
+
 class SandboxTarget(ArmOperations):
     """The local sandbox, deployed with the stack program: probe by process, change by ARM."""
 
     name = "sandbox"
+    default_propagation_wait = SANDBOX_PROPAGATION_WAIT
 
     def __init__(
         self,

@@ -1,0 +1,99 @@
+"""``verify check`` on the sandbox: what counts as evidence, and the bounded RBAC wait.
+
+Each test builds the situation with the sandbox's own faults or state, then asserts on
+the report a user would read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from verify.runner import check_report
+from verify.sandbox import Fault, SandboxConfig
+from verify.targets.sandbox import SANDBOX_PROPAGATION_WAIT, SandboxTarget
+
+
+@pytest.fixture(scope="module")
+def _deployment() -> Iterator[SandboxTarget]:
+    with SandboxTarget() as t:
+        yield t
+
+
+@pytest.fixture
+def target(_deployment: SandboxTarget) -> Iterator[SandboxTarget]:
+    yield _deployment
+    _deployment.sandbox.faults.clear()
+
+
+def test_check_fails_when_denied_cells_get_401_instead_of_passing(target: SandboxTarget) -> None:
+    """Issue 9: every break-glass cell (all expected denied) answered 401 and `check`
+    PASSED. A 401 proves nothing about RBAC: each such cell fails, saying so."""
+    fault = target.sandbox.faults.add(
+        Fault(service="keyvault", status=401, path="/secrets/break-glass")
+    )
+    run = check_report(target, "sandbox")
+    assert fault.hits > 0
+    assert run.check is not None and not run.check.passed
+    hit = [c for c in run.check.cells if c.secret == "break-glass"]
+    assert hit and {c.expected for c in hit} == {"denied"}
+    assert all(not c.passed and c.observed == "inconclusive" for c in hit)
+    assert all("401" in c.detail and "inconclusive" in c.detail for c in hit)
+    assert all(c.passed for c in run.check.cells if c.secret != "break-glass")
+
+
+def test_check_fails_on_a_5xx_or_reset_for_a_denied_cell(target: SandboxTarget) -> None:
+    target.sandbox.faults.add(Fault(service="keyvault", status=503, path="/secrets/break-glass"))
+    run = check_report(target, "sandbox")
+    assert run.check is not None and not run.check.passed
+    assert {c.observed for c in run.check.cells if c.secret == "break-glass"} == {"unreachable"}
+    target.sandbox.faults.clear()
+    target.sandbox.faults.add(Fault(service="keyvault", kind="reset", path="/secrets/break-glass"))
+    run = check_report(target, "sandbox")
+    assert run.check is not None and not run.check.passed
+    assert not any(c.passed for c in run.check.cells if c.secret == "break-glass")
+
+
+def test_a_denied_cell_that_reads_fails_at_once_without_waiting(target: SandboxTarget) -> None:
+    outputs = target.outputs()
+    st = target.sandbox.state
+    extra = st.create_role_assignment(
+        outputs.secrets["break-glass"].scope,
+        "Key Vault Secrets User",
+        outputs.identities["shared"].principal_id,
+    )
+    try:
+        run = check_report(target, "sandbox")  # default wait: 15 s on the sandbox
+    finally:
+        st.delete_role_assignment(extra.id)
+    assert run.check is not None and not run.check.passed
+    bad = [c for c in run.check.cells if not c.passed]
+    assert bad and all(c.expected == "denied" and c.observed == "read" for c in bad)
+    assert all(c.attempts == 1 and c.waited_ms == 0 for c in bad)
+
+
+def test_a_fresh_grant_still_propagating_fails_without_a_wait(target: SandboxTarget) -> None:
+    """The converse of the test below: the delay is real, only the wait covers it."""
+    target.sandbox.faults.propagation_delay_seconds = 5.0
+    solo = target.outputs().vms["solo"].system_principal_id or ""
+    st = target.sandbox.state
+    (grant,) = st.role_assignments(principal_id=solo)
+    st.delete_role_assignment(grant.id)
+    st.create_role_assignment(grant.scope, grant.role_definition_id, solo, name=grant.name)
+    run = check_report(target, "sandbox", propagation_wait=0.0)
+    assert run.check is not None and not run.check.passed
+    bad = {(c.vm, c.secret): c for c in run.check.cells if not c.passed}
+    # Grants younger than the delay (all of them when this test runs alone) fail too.
+    assert ("solo", "app-db-password") in bad
+    assert {(c.expected, c.observed, c.error_code) for c in bad.values()} == {
+        ("allowed", "forbidden", "Forbidden/ForbiddenByRbac")
+    }
+
+
+def test_check_with_a_5_second_propagation_delay_passes_with_the_defaults() -> None:
+    """Issue 9's done-when: the sandbox default wait covers a 5 s propagation delay."""
+    assert SANDBOX_PROPAGATION_WAIT > 5.0
+    with SandboxTarget(config=SandboxConfig(propagation_delay_seconds=5.0)) as t:
+        run = check_report(t, "sandbox")
+    assert run.check is not None and run.check.passed, run.check.failures

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from components import armid, validation
+from components.arm.rules import MAX_FEDERATED_CREDENTIALS
 from components.errors import ConfigError
 from components.grants import Grantable
 from components.identity_type import identity_type
@@ -116,7 +117,16 @@ class UserAssignedIdentityArgs:
 def check_federated_credentials(
     creds: Sequence[FederatedCredential], field: str = "federated_credentials"
 ) -> None:
-    """Names unique and well-formed, an https issuer, a subject and a list of audiences."""
+    """At most 20, names unique and well-formed, an https issuer, a subject and audiences."""
+    if len(creds) > MAX_FEDERATED_CREDENTIALS:
+        raise ConfigError(
+            field,
+            f"{len(creds)} credentials",
+            f"is more than the {MAX_FEDERATED_CREDENTIALS} federated credentials Entra ID "
+            "allows on one identity",
+            "drop some subjects (e.g. federate on GitHub environments instead of branches) "
+            "or split them over a second identity",
+        )
     seen: set[str] = set()
     for i, cred in enumerate(creds):
         where = f"{field}[{i}]"
@@ -184,19 +194,29 @@ class UserAssignedIdentity(pulumi.ComponentResource, Grantable):
         self.client_id: pulumi.Output[str] = uai.client_id
         self.principal_id: pulumi.Output[str] = uai.principal_id
         self.tenant_id: pulumi.Output[str] = uai.tenant_id
-        self.federated_credentials = [
-            azure_native.managedidentity.FederatedIdentityCredential(
-                f"{resource_name}-{cred.name}",
-                federated_identity_credential_resource_name=cred.name,
-                resource_name_=uai.name,
-                resource_group_name=args.resource_group_name,
-                issuer=cred.issuer,
-                subject=cred.subject,
-                audiences=list(cred.audiences),
-                opts=child,
+        # One at a time: the Managed Identity RP refuses concurrent credential writes on
+        # one identity (409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity),
+        # and Pulumi writes resources with no dependency between them in parallel.
+        self.federated_credentials: list[
+            azure_native.managedidentity.FederatedIdentityCredential
+        ] = []
+        for cred in args.federated_credentials:
+            previous = self.federated_credentials[-1:]
+            self.federated_credentials.append(
+                azure_native.managedidentity.FederatedIdentityCredential(
+                    f"{resource_name}-{cred.name}",
+                    federated_identity_credential_resource_name=cred.name,
+                    resource_name_=uai.name,
+                    resource_group_name=args.resource_group_name,
+                    issuer=cred.issuer,
+                    subject=cred.subject,
+                    audiences=list(cred.audiences),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(previous)),
+                )
             )
-            for cred in args.federated_credentials
-        ]
+        # The lock waits for every credential, so Pulumi creates it last and deletes it
+        # first: `pulumi destroy` lifts the lock before it deletes the credentials (a
+        # CanNotDelete lock on the identity refuses their deletion: 409 ScopeLocked).
         self.lock = (
             azure_native.authorization.ManagementLockByScope(
                 f"{resource_name}-lock",
@@ -204,7 +224,9 @@ class UserAssignedIdentity(pulumi.ComponentResource, Grantable):
                 lock_name=f"{args.name}-cannot-delete",
                 level="CanNotDelete",
                 notes="Shared identity: deleting it breaks every resource that uses it.",
-                opts=child,
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=list(self.federated_credentials)
+                ),
             )
             if args.lock
             else None

@@ -6,7 +6,8 @@ One source for both places that answer like ARM: the Pulumi mock runtime (unit t
 in a unit test and in the sandbox the way it would on the first real ``pulumi up``.
 """
 
-from components.arm import shapes
-from components.arm.memory import ArmBackend, ArmError, InMemoryArm
+from components.arm import rules, shapes
+from components.arm.errors import ArmError
+from components.arm.memory import ArmBackend, InMemoryArm
 
-__all__ = ["ArmBackend", "ArmError", "InMemoryArm", "shapes"]
+__all__ = ["ArmBackend", "ArmError", "InMemoryArm", "rules", "shapes"]

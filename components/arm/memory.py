@@ -12,11 +12,14 @@ from __future__ import annotations
 import ipaddress
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from components import armid
+from components.arm import rules
 from components.arm import shapes as arm_shapes
+from components.arm.errors import ArmError
+from components.arm.rules import WriteOrdering
 from components.conditions import (
     CONDITION_VERSION,
     INVALID_CONDITION_CODE,
@@ -24,6 +27,8 @@ from components.conditions import (
     arm_condition_refusal,
 )
 from components.roles import RoleCatalog, guid_from_role_reference
+
+__all__ = ["ArmBackend", "ArmError", "InMemoryArm", "default_vault_uri", "role_definitions"]
 
 JSON = dict[str, Any]
 
@@ -45,16 +50,6 @@ KEY_VAULT_SECRET = "azure-native:keyvault:Secret"  # noqa: S105 (a type token)
 GET_CLIENT_CONFIG = "azure-native:authorization:getClientConfig"
 
 
-class ArmError(Exception):
-    """An error ARM would answer with (status, code, message), e.g. a 409 conflict."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        super().__init__(f"{status} {code}: {message}")
-
-
 @runtime_checkable
 class ArmBackend(Protocol):
     """Creates resources from Pulumi inputs and answers invokes, in ARM's shapes."""
@@ -66,12 +61,20 @@ class ArmBackend(Protocol):
     def subscription_id(self) -> str: ...
 
     def create_or_update(
-        self, resource_type: str, arm_id: str, inputs: dict[str, Any]
+        self,
+        resource_type: str,
+        arm_id: str,
+        inputs: dict[str, Any],
+        *,
+        ordering: WriteOrdering | None = None,
     ) -> dict[str, Any]:
         """Create or update ``arm_id`` from Pulumi ``inputs``; return its ARM JSON.
 
         ``resource_type`` is the Pulumi type token (``azure-native:compute:VirtualMachine``);
-        ``inputs`` are camelCase with secrets already unwrapped.
+        ``inputs`` are camelCase with secrets already unwrapped. ``ordering`` says which
+        other writes of the same deployment may run alongside this one (the mock runtime
+        answers from Pulumi's dependency graph); None means "not known", and rules about
+        concurrent writes are then not checked.
         """
         ...
 
@@ -110,6 +113,7 @@ class InMemoryArm:
         vault_uri: Callable[[str], str] = default_vault_uri,
         new_guid: Callable[[], str] = _new_guid,
         deployer_object_id: str | None = None,
+        existing: Iterable[str] = (),
     ) -> None:
         self._new_guid = new_guid
         self._tenant_id = tenant_id or new_guid()
@@ -122,6 +126,10 @@ class InMemoryArm:
         """ARM documents by lower-cased ARM ID."""
         self.secret_values: dict[str, str] = {}
         """Secret values by lower-cased secret ARM ID (management-plane writes)."""
+        self.existing: set[str] = {str(i).rstrip("/").lower() for i in existing}
+        """ARM IDs that exist before the program runs (e.g. a resource group the stack
+        deploys into with ``mikit:createResourceGroup: false``): valid scopes."""
+        self._ordering: WriteOrdering | None = None
         self._next_ip = 4
         # Pulumi's mock monitor calls new_resource from several executor threads at once;
         # without this, a conflict scan can iterate ``resources`` while another thread
@@ -153,11 +161,22 @@ class InMemoryArm:
     # -- the protocol -------------------------------------------------------------
 
     def create_or_update(
-        self, resource_type: str, arm_id: str, inputs: dict[str, Any]
+        self,
+        resource_type: str,
+        arm_id: str,
+        inputs: dict[str, Any],
+        *,
+        ordering: WriteOrdering | None = None,
     ) -> dict[str, Any]:
         handler = self._handlers.get(resource_type, self._generic)
         with self._mutex:
-            doc = handler(arm_id, inputs)
+            # Handlers run one at a time under the mutex, so the write being handled can
+            # read its ordering from here (see ``_federated_credential``).
+            self._ordering = ordering
+            try:
+                doc = handler(arm_id, inputs)
+            finally:
+                self._ordering = None
             self.resources[doc["id"].lower()] = doc
         return doc
 
@@ -183,9 +202,37 @@ class InMemoryArm:
         return [d for d in docs if d["type"].lower() == arm_type.lower()]
 
     def delete(self, arm_id: str) -> JSON | None:
-        """Remove one resource (children stay, as ARM leaves role assignments behind)."""
+        """Delete one resource as ARM does: refused (409 ``ScopeLocked``) while a lock at
+        or above it exists; children stay, as ARM leaves role assignments behind.
+
+        Deleting a lock itself is not blocked by ``CanNotDelete`` (that is how a lock is
+        lifted).
+        """
         with self._mutex:
+            if self.get(arm_id) is not None and not _is_lock(arm_id):
+                rules.check_not_locked(arm_id, self.locks(), "delete")
             return self.resources.pop(arm_id.lower(), None)
+
+    def exists(self, arm_id: str) -> bool:
+        """Whether ``arm_id`` names a resource (or resource group) that exists now."""
+        key = arm_id.rstrip("/").lower()
+        return key in self.resources or key in self.existing
+
+    def _exists_for_this_write(self, arm_id: str) -> bool:
+        """Whether the write being handled is sure to find ``arm_id``: it exists and, if
+        this deployment writes it too, the write waits for it. A scope written alongside
+        (no dependency) may or may not be there when ARM looks; refusing it always keeps
+        the answer independent of thread timing, as a real run's outcome is not."""
+        if not self.exists(arm_id):
+            return False
+        return self._ordering is None or not self._ordering.concurrent_with(arm_id)
+
+    def locks(self) -> list[tuple[str, str]]:
+        """``(scope, level)`` of every management lock."""
+        return [
+            (_lock_scope(d["id"]), d["properties"]["level"])
+            for d in self.of_type(arm_shapes.MANAGEMENT_LOCK)
+        ]
 
     # -- per-type behaviour ----------------------------------------------------------
 
@@ -210,9 +257,12 @@ class InMemoryArm:
         )
 
     def _federated_credential(self, arm_id: str, inputs: JSON) -> JSON:
-        parent = arm_id.rsplit("/federatedIdentityCredentials/", 1)[0]
+        parent = rules.federated_credential_parent(arm_id)
         if self.get(parent) is None:
             raise ArmError(404, "ResourceNotFound", f"identity {parent} was not found")
+        prefix = (parent + rules.FEDERATED_CREDENTIALS_SEGMENT).lower()
+        siblings = [d["id"] for k, d in self.resources.items() if k.startswith(prefix)]
+        rules.check_federated_credential_write(arm_id, siblings, self._ordering)
         return arm_shapes.federated_identity_credential(
             arm_id=arm_id,
             issuer=inputs["issuer"],
@@ -221,6 +271,7 @@ class InMemoryArm:
         )
 
     def _lock(self, arm_id: str, inputs: JSON) -> JSON:
+        rules.check_scope_exists(inputs["scope"], self.subscription_id, self._exists_for_this_write)
         return arm_shapes.management_lock(
             scope=inputs["scope"],
             name=arm_id.rsplit("/", 1)[-1],
@@ -328,8 +379,9 @@ class InMemoryArm:
 
     def _role_assignment(self, arm_id: str, inputs: JSON) -> JSON:
         scope = inputs["scope"]
-        armid.parse(scope, "scope")
         name = arm_id.rsplit("/", 1)[-1]
+        rules.check_role_assignment_ids(name, inputs.get("principalId"))  # type: ignore[arg-type]
+        rules.check_scope_exists(scope, self.subscription_id, self._exists_for_this_write)
         role_id = inputs["roleDefinitionId"]
         guid = guid_from_role_reference(role_id)
         if guid is None:
@@ -359,6 +411,8 @@ class InMemoryArm:
             if doc["name"].lower() != name.lower() and same == key:
                 raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
         existing = self.get(arm_id)
+        if existing is None:
+            rules.check_role_assignment_limit(len(self.of_type(arm_shapes.ROLE_ASSIGNMENT)))
         created = existing["properties"]["createdOn"] if existing else None
         return arm_shapes.role_assignment(
             scope=scope,
@@ -423,6 +477,14 @@ class InMemoryArm:
         doc.update({k: v for k, v in inputs.items() if k in envelope})
         doc["properties"] = {k: v for k, v in inputs.items() if k not in envelope}
         return doc
+
+
+def _is_lock(arm_id: str) -> bool:
+    return "/providers/microsoft.authorization/locks/" in arm_id.lower()
+
+
+def _lock_scope(lock_id: str) -> str:
+    return lock_id[: lock_id.lower().rfind("/providers/microsoft.authorization/locks/")]
 
 
 def role_definitions(subscription_id: str) -> list[JSON]:

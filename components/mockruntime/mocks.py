@@ -178,6 +178,10 @@ class Registration:
     custom: bool
     raw_inputs: dict[str, Any] = field(default_factory=dict)
     """Inputs as the monitor received them, secret envelopes included (to assert secrecy)."""
+    urn: str = ""
+    dependencies: frozenset[str] = frozenset()
+    """URNs this resource waits for (``depends_on`` and every input's resource), as the
+    Pulumi engine orders its steps; empty when run by a monitor that does not record them."""
 
 
 @dataclass
@@ -198,6 +202,13 @@ class AzureMocks(pulumi_mocks.Mocks):
         self.backend: ArmBackend = backend if backend is not None else InMemoryArm()
         self.registrations: list[Registration] = []
         self.invocations: list[Invocation] = []
+        self._graph = DependencyGraph()
+        self._current = threading.local()
+
+    def begin_registration(self, urn: str, dependencies: Collection[str]) -> None:
+        """Called by the monitor just before ``new_resource`` on the same thread."""
+        self._current.urn = urn
+        self._current.dependencies = frozenset(dependencies)
 
     # -- pulumi.runtime.Mocks ----------------------------------------------------------
 
@@ -206,18 +217,26 @@ class AzureMocks(pulumi_mocks.Mocks):
     ) -> tuple[str | None, dict[Any, Any]]:
         raw = dict(args.inputs)
         inputs = unwrap_secrets(raw)
+        urn: str = getattr(self._current, "urn", "")
+        deps: frozenset[str] = getattr(self._current, "dependencies", frozenset())
+        self._current.urn, self._current.dependencies = "", frozenset()
         if not args.typ.startswith("azure-native:"):
             # Component resources and anything not azure-native: echo the inputs.
             rid = "" if not args.custom else f"{args.name}_id"
+            self._graph.add(urn, deps, None)
             self.registrations.append(
-                Registration(args.typ, args.name, inputs, rid, inputs, bool(args.custom), raw)
+                Registration(
+                    args.typ, args.name, inputs, rid, inputs, bool(args.custom), raw, urn, deps
+                )
             )
             return rid, inputs
         arm_id = self.arm_id(args.typ, args.name, inputs)
-        arm = self.backend.create_or_update(args.typ, arm_id, inputs)
+        ordering = self._graph.ordering(deps) if urn else None
+        arm = self.backend.create_or_update(args.typ, arm_id, inputs, ordering=ordering)
+        self._graph.add(urn, deps, arm["id"])
         outputs = flatten(args.typ, arm)
         self.registrations.append(
-            Registration(args.typ, args.name, inputs, arm["id"], outputs, True, raw)
+            Registration(args.typ, args.name, inputs, arm["id"], outputs, True, raw, urn, deps)
         )
         return arm["id"], outputs
 
@@ -257,6 +276,79 @@ class AzureMocks(pulumi_mocks.Mocks):
 
     def custom_registrations(self) -> list[Registration]:
         return [r for r in self.registrations if r.custom]
+
+
+class DependencyGraph:
+    """The order the Pulumi engine would run this program's writes in.
+
+    The engine starts a resource's step once every resource it depends on is done, and
+    runs steps with no path between them in parallel. So two writes are concurrent
+    exactly when neither resource depends, directly or transitively, on the other. Each
+    resource registers only after its dependencies have (the SDK awaits their URNs), so
+    when a write arrives everything it could wait for is already in the graph: the answer
+    is the same whatever order the executor threads happen to run in.
+    """
+
+    def __init__(self) -> None:
+        self._deps: dict[str, frozenset[str]] = {}
+        self._urn_by_id: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, urn: str, dependencies: frozenset[str], arm_id: str | None) -> None:
+        if not urn:
+            return
+        with self._lock:
+            self._deps[urn] = dependencies
+            if arm_id:
+                self._urn_by_id[arm_id.lower()] = urn
+
+    def ancestors(self, dependencies: Collection[str]) -> set[str]:
+        """Every URN reachable from ``dependencies`` (what the write waits for)."""
+        seen: set[str] = set()
+        todo = list(dependencies)
+        with self._lock:
+            while todo:
+                urn = todo.pop()
+                if urn not in seen:
+                    seen.add(urn)
+                    todo.extend(self._deps.get(urn, ()))
+        return seen
+
+    def ordering(self, dependencies: frozenset[str]) -> _GraphOrdering:
+        return _GraphOrdering(self, dependencies)
+
+    def urn_of(self, arm_id: str) -> str | None:
+        with self._lock:
+            return self._urn_by_id.get(arm_id.lower())
+
+
+class _GraphOrdering:
+    """``components.arm.rules.WriteOrdering`` answered from the dependency graph."""
+
+    def __init__(self, graph: DependencyGraph, dependencies: frozenset[str]) -> None:
+        self._graph = graph
+        self._dependencies = dependencies
+        self._ancestors: set[str] | None = None
+
+    def concurrent_with(self, arm_id: str) -> bool:
+        other = self._graph.urn_of(arm_id)
+        if other is None:  # not written by this deployment: it finished before
+            return False
+        if self._ancestors is None:
+            self._ancestors = self._graph.ancestors(self._dependencies)
+        return other not in self._ancestors
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Pulumi's mock monitor, also handing each resource's URN and dependencies to
+    mocks that ask for them (``begin_registration``): the plain monitor drops them."""
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        begin = getattr(self.mocks, "begin_registration", None)
+        if begin is not None and request.type != "pulumi:pulumi:Stack":
+            urn = self.make_urn(request.parent, request.type, request.name)
+            begin(urn, set(request.dependencies))
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
 Program = Path | str | Callable[[], None]
@@ -327,7 +419,7 @@ def _run_isolated(
     project: str,
     stack: str,
 ) -> StackOutputs:
-    monitor = pulumi_mocks.MockMonitor(mocks)
+    monitor = RecordingMonitor(mocks)
     info = monitor.GetDeploymentInfo(None)  # type: ignore[no-untyped-call]
     settings.ROOT.set(None)
     settings.configure(

@@ -8,6 +8,7 @@ and key that need no stored secret.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -360,7 +361,9 @@ def test_what_ci_stacks_register_stays_within_the_deployers_reach(stack: str) ->
     # The bootstrap made the group and the deployer cannot create one: the stack must use
     # it as it is (mikit:createResourceGroup: false), registering no ResourceGroup at all.
     assert config.get("mikit:createResourceGroup") is False
-    mocks = AzureMocks(InMemoryArm())
+    sub = str(uuid.uuid4())
+    made_by_bootstrap = f"/subscriptions/{sub}/resourceGroups/{config['mikit:resourceGroup']}"
+    mocks = AzureMocks(InMemoryArm(subscription_id=sub, existing=[made_by_bootstrap]))
     outputs = run_program(ROOT / "__main__.py", config, mocks=mocks, stack=stack)
     group = _rg_id(mocks, config["mikit:resourceGroup"]).lower()
     assert mocks.of_type("azure-native:resources:ResourceGroup") == []

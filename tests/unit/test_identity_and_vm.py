@@ -234,7 +234,8 @@ def test_user_assigned_identity_bad_arguments(args: dict[str, Any], field: str) 
 
 
 def test_grant_on_identity_and_on_vm_system_identity() -> None:
-    mocks = AzureMocks(InMemoryArm(subscription_id=SUB))
+    # The secret was made outside this program; ARM needs a grant's scope to exist.
+    mocks = AzureMocks(InMemoryArm(subscription_id=SUB, existing=[SECRET_SCOPE]))
 
     def program() -> None:
         uai = UserAssignedIdentity(

@@ -63,13 +63,14 @@ def test_program_path_and_structured_config(tmp_path: Path) -> None:
 
 
 def test_role_assignment_conflicts_like_arm() -> None:
-    arm = InMemoryArm(subscription_id=SUB)
-    ra_id = f"{SCOPE}/providers/Microsoft.Authorization/roleAssignments/n1"
+    arm = InMemoryArm(subscription_id=SUB, existing=[SCOPE])
+    n1, n2 = "0a5e3d8e-0000-4000-8000-000000000001", "0a5e3d8e-0000-4000-8000-000000000002"
+    ra_id = f"{SCOPE}/providers/Microsoft.Authorization/roleAssignments/{n1}"
     inputs = {"scope": SCOPE, "principalId": P1, "roleDefinitionId": ROLE}
     arm.create_or_update(ROLE_ASSIGNMENT, ra_id, inputs)
     arm.create_or_update(ROLE_ASSIGNMENT, ra_id, inputs)  # idempotent re-put
     with pytest.raises(ArmError) as exists:
-        arm.create_or_update(ROLE_ASSIGNMENT, ra_id.replace("/n1", "/n2"), inputs)
+        arm.create_or_update(ROLE_ASSIGNMENT, ra_id.replace(n1, n2), inputs)
     assert (exists.value.status, exists.value.code) == (409, "RoleAssignmentExists")
     with pytest.raises(ArmError) as update:
         arm.create_or_update(ROLE_ASSIGNMENT, ra_id, {**inputs, "principalId": P2})

@@ -28,7 +28,8 @@ RA = "azure-native:authorization:RoleAssignment"
 def run(
     args: RoleAssignmentArgs, capture: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], AzureMocks]:
-    mocks = AzureMocks(InMemoryArm(subscription_id=SUB))
+    # The scopes below were made outside these small programs; ARM needs them to exist.
+    mocks = AzureMocks(InMemoryArm(subscription_id=SUB, existing=[RG, VAULT, SECRET]))
 
     def program() -> None:
         if capture is not None:

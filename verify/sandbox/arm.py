@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from components import armid
+from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
 from components.roles import guid_from_role_reference
@@ -115,20 +116,14 @@ class ArmService:
         resource: Mapping[str, object] | None = None,
         request: Mapping[str, object] | None = None,
     ) -> None:
+        """Every read and write, lists included, is authorized at the scope it names: a
+        deployer with roles on one resource group gets 403 listing at subscription scope."""
         decision = self._rbac.check_action(
             claims["oid"], action, scope, resource=resource, request=request
         )
         if not decision.allowed:
-            raise _ResponseError(
-                error(
-                    403,
-                    "AuthorizationFailed",
-                    f"The client '{claims.get('appid')}' with object id '{claims['oid']}' does "
-                    f"not have authorization to perform action '{action}' over scope '{scope}' "
-                    "or the scope is invalid. If access was recently granted, please refresh "
-                    "your credentials.",
-                )
-            )
+            refused = arm_rules.authorization_failed(claims["oid"], action, scope)
+            raise _ResponseError(error(refused.status, refused.code, refused.message))
 
     def _known_principal_type(self, principal_id: object) -> str | None:
         """What ARM looks up when the PUT names no principalType (every sandbox principal

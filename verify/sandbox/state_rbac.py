@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from components import armid
+from components.arm import rules
+from components.arm.errors import ArmError
 from components.conditions import (
     CONDITION_VERSION,
     INVALID_CONDITION_CODE,
@@ -15,6 +19,16 @@ from components.errors import ConfigError
 from components.roles import RoleDefinition
 from verify.sandbox.records import RoleAssignment, SandboxError, key, new_guid
 from verify.sandbox.state_base import StateBase
+
+
+@contextmanager
+def arm_rules_as_sandbox_errors() -> Iterator[None]:
+    """Run a shared ARM rule (``components.arm.rules``) and answer its refusal the way
+    every sandbox service does (``SandboxError``), with the same status, code and text."""
+    try:
+        yield
+    except ArmError as exc:
+        raise SandboxError(exc.status, exc.code, exc.message) from exc
 
 
 class RoleAssignmentsMixin(StateBase):
@@ -54,6 +68,9 @@ class RoleAssignmentsMixin(StateBase):
         not parse is ``InvalidRoleAssignmentCondition`` (400).
         """
         armid.parse(scope, "scope")
+        name = (name or new_guid()).lower()
+        with arm_rules_as_sandbox_errors():
+            rules.check_role_assignment_ids(name, principal_id)
         try:
             role_def = self.role_definition(role)
         except ConfigError as exc:
@@ -67,7 +84,6 @@ class RoleAssignmentsMixin(StateBase):
             # only conditionVersion 2.0 (Microsoft: conditions troubleshooting).
             raise SandboxError(400, INVALID_CONDITION_CODE, INVALID_CONDITION_MESSAGE)
         definition_id = role_def.definition_id(self.subscription_id)
-        name = (name or new_guid()).lower()
         assignment_id = (
             f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}"
         )
@@ -113,6 +129,8 @@ class RoleAssignmentsMixin(StateBase):
                     raise SandboxError(
                         409, "RoleAssignmentExists", "The role assignment already exists."
                     )
+            with arm_rules_as_sandbox_errors():
+                rules.check_role_assignment_limit(len(self._assignments))
             assignment = RoleAssignment(
                 assignment_id,
                 name,

@@ -41,6 +41,7 @@ from components.arm.memory import (
     ArmError,
     InMemoryArm,
 )
+from components.arm.rules import WriteOrdering
 from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
@@ -107,12 +108,26 @@ class SandboxBackend(InMemoryArm):
         )
 
     def create_or_update(
-        self, resource_type: str, arm_id: str, inputs: dict[str, Any]
+        self,
+        resource_type: str,
+        arm_id: str,
+        inputs: dict[str, Any],
+        *,
+        ordering: WriteOrdering | None = None,
     ) -> dict[str, Any]:
         try:
-            return super().create_or_update(resource_type, arm_id, inputs)
+            return super().create_or_update(resource_type, arm_id, inputs, ordering=ordering)
         except SandboxError as exc:
             raise ArmError(exc.status, exc.code, exc.message) from exc
+
+    def exists(self, arm_id: str) -> bool:
+        """Also what the sandbox holds from before the deploy (a group made by the test)."""
+        if super().exists(arm_id):
+            return True
+        parts = arm_id.rstrip("/").split("/")
+        if len(parts) == 5 and parts[3].lower() == "resourcegroups":
+            return self.state.resource_group(parts[4]) is not None
+        return False
 
     def _sb_resource_group(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         self.state.create_resource_group(

@@ -28,6 +28,8 @@ VAULT = f"{RG}/providers/Microsoft.KeyVault/vaults/kv-app"
 CONTAINER = (
     f"{RG}/providers/Microsoft.Storage/storageAccounts/stapp/blobServices/default/containers/c1"
 )
+# Made outside these small programs; ARM refuses an assignment whose scope does not exist.
+SCOPES = (VAULT, CONTAINER)
 PRINCIPAL = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 SECRETS_USER_GUID = "4633458b-17de-408a-b874-0445c86b69e6"
 BLOB_READER_GUID = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
@@ -80,7 +82,7 @@ def test_a_syntax_error_in_a_config_condition_names_line_and_column() -> None:
 
 
 def run_assignment(args: RoleAssignmentArgs) -> AzureMocks:
-    mocks = AzureMocks(InMemoryArm(subscription_id=SUB))
+    mocks = AzureMocks(InMemoryArm(subscription_id=SUB, existing=SCOPES))
 
     def program() -> None:
         RoleAssignment("grant", args)
@@ -128,7 +130,7 @@ def test_role_assignment_component_exposes_the_parsed_condition() -> None:
         seen.append(ra.condition)
         pulumi.export("ok", True)
 
-    run_program(program, {}, mocks=AzureMocks(InMemoryArm(subscription_id=SUB)))
+    run_program(program, {}, mocks=AzureMocks(InMemoryArm(subscription_id=SUB, existing=SCOPES)))
     (condition,) = seen
     assert condition is not None
     assert condition.actions() == {READ}  # type: ignore[attr-defined]
@@ -136,7 +138,7 @@ def test_role_assignment_component_exposes_the_parsed_condition() -> None:
 
 def test_the_mock_runtime_arm_refuses_what_arm_refuses() -> None:
     """components.arm.memory (mock runtime and sandbox deploys): the same 400 as ARM."""
-    arm = InMemoryArm(subscription_id=SUB)
+    arm = InMemoryArm(subscription_id=SUB, existing=SCOPES)
     name = "0c4e4e4e-0000-4000-8000-000000000001"
 
     def put(role: str, scope: str, **extra: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
 from components.roles import guid_from_role_reference
+from verify.sandbox import arm_requests
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, json_object, read_body
 from verify.sandbox.rbac import RbacEvaluator
@@ -49,10 +50,6 @@ from verify.sandbox.state import (
 from verify.sandbox.tokens import ARM_AUDIENCES, TokenIssuer
 
 AUTHZ = "/providers/microsoft.authorization/"
-_PRINCIPAL_FILTER = re.compile(r"principalId\s+eq\s+'(?P<id>[^']+)'", re.IGNORECASE)
-_ASSIGNED_TO = re.compile(r"assignedTo\('(?P<id>[^']+)'\)", re.IGNORECASE)
-_AT_SCOPE = re.compile(r"atScope\(\)", re.IGNORECASE)
-_ROLE_NAME = re.compile(r"roleName\s+eq\s+'(?P<name>[^']+)'", re.IGNORECASE)
 _RESOURCE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
     r"(?:/providers/(?P<provider>[^/]+)/(?P<type>[^/]+)(?:/(?P<name>[^/]+))?)?$",
@@ -183,12 +180,9 @@ class ArmService:
 
     def _list_assignments(self, request: Request, claims: dict[str, Any], scope: str) -> Response:
         self._authorize(claims, "Microsoft.Authorization/roleAssignments/read", scope or "/")
-        flt = request.query_params.get("$filter", "")
-        principal = _PRINCIPAL_FILTER.search(flt) or _ASSIGNED_TO.search(flt)
+        wanted = arm_requests.assignment_filter(request.query_params.get("$filter"))
         found = self._state.role_assignments(
-            scope=scope or None,
-            principal_id=principal.group("id") if principal else None,
-            at_scope=bool(_AT_SCOPE.search(flt)),
+            scope=scope or None, principal_id=wanted.principal_id, at_scope=wanted.at_scope
         )
         return JSONResponse({"value": [self._assignment_json(a) for a in found]})
 
@@ -229,31 +223,43 @@ class ArmService:
     def _put_assignment(
         self, request: Request, claims: dict[str, Any], scope: str, name: str
     ) -> Response:
-        props = _json_body(request).get("properties") or {}
+        props = arm_requests.object_field(_json_body(request), "properties")
+        fields = {
+            key: arm_requests.string_field(props, key, f"properties.{key}")
+            for key in (
+                "roleDefinitionId",
+                "principalId",
+                "principalType",
+                "description",
+                "condition",
+                "conditionVersion",
+            )
+        }
+        role, principal = fields["roleDefinitionId"], fields["principalId"]
         # Delegation conditions read the assignment being made (@Request[...]).
         self._authorize(
             claims,
             "Microsoft.Authorization/roleAssignments/write",
             scope,
             request=delegation_attributes(
-                props.get("roleDefinitionId"),
-                props.get("principalId"),
-                props.get("principalType") or self._known_principal_type(props.get("principalId")),
+                role,
+                principal,
+                fields["principalType"] or self._known_principal_type(principal),
             ),
         )
-        if not props.get("roleDefinitionId") or not props.get("principalId"):
+        if not role or not principal:
             message = "roleDefinitionId and principalId are required."
             return error(400, "InvalidRoleAssignmentRequest", message)
         existed = self._state.role_assignment(self._assignment_id(scope, name)) is not None
         created = self._state.create_role_assignment(
             scope,
-            props["roleDefinitionId"],
-            props["principalId"],
-            principal_type=props.get("principalType"),
+            role,
+            principal,
+            principal_type=fields["principalType"],
             name=name,
-            description=props.get("description"),
-            condition=props.get("condition"),
-            condition_version=props.get("conditionVersion"),
+            description=fields["description"],
+            condition=fields["condition"],
+            condition_version=fields["conditionVersion"],
         )
         return JSONResponse(self._assignment_json(created), status_code=200 if existed else 201)
 
@@ -277,11 +283,12 @@ class ArmService:
                     f"The role definition '{rest}' does not exist.",
                 )
             return JSONResponse(arm_shapes.role_definition(role, subscription_id=sub))
-        wanted = _ROLE_NAME.search(request.query_params.get("$filter", ""))
+        wanted = arm_requests.role_definition_filter(request.query_params.get("$filter"))
         roles = [
             r
             for r in self._state.catalog
-            if not wanted or r.name.lower() == wanted.group("name").lower()
+            if (not wanted.role_name or r.name.lower() == wanted.role_name.lower())
+            and wanted.role_type in (None, "BuiltInRole")  # the catalog holds built-ins only
         ]
         return JSONResponse(
             {"value": [arm_shapes.role_definition(r, subscription_id=sub) for r in roles]}
@@ -328,7 +335,9 @@ class ArmService:
             )
         body = _json_body(request)
         existed = self._state.identity(uai_id) is not None
-        self._state.create_identity(rg, name, body.get("location"), body.get("tags"))
+        self._state.create_identity(
+            rg, name, arm_requests.string_field(body, "location"), arm_requests.tags_field(body)
+        )
         return JSONResponse(self._identity_json(uai_id), status_code=200 if existed else 201)
 
     def _vms(self, request: Request, claims: dict[str, Any], rg: str, name: str | None) -> Response:
@@ -367,12 +376,20 @@ class ArmService:
     ) -> Response:
         """PATCH semantics of ARM: ``identity.type`` sets the kinds; in
         ``userAssignedIdentities`` a null value detaches, an object attaches."""
-        identity = body.get("identity")
-        if identity is not None:
-            kinds = {k.strip().lower() for k in str(identity.get("type") or "None").split(",")}
+        tags = arm_requests.tags_field(body)
+        if body.get("identity") is not None:
+            identity = arm_requests.object_field(body, "identity")
+            kind = arm_requests.string_field(identity, "type", "identity.type") or "None"
+            kinds = {k.strip().lower() for k in kind.split(",")}
             system = "systemassigned" in kinds
             wants_user = "userassigned" in kinds
-            changes: dict[str, Any] = identity.get("userAssignedIdentities") or {}
+            changes = arm_requests.object_field(
+                identity, "userAssignedIdentities", "identity.userAssignedIdentities"
+            )
+            for uai_id, value in changes.items():
+                if value is not None and not isinstance(value, dict):
+                    path = f"identity.userAssignedIdentities['{uai_id}']"
+                    arm_requests.object_field({"v": value}, "v", path)
             if not wants_user and changes:
                 return error(
                     400,
@@ -401,7 +418,7 @@ class ArmService:
                 )
             vm = self._state.update_vm_identity(vm.id, system, current)
         if "tags" in body:
-            vm = self._state.update_vm_tags(vm.id, body.get("tags") or {})
+            vm = self._state.update_vm_tags(vm.id, tags or {})
         return JSONResponse(self._vm_json(vm))
 
     # ------------------------------------------------------------ routing
@@ -481,6 +498,7 @@ class ArmService:
                 location=vault.location,
                 tenant_id=self._state.tenant_id,
                 vault_uri=self._vault_uri(vault.name),
+                soft_delete_retention_in_days=vault.soft_delete_retention_days,
                 enable_purge_protection=vault.purge_protection,
             )
         )

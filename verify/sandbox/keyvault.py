@@ -23,7 +23,6 @@ What azure-keyvault-secrets 4.12 sends and expects, checked against its source:
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -34,8 +33,11 @@ from starlette.routing import Route
 
 from components.roles import DELETE_SECRET, GET_SECRET, READ_SECRET_METADATA, SET_SECRET
 from verify.sandbox.auth import Authenticator, AuthError
+from verify.sandbox.bodies import KEYVAULT_MAX_BODY_BYTES, BodyError, read_body
 from verify.sandbox.faults import FaultPlan
+from verify.sandbox.keyvault_bodies import set_secret_fields
 from verify.sandbox.rbac import RbacEvaluator
+from verify.sandbox.secret_rules import check_name
 from verify.sandbox.state import DeletedSecret, SandboxError, SandboxState, SecretVersion, Vault
 from verify.sandbox.tokens import VAULT_AUDIENCES, TokenIssuer
 
@@ -159,13 +161,20 @@ class KeyVaultService:
 
     @staticmethod
     def _attributes(vault: Vault, s: SecretVersion) -> dict[str, Any]:
-        return {
-            "enabled": s.enabled,
-            "created": s.created,
-            "updated": s.updated,
-            "recoveryLevel": vault.recovery_level,
-            "recoverableDays": vault.soft_delete_retention_days,
-        }
+        attributes: dict[str, Any] = {"enabled": s.enabled}
+        if s.not_before is not None:
+            attributes["nbf"] = s.not_before
+        if s.expires is not None:
+            attributes["exp"] = s.expires
+        attributes.update(
+            {
+                "created": s.created,
+                "updated": s.updated,
+                "recoveryLevel": vault.recovery_level,
+                "recoverableDays": vault.soft_delete_retention_days,
+            }
+        )
+        return attributes
 
     def _bundle(
         self,
@@ -232,26 +241,16 @@ class KeyVaultService:
         s = self._state.get_secret(vault.name, name, version or None)
         if s is None:
             return self._not_found(f"{name}/{version}" if version else name)
+        if not s.enabled:  # exp/nbf do not block a get (documented); disabled does
+            message = "Operation get is not allowed on a disabled secret."
+            return error(403, "Forbidden", message, inner="SecretDisabled")
         return JSONResponse(self._bundle(request, vault, s))
 
     def _set_secret(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
         name = request.path_params["name"]
         self.authorize(vault, claims, SET_SECRET, vault.secret_scope(name))
-        try:
-            body = json.loads(request.state.body or b"{}")
-        except ValueError:
-            return error(400, "BadParameter", "The request body is not valid JSON.")
-        if not isinstance(body, dict) or not isinstance(body.get("value"), str):
-            return error(400, "BadParameter", "Property 'value' is required and must be a string.")
-        enabled = (body.get("attributes") or {}).get("enabled", True)
-        s = self._state.set_secret(
-            vault.name,
-            name,
-            body["value"],
-            content_type=body.get("contentType"),
-            tags=body.get("tags"),
-            enabled=enabled is not False,
-        )
+        fields = set_secret_fields(request.state.body)
+        s = self._state.set_secret(vault.name, name, **fields)
         return JSONResponse(self._bundle(request, vault, s))
 
     def _delete_secret(self, request: Request, vault: Vault, claims: dict[str, Any]) -> Response:
@@ -304,18 +303,25 @@ class KeyVaultService:
         return JSONResponse(self._bundle(request, vault, s, value=False))
 
     # ------------------------------------------------------------ routing
+    def _admit(self, request: Request, vault_name: str) -> Vault:
+        """The checks between authentication and the handler: api-version, vault, name."""
+        if not request.query_params.get("api-version"):
+            raise SandboxError(400, "BadParameter", "The api-version query parameter is missing.")
+        vault = self._state.vault(vault_name)
+        if vault is None:
+            raise SandboxError(404, "VaultNotFound", f"Vault {vault_name} was not found.")
+        if "name" in request.path_params:
+            check_name(request.path_params["name"])
+        return vault
+
     def _endpoint(self, vault_name: str, handler: Handler) -> Callable[[Request], Any]:
         """Authenticate, check api-version and the vault, then run ``handler``."""
 
         async def run(request: Request) -> Response:
             try:
                 claims = self.authenticate(request)
-                if not request.query_params.get("api-version"):
-                    return error(400, "BadParameter", "The api-version query parameter is missing.")
-                vault = self._state.vault(vault_name)
-                if vault is None:
-                    return error(404, "VaultNotFound", f"Vault {vault_name} was not found.")
-                request.state.body = await request.body()
+                vault = self._admit(request, vault_name)
+                request.state.body = await _read_body(request)
                 return handler(request, vault, claims)
             except _DeniedError as denied:
                 return denied.response
@@ -345,3 +351,13 @@ class KeyVaultService:
                 for path, handler, method in routes
             ]
         )
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, bounded (read only after authentication), or SandboxError."""
+    try:
+        return await read_body(request, KEYVAULT_MAX_BODY_BYTES)
+    except BodyError as exc:
+        if exc.problem == "too_large":
+            raise SandboxError(413, "RequestEntityTooLarge", exc.message) from exc
+        raise SandboxError(400, "BadParameter", exc.message) from exc

@@ -103,6 +103,8 @@ class SecretVersion:
     enabled: bool = True
     content_type: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    expires: int | None = None  # ``attributes.exp`` (informational: get still works after it)
+    not_before: int | None = None  # ``attributes.nbf`` (likewise)
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,14 @@ class Vault:
 
     @property
     def recovery_level(self) -> str:
-        if self.purge_protection:
-            return "Recoverable"
-        return "Recoverable+Purgeable"
+        """Key Vault's ``DeletionRecoveryLevel`` for this vault's soft-delete settings.
+
+        90 days: ``Recoverable`` (purge protection) or ``Recoverable+Purgeable``; 7-89 days:
+        ``CustomizedRecoverable`` or ``CustomizedRecoverable+Purgeable`` (the enum's own
+        descriptions in azure-keyvault-secrets' generated models).
+        """
+        prefix = "Recoverable" if self.soft_delete_retention_days >= 90 else "CustomizedRecoverable"
+        return prefix if self.purge_protection else f"{prefix}+Purgeable"
 
     def secret_scope(self, name: str) -> str:
         """The ARM scope of one secret, which a role assignment can target."""

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from verify.sandbox.records import DeletedSecret, SandboxError, SecretVersion, Vault, key
+from verify.sandbox.secret_rules import check_secret
 from verify.sandbox.state_base import StateBase
 
 
@@ -23,7 +24,25 @@ class VaultsMixin(StateBase):
         name: str,
         location: str | None = None,
         purge_protection: bool = False,
+        soft_delete_retention_days: int = 90,
     ) -> Vault:
+        """Create a vault (idempotent for the same ID; vault names are global).
+
+        ``soft_delete_retention_days`` (7-90, the vault's ``softDeleteRetentionInDays``)
+        sets what its secrets report: ``recoverableDays``, ``recoveryLevel`` and a deleted
+        secret's ``scheduledPurgeDate``.
+        """
+        if (
+            isinstance(soft_delete_retention_days, bool)
+            or not isinstance(soft_delete_retention_days, int)
+            or not 7 <= soft_delete_retention_days <= 90
+        ):
+            raise SandboxError(
+                400,
+                "BadRequest",
+                f"softDeleteRetentionInDays is {soft_delete_retention_days!r}; it must be an "
+                "integer from 7 to 90.",
+            )
         rg = self._require_group(resource_group)
         vault_id = self._resource_id(rg.name, "Microsoft.KeyVault", "vaults", name)
         with self._lock:
@@ -35,7 +54,12 @@ class VaultsMixin(StateBase):
                     )
                 return existing
             vault = Vault(
-                vault_id, name, rg.name, location or rg.location, purge_protection=purge_protection
+                vault_id,
+                name,
+                rg.name,
+                location or rg.location,
+                soft_delete_retention_days=soft_delete_retention_days,
+                purge_protection=purge_protection,
             )
             self._vaults[name.lower()] = vault
         self._emit([("vault_created", vault)])
@@ -79,8 +103,16 @@ class VaultsMixin(StateBase):
         content_type: str | None = None,
         tags: dict[str, str] | None = None,
         enabled: bool = True,
+        expires: int | None = None,
+        not_before: int | None = None,
     ) -> SecretVersion:
-        """Add a new version (the newest becomes the current value)."""
+        """Add a new version (the newest becomes the current value).
+
+        Key Vault's limits apply (:mod:`verify.sandbox.secret_rules`: name, 25 KB value,
+        content type, tags). ``expires``/``not_before`` are stored and returned as ``exp``/
+        ``nbf``; like Key Vault, they do not stop a get ("Date-time controlled operations").
+        """
+        check_secret(name, value, content_type, tags)
         with self._lock:
             v = self._require_vault(vault)
             key = name.lower()
@@ -104,6 +136,8 @@ class VaultsMixin(StateBase):
                 enabled,
                 content_type,
                 dict(tags or {}),
+                expires,
+                not_before,
             )
             versions.append(version)
             return version

@@ -176,6 +176,8 @@ class SandboxBackend(InMemoryArm):
             arm_id.rstrip("/").rsplit("/", 1)[-1],
             self._location(inputs),
             purge_protection=bool(props.get("enablePurgeProtection", False)),
+            # the stack's retention decides recoverableDays, scheduledPurgeDate, recoveryLevel
+            soft_delete_retention_days=int(props.get("softDeleteRetentionInDays", 90)),
         )
         return self._vault(arm_id, inputs)
 
@@ -184,8 +186,15 @@ class SandboxBackend(InMemoryArm):
         props = inputs.get("properties") or {}
         doc = self._secret(arm_id, inputs)
         if "value" in props:
+            attributes = props.get("attributes") or {}
             version = self.state.set_secret(
-                vault_id, name, str(props["value"]), content_type=props.get("contentType")
+                vault_id,
+                name,
+                str(props["value"]),
+                content_type=props.get("contentType"),
+                enabled=attributes.get("enabled", True) is not False,
+                expires=attributes.get("exp"),
+                not_before=attributes.get("nbf"),
             )
             doc["properties"]["secretUriWithVersion"] = (
                 doc["properties"]["secretUri"].rstrip("/") + "/" + version.version

@@ -88,6 +88,11 @@ class BootstrapConfig:
     key_name: str = "pulumi-secrets"
     lifecycle_resource_group: str | None = None
     """The workload group the manual lifecycle workflow deploys its throw-away stacks into."""
+    lock_deployer: bool = True
+    """A ``CanNotDelete`` lock on the deployer identity. It also refuses deleting one of its
+    federated credentials (409 ``ScopeLocked``), so removing or renaming a credential is
+    one ``pulumi up`` with ``lockDeployer: false`` and the change, then one with it back
+    on (README, "Changing the deployer's federated credentials")."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -278,6 +283,15 @@ def parse(raw: Mapping[str, Any]) -> BootstrapConfig:
             "is not one of workloadResourceGroups",
             f"pick one of {list(rgs)} (the deployer has roles only there)",
         )
+    lock_deployer = raw.get("lockDeployer", True)
+    if not isinstance(lock_deployer, bool):
+        raise ConfigError(
+            "lockDeployer",
+            lock_deployer,
+            "is not true or false",
+            "write true to keep the deployer identity locked against deletion (the "
+            "default), false only while removing or renaming one of its credentials",
+        )
     tags = raw.get("tags") or {}
     if not isinstance(tags, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
@@ -297,6 +311,7 @@ def parse(raw: Mapping[str, Any]) -> BootstrapConfig:
         state_retention_days=retention,
         key_name=key,
         lifecycle_resource_group=lifecycle_rg,
+        lock_deployer=lock_deployer,
         tags=dict(tags),
     )
 
@@ -308,6 +323,7 @@ STRUCTURED_KEYS = (
     "secretsProvider",
     "assignableRoles",
     "tags",
+    "lockDeployer",  # read as JSON, so `pulumi config set lockDeployer false` is a bool
 )
 PLAIN_KEYS = ("location", "namePrefix", "lifecycleResourceGroup")
 

@@ -85,7 +85,8 @@ def build(cfg: BootstrapConfig) -> Bootstrap:
             location=cfg.location,
             federated_credentials=cfg.github.federated_credentials(),
             # Deleting it would lock CI out until an administrator re-runs the bootstrap.
-            lock=True,
+            # The lock waits for the credentials, so `pulumi destroy` lifts it first.
+            lock=cfg.lock_deployer,
             tags=tags,
         ),
     )

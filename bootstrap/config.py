@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 
+from bootstrap.administrator import Administrator, parse_administrator
 from components import validation
 from components.errors import ConfigError
 from components.identity import TOKEN_EXCHANGE_AUDIENCE, FederatedCredential
@@ -80,6 +81,8 @@ class BootstrapConfig:
     workload_resource_groups: tuple[str, ...]
     state_account_name: str
     vault_name: str
+    administrator: Administrator
+    """Gets the deployer's two data roles, so a human can create stacks and set secrets."""
     location: str = "westeurope"
     name_prefix: str = "mikit"
     assignable_roles: tuple[RoleDefinition, ...] = ()
@@ -297,8 +300,10 @@ def parse(raw: Mapping[str, Any]) -> BootstrapConfig:
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
     ):
         raise ConfigError("tags", tags, "is not a map of strings", "write tags: {owner: platform}")
+    administrator = parse_administrator(raw.get("administrator"))
     return BootstrapConfig(
         github=github,
+        administrator=administrator,
         workload_resource_groups=rgs,
         state_account_name=account,
         vault_name=vault,
@@ -318,6 +323,7 @@ def parse(raw: Mapping[str, Any]) -> BootstrapConfig:
 
 STRUCTURED_KEYS = (
     "github",
+    "administrator",
     "workloadResourceGroups",
     "state",
     "secretsProvider",

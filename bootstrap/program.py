@@ -10,7 +10,10 @@ Run once by an administrator (``pulumi up`` in ``bootstrap/``). It creates
   create a group, so the workload stacks set ``mikit:createResourceGroup: false`` and
   deploy into these as they are);
 * the deployer user-assigned identity with one federated credential per GitHub subject;
-* exactly four kinds of grant, each explained in ``GRANT_REASONS``.
+* exactly four kinds of grant, each explained in ``GRANT_REASONS``;
+* for the configured administrator (a user or group) the deployer's two data roles on the
+  same two scopes, and nothing else (``ADMINISTRATOR_REASONS``), so a human can create the
+  first stack: ``python -m bootstrap.next_steps`` prints the commands, in order.
 
 All names and roles are checked by :mod:`bootstrap.config` before anything is registered.
 """
@@ -26,7 +29,7 @@ from bootstrap.conditions import constrain_role_assignments
 from bootstrap.config import BootstrapConfig
 from components.identity import UserAssignedIdentity, UserAssignedIdentityArgs
 from components.key_vault import KeyVault, KeyVaultArgs
-from components.role_assignment import RoleAssignment
+from components.role_assignment import RoleAssignment, RoleAssignmentArgs
 from components.secrets_provider_key import SecretsProviderKey, SecretsProviderKeyArgs
 from components.state_backend import StateBackend, StateBackendArgs
 
@@ -47,6 +50,14 @@ GRANT_REASONS = {
     "container (the account has shared-key access off, so this role is the only way in)",
     CRYPTO_USER: "encrypt and decrypt stack secrets with the one secrets-provider key",
 }
+# The administrator's two grants: what `pulumi login azblob://`, `pulumi stack init
+# --secrets-provider azurekeyvault://` and `pulumi config set --secret` need, nothing more.
+ADMINISTRATOR_REASONS = {
+    BLOB_DATA_CONTRIBUTOR: "administrator: `pulumi login azblob://...` and `pulumi stack init` "
+    "write the state container (shared keys are off, Owner has no Blob data actions)",
+    CRYPTO_USER: "administrator: `pulumi stack init --secrets-provider azurekeyvault://...` "
+    "wraps the stack's data key and `pulumi config set --secret` encrypts with it",
+}
 
 
 @dataclass
@@ -60,6 +71,7 @@ class Bootstrap:
     key: SecretsProviderKey
     workload_groups: dict[str, resources.ResourceGroup]
     condition: str
+    administrator_grants: list[RoleAssignment]
 
 
 def build(cfg: BootstrapConfig) -> Bootstrap:
@@ -165,7 +177,26 @@ def build(cfg: BootstrapConfig) -> Bootstrap:
             description=f"CI deployer: {GRANT_REASONS[CRYPTO_USER]}",
         )
     )
-    return Bootstrap(deployer, grants, state, vault, key, workload_groups, condition)
+    admin = cfg.administrator
+    administrator_grants = [
+        RoleAssignment(
+            f"administrator-{name}",
+            RoleAssignmentArgs(
+                role=role,
+                principal_id=admin.principal_id,
+                principal_type=admin.principal_type,
+                scope=scope,
+                description=ADMINISTRATOR_REASONS[role],
+            ),
+        )
+        for name, role, scope in (
+            ("state-container", BLOB_DATA_CONTRIBUTOR, state.container_scope),
+            ("secrets-provider-key", CRYPTO_USER, key.key_scope),
+        )
+    ]
+    return Bootstrap(
+        deployer, grants, state, vault, key, workload_groups, condition, administrator_grants
+    )
 
 
 def export(cfg: BootstrapConfig, built: Bootstrap) -> None:
@@ -207,6 +238,24 @@ def export(cfg: BootstrapConfig, built: Bootstrap) -> None:
             for g in built.grants
         ],
     )
+    pulumi.export(
+        "administrator",
+        {
+            "principal_id": cfg.administrator.principal_id,
+            "principal_type": cfg.administrator.principal_type,
+            "role_assignments": [
+                {
+                    "role_name": g.role_name,
+                    "scope": g.scope,
+                    "name": g.name,
+                    "why": ADMINISTRATOR_REASONS[g.role_name],
+                }
+                for g in built.administrator_grants
+            ],
+        },
+    )
+    pulumi.export("github_repository", cfg.github.slug)
+    pulumi.export("github_environments", list(cfg.github.environments))
     pulumi.export("assignable_roles", [r.name for r in cfg.assignable_roles])
     pulumi.export("workload_resource_groups", {n: g.id for n, g in built.workload_groups.items()})
     # Repository variables (not secrets: none of these grants anything on its own).

@@ -12,6 +12,7 @@ from components.errors import ConfigError
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 CERT_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
+ADMIN = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 
 def _raw(**over: Any) -> dict[str, Any]:
@@ -20,6 +21,7 @@ def _raw(**over: Any) -> dict[str, Any]:
         "workloadResourceGroups": ["rg-dev"],
         "state": {"accountName": "contosostate01"},
         "secretsProvider": {"vaultName": "kv-contoso-cicd"},
+        "administrator": {"principalId": ADMIN, "principalType": "Group"},
     }
     raw.update(over)
     return raw
@@ -171,3 +173,56 @@ def test_condition_refuses_bad_input(roles: list[str], types: list[str], field: 
 
 def test_github_repo_slug() -> None:
     assert GitHubRepo("o", "r").slug == "o/r"
+
+
+def test_the_administrator_is_read_as_given_and_lower_cased() -> None:
+    cfg = parse(_raw(administrator={"principalId": ADMIN.upper(), "principalType": "User"}))
+    assert (cfg.administrator.principal_id, cfg.administrator.principal_type) == (ADMIN, "User")
+
+
+@pytest.mark.parametrize(
+    ("administrator", "field", "words"),
+    [
+        (None, "administrator", "nobody can create the first stack"),
+        ("me@contoso.com", "administrator", "nobody can create the first stack"),
+        ({"principalType": "User"}, "administrator.principalId", "object ID"),
+        (
+            {"principalId": "me@contoso.com", "principalType": "User"},
+            "administrator.principalId",
+            "object ID",
+        ),
+        (
+            {"principalId": "00000000-0000-0000-0000-000000000000", "principalType": "User"},
+            "administrator.principalId",
+            "nil GUID",
+        ),
+        ({"principalId": ADMIN}, "administrator.principalType", "User or Group"),
+        (
+            {"principalId": ADMIN, "principalType": "user"},
+            "administrator.principalType",
+            "User or Group",
+        ),
+        (
+            {"principalId": ADMIN, "principalType": "ServicePrincipal"},
+            "administrator.principalType",
+            "User or Group",
+        ),
+        (
+            {"principalId": ADMIN, "principalType": "User", "role": "Owner"},
+            "administrator",
+            "unknown",
+        ),
+    ],
+)
+def test_a_bad_administrator_names_the_field_and_how_to_find_the_id(
+    administrator: Any, field: str, words: str
+) -> None:
+    raw = _raw()
+    if administrator is None:
+        del raw["administrator"]
+    else:
+        raw["administrator"] = administrator
+    with pytest.raises(ConfigError) as info:
+        parse(raw)
+    assert info.value.field == field
+    assert words in str(info.value)

@@ -115,7 +115,8 @@ def test_the_deployer_holds_exactly_this_role_set(
     key = _only(mocks, KEY).id
     got = set()
     for r in mocks.of_type(ROLE_ASSIGNMENT):
-        assert r.inputs["principalId"] == deployer
+        if r.inputs["principalId"] != deployer:
+            continue
         assert r.inputs["principalType"] == "ServicePrincipal"
         role = catalog.get(r.inputs["roleDefinitionId"])
         assert r.inputs["roleDefinitionId"] == role.definition_id(sub)
@@ -134,6 +135,57 @@ def test_the_deployer_holds_exactly_this_role_set(
     assert key.endswith("/vaults/kv-mikit-cicd-0000/keys/pulumi-secrets")
 
 
+ADMIN = "5f6c1b9e-3a2d-4c7b-8e1f-9a0b2c3d4e5f"  # the stack file's placeholder object ID
+
+
+def test_the_administrator_gets_exactly_the_deployers_two_data_roles_on_the_same_scopes(
+    deployed: tuple[dict[str, Any], BootstrapMocks],
+) -> None:
+    """Issue 12 item 2: without these two grants nobody can `pulumi login azblob://` or
+    `pulumi stack init --secrets-provider azurekeyvault://` (Owner has no data actions, the
+    deployer trusts only GitHub, shared keys are off). Exactly these two, nothing else."""
+    outputs, mocks = deployed
+    catalog = RoleCatalog.builtin()
+    deployer = _only(mocks, IDENTITY).outputs["principalId"]
+    admin_rows = [
+        r.inputs for r in mocks.of_type(ROLE_ASSIGNMENT) if r.inputs["principalId"] == ADMIN
+    ]
+    assert {
+        (catalog.get(r["roleDefinitionId"]).name, r["scope"], r["principalType"])
+        for r in admin_rows
+    } == {
+        ("Storage Blob Data Contributor", _only(mocks, CONTAINER).id, "User"),
+        ("Key Vault Crypto User", _only(mocks, KEY).id, "User"),
+    }
+    assert len(admin_rows) == 2
+    assert all("condition" not in r for r in admin_rows)
+    # The same scopes the deployer holds those roles on: no wider.
+    deployer_data = {
+        (r.inputs["roleDefinitionId"], r.inputs["scope"])
+        for r in mocks.of_type(ROLE_ASSIGNMENT)
+        if r.inputs["principalId"] == deployer
+    }
+    assert {(r["roleDefinitionId"], r["scope"]) for r in admin_rows} <= deployer_data
+    # Every assignment belongs to the deployer or the administrator.
+    assert {r.inputs["principalId"] for r in mocks.of_type(ROLE_ASSIGNMENT)} == {deployer, ADMIN}
+    assert outputs["administrator"]["principal_id"] == ADMIN
+    assert outputs["administrator"]["principal_type"] == "User"
+    assert sorted(a["role_name"] for a in outputs["administrator"]["role_assignments"]) == [
+        "Key Vault Crypto User",
+        "Storage Blob Data Contributor",
+    ]
+    assert outputs["github_repository"] == "your-org/managed-identity-kit"
+
+
+def test_a_group_administrator_is_assigned_as_a_group() -> None:
+    config = load_stack_config(STACK_FILE)
+    group = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    config[f"{PROJECT}:administrator"] = {"principalId": group.upper(), "principalType": "Group"}
+    _, mocks = _run(config)
+    rows = [r.inputs for r in mocks.of_type(ROLE_ASSIGNMENT) if r.inputs["principalId"] == group]
+    assert [r["principalType"] for r in rows] == ["Group", "Group"]
+
+
 def test_nothing_is_granted_on_the_subscription_or_the_bootstraps_own_group(
     deployed: tuple[dict[str, Any], BootstrapMocks],
 ) -> None:
@@ -149,7 +201,8 @@ def test_nothing_is_granted_on_the_subscription_or_the_bootstraps_own_group(
         for r in mocks.of_type(ROLE_ASSIGNMENT)
         if r.inputs["scope"].lower().startswith(cicd)
     ]
-    assert sorted(inside) == ["Key Vault Crypto User", "Storage Blob Data Contributor"]
+    # The deployer's pair and the administrator's pair, nothing else.
+    assert sorted(inside) == ["Key Vault Crypto User"] * 2 + ["Storage Blob Data Contributor"] * 2
 
 
 EXPECTED_CONDITION = """\
@@ -269,7 +322,7 @@ def test_more_assignable_roles_widen_the_condition_and_nothing_else() -> None:
     )
     conditions = {r.inputs.get("condition") for r in mocks.of_type(ROLE_ASSIGNMENT)}
     assert conditions == {None, expected}
-    assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 6
+    assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 6 + 2  # the deployer's and the administrator's
     assert "LIFECYCLE_RESOURCE_GROUP" not in outputs["github_variables"]
 
 
@@ -284,6 +337,17 @@ def test_more_assignable_roles_widen_the_condition_and_nothing_else() -> None:
         ("github", {"owner": "o", "repo": "r", "environments": ["prod:x"]}, "github.environments"),
         ("state", {"accountName": "Not_Valid"}, "state.accountName"),
         ("secretsProvider", {"vaultName": "kv--double"}, "secretsProvider.vaultName"),
+        ("administrator", None, "administrator"),
+        (
+            "administrator",
+            {"principalId": "me@contoso.com", "principalType": "User"},
+            "administrator.principalId",
+        ),
+        (
+            "administrator",
+            {"principalId": ADMIN, "principalType": "ServicePrincipal"},
+            "administrator.principalType",
+        ),
     ],
 )
 def test_bad_config_fails_before_any_resource_is_registered(

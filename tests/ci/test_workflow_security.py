@@ -87,7 +87,16 @@ def test_lifecycle_destroys_last_keeps_the_bootstrap_group_and_removes_the_stack
     assert destroy["if"].startswith("always()")
     assert "steps.init.outcome == 'success'" in destroy["if"]
     assert script.index("pulumi destroy") < script.index("pulumi stack rm")
-    assert "--refresh" in script  # the scenarios delete resources behind Pulumi's back
+    # A killed `up` leaves its lock and pending creates (issue 12 item 7): cancel, then a
+    # refresh that drops pending creates (and forgets what the scenarios deleted behind
+    # Pulumi's back), then destroy.
+    assert (
+        script.index("pulumi cancel")
+        < script.index("--clear-pending-creates")
+        < script.index("pulumi destroy")
+    )
+    assert 'pulumi cancel --stack "$STACK" --yes' in script
+    assert 'pulumi refresh --stack "$STACK" --yes --skip-preview --clear-pending-creates' in script
     # The bootstrap's group is kept because the stack never registers it: it deploys into
     # the group as it is (mikit:createResourceGroup false), set before `pulumi up`. No
     # import/protect/forget dance around the destroy.
@@ -102,6 +111,63 @@ def test_lifecycle_destroys_last_keeps_the_bootstrap_group_and_removes_the_stack
     assert "github.run_id" in job["env"]["STACK"]
     init = next(s for s in job["steps"] if s.get("id") == "init")
     assert "--secrets-provider" in init["run"]
+
+
+def _steps_named(job: dict[str, Any]) -> list[str]:
+    return [str(s.get("name") or s.get("uses") or s.get("run")) for s in job["steps"]]
+
+
+def test_lifecycle_destroy_runs_always_right_after_its_own_fresh_login() -> None:
+    """Issue 12 item 6: the az login's OIDC assertion expires within minutes and the CLI
+    cannot renew it; 150 minutes in, the destroy would run without state access and the
+    throw-away stack would leak. The destroy gets a login of its own, under the same
+    always() condition, immediately before it; verify gets one after `up`."""
+    job = _job("lifecycle.yml", "lifecycle")
+    steps = job["steps"]
+    destroy, login = steps[-1], steps[-2]
+    assert "pulumi destroy" in destroy["run"]
+    assert str(login["uses"]).startswith("azure/login@")
+    assert login["if"] == destroy["if"] == "always() && steps.init.outcome == 'success'"
+    logins = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("azure/login@")]
+    up = next(i for i, s in enumerate(steps) if s.get("id") == "up")
+    verify = next(i for i, s in enumerate(steps) if "verify lifecycle" in str(s.get("run", "")))
+    assert any(up < i < verify for i in logins), "verify runs on the login `up` used"
+    assert any(i < up for i in logins)
+    # The login cannot be skipped by a failed or cancelled step before it.
+    assert "always()" in login["if"]
+
+
+def test_deploy_logs_in_again_before_verify_and_every_job_preflights_first() -> None:
+    """Item 6 for deploy.yml; item 3: in each Azure job the first thing after the toolchain
+    is the preflight, and a backend preflight runs right after the login, before Pulumi."""
+    deploy = _job("deploy.yml", "deploy")["steps"]
+    up = next(i for i, s in enumerate(deploy) if (s.get("with") or {}).get("command") == "up")
+    verify = next(i for i, s in enumerate(deploy) if "verify check" in str(s.get("run", "")))
+    assert str(deploy[verify - 1].get("uses", "")).startswith("azure/login@")
+    assert up < verify - 1
+    for workflow, job_id in (
+        ("deploy.yml", "deploy"),
+        ("pull-request.yml", "preview"),
+        ("lifecycle.yml", "lifecycle"),
+    ):
+        steps = _job(workflow, job_id)["steps"]
+        runs = [str(s.get("run", "")) for s in steps]
+        first_login = next(
+            i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("azure/login@")
+        )
+        offline = [
+            i for i, r in enumerate(runs) if "bootstrap.preflight" in r and "--backend" not in r
+        ]
+        backend = [i for i, r in enumerate(runs) if "bootstrap.preflight" in r and "--backend" in r]
+        first_pulumi = min(
+            i
+            for i, s in enumerate(steps)
+            if "pulumi " in runs[i] or (s.get("with") or {}).get("command")
+        )
+        assert offline == [first_login - 1], f"{workflow}: preflight is not the step before login"
+        assert backend == [first_login + 1], f"{workflow}: no backend preflight after login"
+        assert backend[0] < first_pulumi
+        assert "toJSON(vars)" in str(steps[offline[0]]["env"]["REPOSITORY_VARIABLES"])
 
 
 # --- the checker against small bad examples ---------------------------------------------------
@@ -124,11 +190,19 @@ GOOD: dict[str, Any] = {
                     "with": {"client-id": "${{ vars.AZURE_CLIENT_ID }}", "tenant-id": "t"},
                 },
                 {"id": "up", "run": 'pulumi up --yes --stack "$STACK"'},
+                {"uses": f"azure/login@{SHA}", "with": {"client-id": "c"}},
                 {"run": "python -m verify lifecycle --target azure"},
+                {
+                    "uses": f"azure/login@{SHA}",
+                    "if": "always() && steps.up.outcome != 'skipped'",
+                    "with": {"client-id": "c"},
+                },
                 {
                     "name": "destroy",
                     "if": "always() && steps.up.outcome != 'skipped'",
-                    "run": 'pulumi destroy --yes --remove --stack "$STACK"',
+                    "run": 'pulumi cancel --yes --stack "$STACK" || true\n'
+                    'pulumi refresh --yes --clear-pending-creates --stack "$STACK"\n'
+                    'pulumi destroy --yes --remove --stack "$STACK"',
                 },
             ],
         },
@@ -256,19 +330,64 @@ BAD: list[tuple[str, Mutation, str]] = [
     ("provider without OIDC", _delete(("jobs", "lifecycle", "env", "ARM_USE_OIDC")), "oidc"),
     (
         "destroy only on success",
-        _delete(("jobs", "lifecycle", "steps", 4, "if")),
+        _delete(("jobs", "lifecycle", "steps", 6, "if")),
         "destroy-always",
     ),
     (
         "destroy only on failure",
-        _set(("jobs", "lifecycle", "steps", 4, "if"), "failure()"),
+        _set(("jobs", "lifecycle", "steps", 6, "if"), "failure()"),
         "destroy-always",
     ),
-    ("no destroy at all", lambda doc: _lc(doc)["steps"].pop(4), "destroy-always"),
+    ("no destroy at all", lambda doc: _lc(doc)["steps"].pop(6), "destroy-always"),
     (
         "destroy errors ignored",
-        _set(("jobs", "lifecycle", "steps", 4, "continue-on-error"), True),
+        _set(("jobs", "lifecycle", "steps", 6, "continue-on-error"), True),
         "destroy-always",
+    ),
+    (
+        "verify on the login that up used",
+        lambda doc: _lc(doc)["steps"].pop(3),
+        "fresh-login",
+    ),
+    (
+        "destroy without a login of its own",
+        lambda doc: _lc(doc)["steps"].pop(5),
+        "fresh-login",
+    ),
+    (
+        "destroy's login skipped when a step failed",
+        _delete(("jobs", "lifecycle", "steps", 5, "if")),
+        "fresh-login",
+    ),
+    (
+        "pulumi before any login",
+        lambda doc: _lc(doc)["steps"].insert(1, {"run": "pulumi preview"}),
+        "fresh-login",
+    ),
+    (
+        "destroy on a stale lock",
+        _set(
+            ("jobs", "lifecycle", "steps", 6, "run"),
+            "pulumi refresh --yes --clear-pending-creates\npulumi destroy --yes",
+        ),
+        "stale-lock",
+    ),
+    (
+        "destroy with pending creates",
+        _set(
+            ("jobs", "lifecycle", "steps", 6, "run"),
+            "pulumi cancel --yes\npulumi refresh --yes\npulumi destroy --yes",
+        ),
+        "stale-lock",
+    ),
+    (
+        "cancel after the destroy",
+        _set(
+            ("jobs", "lifecycle", "steps", 6, "run"),
+            "pulumi refresh --yes --clear-pending-creates\npulumi destroy --yes\n"
+            "pulumi cancel --yes",
+        ),
+        "stale-lock",
     ),
     (
         "pulumi step after the destroy",

@@ -2,8 +2,9 @@
 
 actionlint proves a workflow is well formed; it does not know what this project promises:
 no long-lived secret anywhere, an OIDC token only for the jobs that reach Azure, write
-scopes only where a job needs them, one deployment of a stack at a time, and a throw-away
-stack destroyed even when the run fails. Each rule is a small function that returns the
+scopes only where a job needs them, one deployment of a stack at a time, a fresh Azure
+login before every long step, and a throw-away stack destroyed even when the run fails
+(after clearing the lock a killed run left). Each rule is a small function that returns the
 violations it found, so a test can show that it fires on a bad example and stays quiet on
 the real workflows.
 """
@@ -359,6 +360,108 @@ def throwaway_destroyed_always(wf: Workflow) -> list[Violation]:
     return found
 
 
+# A step that can outlive the GitHub OIDC assertion behind the last az login: a Pulumi
+# operation (the azblob backend and the azurekeyvault secrets provider sign in through the
+# az CLI, which cannot renew the assertion) or a verifier run.
+_LONG_RUN = re.compile(
+    r"\bpulumi\s+(up|update|destroy|preview|refresh)\b|\bverify\s+(check|lifecycle)\b"
+)
+
+
+def _is_long_azure_step(step: Mapping[str, Any]) -> bool:
+    if _action(step) == PULUMI_ACTION and (step.get("with") or {}).get("command"):
+        return True
+    return bool(_LONG_RUN.search(str(step.get("run", ""))))
+
+
+def fresh_login_before_long_steps(wf: Workflow) -> list[Violation]:
+    """In a job that logs in to Azure, each long step gets its own azure/login.
+
+    The az CLI keeps the GitHub OIDC assertion it logged in with, which expires within
+    minutes, and cannot fetch a new one: a long job then loses state access, verification
+    or, worst, the destroy. So between two long steps there is always a fresh azure/login,
+    and that login runs under the same condition as the step it serves (a destroy under
+    ``always()`` gets a login under ``always()``).
+    """
+    found: list[Violation] = []
+    for job_id, job in wf.jobs():
+        if not _job_uses(job, AZURE_LOGIN):
+            continue
+        login: Mapping[str, Any] | None = None
+        for i, step in enumerate(_job_steps(job)):
+            if _action(step).lower() == AZURE_LOGIN:
+                login = step
+                continue
+            if not _is_long_azure_step(step):
+                continue
+            where = f"{wf.name} job {job_id} step {step.get('name', i + 1)}"
+            if login is None:
+                found.append(Violation("fresh-login", where, "runs before any azure/login"))
+            elif str(login.get("if", "")) != str(step.get("if", "")):
+                found.append(
+                    Violation(
+                        "fresh-login",
+                        where,
+                        f"runs if {step.get('if') or 'success()'} but its login runs if "
+                        f"{login.get('if') or 'success()'}",
+                    )
+                )
+            login = None
+    return found
+
+
+def _destroy_script(steps: list[Mapping[str, Any]], last: int) -> str:
+    """The destroy step's script plus the contiguous run steps before it under its condition."""
+    condition = str(steps[last].get("if", ""))
+    parts = [str(steps[last].get("run", ""))]
+    for step in reversed(steps[:last]):
+        if str(step.get("if", "")) != condition or "run" not in step:
+            break
+        parts.insert(0, str(step["run"]))
+    return "\n".join(parts)
+
+
+def stale_lock_cleared_before_destroy(wf: Workflow) -> list[Violation]:
+    """The always() destroy of a throw-away stack first clears what a killed ``up`` left.
+
+    A cancelled or timed-out ``up`` leaves the state lock ("the stack is currently locked")
+    and pending creates: ``pulumi cancel --yes`` removes the lock, then ``pulumi refresh
+    --clear-pending-creates`` drops the pending operations, then ``pulumi destroy``.
+    """
+    found: list[Violation] = []
+    for job_id, job in wf.jobs():
+        steps = _job_steps(job)
+        destroys = [i for i, s in enumerate(steps) if _is_destroy(s)]
+        text = " ".join(_walk_strings({"env": job.get("env"), "steps": job.get("steps")}))
+        if not destroys or "github.run_id" not in text:
+            continue
+        where = f"{wf.name} job {job_id}"
+        script = _destroy_script(steps, destroys[-1])
+        cancel = re.search(r"\bpulumi\s+cancel\b[^\n]*--yes", script)
+        refresh = re.search(r"\bpulumi\s+refresh\b[^\n]*--clear-pending-creates", script)
+        destroy = re.search(r"\bpulumi\s+destroy\b", script)
+        if cancel is None:
+            found.append(Violation("stale-lock", where, "no `pulumi cancel --yes` before destroy"))
+        if refresh is None:
+            found.append(
+                Violation(
+                    "stale-lock",
+                    where,
+                    "no `pulumi refresh --clear-pending-creates` before destroy",
+                )
+            )
+        if (
+            destroy
+            and cancel
+            and refresh
+            and not cancel.start() < refresh.start() < destroy.start()
+        ):
+            found.append(
+                Violation("stale-lock", where, "cancel, refresh and destroy are out of order")
+            )
+    return found
+
+
 RULES: tuple[Callable[[Workflow], list[Violation]], ...] = (
     no_long_lived_secrets,
     least_privilege,
@@ -369,6 +472,8 @@ RULES: tuple[Callable[[Workflow], list[Violation]], ...] = (
     concurrency,
     azure_oidc_for_pulumi,
     throwaway_destroyed_always,
+    fresh_login_before_long_steps,
+    stale_lock_cleared_before_destroy,
 )
 
 

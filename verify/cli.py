@@ -59,6 +59,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="sandbox: a TOML/JSON fault plan (IMDS 5xx, Key Vault 429, propagation delay, "
         "deleted-principal tokens; see verify/sandbox/faults.py)",
     )
+    parser.add_argument(
+        "--cloud-init-wait",
+        type=int,
+        default=None,
+        help="azure: seconds each VM may spend finishing cloud-init (it installs the probe's "
+        "venv) before it is reported not probed (default 900)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--allow-unverified-values",
@@ -111,6 +118,15 @@ def make_target(args: argparse.Namespace, console: Console) -> Any:
         kwargs: dict[str, Any] = {"stack": args.stack, "outputs_file": args.outputs}
         if args.parallel:
             kwargs["max_parallel"] = args.parallel
+        if args.cloud_init_wait is not None:
+            if args.cloud_init_wait < 1:
+                raise ConfigError(
+                    "--cloud-init-wait",
+                    args.cloud_init_wait,
+                    "is below one second",
+                    "give the seconds a VM may take to finish cloud-init, e.g. 900",
+                )
+            kwargs["cloud_init_wait"] = args.cloud_init_wait
         return AzureTarget(**kwargs)
     from verify.sandbox import SandboxConfig  # noqa: PLC0415 -- imports the sandbox
     from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415

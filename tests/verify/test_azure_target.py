@@ -40,6 +40,12 @@ class Poller:
     def __init__(self, value: Any = None) -> None:
         self.value = value
 
+    def wait(self, timeout: float | None = None) -> None:
+        self.waited = timeout
+
+    def done(self) -> bool:
+        return True
+
     def result(self) -> Any:
         return self.value
 

@@ -10,7 +10,8 @@
 * Changes and role assignments: :class:`verify.targets.arm.ArmOperations` over
   ``ComputeManagementClient``, ``ManagedServiceIdentityClient`` and
   ``AuthorizationManagementClient``, authenticated as the operator with
-  ``DefaultAzureCredential``.
+  :func:`verify.credentials.operator_credential` (``DefaultAzureCredential``, or in GitHub
+  Actions a ``ClientAssertionCredential`` that fetches a fresh OIDC assertion per token).
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from azure.identity import DefaultAzureCredential
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import RunCommandInput
 from azure.mgmt.msi import ManagedServiceIdentityClient
 
 from components.errors import ConfigError
+from verify.credentials import operator_credential
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
 from verify.targets.arm import ArmOperations
 from verify.targets.base import ProbeOutcome, ProbeRequest
+from verify.targets.cloud_init import DEFAULT_CLOUD_INIT_WAIT_SECONDS, parse_status, wait_lines
 from verify.targets.probing import build_spec, fan_out, probe_source
 
 #: Where the VM component's cloud-init installs the probe's dependencies; python3 is the
@@ -43,6 +45,14 @@ DEFAULT_PROBE_PYTHONS = ("/opt/mikit/venv/bin/python3", "python3")
 #: Tokens stashed for the "token obtained before deletion" check stay on the VM, root-only.
 VM_TOKEN_DIR = "/var/lib/mikit-probe"  # noqa: S105 -- a directory, not a secret
 HEREDOC_MARK = "MIKIT_PROBE_SOURCE_EOF"
+#: Run Command's own latency (extension start, queueing) on top of the script's run time.
+RUN_COMMAND_OVERHEAD_SECONDS = 600.0
+#: The probe's watchdog fires this long after its budget (verify/probe.py default).
+PROBE_WATCHDOG_GRACE_SECONDS = 5.0
+
+
+class RunCommandTimeoutError(TimeoutError):
+    """Run Command did not report back within the client-side bound; nothing was proved."""
 
 
 def read_pulumi_outputs(stack: str | None, cwd: Path | None = None) -> dict[str, Any]:
@@ -76,9 +86,12 @@ def read_pulumi_outputs(stack: str | None, cwd: Path | None = None) -> dict[str,
 
 
 def run_command_script(
-    spec: Mapping[str, Any], pythons: Sequence[str] = DEFAULT_PROBE_PYTHONS
+    spec: Mapping[str, Any],
+    pythons: Sequence[str] = DEFAULT_PROBE_PYTHONS,
+    cloud_init_wait: int = DEFAULT_CLOUD_INIT_WAIT_SECONDS,
 ) -> list[str]:
-    """The RunShellScript lines: pick the probe interpreter, feed it the probe inline."""
+    """The RunShellScript lines: wait for cloud-init (bounded), pick the probe interpreter,
+    feed it the probe inline."""
     spec_b64 = base64.b64encode(json.dumps(spec).encode("utf-8")).decode("ascii")
     source = probe_source()
     if HEREDOC_MARK in source:  # pragma: no cover - guards a future edit of the probe
@@ -87,6 +100,7 @@ def run_command_script(
     return [
         "#!/bin/bash",
         "set -u",
+        *wait_lines(cloud_init_wait),
         f"for candidate in {candidates}; do",
         '  if command -v "$candidate" >/dev/null 2>&1; then PY="$candidate"; break; fi',
         "done",
@@ -127,6 +141,8 @@ class AzureTarget(ArmOperations):
         read_outputs: Callable[[str | None], dict[str, Any]] = read_pulumi_outputs,
         ca_bundle: str | None = None,
         verify_challenge_resource: bool = True,
+        cloud_init_wait: int = DEFAULT_CLOUD_INIT_WAIT_SECONDS,
+        run_command_overhead: float = RUN_COMMAND_OVERHEAD_SECONDS,
     ) -> None:
         if outputs is not None:
             raw: Mapping[str, Any] = outputs
@@ -146,12 +162,17 @@ class AzureTarget(ArmOperations):
         self.ca_bundle = ca_bundle
         self.token_dir = VM_TOKEN_DIR
         self.verify_challenge_resource = verify_challenge_resource
+        self.cloud_init_wait = cloud_init_wait
+        self.run_command_overhead = run_command_overhead
+        self.credential: Any = credential
         if compute is None or msi is None or authorization is None:
             compute, msi, authorization = self._clients(credential)
         super().__init__(compute, msi, authorization, polling_interval=polling_interval)
 
     def _clients(self, credential: Any) -> tuple[Any, Any, Any]:
-        credential = credential or DefaultAzureCredential()
+        # In GitHub Actions: a fresh OIDC assertion per token (the az login's expires).
+        credential = credential or operator_credential()
+        self.credential = credential
         sub = self._outputs.subscription_id
         return (
             ComputeManagementClient(credential, sub),
@@ -177,16 +198,36 @@ class AzureTarget(ArmOperations):
             self._outputs.vms[request.vm].name,
             RunCommandInput(
                 command_id="RunShellScript",
-                script=run_command_script(spec, self.probe_pythons),
+                script=run_command_script(spec, self.probe_pythons, self.cloud_init_wait),
             ),
             polling_interval=self.polling_interval,
         )
+        bound = self.run_command_timeout(spec)
+        # LROPoller.wait returns at the bound even when ARM has not finished; done() tells.
+        poller.wait(timeout=bound)
+        if not poller.done():
+            raise RunCommandTimeoutError(
+                f"Run Command on {request.vm} did not finish within {bound:.0f} s "
+                "(cloud-init wait + probe budget + Run Command overhead): not probed"
+            )
         stdout = run_command_stdout(poller.result())
+        cloud_init = parse_status(stdout)
+        if cloud_init is not None and not cloud_init.finished:
+            raise RuntimeError(f"{cloud_init.describe()} on {request.vm}: not probed")
         try:
             return ProbeResult.model_validate(parse_output(stdout))
         except ValueError as exc:
             tail = stdout.strip()[-400:]
-            raise RuntimeError(f"Run Command on {request.vm} gave no probe result: {tail}") from exc
+            seen = f" ({cloud_init.describe()})" if cloud_init is not None else ""
+            raise RuntimeError(
+                f"Run Command on {request.vm} gave no probe result{seen}: {tail}"
+            ) from exc
+
+    def run_command_timeout(self, spec: Mapping[str, Any]) -> float:
+        """How long one Run Command may take before the client gives up on it."""
+        budget = float(spec.get("budget_seconds") or 30.0)
+        grace = float(spec.get("watchdog_grace_seconds") or PROBE_WATCHDOG_GRACE_SECONDS)
+        return self.cloud_init_wait + budget + grace + self.run_command_overhead
 
     def probe(self, requests: Sequence[ProbeRequest]) -> Mapping[str, ProbeOutcome]:
         return fan_out(self._probe_one, requests, self.max_parallel)

@@ -163,3 +163,73 @@ def ssh_public_key(value: object, field: str = "sshPublicKey") -> str:
     if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
         raise ConfigError(field, shown, "is a key type Azure Linux VMs do not accept", fix)
     return value.strip()
+
+
+# -- Blob Storage (Microsoft: "Naming and referencing containers, blobs, and metadata";
+#    "Manage and find Azure Blob data with blob index tags") -------------------------------
+
+_STORAGE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+_CONTAINER = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
+_TAG_CHARS = re.compile(r"^[A-Za-z0-9 +\-./:=_]*$")
+MAX_BLOB_NAME = 1024
+MAX_BLOB_SEGMENTS = 254
+MAX_BLOB_TAGS = 10
+
+
+def storage_account_name(value: object, field: str = "storage account name") -> str:
+    if not isinstance(value, str) or not _STORAGE_ACCOUNT.match(value):
+        raise ConfigError(
+            field,
+            value,
+            "is not a valid storage account name",
+            "use 3-24 lowercase letters and digits only (names are global: add a short "
+            "unique suffix)",
+        )
+    return value
+
+
+def container_name(value: object, field: str = "container name") -> str:
+    if not isinstance(value, str) or not _CONTAINER.match(value):
+        raise ConfigError(
+            field,
+            value,
+            "is not a valid blob container name",
+            "use 3-63 lowercase letters, digits and hyphens, starting with a letter or digit, "
+            "each hyphen between two letters or digits (no '--', no trailing '-')",
+        )
+    return value
+
+
+def blob_name(value: object, field: str = "blob name") -> str:
+    """1-1024 characters, at most 254 path segments, not ending in '.' or '/'."""
+    fix = (
+        "use 1-1024 characters with at most 254 '/'-separated segments, no empty segment "
+        "and not ending with '.' or '/', e.g. 'reports/2026/q1.csv'"
+    )
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_BLOB_NAME:
+        raise ConfigError(field, value, "is not a valid blob name", fix)
+    segments = value.split("/")
+    if len(segments) > MAX_BLOB_SEGMENTS or "" in segments:
+        raise ConfigError(field, value, "has an empty or too many path segments", fix)
+    if value.endswith((".", "/")) or any(ord(c) < 0x20 or c == "\\" for c in value):
+        # Microsoft: avoid names ending in a dot or slash; control characters and '\'
+        # are not valid in a URL path the clients build.
+        raise ConfigError(field, value, "is not a valid blob name", fix)
+    return value
+
+
+def blob_index_tags(value: object, field: str = "tags") -> dict[str, str]:
+    """At most 10 tags; keys 1-128, values 0-256 characters of
+    letters, digits, space and ``+ - . / : = _``."""
+    fix = (
+        "give at most 10 tags; keys 1-128 and values 0-256 characters using letters, digits, "
+        "spaces and + - . / : = _"
+    )
+    if not isinstance(value, dict) or len(value) > MAX_BLOB_TAGS:
+        raise ConfigError(field, value, "is not a valid set of blob index tags", fix)
+    for key, tag in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or not _TAG_CHARS.match(key):
+            raise ConfigError(f"{field}.{key}", key, "is not a valid blob index tag key", fix)
+        if not isinstance(tag, str) or len(tag) > 256 or not _TAG_CHARS.match(tag):
+            raise ConfigError(f"{field}.{key}", tag, "is not a valid blob index tag value", fix)
+    return dict(value)

@@ -20,6 +20,7 @@ from components.arm import rules
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
 from components.arm.rules import WriteOrdering
+from components.arm.memory_storage import StorageArm, default_blob_endpoint
 from components.conditions import (
     CONDITION_VERSION,
     INVALID_CONDITION_CODE,
@@ -92,7 +93,7 @@ def default_vault_uri(vault_name: str) -> str:
     return f"https://{vault_name}.vault.azure.net/"
 
 
-class InMemoryArm:
+class InMemoryArm(StorageArm):
     """An ARM that lives in a dict: the default backend of :class:`AzureMocks`.
 
     It behaves like ARM where our components depend on it: GUID principal and client
@@ -114,12 +115,14 @@ class InMemoryArm:
         new_guid: Callable[[], str] = _new_guid,
         deployer_object_id: str | None = None,
         existing: Iterable[str] = (),
+        blob_endpoint: Callable[[str], str] = default_blob_endpoint,
     ) -> None:
         self._new_guid = new_guid
         self._tenant_id = tenant_id or new_guid()
         self._subscription_id = subscription_id or new_guid()
         self.location = location
         self.vault_uri = vault_uri
+        self.blob_endpoint = blob_endpoint
         self.deployer_object_id = deployer_object_id or new_guid()
         self.deployer_client_id = new_guid()
         self.resources: dict[str, JSON] = {}
@@ -130,6 +133,8 @@ class InMemoryArm:
         """ARM IDs that exist before the program runs (e.g. a resource group the stack
         deploys into with ``mikit:createResourceGroup: false``): valid scopes."""
         self._ordering: WriteOrdering | None = None
+        self.blob_values: dict[str, bytes] = {}
+        """Seeded blob contents by lower-cased blob ID (see memory_storage)."""
         self._next_ip = 4
         # Pulumi's mock monitor calls new_resource from several executor threads at once;
         # without this, a conflict scan can iterate ``resources`` while another thread
@@ -148,6 +153,7 @@ class InMemoryArm:
             ROLE_ASSIGNMENT: self._role_assignment,
             KEY_VAULT: self._vault,
             KEY_VAULT_SECRET: self._secret,
+            **self.storage_handlers(),
         }
 
     @property
@@ -235,6 +241,9 @@ class InMemoryArm:
         ]
 
     # -- per-type behaviour ----------------------------------------------------------
+
+    def _arm_error(self, status: int, code: str, message: str) -> Exception:
+        return ArmError(status, code, message)
 
     def _location(self, inputs: JSON) -> str:
         return str(inputs.get("location") or self.location)

@@ -41,6 +41,9 @@ ROLE_DEFINITION = "Microsoft.Authorization/roleDefinitions"
 MANAGEMENT_LOCK = "Microsoft.Authorization/locks"
 KEY_VAULT = "Microsoft.KeyVault/vaults"
 KEY_VAULT_SECRET = "Microsoft.KeyVault/vaults/secrets"  # noqa: S105 (a type name)
+STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
+BLOB_CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
+BLOB = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
 
 
 def arm_timestamp(when: datetime | None = None) -> str:
@@ -453,3 +456,92 @@ def key_vault_secret(
         props["contentType"] = content_type
     doc["properties"] = props
     return doc
+
+
+def storage_account(
+    *,
+    arm_id: str,
+    location: str,
+    blob_endpoint: str,
+    sku_name: str = "Standard_LRS",
+    kind: str = "StorageV2",
+    allow_shared_key_access: bool = True,
+    allow_blob_public_access: bool = False,
+    minimum_tls_version: str = "TLS1_2",
+    supports_https_traffic_only: bool = True,
+    public_network_access: str = "Enabled",
+    created: datetime | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    """A storage account (Microsoft.Storage/storageAccounts 2024-01-01).
+
+    ``primaryEndpoints`` carries only the blob endpoint this toolkit serves (the real
+    response lists queue, table, file, dfs and web too; nothing here reads them).
+    """
+    doc = _tracked(arm_id, STORAGE_ACCOUNT, location, tags)
+    tier = "Premium" if sku_name.startswith("Premium") else "Standard"
+    doc["sku"] = {"name": sku_name, "tier": tier}
+    doc["kind"] = kind
+    doc["properties"] = {
+        "provisioningState": "Succeeded",
+        "creationTime": arm_timestamp(created),
+        "primaryLocation": location,
+        "statusOfPrimary": "available",
+        "primaryEndpoints": {"blob": blob_endpoint},
+        "accessTier": "Hot",
+        "allowBlobPublicAccess": allow_blob_public_access,
+        "allowSharedKeyAccess": allow_shared_key_access,
+        "minimumTlsVersion": minimum_tls_version,
+        "supportsHttpsTrafficOnly": supports_https_traffic_only,
+        "publicNetworkAccess": public_network_access,
+        "encryption": {
+            "keySource": "Microsoft.Storage",
+            "services": {"blob": {"enabled": True, "keyType": "Account"}},
+        },
+    }
+    return doc
+
+
+def blob_container(*, arm_id: str, public_access: str = "None") -> JSON:
+    """A blob container (…/blobServices/containers 2024-01-01): a proxy resource, so no
+    location or tags; ``defaultEncryptionScope`` is the account's own key."""
+    return {
+        "id": arm_id,
+        "name": _name(arm_id),
+        "type": BLOB_CONTAINER,
+        "etag": '"0x8DC0000000000000"',
+        "properties": {
+            "publicAccess": public_access,
+            "leaseStatus": "Unlocked",
+            "leaseState": "Available",
+            "hasImmutabilityPolicy": False,
+            "hasLegalHold": False,
+            "defaultEncryptionScope": "$account-encryption-key",
+            "denyEncryptionScopeOverride": False,
+            "deleted": False,
+            "remainingRetentionDays": 0,
+        },
+    }
+
+
+def blob(
+    *,
+    arm_id: str,
+    url: str,
+    content_type: str = "application/octet-stream",
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    """A seeded blob as the toolkit's SeededBlob reports it: blobs are data-plane objects
+    with no ARM document of their own, so this is azure-native ``storage.Blob``'s output
+    set (name, url, contentType) plus the blob's index ``tags``; never the content."""
+    return {
+        "id": arm_id,
+        "name": arm_id.split("/blobs/", 1)[-1],
+        "type": BLOB,
+        "properties": {
+            "url": url,
+            "contentType": content_type,
+            "accessTier": "Hot",
+            "tags": dict(tags or {}),
+        },
+    }

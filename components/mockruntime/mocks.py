@@ -31,6 +31,7 @@ from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.config import set_all_config
 
 from components.arm import memory as types
+from components.arm import memory_storage as storage_types
 from components.arm.memory import ArmBackend, InMemoryArm
 
 # The REST API versions azure-native 3.x uses for the types we create (its
@@ -48,7 +49,11 @@ API_VERSIONS = {
     types.ROLE_ASSIGNMENT: "2022-04-01",
     types.KEY_VAULT: "2024-11-01",
     types.KEY_VAULT_SECRET: "2024-11-01",
+    storage_types.STORAGE_ACCOUNT: "2024-01-01",
+    storage_types.BLOB_CONTAINER: "2024-01-01",
 }
+# Not azure-native, but backed by ARM-side state all the same (components.storage).
+_BACKEND_TYPES = frozenset({storage_types.SEEDED_BLOB})
 
 _RG = "/subscriptions/{sub}/resourceGroups/{rg}"
 _PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -88,6 +93,24 @@ _PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
     types.KEY_VAULT_SECRET: (
         "/providers/Microsoft.KeyVault/vaults/{0}/secrets/{1}",
         ("vaultName", "secretName"),
+    ),
+    storage_types.STORAGE_ACCOUNT: (
+        "/providers/Microsoft.Storage/storageAccounts/{0}",
+        ("accountName",),
+    ),
+    storage_types.BLOB_CONTAINER: (
+        "/providers/Microsoft.Storage/storageAccounts/{0}/blobServices/default/containers/{1}",
+        ("accountName", "containerName"),
+    ),
+    storage_types.BLOB: (
+        "/providers/Microsoft.Storage/storageAccounts/{0}/blobServices/default/containers/{1}"
+        "/blobs/{2}",
+        ("accountName", "containerName", "blobName"),
+    ),
+    storage_types.SEEDED_BLOB: (
+        "/providers/Microsoft.Storage/storageAccounts/{0}/blobServices/default/containers/{1}"
+        "/blobs/{2}",
+        ("accountName", "containerName", "blobName"),
     ),
 }
 # Extension resources live below an arbitrary scope given as the ``scope`` input.
@@ -220,7 +243,7 @@ class AzureMocks(pulumi_mocks.Mocks):
         urn: str = getattr(self._current, "urn", "")
         deps: frozenset[str] = getattr(self._current, "dependencies", frozenset())
         self._current.urn, self._current.dependencies = "", frozenset()
-        if not args.typ.startswith("azure-native:"):
+        if not args.typ.startswith("azure-native:") and args.typ not in _BACKEND_TYPES:
             # Component resources and anything not azure-native: echo the inputs.
             rid = "" if not args.custom else f"{args.name}_id"
             self._graph.add(urn, deps, None)

@@ -10,6 +10,7 @@ registered until all of it passes, so a typo never leaves half a topology behind
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
@@ -29,11 +30,31 @@ VAULT_TARGET = "vault"
 SECRET_PREFIX = "secret:"  # noqa: S105 (a reference prefix)
 VM_PREFIX = "vm:"
 IDENTITY_PREFIX = "identity:"
+STORAGE_PREFIX = "storage:"
+CONTAINER_PREFIX = "container:"
+#: Prefix of a seeded blob's content in the values :func:`load` returns (':' never
+#: appears in a Key Vault secret name, so the two cannot collide).
+BLOB_VALUE_PREFIX = "blob:"
 
 
 def secret_value_key(name: str) -> str:
     """The key holding a secret's value: ``pulumi config set --secret mikit:secret-<name>``."""
     return f"secret-{name}"
+
+
+def blob_key(account: str, container: str, name: str) -> str:
+    """``<account key>/<container>/<path>``: how outputs and the matrix name a blob."""
+    return f"{account}/{container}/{name}"
+
+
+def blob_value_key(account: str, container: str, name: str) -> str:
+    """The key holding a seeded blob's content:
+    ``pulumi config set --secret mikit:blob-<account key>-<container>-<path>``, where every
+    character of the path other than a letter or digit becomes ``-`` (so the key needs no
+    quoting and no ``--path``). Two blobs mapping to one key are refused by :func:`check`.
+    """
+    slug = re.sub(r"[^A-Za-z0-9]", "-", name)
+    return f"blob-{account}-{container}-{slug}"
 
 
 class _Model(BaseModel):
@@ -91,6 +112,21 @@ class GrantConfig(_Model):
     condition_version: str | None = None
 
 
+class BlobConfig(_Model):
+    container: str
+    name: str
+    content_type: str = "text/plain"
+    #: Blob index tags (what conditions read as @Resource[.../blobs/tags:<key>...]).
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class StorageAccountConfig(_Model):
+    name: str
+    containers: list[str] = Field(default_factory=list)
+    blobs: list[BlobConfig] = Field(default_factory=list)
+    public_network_access: bool = True
+
+
 class StackConfig(_Model):
     """Everything ``__main__.py`` needs; see the README's ``components`` section."""
 
@@ -110,6 +146,7 @@ class StackConfig(_Model):
     identities: dict[str, IdentityConfig] = Field(default_factory=dict)
     vms: dict[str, VmConfig] = Field(default_factory=dict)
     grants: list[GrantConfig] = Field(default_factory=list)
+    storage_accounts: dict[str, StorageAccountConfig] = Field(default_factory=dict)
 
 
 # Top-level keys in the order the schema documents them.
@@ -232,6 +269,7 @@ def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]
                 "set systemIdentity: true and/or userAssigned: [<identity key>]",
             )
     _unique([v.name for v in cfg.vms.values()], f"{NAMESPACE}:vms.*.name", str.lower)
+    _check_storage(cfg)
     roles: dict[int, RoleDefinition] = {}
     seen: dict[tuple[str, str, str], int] = {}
     for i, grant in enumerate(cfg.grants):
@@ -256,6 +294,44 @@ def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]
             )
         seen[triple] = i
     return roles
+
+
+def _check_storage(cfg: StackConfig) -> None:
+    """Names as Azure requires them, blobs in declared containers, one value key each."""
+    value_keys: dict[str, str] = {}
+    for key, account in cfg.storage_accounts.items():
+        where = f"{NAMESPACE}:storageAccounts.{key}"
+        validation.logical_key(key, where)
+        validation.storage_account_name(account.name, f"{where}.name")
+        _unique(account.containers, f"{where}.containers", str)
+        for i, container in enumerate(account.containers):
+            validation.container_name(container, f"{where}.containers[{i}]")
+        for i, blob in enumerate(account.blobs):
+            at = f"{where}.blobs[{i}]"
+            if blob.container not in account.containers:
+                raise ConfigError(
+                    f"{at}.container",
+                    blob.container,
+                    "is not a container of this storage account",
+                    _choices("use one of", account.containers),
+                )
+            validation.blob_name(blob.name, f"{at}.name")
+            validation.blob_index_tags(blob.tags, f"{at}.tags")
+            value_key = blob_value_key(key, blob.container, blob.name)
+            if value_key in value_keys:
+                raise ConfigError(
+                    at,
+                    blob_key(key, blob.container, blob.name),
+                    f"needs the same content key {NAMESPACE}:{value_key} as "
+                    f"{value_keys[value_key]}",
+                    "rename one of the blobs (keys replace every non-alphanumeric by '-')",
+                )
+            value_keys[value_key] = blob_key(key, blob.container, blob.name)
+    _unique(
+        [a.name for a in cfg.storage_accounts.values()],
+        f"{NAMESPACE}:storageAccounts.*.name",
+        str.lower,
+    )
 
 
 def _unique(values: list[str], field: str, norm: Callable[[str], str]) -> None:
@@ -320,7 +396,38 @@ def _check_target(cfg: StackConfig, target: str, field: str) -> None:
                 ),
             )
         return
-    raise ConfigError(field, target, "is not a grant target", "write secret:<secret name> or vault")
+    if target.startswith(STORAGE_PREFIX):
+        if target.removeprefix(STORAGE_PREFIX) not in cfg.storage_accounts:
+            raise ConfigError(
+                field,
+                target,
+                "names a storage account that is not declared in mikit:storageAccounts",
+                _choices("use one of", [f"{STORAGE_PREFIX}{k}" for k in cfg.storage_accounts]),
+            )
+        return
+    if target.startswith(CONTAINER_PREFIX):
+        account, _, container = target.removeprefix(CONTAINER_PREFIX).partition("/")
+        declared = cfg.storage_accounts.get(account)
+        if declared is None or container not in declared.containers:
+            options = [
+                f"{CONTAINER_PREFIX}{k}/{c}"
+                for k, a in cfg.storage_accounts.items()
+                for c in a.containers
+            ]
+            raise ConfigError(
+                field,
+                target,
+                "names a container that is not declared in mikit:storageAccounts",
+                _choices("use one of", options),
+            )
+        return
+    raise ConfigError(
+        field,
+        target,
+        "is not a grant target",
+        "write secret:<secret name>, vault, storage:<account key> or "
+        "container:<account key>/<container>",
+    )
 
 
 def read_pulumi_config(config: Any) -> dict[str, Any]:
@@ -357,11 +464,26 @@ def load(config: Any, resolver: RoleResolver) -> tuple[StackConfig, dict[str, An
     """Read, validate and cross-check the stack config; fetch each declared secret value.
 
     ``config`` is a ``pulumi.Config(NAMESPACE)``. Returns the config and the secret
-    values as secret Outputs. Raises :class:`ConfigError` before anything is registered.
+    values as secret Outputs: each Key Vault secret's by its name, each seeded blob's
+    content under ``blob:<account key>/<container>/<path>``. Raises :class:`ConfigError`
+    before anything is registered.
     """
     cfg = parse(read_pulumi_config(config))
     check(cfg, resolver)
     values: dict[str, Any] = {}
+    for account_key, account in cfg.storage_accounts.items():
+        for blob in account.blobs:
+            key = blob_value_key(account_key, blob.container, blob.name)
+            value = config.get_secret(key)
+            if value is None:
+                raise ConfigError(
+                    f"{NAMESPACE}:{key}",
+                    None,
+                    f"is not set, so blob {blob_key(account_key, blob.container, blob.name)!r} "
+                    "has no content",
+                    f"run: pulumi config set --secret {NAMESPACE}:{key} <content>",
+                )
+            values[BLOB_VALUE_PREFIX + blob_key(account_key, blob.container, blob.name)] = value
     for name in cfg.secrets:
         key = secret_value_key(name)
         value = config.get_secret(key)

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from components import armid
-from components.access import GrantRef, IdentityRef, VmIdentities, access_matrix
+from components.access import BlobRef, GrantRef, IdentityRef, VmIdentities, access_matrix
 from components.conditions import CONDITION_VERSION
 from components.grants import Grantable
 from components.identity import (
@@ -31,12 +31,17 @@ from components.network import Network, NetworkArgs
 from components.role_assignment import RoleAssignment
 from components.role_lookup import RoleResolver
 from components.stack_config import (
+    BLOB_VALUE_PREFIX,
+    CONTAINER_PREFIX,
     IDENTITY_PREFIX,
     SECRET_PREFIX,
+    STORAGE_PREFIX,
     VAULT_TARGET,
     VM_PREFIX,
     StackConfig,
+    blob_key,
 )
+from components.storage import BlobSeed, StorageAccount, StorageAccountArgs
 from components.vm import LinuxVirtualMachine, LinuxVirtualMachineArgs
 
 
@@ -108,6 +113,37 @@ class Topology:
                 tags=tags,
             ),
         )
+        self.blob_values = {
+            blob_key(key, b.container, b.name): pulumi.Output.secret(
+                secret_values[BLOB_VALUE_PREFIX + blob_key(key, b.container, b.name)]
+            )
+            for key, account in cfg.storage_accounts.items()
+            for b in account.blobs
+        }
+        self.storage = {
+            key: StorageAccount(
+                f"storage-{key}",
+                StorageAccountArgs(
+                    name=account.name,
+                    resource_group_name=rg_name,
+                    location=cfg.location,
+                    containers=list(account.containers),
+                    blobs=[
+                        BlobSeed(
+                            b.container,
+                            b.name,
+                            self.blob_values[blob_key(key, b.container, b.name)],
+                            b.content_type,
+                            dict(b.tags),
+                        )
+                        for b in account.blobs
+                    ],
+                    public_network_access=account.public_network_access,
+                    tags=tags,
+                ),
+            )
+            for key, account in cfg.storage_accounts.items()
+        }
         self.identities = {
             key: UserAssignedIdentity(
                 f"identity-{key}",
@@ -169,6 +205,11 @@ class Topology:
     def _scope(self, target: str) -> pulumi.Output[str]:
         if target == VAULT_TARGET:
             return self.vault.id
+        if target.startswith(STORAGE_PREFIX):
+            return self.storage[target.removeprefix(STORAGE_PREFIX)].id
+        if target.startswith(CONTAINER_PREFIX):
+            account, _, container = target.removeprefix(CONTAINER_PREFIX).partition("/")
+            return self.storage[account].container_scope(container)
         return self.vault.secret_scope(target.removeprefix(SECRET_PREFIX))
 
     # -- exports (docs/contracts.md "Stack outputs") -------------------------------------
@@ -228,8 +269,52 @@ class Topology:
             "identities": identities,
             "vms": vms,
             "grants": grants,
+            **self._storage_exports(),
             "access_matrix": self._matrix(secrets, identities, vms, grants),
         }
+
+    def _storage_exports(self) -> dict[str, Any]:
+        """``storage_accounts``, ``containers``, ``blobs``, ``blob_fingerprints`` (secret)."""
+        accounts = {
+            key: {"name": sa.name, "id": sa.id, "blob_endpoint": sa.blob_endpoint}
+            for key, sa in self.storage.items()
+        }
+        containers = {
+            f"{key}/{name}": {"account": key, "name": name, "scope": sa.container_scope(name)}
+            for key, sa in self.storage.items()
+            for name in sa.containers
+        }
+        blobs = {
+            blob_key(key, container, name): {
+                "account": key,
+                "container": container,
+                "name": name,
+                "scope": sa.container_scope(container),
+                "url": sa.blob_urls[(container, name)],
+                "tags": dict(self._blob_config(key, container, name).tags),
+            }
+            for key, sa in self.storage.items()
+            for container, name in sa.blobs
+        }
+        return {
+            "storage_accounts": accounts,
+            "containers": containers,
+            "blobs": blobs,
+            "blob_fingerprints": pulumi.Output.secret(
+                pulumi.Output.all(**self.blob_values).apply(
+                    lambda values: {k: fingerprint(v) for k, v in dict(values).items()}
+                )
+                if self.blob_values
+                else {}
+            ),
+        }
+
+    def _blob_config(self, account: str, container: str, name: str) -> Any:
+        return next(
+            b
+            for b in self.cfg.storage_accounts[account].blobs
+            if (b.container, b.name) == (container, name)
+        )
 
     def _matrix(
         self,
@@ -249,6 +334,12 @@ class Topology:
             leaves += [ident["principal_id"], ident["client_id"]]
         leaves += [g["scope"] for g in grants]
         leaves += [s["scope"] for s in secrets.values()]
+        blob_meta = [
+            (blob_key(key, c, n), self.cfg.storage_accounts[key].name, c, n)
+            for key, sa in self.storage.items()
+            for c, n in sa.blobs
+        ]
+        leaves += [self.storage[k.split("/", 1)[0]].container_scope(c) for k, _, c, _ in blob_meta]
 
         def compute(values: list[Any]) -> list[dict[str, Any]]:
             it = iter(values)
@@ -261,11 +352,20 @@ class Topology:
                 GrantRef(g["principal"], role, next(it), condition)
                 for g, role, condition in zip(grants, roles, conditions, strict=True)
             ]
+            secret_scopes = {k: next(it) for k in secrets}
+            blob_refs = {
+                key: BlobRef(
+                    account, container, name, next(it),
+                    dict(self._blob_config(key.split("/", 1)[0], container, name).tags),
+                )
+                for key, account, container, name in blob_meta
+            }  # fmt: skip
             return access_matrix(
                 vms=vm_refs,
                 identities=id_refs,
                 grants=grant_refs,
-                secrets={k: next(it) for k in secrets},
+                secrets=secret_scopes,
+                blobs=blob_refs,
             )
 
         return pulumi.Output.all(*leaves).apply(compute)

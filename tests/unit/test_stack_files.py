@@ -47,9 +47,10 @@ def test_sandbox_stack_deploys_the_dev_topology(dev: Deployment) -> None:
     assert sandbox.backend.secret_values  # the demo values reached the (emulated) vault
 
 
-def test_secret_fingerprints_is_the_only_secret_export(dev: Deployment) -> None:
-    assert dev.outputs.secret_keys == {"secret_fingerprints"}
-    assert set(dev.outputs.plain()) == set(dev.outputs) - {"secret_fingerprints"}
+def test_the_fingerprints_are_the_only_secret_exports(dev: Deployment) -> None:
+    fingerprints = {"secret_fingerprints", "blob_fingerprints"}
+    assert dev.outputs.secret_keys == fingerprints
+    assert set(dev.outputs.plain()) == set(dev.outputs) - fingerprints
 
 
 def test_program_file_is_thin() -> None:

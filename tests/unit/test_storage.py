@@ -15,7 +15,10 @@ from components.mockruntime import AzureMocks, is_secret_envelope, run_program
 from components.storage import BlobSeed, StorageAccount, StorageAccountArgs
 
 SUB = "11111111-2222-3333-4444-555555555555"
-ACCOUNT = f"/subscriptions/{SUB}/resourceGroups/rg-st/providers/Microsoft.Storage/storageAccounts/stmikit01"
+ACCOUNT = (
+    f"/subscriptions/{SUB}/resourceGroups/rg-st/providers/Microsoft.Storage/storageAccounts/"
+    "stmikit01"
+)
 CONTENT = "s3cr3t-blob-VALUE-42"
 
 
@@ -145,7 +148,7 @@ def test_the_arm_model_refuses_a_key_written_blob_on_a_shared_key_off_account() 
             opts=pulumi.ResourceOptions(depends_on=list(sa.containers.values())),
         )
 
-    with pytest.raises(Exception) as caught:  # noqa: PT011 (Pulumi wraps the mock's error)
+    with pytest.raises(Exception) as caught:  # Pulumi wraps the mock's ArmError
         run_program(program, {}, mocks=AzureMocks(InMemoryArm(subscription_id=SUB)))
     assert "KeyBasedAuthenticationNotPermitted" in str(caught.value)
 

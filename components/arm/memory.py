@@ -19,8 +19,8 @@ from components import armid
 from components.arm import rules
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
-from components.arm.rules import WriteOrdering
 from components.arm.memory_storage import StorageArm, default_blob_endpoint
+from components.arm.rules import WriteOrdering
 from components.conditions import (
     CONDITION_VERSION,
     INVALID_CONDITION_CODE,

@@ -97,6 +97,11 @@ def test_lifecycle_destroys_last_keeps_the_bootstrap_group_and_removes_the_stack
     )
     assert 'pulumi cancel --stack "$STACK" --yes' in script
     assert 'pulumi refresh --stack "$STACK" --yes --skip-preview --clear-pending-creates' in script
+    # A pending create Pulumi dropped may have left a resource behind: say what is left,
+    # listed at the group (the deployer holds no role on the subscription).
+    assert script.index("pulumi stack rm") < script.index(
+        'az resource list --resource-group "$LIFECYCLE_RESOURCE_GROUP"'
+    )
     # The bootstrap's group is kept because the stack never registers it: it deploys into
     # the group as it is (mikit:createResourceGroup false), set before `pulumi up`. No
     # import/protect/forget dance around the destroy.

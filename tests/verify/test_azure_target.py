@@ -356,9 +356,15 @@ def _outputs_for_world(world: World) -> dict[str, Any]:
 
 def test_check_through_run_command_script_on_sandbox_vms(world: World, tmp_path: Path) -> None:
     imds = {"vm-a": world.sb.imds_url(world.vm_a), "vm-b": world.sb.imds_url(world.vm_b)}
+    # The VM's cloud-init, finished: the script waits for it first (test_azure_cloud_init
+    # covers the other verdicts); a fake keeps this machine's own cloud-init, if any, out.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "cloud-init").write_text("#!/bin/bash\nexit 0\n")
+    (fake_bin / "cloud-init").chmod(0o755)
 
     def run_on_vm(name: str, script: list[str]) -> str:
-        env = {"PATH": "/usr/bin:/bin", "AZURE_POD_IDENTITY_AUTHORITY_HOST": imds[name]}
+        env = {"PATH": f"{fake_bin}:/usr/bin:/bin", "AZURE_POD_IDENTITY_AUTHORITY_HOST": imds[name]}
         done = subprocess.run(
             ["bash", "-c", "\n".join(script)],
             env=env,

@@ -1,7 +1,8 @@
-"""``python -m verify`` / ``mikit-verify``: check, lifecycle, sandbox.
+"""``python -m verify`` / ``mikit-verify``: check, lifecycle, cleanup, sandbox.
 
     mikit-verify check      [--target sandbox|azure] [--stack S] [--outputs FILE]
     mikit-verify lifecycle  [--scenario NAME ...] [--cleanup] [...same options]
+    mikit-verify cleanup    --principal OBJECT_ID [...]  [...same options]
     mikit-verify sandbox    ...   (runs the local sandbox on its own; see its --help)
 
 Progress is printed while it runs, a summary table at the end, and the reports
@@ -21,11 +22,13 @@ from typing import Any
 
 from rich.console import Console
 
+from components.armid import is_guid
 from components.errors import ConfigError
 from verify.lifecycle import SCENARIO_NAMES
+from verify.orphans import CLEANUP_RULES
 from verify.report import print_summary, write_reports
 from verify.results import RunReport
-from verify.runner import check_report, lifecycle_report
+from verify.runner import check_report, cleanup_report, lifecycle_report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -93,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="probe every VM against the stack's access matrix")
     _common(check)
-    life = sub.add_parser("lifecycle", help="baseline check, then the deletion scenarios")
+    life = sub.add_parser(
+        "lifecycle",
+        help="baseline check, then the deletion scenarios",
+        description="Baseline check, then the deletion scenarios.\n\n--cleanup: " + CLEANUP_RULES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _common(life)
     life.add_argument(
         "--scenario",
@@ -104,10 +112,39 @@ def build_parser() -> argparse.ArgumentParser:
     life.add_argument(
         "--cleanup",
         action="store_true",
-        help="remove orphaned role assignments (never a live one) after each scenario",
+        help="remove the orphaned role assignments of principals this run removed, by the "
+        "rules below (never a live one)",
+    )
+    clean = sub.add_parser(
+        "cleanup",
+        help="remove orphaned role assignments of principals you name",
+        description="Delete the orphaned role assignments of the named principals.\n\n"
+        + CLEANUP_RULES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(clean)
+    clean.add_argument(
+        "--principal",
+        action="append",
+        required=True,
+        metavar="OBJECT_ID",
+        help="object ID of a deleted principal whose assignments to clean (repeatable)",
     )
     sub.add_parser("sandbox", help="run the local sandbox (arguments go to it)", add_help=False)
     return parser
+
+
+def _principals(values: Sequence[str]) -> list[str]:
+    """``--principal`` values: object IDs (GUIDs) only, checked before any cloud call."""
+    for value in values:
+        if not is_guid(value):
+            raise ConfigError(
+                "--principal",
+                value,
+                "is not an object ID (a GUID)",
+                "give the principal's object ID, e.g. the principalId of its role assignment",
+            )
+    return [v.lower() for v in values]
 
 
 def make_target(args: argparse.Namespace, console: Console) -> Any:
@@ -173,10 +210,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     target = None
     try:
+        principals = _principals(args.principal) if args.command == "cleanup" else []
         target = make_target(args, console)
         stack = args.stack or ("sandbox" if args.target == "sandbox" else "(selected)")
         run: RunReport
-        if args.command == "check":
+        if args.command == "cleanup":
+            run = cleanup_report(target, stack, principals, progress)
+        elif args.command == "check":
             run = check_report(
                 target,
                 stack,

@@ -1,4 +1,4 @@
-"""The two things the CLI runs, as plain functions tests can call: check and lifecycle.
+"""What the CLI runs, as plain functions tests can call: check, lifecycle, cleanup.
 
 Both produce a :class:`RunReport`; neither prints or writes files (the CLI does), so a
 test can assert on exactly what a user would see in the report.
@@ -17,7 +17,8 @@ from verify.check import (
     matrix_consistency,
 )
 from verify.lifecycle import Lifecycle, Progress, run_scenarios
-from verify.results import RunReport
+from verify.orphans import Candidate, clean_orphans
+from verify.results import RunReport, ScenarioResult, Step
 from verify.targets.arm import AZURE_PROPAGATION_WAIT
 from verify.targets.base import Target
 from verify.targets.probing import requests_for
@@ -131,4 +132,56 @@ def lifecycle_report(
     run.scenarios = run_scenarios(lc, scenarios)
     for scenario in run.scenarios:
         run.timings[scenario.name] = scenario.seconds
+    return run
+
+
+def cleanup_report(
+    target: Target,
+    stack: str,
+    principals: Sequence[str],
+    progress: Progress = lambda _m: None,
+) -> RunReport:
+    """``verify cleanup --principal ...``: the orphan rules applied to principals the user
+    named, one step per listed assignment saying what was done and why."""
+    run = RunReport("cleanup", target.name, stack, _now(), outputs=target.outputs())
+    started = time.monotonic()
+    progress(f"cleanup: {len(principals)} principal(s) named, scope {target.stack_scope}")
+    result = clean_orphans(target, [Candidate(p, "named with --principal") for p in principals])
+    scenario = ScenarioResult(
+        "cleanup", "Orphaned role assignments of the named principals (verify.orphans rules)."
+    )
+    for pid in principals:
+        answer = result.answers.get(pid.lower())
+        mine = pid.lower()
+        decisions = [d for d in result.decisions if d.assignment.principal_id.lower() == mine]
+        if not decisions:
+            scenario.steps.append(
+                Step(
+                    f"principal {pid}",
+                    "its orphaned assignments in the stack's scopes",
+                    "no assignment of it listed at the stack's resource group",
+                    True,
+                )
+            )
+            continue
+        for decision in decisions:
+            scenario.steps.append(
+                Step(
+                    f"{decision.decision}: {decision.assignment.id}",
+                    "deleted only if Graph proves the principal gone and it lies in the "
+                    "stack's scopes, unchanged since listed",
+                    decision.reason,
+                    decision.decision in ("deleted", "vanished", "outside"),
+                    details=[
+                        f"principal {decision.assignment.principal_id}",
+                        f"role {decision.assignment.role_definition_id}",
+                        f"scope {decision.assignment.scope}",
+                        *([f"run: {decision.command}"] if decision.decision == "manual" else []),
+                        *([answer.summary] if answer else []),
+                    ],
+                )
+            )
+    scenario.seconds = time.monotonic() - started
+    run.scenarios = [scenario]
+    run.timings["cleanup"] = scenario.seconds
     return run

@@ -27,10 +27,11 @@ from verify_world import RG, SECRET_VALUES, TENANT, World, sample_outputs
 from components.errors import ConfigError
 from components.testing import arm_shapes
 from verify import probe
-from verify.lifecycle import LiveAssignmentError, cleanup_orphans
 from verify.model import derive_matrix, load_outputs
+from verify.orphans import Candidate, clean_orphans
 from verify.runner import check_report
 from verify.targets.azure import AzureTarget, run_command_script
+from verify.targets.directory import DirectoryAnswer, DirectoryClient
 
 NEW_PID = "99999999-0000-0000-0000-000000000001"
 NEW_CID = "99999999-0000-0000-0000-000000000002"
@@ -117,15 +118,23 @@ class FakeRoleAssignments:
     def __init__(self, assignments: list[RoleAssignment]) -> None:
         self.assignments = assignments
         self.filters: list[str | None] = []
+        self.scopes: list[str] = []
         self.deleted: list[str] = []
         self.created: list[tuple[str, str, Any]] = []
 
-    def list_for_subscription(
-        self, filter: str | None = None, **kwargs: Any
+    def list_for_scope(
+        self, scope: str, filter: str | None = None, **kwargs: Any
     ) -> list[RoleAssignment]:
+        self.scopes.append(scope)
         self.filters.append(filter)
         pid = filter.split("'")[1] if filter else None
         return [a for a in self.assignments if pid is None or a.principal_id == pid]
+
+    def get_by_id(self, assignment_id: str, **kwargs: Any) -> RoleAssignment:
+        for a in self.assignments:
+            if a.id == assignment_id and a.id not in self.deleted:
+                return a
+        raise ResourceNotFoundError(f"The role assignment '{assignment_id}' is not found.")
 
     def delete_by_id(self, assignment_id: str) -> None:
         self.deleted.append(assignment_id)
@@ -238,6 +247,7 @@ def test_assignments_are_listed_by_principal_filter_and_created_as_service_princ
     pid = sample_outputs()["vms"]["web"]["system_principal_id"]
     found = target.list_assignments(pid)
     assert ras.filters == [f"principalId eq '{pid}'"]
+    assert ras.scopes == [RG]  # the stack's resource group, never the subscription
     assert [a.name for a in found] == ["g1"]
     role = "/providers/Microsoft.Authorization/roleDefinitions/x"
     made = target.create_assignment(pid, role, RG)
@@ -269,15 +279,47 @@ def test_live_principals_come_from_arm_not_from_outputs() -> None:
     assert target.live_principals() == {}
 
 
-def test_orphan_cleanup_refuses_a_live_assignment() -> None:
-    target, _, _, ras = _control_plane_target()
+class FakeDirectory:
+    """Graph's answers by object ID (verify.targets.directory.DirectoryAnswer)."""
+
+    def __init__(self, statuses: dict[str, tuple[int, str | None]]) -> None:
+        self.statuses = statuses
+        self.asked: list[str] = []
+
+    def service_principal(self, object_id: str) -> DirectoryAnswer:
+        self.asked.append(object_id)
+        status, code = self.statuses.get(object_id, (404, "Request_ResourceNotFound"))
+        verdict = {200: "exists", 404: "gone", 403: "refused"}.get(status, "unknown")
+        return DirectoryAnswer(object_id, verdict, status, code, "")  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        pass
+
+
+def test_orphan_cleanup_deletes_only_what_graph_proves_gone() -> None:
     live_pid = sample_outputs()["vms"]["web"]["system_principal_id"]
-    candidates = target.list_assignments(live_pid) + target.list_assignments("orphan-pid")
-    with pytest.raises(LiveAssignmentError, match="g1"):
-        cleanup_orphans(target, candidates)
-    assert ras.deleted == []  # all or nothing
-    removed = cleanup_orphans(target, target.list_assignments("orphan-pid"))
-    assert [a.name for a in removed] == ["g9"] and ras.deleted == [removed[0].id]
+    directory = FakeDirectory({live_pid: (200, None)})
+    target, _, _, ras = _control_plane_target(directory=directory)
+    result = clean_orphans(target, [Candidate(live_pid, "test"), Candidate("orphan-pid", "test")])
+    decisions = {d.assignment.name: d.decision for d in result.decisions}
+    assert decisions == {"g1": "refused", "g9": "deleted"}
+    assert ras.deleted == [f"{RG}/providers/Microsoft.Authorization/roleAssignments/g9"]
+    assert directory.asked == [live_pid, "orphan-pid"]
+
+
+def test_orphan_cleanup_without_a_directory_deletes_nothing() -> None:
+    target, _, _, ras = _control_plane_target()
+    assert target.directory is None
+    result = clean_orphans(target, [Candidate("orphan-pid", "test")])
+    (decision,) = result.decisions
+    assert decision.decision == "refused" and "no directory client" in decision.reason
+    assert ras.deleted == []
+
+
+def test_the_azure_target_asks_microsoft_graph() -> None:
+    target = AzureTarget(outputs=sample_outputs(), credential=object())
+    assert isinstance(target.directory, DirectoryClient)
+    assert target.directory.graph_url == "https://graph.microsoft.com"
 
 
 def test_outputs_without_pulumi_cli_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:

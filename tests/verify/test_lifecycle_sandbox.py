@@ -191,14 +191,14 @@ def test_cleanup_that_would_touch_a_live_assignment_is_refused(
     monkeypatch.setattr(target, "list_assignments", mixed_up)
     result = _scenario(target, "delete-vm", cleanup=True)
     cleanup = _steps(result)["cleanup orphans"]
-    assert not cleanup.passed and cleanup.observed.startswith("refused: would delete live")
+    assert not cleanup.passed and cleanup.observed.endswith("not deleted (refused)")
     assert not result.passed
     monkeypatch.undo()
     assert target.list_assignments(target.outputs().identities["shared"].principal_id) == live
     assert "delete VM batch" in _steps(result)
     assert not target.vm_exists("batch")
-    orphans = target.list_assignments(target.outputs().vms["batch"].system_principal_id or "")
-    assert len(orphans) == 1  # all-or-nothing: the orphan was not deleted either
+    # Per assignment: the proven orphan went, the live one listed with it was refused.
+    assert target.list_assignments(target.outputs().vms["batch"].system_principal_id or "") == []
 
 
 def test_regrant_that_never_happens_fails_recreate_identity(

@@ -20,9 +20,10 @@ same code serves both targets:
 * ``recreate-identity``: same name, new principal and client ID; the old grants do not
   apply until made again; then reads work.
 
-Orphan cleanup (``cleanup=True``) deletes only assignments whose principal no longer
-exists, re-checked against ARM right before deleting; if a candidate belongs to a live
-principal the cleanup refuses everything and the step fails.
+Orphan cleanup (``cleanup=True``) follows :mod:`verify.orphans`: only principals a step
+of this run removed successfully, proven gone by Microsoft Graph (404), listed at the
+stack's resource group, scoped inside it, and unchanged when re-read right before the
+delete.
 
 Layout: :mod:`.context` (the :class:`Lifecycle` carried from scenario to scenario and its
 probing helpers), :mod:`.scenarios` (one module per scenario, and the runner),
@@ -30,7 +31,7 @@ probing helpers), :mod:`.scenarios` (one module per scenario, and the runner),
 :mod:`.steps` (step constructors).
 """
 
-from verify.lifecycle.cleanup import LiveAssignmentError, cleanup_orphans, cleanup_step
+from verify.lifecycle.cleanup import cleanup_step
 from verify.lifecycle.context import (
     PROBE_BUDGET,
     PROPAGATION_WAIT,
@@ -55,13 +56,11 @@ __all__ = [
     "SCENARIOS",
     "SCENARIO_NAMES",
     "Lifecycle",
-    "LiveAssignmentError",
     "Progress",
     "Scenario",
     "ScenarioSkippedError",
     "StepLog",
     "Verdict",
-    "cleanup_orphans",
     "cleanup_step",
     "judge_system_request",
     "replay_step",

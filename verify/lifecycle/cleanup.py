@@ -1,7 +1,9 @@
-"""Orphan cleanup: removing the role assignments a deleted principal left behind.
+"""The lifecycle's cleanup step: offer :mod:`verify.orphans` only what this run removed.
 
-Kept apart from the scenarios because it is the one place the verifier deletes something
-it did not create, so its rules must be readable in one module.
+A scenario records a principal as removed only when the step that removed it SUCCEEDED
+(:meth:`verify.lifecycle.context.Lifecycle.removed`); a delete that ARM refused leaves
+its principal out, whatever a later GET says. The rules that decide each deletion are in
+:mod:`verify.orphans`.
 """
 
 from __future__ import annotations
@@ -10,63 +12,54 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from verify.orphans import Candidate, clean_orphans
 from verify.results import Step
-from verify.targets.base import Assignment, Target
 
 if TYPE_CHECKING:
     from verify.lifecycle.context import Lifecycle
 
 
-class LiveAssignmentError(RuntimeError):
-    """A cleanup was asked to delete the assignment of a principal that still exists."""
-
-
-def cleanup_orphans(target: Target, candidates: Sequence[Assignment]) -> list[Assignment]:
-    """Delete ``candidates`` only if every one of them belongs to a deleted principal.
-
-    All-or-nothing: the live set is read from ARM first and any live candidate refuses
-    the whole cleanup, because a caller who mixed up principals should fix that before
-    anything is deleted.
-    """
-    live = target.live_principals()
-    touching = [a for a in candidates if a.principal_id.lower() in live]
-    if touching:
-        names = ", ".join(f"{a.id} (held by {live[a.principal_id.lower()]})" for a in touching)
-        raise LiveAssignmentError(f"would delete live assignment(s): {names}")
-    for assignment in candidates:
-        target.delete_assignment(assignment.id)
-    return list(candidates)
-
-
 def cleanup_step(lc: Lifecycle, principal_ids: Sequence[str]) -> Step:
-    """Delete orphaned assignments of ``principal_ids``, or say why not."""
+    """Leave the orphans of ``principal_ids`` in place, or (``--cleanup``) clean them."""
     started = time.monotonic()
-    candidates = [a for p in principal_ids for a in lc.target.list_assignments(p)]
+    candidates = [
+        Candidate(p, f"removed by step '{lc.removed_by[p.lower()]}'")
+        for p in principal_ids
+        if p.lower() in lc.removed_by
+    ]
+    not_candidates = [
+        f"principal {p} is not a cleanup candidate: no step of this run that removed it succeeded"
+        for p in principal_ids
+        if p.lower() not in lc.removed_by
+    ]
     if not lc.cleanup:
+        listed = [a for c in candidates for a in lc.target.list_assignments(c.principal_id)]
         return Step(
             name="orphans left in place",
             expected="orphans are only removed on request (--cleanup)",
-            observed=f"{len(candidates)} orphaned assignment(s) left",
+            observed=f"{len(listed)} orphaned assignment(s) left",
             passed=True,
             seconds=time.monotonic() - started,
-            details=[f"orphan {a.id} ({a.principal_type})" for a in candidates],
+            details=[f"orphan {a.id} ({a.principal_type})" for a in listed] + not_candidates,
         )
-    try:
-        removed = cleanup_orphans(lc.target, candidates)
-    except LiveAssignmentError as exc:
-        return Step(
-            name="cleanup orphans",
-            expected="only assignments of deleted principals are removed",
-            observed=f"refused: {exc}",
-            passed=False,
-            seconds=time.monotonic() - started,
-        )
-    left = [a for p in principal_ids for a in lc.target.list_assignments(p)]
+    result = clean_orphans(lc.target, candidates)
+    deleted = result.of("deleted")
+    left = [
+        a
+        for c in candidates
+        for a in lc.target.list_assignments(c.principal_id)
+        if a.id.lower() in {d.assignment.id.lower() for d in deleted}
+    ]
+    held = result.of("refused") + result.of("manual")
+    observed = f"removed {len(deleted)}, {len(left)} left"
+    if held:
+        observed += f", {len(held)} not deleted ({', '.join(sorted({d.decision for d in held}))})"
     return Step(
         name="cleanup orphans",
-        expected="every orphan removed, nothing else touched",
-        observed=f"removed {len(removed)}, {len(left)} left",
-        passed=not left,
+        expected="every orphan of a principal this run removed and Graph proves gone is "
+        "removed, nothing else touched",
+        observed=observed,
+        passed=not left and result.complete and not not_candidates,
         seconds=time.monotonic() - started,
-        details=[f"removed {a.id}" for a in removed],
+        details=[d.line() for d in result.decisions] + not_candidates,
     )

@@ -54,9 +54,18 @@ class Lifecycle:
     #: recreate-identity recreates that one instead of deleting another.
     deleted_identity: tuple[str, Identity, list[str], list[Grant]] | None = None
     active_steps: list[Step] | None = None
+    #: Lower-cased principal ID -> the step that removed it, recorded only when that step
+    #: succeeded: the only principals orphan cleanup may consider (verify.orphans rule 1).
+    removed_by: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.current = self.target.outputs()
+
+    def removed(self, principal_id: str | None, step: Step) -> Step:
+        """Record that ``step`` removed ``principal_id`` -- if it passed; returns the step."""
+        if principal_id and step.passed:
+            self.removed_by[principal_id.lower()] = step.name
+        return step
 
     def new_steps(self) -> StepLog:
         """A step list that reports each step as it is recorded (live progress); kept

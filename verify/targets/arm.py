@@ -2,8 +2,10 @@
 
 The sandbox serves an ARM slice on loopback precisely so this code runs unchanged there:
 the same ``begin_delete``, ``begin_update``, ``create_or_update`` and
-``list_for_subscription(filter="principalId eq '...'")`` calls that real Azure gets. Only
-how the clients are constructed (endpoint, credential, TLS trust) differs per target.
+``list_for_scope(<resource group>, filter="principalId eq '...'")`` calls that real Azure
+gets. Only how the clients are constructed (endpoint, credential, TLS trust) differs per
+target. Whether a principal is gone is asked of the directory (Microsoft Graph, through
+:class:`verify.targets.directory.DirectoryClient`), never inferred from ARM.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from azure.mgmt.msi.models import Identity
 
 from verify.model import StackOutputs
 from verify.targets.base import Assignment, IdentityInfo
+from verify.targets.directory import DirectoryClient
 
 #: Long-running operations poll this often; ARM's own Retry-After wins when it sends one.
 POLL_INTERVAL = 1.0
@@ -66,11 +69,15 @@ class ArmOperations:
         authorization: Any,
         *,
         polling_interval: float = POLL_INTERVAL,
+        directory: DirectoryClient | None = None,
     ) -> None:
         self.compute = compute
         self.msi = msi
         self.authorization = authorization
         self.polling_interval = polling_interval
+        #: Graph, to prove a principal gone before orphan cleanup; None: cleanup deletes
+        #: nothing (verify.orphans rule 2).
+        self.directory = directory
 
     def outputs(self) -> StackOutputs:
         """The deployed stack's outputs; each target says where they come from."""
@@ -217,11 +224,30 @@ class ArmOperations:
         )
         return to_assignment(created)
 
+    @property
+    def stack_scope(self) -> str:
+        """The stack's resource group ID: the widest scope the verifier lists or cleans."""
+        return self.outputs().resource_group_id
+
     def list_assignments(self, principal_id: str) -> list[Assignment]:
-        pages = self.authorization.role_assignments.list_for_subscription(
-            filter=f"principalId eq '{principal_id}'"
+        """The principal's assignments that apply at or below the stack's resource group.
+
+        ``list_for_scope`` on the group, not ``list_for_subscription``: a deployer whose
+        role is on its resource group may not read at subscription scope (ARM answers 403
+        AuthorizationFailed). ARM also returns what applies to the group from above
+        (subscription, management group); orphan cleanup never deletes those.
+        """
+        pages = self.authorization.role_assignments.list_for_scope(
+            self.stack_scope, filter=f"principalId eq '{principal_id}'"
         )
         return [to_assignment(a) for a in pages]
+
+    def get_assignment(self, assignment_id: str) -> Assignment | None:
+        """The assignment as ARM holds it now (None when it no longer exists)."""
+        try:
+            return to_assignment(self.authorization.role_assignments.get_by_id(assignment_id))
+        except ResourceNotFoundError:
+            return None
 
     def delete_assignment(self, assignment_id: str) -> None:
         self.authorization.role_assignments.delete_by_id(assignment_id)

@@ -37,6 +37,7 @@ from verify.probe import parse_output
 from verify.targets.arm import ArmOperations
 from verify.targets.base import ProbeOutcome, ProbeRequest
 from verify.targets.cloud_init import DEFAULT_CLOUD_INIT_WAIT_SECONDS, parse_status, wait_lines
+from verify.targets.directory import GRAPH_URL, DirectoryClient
 from verify.targets.probing import build_spec, fan_out, probe_source
 
 #: Where the VM component's cloud-init installs the probe's dependencies; python3 is the
@@ -132,6 +133,7 @@ class AzureTarget(ArmOperations):
         outputs_file: Path | None = None,
         outputs: Mapping[str, Any] | None = None,
         credential: Any = None,
+        directory: DirectoryClient | None = None,
         compute: Any = None,
         msi: Any = None,
         authorization: Any = None,
@@ -167,7 +169,11 @@ class AzureTarget(ArmOperations):
         self.credential: Any = credential
         if compute is None or msi is None or authorization is None:
             compute, msi, authorization = self._clients(credential)
-        super().__init__(compute, msi, authorization, polling_interval=polling_interval)
+            # Graph proves a principal gone before orphan cleanup (verify.orphans).
+            directory = directory or DirectoryClient(self.credential, GRAPH_URL)
+        super().__init__(
+            compute, msi, authorization, polling_interval=polling_interval, directory=directory
+        )
 
     def _clients(self, credential: Any) -> tuple[Any, Any, Any]:
         # In GitHub Actions: a fresh OIDC assertion per token (the az login's expires).
@@ -233,7 +239,7 @@ class AzureTarget(ArmOperations):
         return fan_out(self._probe_one, requests, self.max_parallel)
 
     def close(self) -> None:
-        for client in (self.compute, self.msi, self.authorization):
+        for client in (self.compute, self.msi, self.authorization, self.directory):
             close = getattr(client, "close", None)
             if callable(close):
                 close()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from verify.model import ProbeResult, StackOutputs
+from verify.targets.directory import DirectoryClient
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,24 @@ class Target(Protocol):
         self, principal_id: str, role_definition_id: str, scope: str
     ) -> Assignment: ...
 
+    @property
+    def stack_scope(self) -> str:
+        """The stack's resource group ID: what the verifier lists at and may clean below."""
+        ...
+
+    @property
+    def directory(self) -> DirectoryClient | None:
+        """Microsoft Graph, to prove a principal gone (None: nothing is ever deleted)."""
+        ...
+
     def list_assignments(self, principal_id: str) -> list[Assignment]:
-        """Every role assignment of ``principal_id`` in the subscription
-        (``principalId eq '...'``), including those of a principal that no longer exists."""
+        """Every role assignment of ``principal_id`` that applies at or below the stack's
+        resource group (``list_for_scope``, ``principalId eq '...'``), including those of a
+        principal that no longer exists."""
+        ...
+
+    def get_assignment(self, assignment_id: str) -> Assignment | None:
+        """The assignment as it is now, read by ID (None when it no longer exists)."""
         ...
 
     def delete_assignment(self, assignment_id: str) -> None: ...

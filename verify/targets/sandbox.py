@@ -49,6 +49,7 @@ from verify.sandbox import Sandbox, SandboxConfig, SandboxError
 from verify.sandbox.arm import identity_json, vm_identity_json
 from verify.targets.arm import ArmOperations
 from verify.targets.base import ProbeOutcome, ProbeRequest
+from verify.targets.directory import DirectoryClient
 from verify.targets.probing import (
     ProbeTimeoutError,
     build_spec,
@@ -300,6 +301,9 @@ class SandboxTarget(ArmOperations):
                 ManagedServiceIdentityClient(credential, sb.subscription_id, **kwargs),
                 AuthorizationManagementClient(credential, sb.subscription_id, **kwargs),
                 polling_interval=0.0,
+                directory=DirectoryClient(
+                    credential, sb.graph_url, connection_verify=sb.ca_cert_path
+                ),
             )
         except BaseException:
             self._stop_owned()
@@ -349,8 +353,9 @@ class SandboxTarget(ArmOperations):
             self.sandbox.stop()
 
     def close(self) -> None:
-        for client in (self.compute, self.msi, self.authorization):
-            client.close()
+        for client in (self.compute, self.msi, self.authorization, self.directory):
+            if client is not None:
+                client.close()
         shutil.rmtree(self._token_root, ignore_errors=True)
         self._stop_owned()
 

@@ -28,11 +28,14 @@ def delete_shared_identity(lc: Lifecycle) -> list[Step]:
     steps.append(step)
     expected_assignments = {g.id for g in lc.granted(uai.principal_id)}
     steps.append(
-        timed(
-            f"delete identity {ident}",
-            "identity deleted",
-            lambda: lc.target.delete_identity(ident),
-            "deleted",
+        lc.removed(
+            uai.principal_id,
+            timed(
+                f"delete identity {ident}",
+                "identity deleted",
+                lambda: lc.target.delete_identity(ident),
+                "deleted",
+            ),
         )
     )
     gone_cells = [

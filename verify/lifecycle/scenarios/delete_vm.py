@@ -22,7 +22,8 @@ def delete_vm(lc: Lifecycle) -> list[Step]:
     steps.append(step)
     stack_assignments = {g.id for g in lc.granted(principal)}
     steps.append(lc.assignments_step("its assignments before", principal, stack_assignments))
-    steps.append(timed(f"delete VM {vm}", "VM deleted", lambda: lc.target.delete_vm(vm), "deleted"))
+    deleted = timed(f"delete VM {vm}", "VM deleted", lambda: lc.target.delete_vm(vm), "deleted")
+    steps.append(lc.removed(principal, deleted))
     gone = not lc.target.vm_exists(vm)
     steps.append(
         observed_step("VM is gone", "GET returns 404", gone, "404" if gone else "still exists")

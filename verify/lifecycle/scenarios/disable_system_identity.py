@@ -24,11 +24,14 @@ def disable_system_identity(lc: Lifecycle) -> list[Step]:
     )
     steps.append(step)
     steps.append(
-        timed(
-            f"turn system identity off on {vm}",
-            "identity type changed, VM still running",
-            lambda: lc.target.disable_system_identity(vm),
-            "updated",
+        lc.removed(
+            principal,
+            timed(
+                f"turn system identity off on {vm}",
+                "identity type changed, VM still running",
+                lambda: lc.target.disable_system_identity(vm),
+                "updated",
+            ),
         )
     )
     steps.append(system_token_gone_step(lc, vm, principal, before))

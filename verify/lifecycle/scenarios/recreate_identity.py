@@ -29,11 +29,14 @@ def recreate_identity(lc: Lifecycle) -> list[Step]:
         old = lc.current.identities[ident]
         old_grants = lc.granted(old.principal_id)
         steps.append(
-            timed(
-                f"delete identity {ident}",
-                "identity deleted",
-                lambda: lc.target.delete_identity(ident),
-                "deleted",
+            lc.removed(
+                old.principal_id,
+                timed(
+                    f"delete identity {ident}",
+                    "identity deleted",
+                    lambda: lc.target.delete_identity(ident),
+                    "deleted",
+                ),
             )
         )
         lc.forget_identity(ident)

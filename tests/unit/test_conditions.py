@@ -412,3 +412,20 @@ def test_refuses_an_action_target_no_condition_supports() -> None:
     )
     with pytest.raises(ConfigError, match="no Blob, Queue or role-assignment condition supports"):
         validate_condition(READER, text, None)
+
+
+def test_an_attribute_may_be_compared_with_another_attribute() -> None:
+    """Microsoft's "Allow read access to blobs based on tags and custom security
+    attributes": a blob tag compared with the principal's custom security attribute."""
+    text = (
+        f"((!(ActionMatches{{'{READ}'}} AND NOT SubOperationMatches{{'Blob.List'}})) OR "
+        f"(@Resource[{TAGS}:Project<$key_case_sensitive$>] StringEquals "
+        "@Principal[Microsoft.Directory/CustomSecurityAttributes/Id:Engineering_Project]))"
+    )
+    cond = validate_condition(READER, text, None)
+    assert cond is not None
+    attribute = "Microsoft.Directory/CustomSecurityAttributes/Id:Engineering_Project"
+    tags = {TAGS: {"Project": "Baker"}}
+    assert cond.evaluate(RequestContext(READ, resource=tags, principal={attribute: "Baker"}))
+    assert not cond.evaluate(RequestContext(READ, resource=tags, principal={attribute: "Cascade"}))
+    assert not cond.evaluate(RequestContext(READ, resource=tags))  # no attribute: denied

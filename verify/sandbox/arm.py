@@ -37,6 +37,7 @@ from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
 from components.roles import guid_from_role_reference
 from verify.sandbox import arm_requests
+from verify.sandbox.api_versions import arm_resource_type, check_arm
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, json_object, read_body
 from verify.sandbox.rbac import RbacEvaluator
@@ -427,9 +428,11 @@ class ArmService:
         every refusal is ARM's ``{"error": {code, message}}``."""
         path = "/" + re.sub("/+", "/", request.path_params["path"]).strip("/")
         try:
-            if not request.query_params.get("api-version"):
+            version = request.query_params.get("api-version")
+            if not version:
                 message = "The api-version query parameter (?api-version=) is required."
                 return error(400, "MissingApiVersionParameter", message)
+            check_arm(arm_resource_type(path), version, self._state.location)
             cut = path.lower().rfind(AUTHZ)
             if cut >= 0:
                 return self._authorization_provider(request, claims, path, cut)

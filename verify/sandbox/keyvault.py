@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from components.roles import DELETE_SECRET, GET_SECRET, READ_SECRET_METADATA, SET_SECRET
+from verify.sandbox.api_versions import check_keyvault
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import KEYVAULT_MAX_BODY_BYTES, BodyError, read_body
 from verify.sandbox.faults import FaultPlan
@@ -305,8 +306,10 @@ class KeyVaultService:
     # ------------------------------------------------------------ routing
     def _admit(self, request: Request, vault_name: str) -> Vault:
         """The checks between authentication and the handler: api-version, vault, name."""
-        if not request.query_params.get("api-version"):
+        version = request.query_params.get("api-version")
+        if not version:
             raise SandboxError(400, "BadParameter", "The api-version query parameter is missing.")
+        check_keyvault(version)
         vault = self._state.vault(vault_name)
         if vault is None:
             raise SandboxError(404, "VaultNotFound", f"Vault {vault_name} was not found.")

@@ -417,7 +417,8 @@ class ArmService:
                     "The identity type includes UserAssigned but no user-assigned identity "
                     "is given.",
                 )
-            vm = self._state.update_vm_identity(vm.id, system, current)
+            named = [u for u, value in changes.items() if value is not None]
+            vm = self._state.update_vm_identity(vm.id, system, current, rebind=named)
         if "tags" in body:
             vm = self._state.update_vm_tags(vm.id, tags or {})
         return JSONResponse(self._vm_json(vm))
@@ -538,12 +539,14 @@ def identity_json(uai: UserAssignedIdentity) -> dict[str, Any]:
 def vm_identity_json(state: SandboxState, vm: VirtualMachine) -> dict[str, Any] | None:
     """A VM's ``identity`` block as ARM returns it (None when it has no identity).
 
-    A deleted user-assigned identity stays listed with its last principal and client ID,
-    as on Azure, so the block is built from the identity's tombstone where there is one.
+    Each user-assigned identity is shown as the VM holds it: with the principal and client
+    ID it had when attached. A deleted identity stays listed with them, and so does one
+    re-created under the same name until it is attached again (the VM does not hold the
+    new principal).
     """
     attached = {}
     for uai_id in vm.user_assigned:
-        uai = state.identity_or_tombstone(uai_id)
+        uai = state.attached_identity(vm.id, uai_id)  # as attached, not as re-created
         if uai is not None:
             attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
     return arm_shapes.vm_identity(

@@ -101,7 +101,8 @@ class ImdsService:
                 "Only one of client_id, object_id or msi_res_id may be specified",
             )
         system = self._state.principal(vm.system_principal_id) if vm.system_principal_id else None
-        attached = [self._state.identity(uai_id) for uai_id in vm.user_assigned]
+        # Only identities the VM holds: a same-name re-created identity is another principal.
+        attached = [self._state.bound_identity(vm.id, uai_id) for uai_id in vm.user_assigned]
         live = [u for u in attached if u is not None]
         if not selectors:
             if vm.system_principal_id:

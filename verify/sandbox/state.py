@@ -12,13 +12,16 @@ Lifecycle rules modelled on Azure:
 - deleting the VM (or turning its system identity off) deletes the system principal;
   deleting a user-assigned identity deletes its principal; VMs keep their reference to a
   deleted user-assigned identity (IMDS then answers "Identity not found");
+- a VM holds each user-assigned identity as attached (its principal): one deleted and
+  created again under the same name is a new principal, which the VM gets tokens for and
+  shows in its identity block only after the identity is attached to it again;
 - nothing deletes role assignments except an explicit delete: assignments of a deleted
   principal stay behind, orphaned, as on Azure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -75,6 +78,9 @@ class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin):
         self._identities: dict[str, UserAssignedIdentity] = {}
         self._tombstones: dict[str, UserAssignedIdentity] = {}
         self._vms: dict[str, VirtualMachine] = {}
+        # (VM, identity ID) -> the identity as it was when attached: the VM holds that
+        # principal, not whatever later carries the same name.
+        self._bindings: dict[tuple[str, str], UserAssignedIdentity] = {}
 
     # ---------------------------------------------------- user-assigned identities
     def create_identity(
@@ -183,7 +189,12 @@ class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin):
             return list(self._vms.values())
 
     def update_vm_identity(
-        self, vm_id: str, system_assigned: bool, user_assigned: Sequence[str]
+        self,
+        vm_id: str,
+        system_assigned: bool,
+        user_assigned: Sequence[str],
+        *,
+        rebind: Collection[str] | None = None,
     ) -> VirtualMachine:
         """Set the VM's identity block, as a PATCH of ``identity`` does.
 
@@ -191,6 +202,11 @@ class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin):
         new one. Attaching a user-assigned identity that does not exist is refused, as ARM
         refuses it; a reference that was valid when attached survives the identity's
         deletion.
+
+        The VM is bound to the identity *as attached* (its principal): an identity deleted
+        and created again under the same name is a new principal the VM does not hold
+        until the identity is attached again. ``rebind`` names the identities this request
+        (re)attaches; None (a full PUT, or the state API) re-attaches every listed one.
         """
         events: list[tuple[EventKind, object]] = []
         with self._lock:
@@ -219,8 +235,37 @@ class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin):
                 principal_id = None
             vm = replace(vm, system_principal_id=principal_id, user_assigned=tuple(ids))
             self._vms[key(vm_id)] = vm
+            self._bind(vm, kept, rebind)
         self._emit([("vm_updated", vm), *events])
         return vm
+
+    def _bind(self, vm: VirtualMachine, kept: set[str], rebind: Collection[str] | None) -> None:
+        """Record which principal each attached identity of ``vm`` is (lock held)."""
+        named = None if rebind is None else {key(u) for u in rebind}
+        listed = {key(u) for u in vm.user_assigned}
+        for stale in [b for b in self._bindings if b[0] == key(vm.id) and b[1] not in listed]:
+            del self._bindings[stale]
+        for uai_key in listed:
+            live = self._identities.get(uai_key)
+            fresh = uai_key not in kept or named is None or uai_key in named
+            if live is not None and (fresh or (key(vm.id), uai_key) not in self._bindings):
+                self._bindings[(key(vm.id), uai_key)] = live
+
+    def attached_identity(self, vm_id: str, identity_id: str) -> UserAssignedIdentity | None:
+        """The identity as ``vm`` holds it: its principal and client ID when attached
+        (what the VM's ARM identity block shows, even after a delete or a re-create)."""
+        with self._lock:
+            return self._bindings.get((key(vm_id), key(identity_id)))
+
+    def bound_identity(self, vm_id: str, identity_id: str) -> UserAssignedIdentity | None:
+        """The live identity ``vm`` can get tokens for: None when it was deleted, or
+        re-created under the same name (a new principal) and not attached again."""
+        with self._lock:
+            held = self._bindings.get((key(vm_id), key(identity_id)))
+            live = self._identities.get(key(identity_id))
+            if held is None or live is None or live.principal_id != held.principal_id:
+                return None
+            return live
 
     def update_vm_tags(self, vm_id: str, tags: dict[str, str]) -> VirtualMachine:
         with self._lock:
@@ -240,6 +285,8 @@ class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin):
             vm = self._vms.pop(key(vm_id), None)
             if vm is None:
                 return None
+            for binding in [b for b in self._bindings if b[0] == key(vm_id)]:
+                del self._bindings[binding]
             if vm.system_principal_id:
                 events.append(("principal_deleted", self._delete_principal(vm.system_principal_id)))
         self._emit([("vm_deleted", vm), *events])

@@ -287,6 +287,26 @@ def test_propagation_delay_is_waited_out_after_a_grant(target: SandboxTarget) ->
     assert result.passed, [s for s in result.steps if not s.passed]
 
 
+def test_propagation_delay_holds_back_new_grants_but_never_the_operators_access(
+    target: SandboxTarget,
+) -> None:
+    """The race behind the flaky test above: the delay was measured for EVERY assignment,
+    including the operator's own Owner assignment made when the sandbox started. After a
+    fast deploy (under the delay), the lifecycle's first ARM call was refused with
+    AuthorizationFailed "access was recently granted". A delay far longer than any deploy
+    makes that deterministic: the operator still acts, a grant made now still waits."""
+    target.sandbox.faults.propagation_delay_seconds = 3600.0
+    target.delete_identity("shared")  # operator's ARM call: not held back
+    assert not target.identity_exists("shared")
+    vm = target.outputs().vms["solo"]
+    decision = target.sandbox.rbac.check_data_action(
+        str(vm.system_principal_id),
+        "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+        target.outputs().secrets["app-db-password"].scope,
+    )
+    assert not decision.allowed  # the deploy's grant is younger than the delay
+
+
 def test_imds_5xx_fails_that_vm_quickly_and_names_it(check_target: SandboxTarget) -> None:
     vm_name = check_target.outputs().vms["worker1"].name
     check_target.sandbox.faults.add(Fault(service="imds", status=503, target=vm_name))

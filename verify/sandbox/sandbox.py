@@ -177,10 +177,16 @@ class Sandbox:
         )
         self.oidc = OidcIssuer()
         self.operator: ServicePrincipal = self.state.create_principal("sandbox-operator")
+        # The operator's role stands for access held long before this run (as the deployer's
+        # is on Azure), so it is dated at the epoch: the propagation delay applies to grants
+        # made while the sandbox runs, never to the operator's own access. Dated "now", a
+        # delay set right after a fast deploy refused the operator's first ARM call with
+        # AuthorizationFailed "access was recently granted".
         self.state.create_role_assignment(
             f"/subscriptions/{self.state.subscription_id}",
             self.config.operator_role,
             self.operator.object_id,
+            created_on=0.0,
         )
         self._lock = threading.RLock()
         self._loop: EventLoopThread | None = None

@@ -54,6 +54,7 @@ class RoleAssignmentsMixin(StateBase):
         description: str | None = None,
         condition: str | None = None,
         condition_version: str | None = None,
+        created_on: float | None = None,
     ) -> RoleAssignment:
         """Assign ``role`` (name, GUID or definition ID) to a principal at ``scope``.
 
@@ -66,6 +67,10 @@ class RoleAssignmentsMixin(StateBase):
         is ``UnmatchedPrincipalType`` (every sandbox principal is a ServicePrincipal); a
         condition on a role that cannot carry one, in a version other than 2.0 or that does
         not parse is ``InvalidRoleAssignmentCondition`` (400).
+
+        ``created_on`` (default: now) is when the assignment was made; RBAC propagation
+        is measured from it, so an assignment that stands for access held long before the
+        sandbox started is given an old timestamp and is never "recently granted".
         """
         armid.parse(scope, "scope")
         name = (name or new_guid()).lower()
@@ -138,7 +143,7 @@ class RoleAssignmentsMixin(StateBase):
                 definition_id,
                 principal_id,
                 principal_type,
-                self.clock(),
+                self.clock() if created_on is None else created_on,
                 description,
                 condition,
                 (condition_version or CONDITION_VERSION) if condition else None,

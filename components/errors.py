@@ -9,6 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 
+class _NotSet:
+    """The value of a required setting nobody set (rendered as "is not set", not None)."""
+
+    def __repr__(self) -> str:
+        return "(not set)"
+
+
+#: Pass as ``value`` when the problem is that nothing was given at all.
+NOT_SET: Any = _NotSet()
+
+
 class ConfigError(ValueError):
     """Bad input to a component or to the stack config.
 
@@ -21,4 +32,5 @@ class ConfigError(ValueError):
         self.value = value
         self.problem = problem
         self.fix = fix
-        super().__init__(f"{field}: {value!r} {problem}. Fix: {fix}")
+        shown = "" if value is NOT_SET else f" {value!r}"
+        super().__init__(f"{field}:{shown} {problem}. Fix: {fix}")

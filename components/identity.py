@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_azure_native as azure_native
@@ -140,11 +141,12 @@ def check_federated_credentials(
         if cred.name.lower() in seen:
             raise ConfigError(f"{where}.name", cred.name, "is used twice", "give each a new name")
         seen.add(cred.name.lower())
-        if not cred.issuer.startswith("https://"):
+        issuer = urlsplit(cred.issuer) if isinstance(cred.issuer, str) else None
+        if issuer is None or issuer.scheme != "https" or not issuer.hostname:
             raise ConfigError(
                 f"{where}.issuer",
                 cred.issuer,
-                "is not an https URL",
+                "is not an https URL with a host",
                 "use the OIDC issuer, e.g. https://token.actions.githubusercontent.com",
             )
         if not cred.subject:

@@ -10,9 +10,9 @@ What it guarantees that a bare ``azure-native:authorization:RoleAssignment`` doe
   (ARM forbids updating them: ``RoleAssignmentUpdateNotPermitted``);
 * ``principal_type`` defaults to ``ServicePrincipal``, which lets ARM skip the directory
   lookup that fails with ``PrincipalNotFound`` right after an identity is created;
-* a privileged role at subscription or resource-group scope needs ``allow_privileged``;
 * a condition is parsed and checked as ARM would (``components.conditions``): only on roles
-  that can carry one, version 2.0, valid syntax, attributes the targeted actions have.
+  that can carry one, version 2.0, valid syntax, attributes the targeted actions have;
+* a privileged role at any scope (subscription down to one secret) needs ``allow_privileged``.
 """
 
 from __future__ import annotations
@@ -48,15 +48,27 @@ def assignment_name(scope: str, principal_id: str, role_guid: str) -> str:
 
 
 def check_privileged(role: RoleDefinition, scope: str, allow_privileged: bool, field: str) -> None:
-    """Refuse a privileged role at subscription/resource-group scope unless opted in."""
+    """Refuse a privileged role at ANY scope unless opted in.
+
+    Broad scopes are the obvious risk, but the narrow ones are no safer: Owner, User
+    Access Administrator or Role Based Access Control Administrator on a vault (or one
+    secret) can assign themselves Key Vault Secrets Officer there and read or replace
+    every value; Key Vault Administrator holds the vault's whole data plane. So the rule
+    is the same everywhere: an explicit ``allow_privileged=True``.
+    """
     level = armid.parse(scope, field).level
-    if role.privileged and level in BROAD_LEVELS and not allow_privileged:
+    if role.privileged and not allow_privileged:
+        where = (
+            f"a whole {level.replace('_', ' ')}"
+            if level in BROAD_LEVELS
+            else "a resource (it can grant itself, or already holds, the data plane there)"
+        )
         raise ConfigError(
             "role",
             role.name,
-            f"is a privileged role and {scope!r} is a whole {level.replace('_', ' ')}",
-            "grant a narrower role (e.g. 'Key Vault Secrets User') or a narrower scope "
-            "(the vault or one secret); if you really mean it, set allow_privileged=True",
+            f"is a privileged role and {scope!r} is {where}",
+            "grant a data role (e.g. 'Key Vault Secrets User') at the narrowest scope "
+            "(one secret); if you really mean it, set allow_privileged=True",
         )
 
 

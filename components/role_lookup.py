@@ -25,10 +25,11 @@ class RoleResolver(Protocol):
 
 
 class CatalogRoleResolver:
-    """Built-in roles only; a GUID not in the catalog is taken as a custom role.
+    """Built-in roles only: a name or GUID not in the catalog is refused.
 
-    A custom role given by GUID is accepted with no permissions known: it is assigned
-    as asked, but the access matrix cannot credit it with reading secrets.
+    A GUID the catalog does not know may be a custom role, or a typo; taken on trust it
+    used to pass validation and fail at deploy time with an ARM error per resource.
+    Only the real-Azure lookup (:class:`AzureRoleResolver`) can say which.
     """
 
     def __init__(self, catalog: RoleCatalog | None = None) -> None:
@@ -42,9 +43,15 @@ class CatalogRoleResolver:
         role = self.catalog.find(reference)
         if role is not None:
             return role
-        guid = guid_from_role_reference(reference)
-        if guid is not None:
-            return RoleDefinition(name=guid, guid=guid, category="custom")
+        if guid_from_role_reference(reference) is not None:
+            raise ConfigError(
+                field,
+                reference,
+                "is a role GUID that is not in the built-in role catalog",
+                "use a built-in role name (e.g. 'Key Vault Secrets User'); a custom role's "
+                "GUID is looked up in Azure only when deploying there (pulumi up with "
+                "ARM_SUBSCRIPTION_ID set)",
+            )
         return self.catalog.get(reference, field)  # raises with the closest names
 
 
@@ -95,21 +102,51 @@ class AzureRoleResolver:
 
     def resolve(self, reference: str, field: str = "role") -> RoleDefinition:
         found = self._catalog.catalog.find(reference) if isinstance(reference, str) else None
-        if found is not None or guid_from_role_reference(str(reference)) is not None:
+        if found is not None or not isinstance(reference, str) or not reference.strip():
             return self._catalog.resolve(reference, field)
         key = reference.strip().lower()
         if key not in self._cache:
-            self._cache[key] = self._lookup(reference.strip(), field)
+            guid = guid_from_role_reference(reference)
+            self._cache[key] = (
+                self._lookup(reference.strip(), field)
+                if guid is None
+                else self._lookup_guid(reference.strip(), guid, field)
+            )
         return self._cache[key]
+
+    def _client_or_new(self) -> RoleDefinitionsClient:
+        if self._client is None:
+            self._client = self._factory()
+        return self._client
+
+    def _lookup_guid(self, reference: str, guid: str, field: str) -> RoleDefinition:
+        """``role_definitions.get(scope, guid)``: a custom role exists, or it is refused."""
+        try:
+            definition = self._client_or_new().role_definitions.get(self.scope, guid)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                raise ConfigError(
+                    field,
+                    reference,
+                    f"is not a built-in role and no role definition {guid} exists in {self.scope}",
+                    "check the GUID (az role definition list --custom-role-only true "
+                    "--query '[].name'), or use a built-in role name",
+                ) from exc
+            raise ConfigError(
+                field,
+                reference,
+                f"is not a built-in role and looking it up in Azure failed ({exc})",
+                "check the GUID, your Azure login and Microsoft.Authorization/roleDefinitions/read",
+            ) from exc
+        return _to_role(definition)
 
     def _lookup(self, name: str, field: str) -> RoleDefinition:
         if "'" in name:
             raise ConfigError(field, name, "contains a quote", "give the role name exactly")
-        if self._client is None:
-            self._client = self._factory()
+        client = self._client_or_new()
         try:
             hits: Iterable[Any] = list(
-                self._client.role_definitions.list(self.scope, filter=f"roleName eq '{name}'")
+                client.role_definitions.list(self.scope, filter=f"roleName eq '{name}'")
             )
         except Exception as exc:
             raise ConfigError(

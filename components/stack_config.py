@@ -17,9 +17,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from components import validation
+from components import config_rules, validation
 from components.conditions import validate_condition
-from components.errors import ConfigError
+from components.config_rules import config_set_command, did_you_mean
+from components.errors import NOT_SET, ConfigError
 from components.identity import FederatedCredential, check_federated_credentials
 from components.network import check_address_plan
 from components.role_lookup import RoleResolver
@@ -110,6 +111,9 @@ class GrantConfig(_Model):
     #: account-wide grant to one container or to blobs with an index tag.
     condition: str | None = None
     condition_version: str | None = None
+    #: A privileged role (Owner, User Access Administrator, Key Vault Administrator, ...)
+    #: at any scope, the vault and one secret included, needs this explicit opt-in.
+    allow_privileged: bool = False
 
 
 class BlobConfig(_Model):
@@ -152,22 +156,23 @@ class StackConfig(_Model):
 # Top-level keys in the order the schema documents them.
 KEYS: tuple[str, ...] = tuple((f.alias or name) for name, f in StackConfig.model_fields.items())
 
-_FIXES: Mapping[str, str] = {
-    "missing": "set it: pulumi config set {key} <value> (see the README's config schema)",
-    "extra_forbidden": "remove it or fix its spelling; allowed here: {allowed}",
-    "bool_parsing": "use true or false",
-    "bool_type": "use true or false",
-    "int_parsing": "use a whole number",
-    "string_type": "use a string",
-    "list_type": "use a list",
-    "dict_type": "use a mapping of key: value",
-    "model_type": "use a mapping of key: value",
-    "greater_than_equal": "use a larger number",
-    "less_than_equal": "use a smaller number",
+#: pydantic error type -> (problem, fix) in our words; ``{ctx}`` fields come from pydantic.
+_WORDING: Mapping[str, tuple[str, str]] = {
+    "bool_parsing": ("is not true or false", "use true or false"),
+    "bool_type": ("is not true or false", "use true or false"),
+    "int_parsing": ("is not a whole number", "use a whole number"),
+    "int_type": ("is not a whole number", "use a whole number"),
+    "int_from_float": ("is not a whole number", "use a whole number"),
+    "string_type": ("is not a string", "write it as text (quote it in YAML)"),
+    "list_type": ("is not a list", "write a YAML list: [a, b] or one '- item' per line"),
+    "dict_type": ("is not a mapping", "write key: value pairs"),
+    "model_type": ("is not a mapping", "write key: value pairs"),
+    "greater_than_equal": ("is below the minimum {ge}", "use a number from {ge}"),
+    "less_than_equal": ("is above the maximum {le}", "use a number up to {le}"),
 }
 
 
-def _allowed_keys(loc: tuple[int | str, ...]) -> str:
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     """The keys accepted at the mapping that holds ``loc`` (for 'unknown key' errors)."""
     model: Any = StackConfig
     for part in loc[:-1]:
@@ -182,8 +187,8 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> str:
         inner = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
         model = inner[0] if inner else None
     if model is None:
-        return "(see the README)"
-    return ", ".join(f.alias or n for n, f in model.model_fields.items())
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
@@ -194,22 +199,41 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 
 
 def _from_pydantic(error: ValidationError) -> ConfigError:
+    """The first schema failure as a ConfigError in the project's words (never pydantic's)."""
     first = error.errors()[0]
     loc = tuple(first["loc"])
     key = _dotted(loc)
-    fix = _FIXES.get(first["type"], "see the README's config schema").format(
-        key=key, allowed=_allowed_keys(loc)
-    )
-    problem = first["msg"]
-    if first["type"] == "value_error":
-        problem = problem.removeprefix("Value error, ")
-    if first["type"] == "missing":
-        return ConfigError(key, None, "is required but not set", fix)
-    if first["type"] == "extra_forbidden":
-        return ConfigError(key, first["input"], "is not a known setting", fix)
-    if loc and loc[-1] == "userAssigned":
-        fix = "list at least one identity key (from mikit:identities), or leave the key out"
-    return ConfigError(key, first.get("input"), problem.rstrip("."), fix)
+    kind = first["type"]
+    if kind == "missing":
+        return ConfigError(
+            key,
+            NOT_SET,
+            "is required but not set",
+            f"set it: {config_set_command(key)} (see the README's config schema)",
+        )
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        hint = did_you_mean(str(loc[-1]), allowed)
+        return ConfigError(
+            key,
+            first["input"],
+            "is not a known setting",
+            f"{hint}remove it or fix its spelling; allowed here: "
+            + (", ".join(allowed) or "(see the README)"),
+        )
+    if loc and loc[-1] == "userAssigned" and kind == "value_error":
+        return ConfigError(
+            key,
+            first.get("input"),
+            "is an empty list",
+            "list at least one identity key (from mikit:identities), or leave the key out",
+        )
+    if kind == "value_error":
+        problem = str(first["msg"]).removeprefix("Value error, ").rstrip(".")
+        return ConfigError(key, first.get("input"), problem, "see the README's config schema")
+    ctx = {k: v for k, v in (first.get("ctx") or {}).items()}
+    problem, fix = _WORDING.get(kind, ("has the wrong type", "see the README's config schema"))
+    return ConfigError(key, first.get("input"), problem.format(**ctx), fix.format(**ctx))
 
 
 def parse(raw: Mapping[str, Any]) -> StackConfig:
@@ -451,13 +475,82 @@ def read_pulumi_config(config: Any) -> dict[str, Any]:
                 f"{NAMESPACE}:{key}",
                 text,
                 f"is not valid structured config ({exc.msg})",
-                "set it as YAML in the stack file, or with pulumi config set --path",
+                f"write it as YAML in the stack file, or set its parts with "
+                f"{config_set_command(f'{NAMESPACE}:{key}.<part>')}",
             ) from exc
     return raw
 
 
 _STRING_KEYS = frozenset({"location", "resourceGroup", "sshPublicKey", "adminUsername", "vmSize"})
 _BOOL_KEYS = frozenset({"createResourceGroup"})
+
+
+def all_config() -> dict[str, str]:
+    """Every config key of this run as the Pulumi CLI passed it (full key -> string).
+
+    ``pulumi.Config`` only answers for keys one asks about; the unknown-key check needs
+    them all, and the Python SDK keeps them in its runtime config.
+    """
+    from pulumi.runtime.config import CONFIG  # noqa: PLC0415 -- the SDK's own store
+
+    return {str(k): str(v) for k, v in CONFIG.get().items()}
+
+
+def check_rules(
+    cfg: StackConfig, roles: Mapping[int, RoleDefinition], values: Mapping[str, str]
+) -> None:
+    """The rules beyond the schema and the cross-references (see :mod:`config_rules`)."""
+    config_rules.check_location(cfg.location, f"{NAMESPACE}:location")
+    config_rules.check_secret_values(values, cfg.secrets)
+    for i, grant in enumerate(cfg.grants):
+        role = roles[i]
+        if role.privileged and not grant.allow_privileged:
+            where = f"{NAMESPACE}:grants[{i}]"
+            opt_in = config_set_command(f"{where}.allowPrivileged", "true")
+            raise ConfigError(
+                f"{where}.role",
+                grant.role,
+                f"is a privileged role (it can change access or holds a whole data plane), "
+                f"here at {grant.target!r}",
+                "grant a data role such as 'Key Vault Secrets User', or opt in with "
+                f"allowPrivileged: true on that grant ({opt_in})",
+            )
+
+
+def validate(
+    values: Mapping[str, str], resolver: RoleResolver
+) -> tuple[StackConfig, dict[int, RoleDefinition]]:
+    """All of the checks on the config as Pulumi passes it, before anything else runs.
+
+    ``values`` maps full keys to strings (what ``pulumi config`` holds, decrypted). The
+    verifier calls this on a stack file before it starts anything; the stack program
+    calls it through :func:`load`.
+    """
+    declared = _declared_secrets(values)
+    config_rules.check_keys(values, KEYS, declared)
+    cfg = parse(read_pulumi_config(_MappingConfig(values)))
+    roles = check(cfg, resolver)
+    check_rules(cfg, roles, values)
+    return cfg, roles
+
+
+def _declared_secrets(values: Mapping[str, str]) -> list[str]:
+    """``mikit:secrets`` as far as it can be read (the schema reports it if malformed)."""
+    try:
+        secrets = json.loads(values.get(f"{NAMESPACE}:secrets", "[]"))
+    except json.JSONDecodeError:
+        return []
+    return [s for s in secrets if isinstance(s, str)] if isinstance(secrets, list) else []
+
+
+class _MappingConfig:
+    """The ``pulumi.Config(NAMESPACE).get`` slice over a plain mapping of full keys."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(f"{NAMESPACE}:{key}")
 
 
 def load(config: Any, resolver: RoleResolver) -> tuple[StackConfig, dict[str, Any]]:
@@ -468,8 +561,7 @@ def load(config: Any, resolver: RoleResolver) -> tuple[StackConfig, dict[str, An
     content under ``blob:<account key>/<container>/<path>``. Raises :class:`ConfigError`
     before anything is registered.
     """
-    cfg = parse(read_pulumi_config(config))
-    check(cfg, resolver)
+    cfg, _ = validate(all_config(), resolver)
     values: dict[str, Any] = {}
     for account_key, account in cfg.storage_accounts.items():
         for blob in account.blobs:
@@ -490,9 +582,9 @@ def load(config: Any, resolver: RoleResolver) -> tuple[StackConfig, dict[str, An
         if value is None:
             raise ConfigError(
                 f"{NAMESPACE}:{key}",
-                None,
+                NOT_SET,
                 f"is not set, so secret {name!r} has no value",
-                f"run: pulumi config set --secret {NAMESPACE}:{key} <value>",
+                f"run: {config_set_command(f'{NAMESPACE}:{key}', secret=True)}",
             )
         values[name] = value
     return cfg, values

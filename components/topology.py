@@ -193,6 +193,7 @@ class Topology:
                 or f"{grant.principal} -> {grant.target} (managed-identity-kit)",
                 condition=grant.condition,
                 condition_version=grant.condition_version,
+                allow_privileged=grant.allow_privileged,
                 role_resolver=resolver,
             )
             self.grants.append((grant.principal, assignment))

@@ -153,15 +153,32 @@ def test_privileged_role_at_broad_scope_is_refused(role: str, scope: str) -> Non
     assert mocks.registrations == []
 
 
-def test_privileged_role_with_opt_in_or_at_narrow_scope_is_allowed() -> None:
+def test_privileged_role_with_opt_in_is_allowed_at_any_scope() -> None:
     _, mocks = run(
         RoleAssignmentArgs(role="Owner", principal_id=PRINCIPAL, scope=RG, allow_privileged=True)
     )
     assert mocks.of_type(RA)[0].inputs["scope"] == RG
     _, mocks = run(
-        RoleAssignmentArgs(role="Key Vault Administrator", principal_id=PRINCIPAL, scope=VAULT)
+        RoleAssignmentArgs(
+            role="Key Vault Administrator",
+            principal_id=PRINCIPAL,
+            scope=VAULT,
+            allow_privileged=True,
+        )
     )
     assert mocks.of_type(RA)[0].inputs["scope"] == VAULT
+
+
+@pytest.mark.parametrize("role", ["Owner", "Key Vault Administrator", "User Access Administrator"])
+@pytest.mark.parametrize("scope", [VAULT, f"{VAULT}/secrets/db"])
+def test_privileged_role_at_vault_or_secret_scope_needs_the_opt_in(role: str, scope: str) -> None:
+    """Owner on a vault can grant itself Key Vault Secrets Officer there; Key Vault
+    Administrator holds the whole data plane: narrow scope is no excuse."""
+    with pytest.raises(ConfigError) as caught:
+        run(RoleAssignmentArgs(role=role, principal_id=PRINCIPAL, scope=scope))
+    assert caught.value.value == role
+    assert "is a resource" in caught.value.problem
+    assert "allow_privileged=True" in caught.value.fix
 
 
 def test_guard_also_applies_to_scopes_known_only_at_deploy_time() -> None:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.authorization.v2022_04_01.models import Permission, RoleDefinition
 
 from components.errors import ConfigError
@@ -28,6 +29,18 @@ class FakeRoleDefinitions:
         if isinstance(self.results, Exception):
             raise self.results
         return self.results
+
+    def get(self, scope: str, role_definition_id: str) -> RoleDefinition:
+        """As the SDK: the definition, or ResourceNotFoundError (status 404)."""
+        self.calls.append((scope, f"get {role_definition_id}"))
+        if isinstance(self.results, Exception):
+            raise self.results
+        for definition in self.results:
+            if str(definition.name).lower() == role_definition_id.lower():
+                return definition
+        missing = ResourceNotFoundError(message="RoleDefinitionDoesNotExist")
+        missing.status_code = 404
+        raise missing
 
 
 def resolver(
@@ -62,8 +75,23 @@ def custom_role() -> RoleDefinition:
 def test_builtin_names_never_reach_azure() -> None:
     azure, fake, created = resolver([])
     assert azure.resolve("Key Vault Secrets User").guid == "4633458b-17de-408a-b874-0445c86b69e6"
-    assert azure.resolve(CUSTOM_GUID).guid == CUSTOM_GUID  # custom GUIDs need no lookup either
     assert fake.calls == [] and created == []
+
+
+def test_custom_guid_is_looked_up_in_azure_and_kept_with_its_permissions() -> None:
+    azure, fake, _ = resolver([custom_role()])
+    role = azure.resolve(CUSTOM_GUID)
+    assert (role.name, role.guid) == ("Payments Secret Reader", CUSTOM_GUID)
+    assert role.permits_data_action("Microsoft.KeyVault/vaults/secrets/getSecret/action")
+    assert fake.calls == [(f"/subscriptions/{SUB}", f"get {CUSTOM_GUID}")]
+
+
+def test_guid_unknown_in_azure_is_refused_before_any_deploy() -> None:
+    azure, _, _ = resolver([])
+    with pytest.raises(ConfigError) as caught:
+        azure.resolve(CUSTOM_GUID, field="mikit:grants[0].role")
+    assert caught.value.field == "mikit:grants[0].role"
+    assert f"no role definition {CUSTOM_GUID} exists" in caught.value.problem
 
 
 def test_custom_role_found_by_name_with_its_permissions() -> None:
@@ -104,9 +132,12 @@ def test_quotes_cannot_inject_into_the_filter() -> None:
     assert fake.calls == []
 
 
-def test_catalog_resolver_accepts_custom_guids_and_refuses_unknown_names() -> None:
+def test_catalog_resolver_refuses_unknown_guids_and_names() -> None:
+    """A GUID not in the catalog used to be taken as a custom role and crashed the deploy
+    (105 tracebacks); without Azure to ask, it is refused up front."""
     catalog = CatalogRoleResolver()
-    assert catalog.resolve(CUSTOM_GUID).permits_data_action("anything") is False
+    with pytest.raises(ConfigError, match="is a role GUID that is not in the built-in"):
+        catalog.resolve(CUSTOM_GUID)
     with pytest.raises(ConfigError):
         catalog.resolve("Payments Secret Reader")
     with pytest.raises(ConfigError, match="is empty"):

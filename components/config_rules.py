@@ -20,6 +20,9 @@ from components.errors import ConfigError
 
 NAMESPACE = "mikit"
 SECRET_VALUE_PREFIX = "secret-"  # noqa: S105 (a key prefix, not a secret)
+#: Seeded blob contents (``mikit:blob-<account>-<container>-<path>``); which exist depends
+#: on ``mikit:storageAccounts``, so they are checked after the schema (check_blob_values).
+BLOB_VALUE_PREFIX = "blob-"
 
 
 def config_set_command(key: str, value: str = "<value>", *, secret: bool = False) -> str:
@@ -49,40 +52,69 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
 def check_keys(
     values: Mapping[str, str],
     schema_keys: Sequence[str],
-    declared_secrets: Sequence[str],
+    declared_secrets: Sequence[str] | None,
 ) -> None:
     """Every ``mikit:`` key is one the schema reads, and every secret value is declared.
 
     ``values`` maps full keys (``mikit:vms``) to the strings Pulumi passes. Keys of other
     namespaces (``azure-native:location``) belong to their providers and are left alone.
     Run before the schema so a typo is reported as a typo, not as a missing key.
+    ``declared_secrets`` is None when ``mikit:secrets`` is malformed: the schema reports
+    that, and secret values are not judged against it.
     """
     known = {f"{NAMESPACE}:{k}" for k in schema_keys}
-    secret_keys = {f"{NAMESPACE}:{SECRET_VALUE_PREFIX}{s}" for s in declared_secrets}
+    secret_keys = {f"{NAMESPACE}:{SECRET_VALUE_PREFIX}{s}" for s in declared_secrets or ()}
     for full_key in sorted(values):
         namespace, sep, bare = full_key.partition(":")
         if not sep or namespace != NAMESPACE or full_key in known:
             continue
+        if bare.startswith(BLOB_VALUE_PREFIX):
+            continue  # judged against the parsed storage accounts: check_blob_values
         if bare.startswith(SECRET_VALUE_PREFIX):
             name = bare.removeprefix(SECRET_VALUE_PREFIX)
-            if full_key in secret_keys:
+            if full_key in secret_keys or declared_secrets is None:
                 continue
             declared = ", ".join(repr(s) for s in declared_secrets) or "none"
+            close = close_matches(name, declared_secrets)
+            hint = f"did you mean {SECRET_VALUE_PREFIX}{close[0]}? " if close else ""
             raise ConfigError(
                 full_key,
                 "[secret]",
                 f"is a value for secret {name!r}, which {NAMESPACE}:secrets does not declare "
                 f"(declared: {declared})",
-                f"{did_you_mean(full_key, secret_keys)}add {name!r} to {NAMESPACE}:secrets, "
+                f"{hint}add {name!r} to {NAMESPACE}:secrets, "
                 f"or remove the value: pulumi config rm {full_key}",
             )
-        hint = did_you_mean(full_key, known | secret_keys)
+        close = close_matches(bare, schema_keys)
+        hint = f"did you mean {' or '.join(f'{NAMESPACE}:{c}' for c in close)}? " if close else ""
         raise ConfigError(
             full_key,
             _shown(values[full_key]),
             "is not a known setting",
             f"{hint}remove it (pulumi config rm {full_key}) or fix its spelling; known keys: "
             + ", ".join(sorted(schema_keys)),
+        )
+
+
+def check_blob_values(values: Mapping[str, str], declared: Mapping[str, str]) -> None:
+    """Every ``mikit:blob-*`` value belongs to a blob ``mikit:storageAccounts`` declares.
+
+    ``declared`` maps each declared blob's value key (bare) to its ``account/container/path``.
+    """
+    for full_key in sorted(values):
+        namespace, _, bare = full_key.partition(":")
+        if namespace != NAMESPACE or not bare.startswith(BLOB_VALUE_PREFIX) or bare in declared:
+            continue
+        close = close_matches(bare, declared)
+        hint = f"did you mean {NAMESPACE}:{close[0]}? " if close else ""
+        listed = ", ".join(sorted(declared.values())) or "none"
+        raise ConfigError(
+            full_key,
+            "[secret]",
+            f"is the content of a blob that {NAMESPACE}:storageAccounts does not declare "
+            f"(declared blobs: {listed})",
+            f"{hint}declare the blob under its account's blobs, or remove the value: "
+            f"pulumi config rm {full_key}",
         )
 
 
@@ -93,7 +125,7 @@ def check_secret_values(values: Mapping[str, str], declared_secrets: Sequence[st
         if key in values and not str(values[key]).strip():
             raise ConfigError(
                 key,
-                "",
+                values[key],
                 f"is empty, so secret {name!r} would be stored without a value",
                 f"give it a value: {config_set_command(key, secret=True)}",
             )

@@ -178,6 +178,6 @@ class RoleCatalog:
             field,
             reference,
             "is not a built-in role in the catalog",
-            f"{hint}use a built-in role name (e.g. 'Key Vault Secrets User') or a "
-            "role-definition GUID; custom roles are given by their GUID",
+            f"{hint}use a built-in role name (e.g. 'Key Vault Secrets User'); custom roles "
+            "are looked up by name or GUID when deploying to Azure (ARM_SUBSCRIPTION_ID set)",
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -191,6 +191,29 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
+def _first_required(loc: tuple[int | str, ...]) -> str | None:
+    """For a missing section (``vault``), its first required key (``name``), if any."""
+    model: Any = StackConfig
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+        field = fields.get(str(part))
+        if field is None:
+            continue
+        annotation = field.annotation
+        inner = [
+            a
+            for a in (annotation, *getattr(annotation, "__args__", ()))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        model = inner[0] if inner else None
+    if model is None or model is StackConfig:
+        return None
+    required = [f.alias or n for n, f in model.model_fields.items() if f.is_required()]
+    return required[0] if required else None
+
+
 def _dotted(loc: tuple[int | str, ...]) -> str:
     out = f"{NAMESPACE}:{loc[0]}" if loc else NAMESPACE
     for part in loc[1:]:
@@ -205,11 +228,14 @@ def _from_pydantic(error: ValidationError) -> ConfigError:
     key = _dotted(loc)
     kind = first["type"]
     if kind == "missing":
+        first_part = _first_required(loc)
+        command = config_set_command(f"{key}.{first_part}" if first_part else key)
+        also = " and its other keys" if first_part else ""
         return ConfigError(
             key,
             NOT_SET,
             "is required but not set",
-            f"set it: {config_set_command(key)} (see the README's config schema)",
+            f"set it: {command}{also} (see the README's config schema)",
         )
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc)
@@ -312,7 +338,7 @@ def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]
         if triple in seen:
             raise ConfigError(
                 where,
-                grant.model_dump(by_alias=True, exclude_none=True),
+                grant.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True),
                 f"repeats grants[{seen[triple]}] (same principal, role and target)",
                 "remove one of them",
             )
@@ -470,19 +496,25 @@ def read_pulumi_config(config: Any) -> dict[str, Any]:
             continue
         try:
             raw[key] = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except json.JSONDecodeError:
+            is_list = key in _LIST_KEYS
+            part = "[0]" if is_list else ".<key>"
             raise ConfigError(
                 f"{NAMESPACE}:{key}",
                 text,
-                f"is not valid structured config ({exc.msg})",
-                f"write it as YAML in the stack file, or set its parts with "
-                f"{config_set_command(f'{NAMESPACE}:{key}.<part>')}",
-            ) from exc
+                f"is not a {'list' if is_list else 'mapping'}",
+                f"write it as a YAML {'list' if is_list else 'mapping'} in the stack file "
+                f"({NAMESPACE}:{key}: {'[a, b]' if is_list else '{k: v}'}), or set its parts "
+                f"with {config_set_command(f'{NAMESPACE}:{key}{part}')}",
+            ) from None
     return raw
 
 
 _STRING_KEYS = frozenset({"location", "resourceGroup", "sshPublicKey", "adminUsername", "vmSize"})
 _BOOL_KEYS = frozenset({"createResourceGroup"})
+_LIST_KEYS = frozenset(
+    (f.alias or n) for n, f in StackConfig.model_fields.items() if get_origin(f.annotation) is list
+)
 
 
 def all_config() -> dict[str, str]:
@@ -530,17 +562,27 @@ def validate(
     config_rules.check_keys(values, KEYS, declared)
     cfg = parse(read_pulumi_config(_MappingConfig(values)))
     roles = check(cfg, resolver)
+    config_rules.check_blob_values(
+        values,
+        {
+            blob_value_key(key, blob.container, blob.name): blob_key(key, blob.container, blob.name)
+            for key, account in cfg.storage_accounts.items()
+            for blob in account.blobs
+        },
+    )
     check_rules(cfg, roles, values)
     return cfg, roles
 
 
-def _declared_secrets(values: Mapping[str, str]) -> list[str]:
-    """``mikit:secrets`` as far as it can be read (the schema reports it if malformed)."""
+def _declared_secrets(values: Mapping[str, str]) -> list[str] | None:
+    """``mikit:secrets``, or None when it is malformed (the schema then reports it)."""
     try:
         secrets = json.loads(values.get(f"{NAMESPACE}:secrets", "[]"))
     except json.JSONDecodeError:
-        return []
-    return [s for s in secrets if isinstance(s, str)] if isinstance(secrets, list) else []
+        return None
+    if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
+        return None
+    return secrets
 
 
 class _MappingConfig:

@@ -16,21 +16,31 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
+import verify
 from components.armid import is_guid
 from components.errors import ConfigError
+from verify import arguments
+from verify.arguments import PARALLEL_RANGE, PROPAGATION_WAIT_RANGE
 from verify.lifecycle import SCENARIO_NAMES
 from verify.orphans import CLEANUP_RULES
 from verify.report import print_summary, write_reports
 from verify.results import RunReport
 from verify.runner import check_report, cleanup_report, lifecycle_report
 
+if TYPE_CHECKING:
+    from components.role_lookup import RoleResolver
+    from verify.stacks import StackSelection
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DISTRIBUTION = "managed-identity-kit"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +53,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stack",
         default=None,
-        help="Pulumi stack (azure: whose outputs to read; sandbox: default 'sandbox')",
+        help="Pulumi stack: its file is stacks/Pulumi.NAME.yaml here (azure: also whose "
+        "outputs to read; sandbox: default 'sandbox', the packaged copy if there is none)",
+    )
+    parser.add_argument(
+        "--stack-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the stack file to verify, anywhere (sandbox: deploys that topology; azure: "
+        "checked before anything runs); the stack name defaults to Pulumi.<name>.yaml",
     )
     parser.add_argument(
         "--outputs",
@@ -53,7 +72,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     parser.add_argument(
-        "--parallel", type=int, default=None, help="VMs probed at once (default: per target)"
+        "--parallel",
+        default=None,
+        metavar="N",
+        help=f"VMs probed at once, {PARALLEL_RANGE[0]}-{PARALLEL_RANGE[1]} (default: per target)",
     )
     parser.add_argument(
         "--sandbox-faults",
@@ -79,9 +101,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--propagation-wait",
-        type=float,
         default=None,
-        help="seconds a cell expected allowed may keep getting Key Vault's RBAC 403 while a "
+        metavar="SECONDS",
+        help=f"{PROPAGATION_WAIT_RANGE[0]:g}-{PROPAGATION_WAIT_RANGE[1]:g}: seconds a cell "
+        "expected allowed may keep getting Key Vault's RBAC 403 while a "
         "grant propagates (default: 600 on azure, Microsoft's documented 'up to 10 minutes'; "
         "15 on the sandbox; lifecycle: 120 after its own grants). Cells expected denied are "
         "never retried",
@@ -93,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mikit-verify",
         description="Prove from inside each VM which Key Vault secrets its identities can read.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="probe every VM against the stack's access matrix")
     _common(check)
@@ -108,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=SCENARIO_NAMES,
         help="run only this scenario (repeatable; default: all, in order)",
+    )
+    life.add_argument(
+        "--require-all-scenarios",
+        action="store_true",
+        help="fail when the topology cannot run a scenario (default: it is reported SKIPPED "
+        "with what to add to the stack, and the run passes if everything that ran passed)",
     )
     life.add_argument(
         "--cleanup",
@@ -147,12 +177,67 @@ def _principals(values: Sequence[str]) -> list[str]:
     return [v.lower() for v in values]
 
 
-def make_target(args: argparse.Namespace, console: Console) -> Any:
+class ImportClock:
+    """Seconds spent importing: before ``main`` and in the lazy per-target imports.
+
+    The imports (the Pulumi SDK, azure-mgmt-*, the sandbox's server stack) take seconds
+    that no other phase counted; the report shows them as the "imports" phase.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.startup = 0.0
+        self._spans: list[tuple[float, float]] = []
+        self._first_run = True
+
+    def start_run(self) -> None:
+        """The first run in a process counts the imports before ``main``; later ones
+        (tests calling :func:`main` again) start from zero."""
+        self.startup = _IMPORTED_AT - verify.STARTED if self._first_run else 0.0
+        self._first_run = False
+        self.seconds = self.startup
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            ended = time.monotonic()
+            self._spans.append((began, ended))
+            self.seconds += ended - began
+
+    def since(self, moment: float) -> float:
+        """Import seconds spent after ``moment`` (to keep them out of other phases)."""
+        return sum(end - max(begin, moment) for begin, end in self._spans if end > moment)
+
+
+IMPORTS = ImportClock()
+
+
+def version() -> str:
+    """The installed distribution's version (the wheel's, or the checkout's editable one)."""
+    from importlib.metadata import PackageNotFoundError  # noqa: PLC0415
+    from importlib.metadata import version as dist_version  # noqa: PLC0415
+
+    try:
+        return dist_version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def make_target(
+    args: argparse.Namespace,
+    console: Console,
+    selection: StackSelection,
+    outputs: dict[str, Any] | None,
+) -> Any:
     """Build the chosen target; imports are per target so each needs only its own deps."""
     if args.target == "azure":
-        from verify.targets.azure import AzureTarget  # noqa: PLC0415 -- only for --target azure
+        with IMPORTS.timed():
+            from verify.targets.azure import AzureTarget  # noqa: PLC0415 -- only for azure
 
-        kwargs: dict[str, Any] = {"stack": args.stack, "outputs_file": args.outputs}
+        kwargs: dict[str, Any] = {"stack": selection.name, "outputs": outputs}
         if args.parallel:
             kwargs["max_parallel"] = args.parallel
         if args.cloud_init_wait is not None:
@@ -165,32 +250,39 @@ def make_target(args: argparse.Namespace, console: Console) -> Any:
                 )
             kwargs["cloud_init_wait"] = args.cloud_init_wait
         return AzureTarget(**kwargs)
-    from verify.sandbox import SandboxConfig  # noqa: PLC0415 -- imports the sandbox
-    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
+    with IMPORTS.timed():
+        from verify.sandbox import SandboxConfig  # noqa: PLC0415 -- imports the sandbox
+        from verify.stacks import sandbox_overrides  # noqa: PLC0415
+        from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
 
-    if args.sandbox_faults is not None and not args.sandbox_faults.is_file():
-        raise ConfigError(
-            "--sandbox-faults",
-            str(args.sandbox_faults),
-            "is not a file",
-            "give a TOML or JSON file",
+    if selection.encrypted_keys:
+        console.print(
+            f"[dim]{', '.join(selection.encrypted_keys)}: encrypted in the stack file; "
+            "the sandbox deploys throw-away values instead[/]"
         )
-    if args.outputs is not None:
-        raise ConfigError(
-            "--outputs",
-            str(args.outputs),
-            "only applies to --target azure",
-            "drop it: the sandbox target deploys the stack program itself",
-        )
-    with console.status("starting the sandbox and deploying the stack program..."):
+    assert selection.path is not None  # the sandbox target always resolves a file
+    with console.status(f"starting the sandbox and deploying {selection.describe()}..."):
         target = SandboxTarget(
             config=SandboxConfig(faults_file=args.sandbox_faults),
-            stack=args.stack or "sandbox",
+            stack_config=selection.path,
+            stack=selection.label,
+            config_overrides=sandbox_overrides(selection),
             max_parallel=args.parallel,
         )
     for name, seconds in target.timings.items():
         console.print(f"[dim]{name}: {seconds:.2f} s[/]")
     return target
+
+
+def resolver_for(target: str) -> RoleResolver:
+    """Catalog roles for the sandbox; on Azure, custom roles are looked up there too."""
+    with IMPORTS.timed():
+        from components.role_lookup import (  # noqa: PLC0415 -- imports the Pulumi SDK
+            CatalogRoleResolver,
+            default_role_resolver,
+        )
+
+    return CatalogRoleResolver() if target == "sandbox" else default_role_resolver()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from verify.sandbox.__main__ import main as sandbox_main  # noqa: PLC0415
 
         return int(sandbox_main(argv[1:]) or 0)
+    IMPORTS.start_run()
     args = build_parser().parse_args(argv)
     # Rich assumes 80 columns when not on a terminal; CI logs read better wider.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -210,16 +303,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     target = None
     try:
+        # Everything the user gave is checked before anything starts or is deleted.
+        outputs = arguments.check(args)
         principals = _principals(args.principal) if args.command == "cleanup" else []
-        target = make_target(args, console)
-        stack = args.stack or ("sandbox" if args.target == "sandbox" else "(selected)")
+        with IMPORTS.timed():
+            from verify.stacks import load_selection  # noqa: PLC0415 -- imports the components
+
+        selection = load_selection(
+            args.target, args.stack, args.stack_file, resolver_for(args.target)
+        )
+        validated = time.monotonic() - started - IMPORTS.since(started)
+        target = make_target(args, console, selection, outputs)
         run: RunReport
         if args.command == "cleanup":
-            run = cleanup_report(target, stack, principals, progress)
+            run = cleanup_report(target, selection.label, principals, progress)
         elif args.command == "check":
             run = check_report(
                 target,
-                stack,
+                selection.label,
                 progress,
                 allow_unverified_values=args.allow_unverified_values,
                 propagation_wait=args.propagation_wait,
@@ -227,21 +328,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             run = lifecycle_report(
                 target,
-                stack,
+                selection.label,
                 scenarios=args.scenario,
                 cleanup=args.cleanup,
                 progress=progress,
                 propagation_wait=args.propagation_wait,
                 allow_unverified_values=args.allow_unverified_values,
+                require_all=args.require_all_scenarios,
             )
-        run.timings = {**getattr(target, "timings", {}), **run.timings}
+        run.stack_file = str(selection.path) if selection.path else None
+        run.timings = {
+            "imports": IMPORTS.seconds,
+            "validate input": validated,
+            **getattr(target, "timings", {}),
+            **run.timings,
+        }
     except ConfigError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        # Unwrapped, so the fix command can be copied whole.
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return EXIT_USAGE
     finally:
         if target is not None:
             target.close()
-    run.timings["total"] = time.monotonic() - started
+    run.timings["total"] = time.monotonic() - started + IMPORTS.startup
     paths = write_reports(run, args.report_dir)
     print_summary(run, console, paths)
     return EXIT_OK if run.passed else EXIT_FAILED
+
+
+#: End of this module's import: everything before ``main`` has been imported by now.
+_IMPORTED_AT = time.monotonic()

@@ -140,6 +140,12 @@ def render_markdown(run: RunReport) -> str:
         f"# managed-identity-kit verify {run.command}: {verdict}",
         "",
         f"- target: `{run.target}`, stack: `{run.stack}`, started {run.started_at}",
+        f"- stack file: `{run.stack_file}`" if run.stack_file else "- stack file: (none)",
+        *(
+            [f"- VMs: {', '.join(f'`{k}` ({v.name})' for k, v in sorted(run.outputs.vms.items()))}"]
+            if run.outputs is not None
+            else []
+        ),
         "- timings: "
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.timings.items()),
         "",
@@ -165,9 +171,17 @@ def render_markdown(run: RunReport) -> str:
         if run.check.failures:
             out += ["### Failures", ""] + [f"- {f}" for f in run.check.failures] + [""]
     for scenario in run.scenarios:
+        if scenario.skipped is not None:
+            mark = "❌ SKIPPED" if run.require_all_scenarios else "⏭️ SKIPPED"
+            out += [f"## {mark} Scenario `{scenario.name}`", "", scenario.description, ""]
+            out += [f"**Cannot run on this topology:** {scenario.skipped}.", ""]
+            out += [f"**To run it, add to the stack:** {scenario.fix}", ""]
+            continue
         mark = "✅" if scenario.passed else "❌"
         out += [f"## {mark} Scenario `{scenario.name}` ({scenario.seconds:.1f} s)", ""]
         out += [scenario.description, ""]
+        if scenario.subjects:
+            out += [f"Acts on: {scenario.subjects}.", ""]
         if scenario.error:
             out += [f"**Error:** {scenario.error}", ""]
         out += ["| step | expected | observed | result | time |", "|---|---|---|---|---|"]
@@ -232,6 +246,13 @@ def render_junit(run: RunReport) -> bytes:
             failures=str(sum(not s.passed for s in scenario.steps)),
             time=f"{scenario.seconds:.3f}",
         )
+        if scenario.skipped is not None:
+            case = ET.SubElement(suite, "testcase", classname=scenario.name, name="scenario")
+            text = f"{scenario.skipped}; to run it: {scenario.fix}"
+            kind = "failure" if run.require_all_scenarios else "skipped"
+            ET.SubElement(case, kind, message=text[:500]).text = text
+            suite.set("skipped" if kind == "skipped" else "failures", "1")
+            continue
         if scenario.error:
             case = ET.SubElement(suite, "testcase", classname=scenario.name, name="scenario")
             ET.SubElement(case, "error", message=scenario.error[:500]).text = scenario.error
@@ -301,6 +322,11 @@ def lifecycle_lines(run: RunReport) -> list[str]:
     """One line per step (rich markup): a table wraps badly in an 80-column CI log."""
     lines: list[str] = []
     for scenario in run.scenarios:
+        if scenario.skipped is not None:
+            colour = "red" if run.require_all_scenarios else "yellow"
+            lines.append(f"[{colour}]- SKIPPED[/] [bold]{scenario.name}[/]: {scenario.skipped}")
+            lines.append(f"    to run it: {scenario.fix}")
+            continue
         mark = "[green]✓[/]" if scenario.passed else "[red]✗[/]"
         lines.append(f"{mark} [bold]{scenario.name}[/] ({scenario.seconds:.1f} s)")
         for step in scenario.steps:
@@ -328,6 +354,17 @@ def print_summary(run: RunReport, console: Console, paths: dict[str, Path] | Non
         console.print(f"[red]error:[/] {run.error}")
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in run.timings.items())
     verdict = "[bold green]PASSED[/]" if run.passed else "[bold red]FAILED[/]"
-    console.print(f"{verdict}  verify {run.command} on {run.target} ({timing})")
+    skipped = [s.name for s in run.scenarios if s.skipped is not None]
+    if skipped:
+        note = (
+            "fail the run (--require-all-scenarios)"
+            if run.require_all_scenarios
+            else ("did not run; everything that ran is judged")
+        )
+        console.print(
+            f"[yellow]{len(skipped)} scenario(s) skipped[/] ({', '.join(skipped)}): {note}"
+        )
+    where = f"{run.stack} ({run.stack_file})" if run.stack_file else run.stack
+    console.print(f"{verdict}  verify {run.command} on {run.target}, stack {where} ({timing})")
     if paths:
         console.print("reports: " + ", ".join(str(p) for p in paths.values()))

@@ -33,10 +33,22 @@ class ScenarioResult:
     steps: list[Step] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    #: What the planner chose for it to act on (see verify.lifecycle.planner).
+    subjects: str | None = None
+    #: Why the topology cannot run it, and what to add to the stack so it can.
+    skipped: str | None = None
+    fix: str | None = None
 
     @property
     def passed(self) -> bool:
         return self.error is None and bool(self.steps) and all(s.passed for s in self.steps)
+
+    @property
+    def status(self) -> str:
+        """``passed``, ``failed`` or ``skipped`` (a skipped scenario did not pass)."""
+        if self.skipped is not None:
+            return "skipped"
+        return "passed" if self.passed else "failed"
 
 
 @dataclass
@@ -47,11 +59,15 @@ class RunReport:
     target: str
     stack: str
     started_at: str
+    #: The stack file whose topology was verified (None: Azure outputs without a file).
+    stack_file: str | None = None
     outputs: StackOutputs | None = None
     check: CheckResult | None = None
     scenarios: list[ScenarioResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    #: A skipped scenario fails the run only when every scenario was required.
+    require_all_scenarios: bool = False
 
     @property
     def passed(self) -> bool:
@@ -60,7 +76,10 @@ class RunReport:
         if self.check is None and not self.scenarios:
             return False
         check_ok = self.check is None or self.check.passed
-        return check_ok and all(s.passed for s in self.scenarios)
+        return check_ok and all(
+            s.passed or (s.status == "skipped" and not self.require_all_scenarios)
+            for s in self.scenarios
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; outputs carry IDs and fingerprints only, never a secret value."""
@@ -68,13 +87,16 @@ class RunReport:
             "command": self.command,
             "target": self.target,
             "stack": self.stack,
+            "stack_file": self.stack_file,
             "started_at": self.started_at,
             "passed": self.passed,
+            "require_all_scenarios": self.require_all_scenarios,
             "error": self.error,
             "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "check": self.check.to_dict() if self.check else None,
             "scenarios": [
-                {**asdict(s), "passed": s.passed} | {"steps": [asdict(step) for step in s.steps]}
+                {**asdict(s), "passed": s.passed, "status": s.status}
+                | {"steps": [asdict(step) for step in s.steps]}
                 for s in self.scenarios
             ],
             "stack_outputs": (

@@ -109,9 +109,21 @@ def lifecycle_report(
     progress: Progress = lambda _m: None,
     propagation_wait: float | None = None,
     allow_unverified_values: bool = False,
+    require_all: bool = False,
 ) -> RunReport:
-    """Baseline check, then the scenarios, on one deployment."""
-    run = RunReport("lifecycle", target.name, stack, _now(), outputs=target.outputs())
+    """Baseline check, then the scenarios, on one deployment.
+
+    ``require_all``: a scenario the topology cannot run fails the run (default: it is
+    reported SKIPPED and the run passes when everything that ran passed).
+    """
+    run = RunReport(
+        "lifecycle",
+        target.name,
+        stack,
+        _now(),
+        outputs=target.outputs(),
+        require_all_scenarios=require_all,
+    )
     started = time.monotonic()
     progress("baseline: the full access matrix before anything is deleted")
     run.check = run_check(
@@ -131,7 +143,8 @@ def lifecycle_report(
         lc.propagation_wait = propagation_wait
     run.scenarios = run_scenarios(lc, scenarios)
     for scenario in run.scenarios:
-        run.timings[scenario.name] = scenario.seconds
+        if scenario.skipped is None:
+            run.timings[scenario.name] = scenario.seconds
     return run
 
 

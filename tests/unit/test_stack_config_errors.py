@@ -165,7 +165,10 @@ def test_unknown_key_lists_the_allowed_ones() -> None:
 def test_missing_required_key() -> None:
     error = fails(dev_config(**{"mikit:vault": None}))
     assert error.field == "mikit:vault"
-    assert "pulumi config set mikit:vault" in error.fix
+    # A nested key needs --path (without it Pulumi sets a key literally named "vault.name"),
+    # and the message says "not set", never "None".
+    assert "pulumi config set --path 'mikit:vault.name' <value>" in error.fix
+    assert str(error).startswith("mikit:vault: is required but not set. Fix:")
 
 
 def test_wrong_type_names_the_nested_key() -> None:

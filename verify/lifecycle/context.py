@@ -199,13 +199,41 @@ class Lifecycle:
         return [i for i in outputs.vms[vm].user_assigned if i in outputs.identities]
 
     def pick_shared_identity(self) -> tuple[str, list[str]]:
+        """A granted user-assigned identity attached to two or more standing VMs.
+
+        Granted, because the scenario checks that its assignments stay untouched: an
+        identity with none would pass that step vacuously.
+        """
         best = sorted(
-            ((ident, vms) for ident, vms in self.sharing().items() if len(vms) >= 2),
+            (
+                (ident, vms)
+                for ident, vms in self.sharing().items()
+                if len(vms) >= 2 and self.granted(self.current.identities[ident].principal_id)
+            ),
             key=lambda item: (-len(item[1]), item[0]),
         )
         if not best:
-            raise ScenarioSkippedError("no user-assigned identity is shared by two VMs")
+            raise ScenarioSkippedError(
+                "no user-assigned identity with a grant is shared by two standing VMs"
+            )
         return best[0]
+
+    def pick_identity_in_use(self) -> tuple[str, list[str]]:
+        """The granted user-assigned identity attached to the most standing VMs.
+
+        Granted, because the deletion scenarios check that its assignments are orphaned
+        (and recreate-identity makes them again): with none there is nothing to observe.
+        """
+        users = {
+            ident: vms
+            for ident, vms in self.sharing().items()
+            if self.granted(self.current.identities[ident].principal_id)
+        }
+        if not users:
+            raise ScenarioSkippedError(
+                "no user-assigned identity with a grant is attached to a standing VM"
+            )
+        return max(users.items(), key=lambda item: (len(item[1]), item[0]))
 
     # -- state updates ------------------------------------------------------------------
 

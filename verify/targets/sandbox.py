@@ -47,6 +47,7 @@ from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
 from verify.sandbox.arm import identity_json, vm_identity_json
+from verify.stacks import PACKAGED_SANDBOX_STACK, PROGRAM
 from verify.targets.arm import ArmOperations
 from verify.targets.base import ProbeOutcome, ProbeRequest
 from verify.targets.directory import DirectoryClient
@@ -58,9 +59,8 @@ from verify.targets.probing import (
     run_probe_subprocess,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-PROGRAM = REPO / "__main__.py"
-STACK_CONFIG = REPO / "stacks" / "Pulumi.sandbox.yaml"
+#: The stack program and the sandbox stack: the repository's, or the copies in the wheel.
+STACK_CONFIG = PACKAGED_SANDBOX_STACK
 #: Environment variables that would steer azure-identity away from "this VM's IMDS".
 _IDENTITY_ENV_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_")
 #: How a probe process starts: forked from a pre-warmed fork server (default), or a new

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
+from verify.lifecycle.planner import describe, plan
 from verify.lifecycle.scenarios.delete_one_sharing_vm import delete_one_sharing_vm
 from verify.lifecycle.scenarios.delete_shared_identity import delete_shared_identity
 from verify.lifecycle.scenarios.delete_vm import delete_vm
@@ -63,13 +64,32 @@ SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
 
 def run_scenarios(lc: Lifecycle, names: Sequence[str] | None = None) -> list[ScenarioResult]:
-    """Run the named scenarios (all by default) in their canonical order."""
+    """Run the named scenarios (all by default) in their canonical order.
+
+    Planned first (:mod:`verify.lifecycle.planner`): a scenario the topology cannot run
+    is reported SKIPPED with the reason and what to add to the stack, and not run.
+    """
     chosen = [s for s in SCENARIOS if names is None or s.name in names]
+    planned = {p.name: p for p in plan(lc.current, [s.name for s in chosen])}
+    lc.progress("plan:")
+    for line in describe(list(planned.values())):
+        lc.progress(line)
     results: list[ScenarioResult] = []
     for scenario in chosen:
-        lc.progress(f"scenario {scenario.name}")
+        intent = planned[scenario.name]
+        if not intent.runnable:
+            results.append(
+                ScenarioResult(
+                    scenario.name,
+                    scenario.description,
+                    skipped=intent.skip_reason,
+                    fix=intent.fix,
+                )
+            )
+            continue
+        lc.progress(f"scenario {scenario.name}: {intent.subjects}")
         started = time.monotonic()
-        result = ScenarioResult(scenario.name, scenario.description)
+        result = ScenarioResult(scenario.name, scenario.description, subjects=intent.subjects)
         lc.active_steps = None
         try:
             result.steps = list(scenario.run(lc))

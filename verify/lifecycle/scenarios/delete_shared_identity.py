@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from verify.check import Expectation
 from verify.lifecycle.cleanup import cleanup_step
-from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
+from verify.lifecycle.context import Lifecycle
 from verify.lifecycle.steps import timed
 from verify.lifecycle.verdicts import replay_step
 from verify.results import Step
 
 
 def delete_shared_identity(lc: Lifecycle) -> list[Step]:
-    users = lc.sharing()
-    if not users:
-        raise ScenarioSkippedError("no user-assigned identity is attached to a standing VM")
-    ident, vms = max(users.items(), key=lambda item: (len(item[1]), item[0]))
+    ident, vms = lc.pick_identity_in_use()
     uai = lc.current.identities[ident]
     before = lc.current
     steps = lc.new_steps()

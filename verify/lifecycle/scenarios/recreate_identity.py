@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from verify.lifecycle.cleanup import cleanup_step
-from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
+from verify.lifecycle.context import Lifecycle
 from verify.lifecycle.steps import observed_step, timed
 from verify.model import Grant, Identity
 from verify.results import Step
@@ -22,10 +22,7 @@ def recreate_identity(lc: Lifecycle) -> list[Step]:
     memo = lc.deleted_identity
     steps = lc.new_steps()
     if memo is None:
-        users = lc.sharing()
-        if not users:
-            raise ScenarioSkippedError("no user-assigned identity is attached to a standing VM")
-        ident, vms = max(users.items(), key=lambda item: (len(item[1]), item[0]))
+        ident, vms = lc.pick_identity_in_use()
         old = lc.current.identities[ident]
         old_grants = lc.granted(old.principal_id)
         steps.append(

@@ -1,0 +1,316 @@
+# ruff: noqa: E501 -- the expected messages are kept whole, one per line, to be read as the user reads them
+"""Every bad input in the corpus (tests/verify/bad_inputs.py) fails before anything runs,
+with exit code 2, this exact message (field, value, problem, fix), and no traceback.
+
+Each case runs through the real CLI, in-process; a few also run as a separate process,
+so stderr is checked for a traceback exactly as a user would see it. A case that let
+anything start would need seconds (the sandbox, the deploy) and write a report: every
+case must leave the report directory without a report.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bad_inputs import CASES, Case, argv_for
+
+from verify.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: case name -> the message after "error: " ({dir}: the case's own directory).
+EXPECTED: dict[str, str] = {
+    "unknown top-level key": (
+        "mikit:vmSzie: 'Standard_B2s' is not a known setting. Fix: did you mean mikit:vmSize or mikit:vms? remove it (pulumi config rm mikit:vmSzie) or fix its spelling; known keys: adminUsername, createResourceGroup, grants, identities, location, network, resourceGroup, secrets, sshPublicKey, tags, vault, vmSize, vms"
+    ),
+    "unknown key, wrong case": (
+        "mikit:adminUserName: 'root' is not a known setting. Fix: did you mean mikit:adminUsername? remove it (pulumi config rm mikit:adminUserName) or fix its spelling; known keys: adminUsername, createResourceGroup, grants, identities, location, network, resourceGroup, secrets, sshPublicKey, tags, vault, vmSize, vms"
+    ),
+    "key without namespace": (
+        "Pulumi.bad.yaml: vmSize: 'Standard_B2s' has no namespace, so the stack program never reads it (it reads mikit:*). Fix: write it as mikit:vmSize"
+    ),
+    "unknown vault key": (
+        "mikit:vault.nmae: 'kv-x' is not a known setting. Fix: did you mean 'name'? remove it or fix its spelling; allowed here: name, purgeProtection, publicNetworkAccess, softDeleteRetentionDays"
+    ),
+    "unknown vm key": (
+        "mikit:vms.web.systemIdentiy: True is not a known setting. Fix: did you mean 'systemIdentity'? remove it or fix its spelling; allowed here: name, systemIdentity, userAssigned, size"
+    ),
+    "unknown grant key": (
+        "mikit:grants[0].rol: 'Owner' is not a known setting. Fix: did you mean 'role'? remove it or fix its spelling; allowed here: principal, role, target, description, condition, conditionVersion, allowPrivileged"
+    ),
+    "unknown identity key": (
+        "mikit:identities.app.lokc: True is not a known setting. Fix: did you mean 'lock'? remove it or fix its spelling; allowed here: name, lock, federatedCredentials"
+    ),
+    "unknown network key": (
+        "mikit:network.adressSpace: '10.0.0.0/16' is not a known setting. Fix: did you mean 'addressSpace'? remove it or fix its spelling; allowed here: addressSpace, subnetPrefix, natGateway"
+    ),
+    "unknown federated credential key": (
+        "mikit:identities.app.federatedCredentials[0].audience: ['x'] is not a known setting. Fix: did you mean 'audiences'? remove it or fix its spelling; allowed here: name, issuer, subject, audiences"
+    ),
+    "missing location": (
+        "mikit:location: is required but not set. Fix: set it: pulumi config set mikit:location <value> (see the README's config schema)"
+    ),
+    "missing sshPublicKey": (
+        "mikit:sshPublicKey: is required but not set. Fix: set it: pulumi config set mikit:sshPublicKey <value> (see the README's config schema)"
+    ),
+    "missing vault": (
+        "mikit:vault: is required but not set. Fix: set it: pulumi config set --path 'mikit:vault.name' <value> and its other keys (see the README's config schema)"
+    ),
+    "missing vault name": (
+        "mikit:vault.name: is required but not set. Fix: set it: pulumi config set --path 'mikit:vault.name' <value> (see the README's config schema)"
+    ),
+    "missing vm name": (
+        "mikit:vms.web.name: is required but not set. Fix: set it: pulumi config set --path 'mikit:vms.web.name' <value> (see the README's config schema)"
+    ),
+    "missing grant role": (
+        "mikit:grants[0].role: is required but not set. Fix: set it: pulumi config set --path 'mikit:grants[0].role' <value> (see the README's config schema)"
+    ),
+    "missing secret value": (
+        "mikit:secret-db: is not set in {dir}/Pulumi.bad.yaml, so secret 'db' has no value to deploy. Fix: add 'mikit:secret-db: <value>' to the file (the sandbox is local and throw-away), or pulumi config set --secret mikit:secret-db <value> --stack bad"
+    ),
+    "retention below range": (
+        "mikit:vault.softDeleteRetentionDays: 3 is below the minimum 7. Fix: use a number from 7"
+    ),
+    "retention above range": (
+        "mikit:vault.softDeleteRetentionDays: 100 is above the maximum 90. Fix: use a number up to 90"
+    ),
+    "retention not a number": (
+        "mikit:vault.softDeleteRetentionDays: 'a week' is not a whole number. Fix: use a whole number"
+    ),
+    "purgeProtection not a bool": (
+        "mikit:vault.purgeProtection: 'maybe' is not true or false. Fix: use true or false"
+    ),
+    "createResourceGroup not a bool": (
+        "mikit:createResourceGroup: 'perhaps' is not true or false. Fix: use true or false"
+    ),
+    "tags not a mapping": ("mikit:tags: ['a', 'b'] is not a mapping. Fix: write key: value pairs"),
+    "secrets not a list": (
+        "mikit:secrets: 'db' is not a list. Fix: write it as a YAML list in the stack file (mikit:secrets: [a, b]), or set its parts with pulumi config set --path 'mikit:secrets[0]' <value>"
+    ),
+    "identities not a mapping": (
+        "mikit:identities: ['app'] is not a mapping. Fix: write key: value pairs"
+    ),
+    "grants not a list": (
+        "mikit:grants: {'principal': 'vm:web'} is not a list. Fix: write a YAML list: [a, b] or one '- item' per line"
+    ),
+    "vm not a mapping": ("mikit:vms.web: 'vm-web' is not a mapping. Fix: write key: value pairs"),
+    "empty userAssigned": (
+        "mikit:vms.web.userAssigned: [] is an empty list. Fix: list at least one identity key (from mikit:identities), or leave the key out"
+    ),
+    "location not a region": (
+        "mikit:location: 'mars' is not an Azure region. Fix: use a region's programmatic name, e.g. westeurope (`az account list-locations -o table`); the shipped list is components/data/azure_regions.json"
+    ),
+    "location misspelt": (
+        "mikit:location: 'westeurpoe' is not an Azure region. Fix: did you mean 'westeurope' or 'westus'? use a region's programmatic name, e.g. westeurope (`az account list-locations -o table`); the shipped list is components/data/azure_regions.json"
+    ),
+    "resource group ends with a dot": (
+        "mikit:resourceGroup: 'rg-bad.' is not a valid resource group name. Fix: use 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending with '.'"
+    ),
+    "ssh key not a key": (
+        "mikit:sshPublicKey: 'hunter2' is not an OpenSSH public key (Invalid line format). Fix: paste the single line of your *.pub file, e.g. 'ssh-ed25519 AAAAC3... you@host' (create one with: ssh-keygen -t ed25519)"
+    ),
+    "reserved admin user": (
+        "mikit:adminUsername: 'root' is a user name Azure reserves and refuses for VM administrators. Fix: pick a personal or service name such as 'azureuser' or 'opsadmin'"
+    ),
+    "vault name too short": (
+        "mikit:vault.name: 'kv' is not a valid Key Vault name. Fix: use 3-24 letters, digits and hyphens, starting with a letter, not ending with a hyphen and without '--' (vault names are global: add a short unique suffix)"
+    ),
+    "vault name with double hyphen": (
+        "mikit:vault.name: 'kv--bad' contains consecutive hyphens. Fix: use 3-24 letters, digits and hyphens, starting with a letter, not ending with a hyphen and without '--' (vault names are global: add a short unique suffix)"
+    ),
+    "secret name with underscore": (
+        "mikit:secrets[0]: 'db_password' is not a valid Key Vault secret name. Fix: use 1-127 letters, digits and hyphens (no underscores, dots or spaces)"
+    ),
+    "secret declared twice": ("mikit:secrets: 'DB' appears twice. Fix: give each a distinct name"),
+    "identity name too short": (
+        "mikit:identities.app.name: 'id' is not a valid user-assigned identity name. Fix: use 3-128 letters, digits, hyphens and underscores, starting with a letter or digit"
+    ),
+    "vm name invalid": (
+        "mikit:vms.web.name: 'vm_web!' is not a valid Linux VM name. Fix: use 1-64 letters, digits and hyphens, not starting or ending with a hyphen and not only digits"
+    ),
+    "address space not a CIDR": (
+        "mikit:network.addressSpace: '10.0.0.0/33' is not a CIDR block ('10.0.0.0/33' does not appear to be an IPv4 or IPv6 network). Fix: use e.g. 10.42.0.0/16"
+    ),
+    "subnet outside address space": (
+        "mikit:network.subnetPrefix: '10.9.1.0/24' is not inside mikit:network.addressSpace 10.42.0.0/16. Fix: pick a subnet inside the address space, e.g. 10.42.1.0/24 in 10.42.0.0/16"
+    ),
+    "empty secret value": (
+        "mikit:secret-db: '' is empty, so secret 'db' would be stored without a value. Fix: give it a value: pulumi config set --secret mikit:secret-db <value>"
+    ),
+    "blank secret value": (
+        "mikit:secret-db: '   ' is empty, so secret 'db' would be stored without a value. Fix: give it a value: pulumi config set --secret mikit:secret-db <value>"
+    ),
+    "undeclared secret value": (
+        "mikit:secret-dbx: '[secret]' is a value for secret 'dbx', which mikit:secrets does not declare (declared: 'db'). Fix: did you mean secret-db? add 'dbx' to mikit:secrets, or remove the value: pulumi config rm mikit:secret-dbx"
+    ),
+    "issuer without host": (
+        "mikit:identities.app.federatedCredentials[0].issuer: 'https://' is not an https URL with a host. Fix: use the OIDC issuer, e.g. https://token.actions.githubusercontent.com"
+    ),
+    "issuer with empty host and a path": (
+        "mikit:identities.app.federatedCredentials[0].issuer: 'https:///token' is not an https URL with a host. Fix: use the OIDC issuer, e.g. https://token.actions.githubusercontent.com"
+    ),
+    "issuer over http": (
+        "mikit:identities.app.federatedCredentials[0].issuer: 'http://token.actions.githubusercontent.com' is not an https URL with a host. Fix: use the OIDC issuer, e.g. https://token.actions.githubusercontent.com"
+    ),
+    "empty subject": (
+        "mikit:identities.app.federatedCredentials[0].subject: '' is empty. Fix: use the token subject, e.g. repo:<org>/<repo>:ref:refs/heads/main"
+    ),
+    "empty audiences": (
+        "mikit:identities.app.federatedCredentials[0].audiences: () is not a non-empty list. Fix: use ['api://AzureADTokenExchange']"
+    ),
+    "vm names an unknown identity": (
+        "mikit:vms.web.userAssigned[0]: 'ap' is not a key of mikit:identities. Fix: use one of 'app'"
+    ),
+    "vm without identity": (
+        "mikit:vms.web: {'systemIdentity': False, 'userAssigned': None} has no identity at all. Fix: set systemIdentity: true and/or userAssigned: [<identity key>]"
+    ),
+    "grant to an unknown vm": (
+        "mikit:grants[0].principal: 'vm:wbe' names a VM that does not exist. Fix: use one of 'vm:web', 'identity:app'"
+    ),
+    "grant to a vm without system identity": (
+        "mikit:grants[0].principal: 'vm:web' names a VM whose system identity is off. Fix: set mikit:vms.web.systemIdentity: true, or grant a user-assigned identity"
+    ),
+    "grant principal without prefix": (
+        "mikit:grants[0].principal: 'app' is not a principal reference. Fix: write vm:<vm key> (its system identity) or identity:<identity key>"
+    ),
+    "grant to an undeclared secret": (
+        "mikit:grants[0].target: 'secret:dbx' names a secret that is not declared in mikit:secrets. Fix: use one of 'secret:db', 'vault'"
+    ),
+    "grant target not a reference": (
+        "mikit:grants[0].target: 'everything' is not a grant target. Fix: write secret:<secret name> or vault"
+    ),
+    "grant repeated": (
+        "mikit:grants[1]: {'principal': 'identity:app', 'role': 'Key Vault Secrets User', 'target': 'secret:db'} repeats grants[0] (same principal, role and target). Fix: remove one of them"
+    ),
+    "role name misspelt": (
+        "mikit:grants[0].role: 'Key Vault Secret Usr' is not a built-in role in the catalog. Fix: did you mean 'Key Vault Secrets User', 'Key Vault Crypto User', 'Key Vault Secrets Officer'? use a built-in role name (e.g. 'Key Vault Secrets User'); custom roles are looked up by name or GUID when deploying to Azure (ARM_SUBSCRIPTION_ID set)"
+    ),
+    "role GUID not in the catalog": (
+        "mikit:grants[0].role: '9f0c8a55-0d2e-4b7c-9a51-0f1e2d3c4b5a' is a role GUID that is not in the built-in role catalog. Fix: use a built-in role name (e.g. 'Key Vault Secrets User'); a custom role's GUID is looked up in Azure only when deploying there (pulumi up with ARM_SUBSCRIPTION_ID set)"
+    ),
+    "role definition ID not in the catalog": (
+        "mikit:grants[0].role: '/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/9f0c8a55-0d2e-4b7c-9a51-0f1e2d3c4b5a' is a role GUID that is not in the built-in role catalog. Fix: use a built-in role name (e.g. 'Key Vault Secrets User'); a custom role's GUID is looked up in Azure only when deploying there (pulumi up with ARM_SUBSCRIPTION_ID set)"
+    ),
+    "Owner at vault scope": (
+        "mikit:grants[0].role: 'Owner' is a privileged role (it can change access or holds a whole data plane), here at 'vault'. Fix: grant a data role such as 'Key Vault Secrets User', or opt in with allowPrivileged: true on that grant (pulumi config set --path 'mikit:grants[0].allowPrivileged' true)"
+    ),
+    "Key Vault Administrator at secret scope": (
+        "mikit:grants[0].role: 'Key Vault Administrator' is a privileged role (it can change access or holds a whole data plane), here at 'secret:db'. Fix: grant a data role such as 'Key Vault Secrets User', or opt in with allowPrivileged: true on that grant (pulumi config set --path 'mikit:grants[0].allowPrivileged' true)"
+    ),
+    "User Access Administrator at secret scope": (
+        "mikit:grants[0].role: 'User Access Administrator' is a privileged role (it can change access or holds a whole data plane), here at 'secret:db'. Fix: grant a data role such as 'Key Vault Secrets User', or opt in with allowPrivileged: true on that grant (pulumi config set --path 'mikit:grants[0].allowPrivileged' true)"
+    ),
+    "document is a list": (
+        "stack file: '{dir}/Pulumi.bad.yaml' holds a YAML list, not a mapping. Fix: write it as a mapping with a config: key, e.g. 'config:' then '  mikit:location: westeurope' on the next line"
+    ),
+    "document is a scalar": (
+        "stack file: '{dir}/Pulumi.bad.yaml' holds a YAML str, not a mapping. Fix: write it as a mapping with a config: key, e.g. 'config:' then '  mikit:location: westeurope' on the next line"
+    ),
+    "config is a list": (
+        "Pulumi.bad.yaml: config: [{'mikit:location': 'westeurope'}] is a YAML list, not a mapping. Fix: write `config:` as key: value lines (mikit:location: westeurope)"
+    ),
+    "not YAML": (
+        "stack file: '{dir}/Pulumi.bad.yaml' cannot be read (while parsing a flow sequence). Fix: give a Pulumi.<stack>.yaml file (YAML with a config: mapping)"
+    ),
+    "--parallel 0": (
+        "--parallel: 0 is out of range (allowed: 1 to 64). Fix: use a number from 1 to 64, e.g. --parallel 1"
+    ),
+    "--parallel -1": (
+        "--parallel: -1 is out of range (allowed: 1 to 64). Fix: use a number from 1 to 64, e.g. --parallel 1"
+    ),
+    "--parallel not a number": (
+        "--parallel: 'many' is not a whole number (allowed: 1 to 64). Fix: use e.g. --parallel 1"
+    ),
+    "--parallel too many": (
+        "--parallel: 1000 is out of range (allowed: 1 to 64). Fix: use a number from 1 to 64, e.g. --parallel 64"
+    ),
+    "--propagation-wait -5": (
+        "--propagation-wait: -5.0 is out of range (allowed: 0 to 3600 seconds). Fix: use a number of seconds from 0 to 3600, e.g. --propagation-wait 120"
+    ),
+    "--propagation-wait nan": (
+        "--propagation-wait: 'nan' is not a number of seconds (allowed: 0 to 3600). Fix: use e.g. --propagation-wait 120"
+    ),
+    "--propagation-wait too long": (
+        "--propagation-wait: 86400.0 is out of range (allowed: 0 to 3600 seconds). Fix: use a number of seconds from 0 to 3600, e.g. --propagation-wait 120"
+    ),
+    "--propagation-wait on check": (
+        "--propagation-wait: 'soon' is not a number of seconds (allowed: 0 to 3600). Fix: use e.g. --propagation-wait 120"
+    ),
+    "--outputs on the sandbox": (
+        "--outputs: '{dir}/outputs.json' only applies to --target azure. Fix: drop it: the sandbox target deploys the stack program itself"
+    ),
+    "--outputs missing": (
+        "--outputs: '{dir}/missing.json' does not exist. Fix: save it with: pulumi stack output --json --show-secrets > outputs.json"
+    ),
+    "--outputs not JSON": (
+        "--outputs: '{dir}/outputs.json' is not JSON (Expecting value at line 1, column 1). Fix: save it with: pulumi stack output --json --show-secrets > outputs.json"
+    ),
+    "--outputs a JSON list": (
+        "--outputs: '{dir}/outputs.json' holds a JSON list, not an object. Fix: save it with: pulumi stack output --json --show-secrets > outputs.json"
+    ),
+    "--report-dir is a file": (
+        "--report-dir: '{dir}/taken' names an existing file, not a directory. Fix: give a directory (it is created if missing), e.g. --report-dir reports"
+    ),
+    "--stack unknown": (
+        "--stack: 'doesnotexist' has no stack file: {dir}/stacks/Pulumi.doesnotexist.yaml does not exist (stacks there: none in {dir}/stacks; built in: sandbox). Fix: pass an existing stack, or --stack-file <path> for a stack file elsewhere"
+    ),
+    "--stack empty": ("--stack: '' is empty. Fix: name a stack, e.g. --stack dev"),
+    "--stack-file missing": (
+        "--stack-file: '{dir}/Pulumi.missing.yaml' does not exist ({dir}/Pulumi.missing.yaml). Fix: give the path of a Pulumi.<stack>.yaml file"
+    ),
+    "--stack-file a directory": (
+        "--stack-file: '{dir}' is a directory ({dir}). Fix: give the path of a Pulumi.<stack>.yaml file"
+    ),
+    "--sandbox-faults missing": (
+        "--sandbox-faults: '{dir}/faults.toml' does not exist. Fix: give a TOML or JSON fault plan file (see verify/sandbox/faults.py)"
+    ),
+    "--sandbox-faults on azure": (
+        "--sandbox-faults: '{dir}/faults.toml' only applies to --target sandbox. Fix: drop it, or use --target sandbox"
+    ),
+}
+
+
+def test_the_corpus_is_large_and_every_case_has_its_message() -> None:
+    assert len(CASES) >= 60
+    assert sorted(c.name for c in CASES) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_refused_up_front_with_its_message(
+    case: Case,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main(argv_for(case, tmp_path))
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out.strip().replace(str(tmp_path), "{dir}") == "error: " + EXPECTED[case.name]
+    assert "Traceback" not in captured.err + captured.out
+    assert not (tmp_path / "reports" / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["document is a list", "--outputs not JSON", "--parallel 0", "role GUID not in the catalog"],
+)
+def test_bad_input_in_a_real_process_prints_no_traceback(name: str, tmp_path: Path) -> None:
+    (case,) = [c for c in CASES if c.name == name]
+    env = {**os.environ, "COLUMNS": "400"}
+    done = subprocess.run(
+        [sys.executable, "-m", "verify", *argv_for(case, tmp_path)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.strip().replace(str(tmp_path), "{dir}") == "error: " + EXPECTED[name]

@@ -1,0 +1,210 @@
+"""Plan the lifecycle from the topology: which scenario acts on what, and which cannot run.
+
+The scenarios share one deployment and each consumes what it acts on (delete-vm deletes
+a VM, disable-system-identity turns one VM's identity off, ...). Run blindly, a topology
+the scenarios were not written for fails half-way: on a plain 3-VM stack with one
+system-only VM, delete-vm took it and disable-system-identity then found nothing and
+failed the run. So before anything is deleted, the planner replays the scenarios' own
+subject choices (the same ``Lifecycle.pick_*`` methods, on a copy of the outputs, with
+each scenario's effect applied in order) and says, per scenario, what it will act on or
+why it cannot run and what to add to the stack so it can.
+
+A scenario that cannot run is SKIPPED, not failed: a topology is not wrong for lacking a
+shared identity. ``--require-all-scenarios`` makes a skip fail the run (the dev topology
+runs all five, and CI keeps it that way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
+from verify.model import StackOutputs
+from verify.targets.base import Target
+
+
+@dataclass(frozen=True)
+class PlannedScenario:
+    """One scenario's place in the plan: what it acts on, or why it cannot run."""
+
+    name: str
+    subjects: str | None = None
+    skip_reason: str | None = None
+    #: What to add to the stack so the scenario can run (only when skipped).
+    fix: str | None = None
+
+    @property
+    def runnable(self) -> bool:
+        return self.skip_reason is None
+
+
+class _OutputsOnly:
+    """The one Target method the planner's Lifecycle copy calls; it never acts."""
+
+    def __init__(self, outputs: StackOutputs) -> None:
+        self._outputs = outputs
+
+    def outputs(self) -> StackOutputs:
+        return self._outputs
+
+
+def _example_target(outputs: StackOutputs) -> str:
+    return f"secret:{sorted(outputs.secrets)[0]}" if outputs.secrets else "vault"
+
+
+def _grant_line(principal: str, outputs: StackOutputs) -> str:
+    return (
+        f"{{principal: {principal}, role: Key Vault Secrets User, "
+        f"target: {_example_target(outputs)}}}"
+    )
+
+
+def _fix_system_vm(lc: Lifecycle, outputs: StackOutputs, second: bool) -> str:
+    ungranted = [
+        k
+        for k, vm in sorted(lc.current.vms.items())
+        if vm.system_principal_id and k not in lc.used and not lc.granted(vm.system_principal_id)
+    ]
+    if ungranted:
+        return f"grant vm:{ungranted[0]}'s system identity something: add to mikit:grants " + (
+            _grant_line(f"vm:{ungranted[0]}", outputs)
+        )
+    taken = ""
+    if second and lc.used:
+        taken = (
+            " (delete-vm and disable-system-identity each need their own; "
+            f"{', '.join(sorted(lc.used))} is taken)"
+        )
+    return (
+        "add a VM with a system identity and a grant to it"
+        f"{taken}: mikit:vms.<key>: {{name: <vm name>, systemIdentity: true}} and in "
+        f"mikit:grants {_grant_line('vm:<key>', outputs)}"
+    )
+
+
+def _fix_shared(lc: Lifecycle, outputs: StackOutputs) -> str:
+    sharing = lc.sharing()
+    shared_ungranted = [
+        i
+        for i, vms in sorted(sharing.items())
+        if len(vms) >= 2 and not lc.granted(lc.current.identities[i].principal_id)
+    ]
+    if shared_ungranted:
+        ident = shared_ungranted[0]
+        return f"grant identity:{ident} something: add to mikit:grants " + _grant_line(
+            f"identity:{ident}", outputs
+        )
+    granted = [i for i in sorted(sharing) if lc.granted(lc.current.identities[i].principal_id)]
+    if granted:
+        return (
+            f"attach identity {granted[0]} to one more VM (userAssigned: [{granted[0]}] on a "
+            "second VM of mikit:vms)"
+        )
+    return (
+        "attach one user-assigned identity to two VMs and grant it: mikit:identities.<id>: "
+        "{name: <identity name>}, userAssigned: [<id>] on two VMs of mikit:vms, and in "
+        f"mikit:grants {_grant_line('identity:<id>', outputs)}"
+    )
+
+
+def _fix_in_use(lc: Lifecycle, outputs: StackOutputs) -> str:
+    ungranted = sorted(lc.sharing())
+    if ungranted:
+        return f"grant identity:{ungranted[0]} something: add to mikit:grants " + _grant_line(
+            f"identity:{ungranted[0]}", outputs
+        )
+    return (
+        "attach a user-assigned identity to a VM and grant it: mikit:identities.<id>: "
+        "{name: <identity name>}, userAssigned: [<id>] on a VM of mikit:vms, and in "
+        f"mikit:grants {_grant_line('identity:<id>', outputs)}"
+    )
+
+
+# Each step replays one scenario's choice and its effect on the copy; returns subjects.
+def _delete_vm(lc: Lifecycle) -> str:
+    vm = lc.pick_system_vm()
+    lc.used.add(vm)
+    lc.forget_vm(vm)
+    return f"VM {vm} (deleted, with its system identity)"
+
+
+def _disable_system_identity(lc: Lifecycle) -> str:
+    vm = lc.pick_system_vm()
+    lc.used.add(vm)
+    lc.forget_system_identity(vm)
+    return f"VM {vm} (system identity turned off)"
+
+
+def _delete_one_sharing_vm(lc: Lifecycle) -> str:
+    ident, vms = lc.pick_shared_identity()
+    victim = next((v for v in vms if v not in lc.used), vms[0])
+    lc.used.add(victim)
+    lc.forget_vm(victim)
+    others = ", ".join(v for v in vms if v != victim)
+    return f"identity {ident}: VM {victim} deleted, {others} keep reading"
+
+
+def _delete_shared_identity(lc: Lifecycle) -> str:
+    ident, vms = lc.pick_identity_in_use()
+    uai = lc.current.identities[ident]
+    lc.deleted_identity = (ident, uai, vms, lc.granted(uai.principal_id))
+    lc.forget_identity(ident)
+    return f"identity {ident} (used by {', '.join(vms)})"
+
+
+def _recreate_identity(lc: Lifecycle) -> str:
+    if lc.deleted_identity is not None:
+        ident, _, vms, _ = lc.deleted_identity
+        standing = [v for v in vms if v in lc.current.vms]
+        if not standing:
+            raise ScenarioSkippedError(f"no VM that used identity {ident} is left to attach it to")
+        return f"identity {ident}, attached again to {', '.join(standing)}"
+    ident, vms = lc.pick_identity_in_use()
+    lc.forget_identity(ident)
+    return f"identity {ident} (deleted here, then recreated for {', '.join(vms)})"
+
+
+_Replay = Callable[[Lifecycle], str]
+_Fix = Callable[[Lifecycle, StackOutputs], str]
+_STEPS: Mapping[str, tuple[_Replay, _Fix]] = {
+    "delete-vm": (_delete_vm, lambda lc, o: _fix_system_vm(lc, o, second=False)),
+    "disable-system-identity": (
+        _disable_system_identity,
+        lambda lc, o: _fix_system_vm(lc, o, second=True),
+    ),
+    "delete-one-sharing-vm": (_delete_one_sharing_vm, _fix_shared),
+    "delete-shared-identity": (_delete_shared_identity, _fix_in_use),
+    "recreate-identity": (_recreate_identity, _fix_in_use),
+}
+
+
+def plan(outputs: StackOutputs, names: Sequence[str]) -> list[PlannedScenario]:
+    """Replay ``names`` (canonical order) on a copy of ``outputs``; nothing is touched."""
+    shadow = Lifecycle(cast(Target, _OutputsOnly(outputs)))
+    planned: list[PlannedScenario] = []
+    for name in names:
+        replay, fix = _STEPS[name]
+        try:
+            planned.append(PlannedScenario(name, subjects=replay(shadow)))
+        except ScenarioSkippedError as exc:
+            planned.append(PlannedScenario(name, skip_reason=str(exc), fix=fix(shadow, outputs)))
+    return planned
+
+
+def describe(planned: Sequence[PlannedScenario]) -> list[str]:
+    """One line per scenario, for progress output."""
+    return [
+        f"  {p.name}: {p.subjects}" if p.runnable else f"  {p.name}: SKIPPED ({p.skip_reason})"
+        for p in planned
+    ]
+
+
+def as_dict(planned: PlannedScenario) -> dict[str, Any]:
+    return {
+        "name": planned.name,
+        "subjects": planned.subjects,
+        "skip_reason": planned.skip_reason,
+        "fix": planned.fix,
+    }

@@ -87,12 +87,12 @@ def check_keys(
             )
         close = close_matches(bare, schema_keys)
         hint = f"did you mean {' or '.join(f'{NAMESPACE}:{c}' for c in close)}? " if close else ""
+        known_list = "" if close else "; known keys: " + ", ".join(sorted(schema_keys))
         raise ConfigError(
             full_key,
             _shown(values[full_key]),
             "is not a known setting",
-            f"{hint}remove it (pulumi config rm {full_key}) or fix its spelling; known keys: "
-            + ", ".join(sorted(schema_keys)),
+            f"{hint}remove it (pulumi config rm {full_key}) or fix its spelling{known_list}",
         )
 
 

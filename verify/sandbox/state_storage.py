@@ -1,0 +1,280 @@
+"""Storage accounts, blob containers and blobs in the sandbox's state (a SandboxState mixin).
+
+What Blob Storage's data plane needs to answer like Azure, and nothing more:
+
+- a storage account has an ARM ID (the RBAC scope of the whole account) and, as the
+  StorageAccount component configures it, shared-key access off;
+- a container is a child ARM resource,
+  ``<account id>/blobServices/default/containers/<name>``: the narrowest scope a role
+  assignment can have for blob data (a blob is not an ARM resource);
+- a blob is content (bytes, never logged), a content type, an ETag that changes on every
+  write, and up to 10 blob index tags, which ABAC conditions read.
+
+Creating or deleting an account emits ``storage_account_created`` / ``_deleted`` so the
+Sandbox can give each account its own HTTPS listener, as vaults get theirs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from verify.sandbox.state import SandboxError
+
+#: ARM's child path from an account to its (only) blob service and a container in it.
+BLOB_SERVICE = "blobServices/default"
+
+
+@dataclass(frozen=True)
+class StorageAccount:
+    """A StorageV2 account reduced to what the blob data plane checks."""
+
+    id: str
+    name: str
+    resource_group: str
+    location: str
+    allow_shared_key_access: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def container_scope(self, container: str) -> str:
+        """The ARM ID of one container: what a container-scoped grant targets."""
+        return f"{self.id}/{BLOB_SERVICE}/containers/{container}"
+
+
+@dataclass(frozen=True)
+class BlobContainer:
+    id: str
+    account: str  # account name
+    name: str
+    created: float
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """One block blob; ``content`` is secret configuration and stays out of reprs."""
+
+    account: str
+    container: str
+    name: str
+    content: bytes = field(repr=False)
+    content_type: str
+    etag: str
+    created: float
+    last_modified: float
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+def _etag(content: bytes, stamp: float) -> str:
+    digest = hashlib.sha256(content + repr(stamp).encode()).hexdigest()[:16].upper()
+    return f'"0x{digest}"'
+
+
+class StorageStateMixin:
+    """Accounts, containers and blobs; composed into :class:`SandboxState`.
+
+    Relies on the core state's ``_lock``, ``clock``, ``_emit``, ``_require_group`` and
+    ``_resource_id``; keeps its own tables so the core stays about identities.
+    """
+
+    _lock: threading.RLock
+    clock: Callable[[], float]
+
+    def _emit(self, events: Iterable[tuple[Any, object]]) -> None:  # provided by the core
+        raise NotImplementedError
+
+    def _require_group(self, name: str) -> Any:  # provided by the core
+        raise NotImplementedError
+
+    def _resource_id(self, group: str, provider: str, type_: str, name: str) -> str:
+        raise NotImplementedError
+
+    def _storage_tables(self) -> tuple[
+        dict[str, StorageAccount],
+        dict[tuple[str, str], BlobContainer],
+        dict[tuple[str, str], dict[str, StoredBlob]],
+    ]:
+        """The mixin's tables, made on first use (no __init__ to coordinate)."""
+        tables = self.__dict__.get("_storage")
+        if tables is None:
+            tables = ({}, {}, {})
+            self.__dict__["_storage"] = tables
+        return tables  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------- accounts
+    def create_storage_account(
+        self,
+        rg: str,
+        name: str,
+        location: str | None = None,
+        *,
+        allow_shared_key_access: bool = False,
+        tags: dict[str, str] | None = None,
+    ) -> StorageAccount:
+        """PUT semantics: an existing account keeps its containers and blobs."""
+        with self._lock:
+            group = self._require_group(rg)
+            accounts, _, _ = self._storage_tables()
+            account = StorageAccount(
+                id=self._resource_id(group.name, "Microsoft.Storage", "storageAccounts", name),
+                name=name,
+                resource_group=group.name,
+                location=location or group.location,
+                allow_shared_key_access=allow_shared_key_access,
+                tags=dict(tags or {}),
+            )
+            existing = accounts.get(name.lower())
+            if existing is not None and existing.id.lower() != account.id.lower():
+                # Account names are global (they are DNS names), like vault names.
+                raise SandboxError(
+                    409,
+                    "StorageAccountAlreadyTaken",
+                    f"The storage account named {name} is already taken.",
+                )
+            created = existing is None
+            accounts[name.lower()] = account
+        if created:
+            self._emit([("storage_account_created", account)])
+        return account
+
+    def storage_account(self, name_or_id: str) -> StorageAccount | None:
+        """By name or ARM ID (case-insensitive), or None."""
+        key = name_or_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        with self._lock:
+            found = self._storage_tables()[0].get(key)
+        if found is not None and name_or_id.startswith("/") and (
+            found.id.lower() != name_or_id.rstrip("/").lower()
+        ):
+            return None
+        return found
+
+    def storage_accounts(self) -> list[StorageAccount]:
+        with self._lock:
+            return list(self._storage_tables()[0].values())
+
+    def delete_storage_account(self, name_or_id: str) -> StorageAccount | None:
+        """Deletes the account with every container and blob in it."""
+        account = self.storage_account(name_or_id)
+        if account is None:
+            return None
+        with self._lock:
+            accounts, containers, blobs = self._storage_tables()
+            accounts.pop(account.name.lower(), None)
+            for key in [k for k in containers if k[0] == account.name.lower()]:
+                containers.pop(key, None)
+                blobs.pop(key, None)
+        self._emit([("storage_account_deleted", account)])
+        return account
+
+    def _require_account(self, name_or_id: str) -> StorageAccount:
+        account = self.storage_account(name_or_id)
+        if account is None:
+            raise SandboxError(
+                404, "ResourceNotFound", f"The storage account {name_or_id} was not found."
+            )
+        return account
+
+    # ------------------------------------------------------------- containers
+    def create_container(self, account: str, name: str) -> BlobContainer:
+        """PUT semantics (idempotent): an existing container keeps its blobs."""
+        acct = self._require_account(account)
+        with self._lock:
+            _, containers, blobs = self._storage_tables()
+            key = (acct.name.lower(), name)
+            existing = containers.get(key)
+            if existing is not None:
+                return existing
+            container = BlobContainer(acct.container_scope(name), acct.name, name, self.clock())
+            containers[key] = container
+            blobs.setdefault(key, {})
+            return container
+
+    def container(self, account: str, name: str) -> BlobContainer | None:
+        acct = self.storage_account(account)
+        if acct is None:
+            return None
+        with self._lock:
+            return self._storage_tables()[1].get((acct.name.lower(), name))
+
+    def containers(self, account: str) -> list[BlobContainer]:
+        acct = self._require_account(account)
+        with self._lock:
+            found = [c for k, c in self._storage_tables()[1].items() if k[0] == acct.name.lower()]
+        return sorted(found, key=lambda c: c.name)
+
+    def delete_container(self, account: str, name: str) -> BlobContainer | None:
+        acct = self._require_account(account)
+        with self._lock:
+            _, containers, blobs = self._storage_tables()
+            blobs.pop((acct.name.lower(), name), None)
+            return containers.pop((acct.name.lower(), name), None)
+
+    def _blob_table(self, account: str, container: str) -> dict[str, StoredBlob]:
+        acct = self._require_account(account)
+        table = self._storage_tables()[2].get((acct.name.lower(), container))
+        if table is None:
+            raise SandboxError(404, "ContainerNotFound", "The specified container does not exist.")
+        return table
+
+    # ------------------------------------------------------------- blobs
+    def put_blob(
+        self,
+        account: str,
+        container: str,
+        name: str,
+        content: bytes,
+        *,
+        content_type: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> StoredBlob:
+        """Create or overwrite (a new ETag each time); tags replace the old ones when given."""
+        with self._lock:
+            table = self._blob_table(account, container)
+            now = self.clock()
+            old = table.get(name)
+            blob = StoredBlob(
+                account=self._require_account(account).name,
+                container=container,
+                name=name,
+                content=bytes(content),
+                content_type=content_type or "application/octet-stream",
+                etag=_etag(content, now),
+                created=old.created if old else now,
+                last_modified=now,
+                tags=dict(tags) if tags is not None else {},
+            )
+            table[name] = blob
+            return blob
+
+    def get_blob(self, account: str, container: str, name: str) -> StoredBlob | None:
+        """The blob, or None; a missing container raises ``ContainerNotFound``."""
+        with self._lock:
+            return self._blob_table(account, container).get(name)
+
+    def list_blobs(self, account: str, container: str, prefix: str = "") -> list[StoredBlob]:
+        with self._lock:
+            table = self._blob_table(account, container)
+            found = [b for n, b in table.items() if n.startswith(prefix)]
+        return sorted(found, key=lambda b: b.name)
+
+    def delete_blob(self, account: str, container: str, name: str) -> StoredBlob | None:
+        with self._lock:
+            return self._blob_table(account, container).pop(name, None)
+
+    def set_blob_tags(
+        self, account: str, container: str, name: str, tags: dict[str, str]
+    ) -> StoredBlob | None:
+        """Replace the blob's index tags (Set Blob Tags does not change the ETag)."""
+        with self._lock:
+            table = self._blob_table(account, container)
+            blob = table.get(name)
+            if blob is None:
+                return None
+            table[name] = replace(blob, tags=dict(tags))
+            return table[name]

@@ -17,11 +17,11 @@ and from a TOML or JSON file (see :meth:`FaultPlan.load`)::
     propagation_delay_seconds = 0
     deleted_principal_tokens = "accept"     # or "refuse"
     [[faults]]
-    service = "imds"                        # imds | keyvault | arm | issuer | *
+    service = "imds"                        # imds | keyvault | blob | arm | issuer | graph | *
     kind = "status"                         # status | delay | reset
     status = 429
     retry_after = 1
-    target = "vm-web"                       # VM or vault name; omit for all
+    target = "vm-web"                       # VM, vault or storage account name; omit for all
     path = "/secrets/"                      # substring of the request path; omit for all
     times = 2                               # omit for "until cleared"
 """
@@ -41,7 +41,7 @@ from typing import Any, Literal
 from components.errors import ConfigError
 
 FaultKind = Literal["status", "delay", "reset"]
-SERVICES = ("imds", "keyvault", "arm", "issuer", "graph", "oidc", "*")
+SERVICES = ("imds", "keyvault", "blob", "arm", "issuer", "graph", "oidc", "*")
 KINDS = ("status", "delay", "reset")
 DeletedPrincipalTokens = Literal["accept", "refuse"]
 _ids = itertools.count(1)

@@ -94,12 +94,15 @@ class RbacEvaluator:
         suboperation: str | None = None,
         resource: Attributes | None = None,
         request: Attributes | None = None,
+        environment: Attributes | None = None,
     ) -> Decision:
         """Data plane (Key Vault, Blob Storage): only ``dataActions`` count.
 
         Owner, Contributor and Reader have none, so they never pass here.
         """
-        ctx = RequestContext(operation, suboperation, resource or {}, request or {})
+        ctx = RequestContext(
+            operation, suboperation, resource or {}, request or {}, {}, environment or {}
+        )
         for assignment, role in self._effective(principal_id, resource_id):
             if role.permits_data_action(operation) and condition_holds(assignment, ctx):
                 return Decision(True, assignment)

@@ -15,6 +15,7 @@ PrincipalType = Literal["ServicePrincipal", "User", "Group", "ForeignGroup", "De
 EventKind = Literal[
     "vm_created", "vm_updated", "vm_deleted", "identity_created", "identity_deleted",
     "vault_created", "vault_deleted", "principal_deleted",
+    "storage_account_created", "storage_account_deleted",
 ]  # fmt: skip
 
 

@@ -28,9 +28,10 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from components.armid import is_guid
 from components.errors import ConfigError
-from verify.sandbox import arm, graph, imds, keyvault, oidc
+from verify.sandbox import arm, blob, graph, imds, keyvault, oidc
 from verify.sandbox.arm import ArmService
 from verify.sandbox.auth import Authenticator
+from verify.sandbox.blob import BlobService
 from verify.sandbox.credentials import AsyncSandboxCredential, SandboxCredential
 from verify.sandbox.entra import TokenEndpoint
 from verify.sandbox.faults import FaultPlan
@@ -48,6 +49,7 @@ from verify.sandbox.server import (
     require_loopback,
 )
 from verify.sandbox.state import SandboxState, ServicePrincipal, Vault, VirtualMachine
+from verify.sandbox.state_storage import StorageAccount
 from verify.sandbox.tokens import TokenIssuer
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -155,6 +157,7 @@ class Sandbox:
             skew,
             authenticator=self.authenticator,
         )
+        self._blob = BlobService(self.state, self.authenticator, self.rbac)
         self._arm = ArmService(
             self.state,
             self.issuer_service,
@@ -199,6 +202,7 @@ class Sandbox:
         self._oidc_listener: Listener | None = None
         self._imds_listeners: dict[str, Listener] = {}
         self._vault_listeners: dict[str, Listener] = {}
+        self._blob_listeners: dict[str, Listener] = {}
         self.state.subscribe(self._on_event)
 
     # ------------------------------------------------------------ lifecycle
@@ -245,6 +249,8 @@ class Sandbox:
                 self._start_imds(vm)
             for vault in self.state.vaults():
                 self._start_vault(vault)
+            for account in self.state.storage_accounts():
+                self._start_blob(account)
         return self
 
     def stop(self) -> None:
@@ -255,6 +261,7 @@ class Sandbox:
             listeners = [
                 *self._imds_listeners.values(),
                 *self._vault_listeners.values(),
+                *self._blob_listeners.values(),
                 self._arm_listener,
                 self._issuer_listener,
                 self._graph_listener,
@@ -262,6 +269,7 @@ class Sandbox:
             ]
             self._imds_listeners.clear()
             self._vault_listeners.clear()
+            self._blob_listeners.clear()
             live = [listener for listener in listeners if listener is not None]
             for listener in live:  # all at once, then wait: shutdowns overlap
                 listener.stop(wait=False)
@@ -325,6 +333,19 @@ class Sandbox:
                 aliases=(vault.id,),
             )
 
+    def _start_blob(self, account: StorageAccount) -> None:
+        with self._lock:
+            if self._loop is None or account.name.lower() in self._blob_listeners:
+                return
+            self._blob_listeners[account.name.lower()] = self._listen(
+                self._blob.app(account.name),
+                "blob",
+                account.name,
+                blob.fault_error_body,
+                tls=True,
+                aliases=(account.id,),
+            )
+
     def _stop_listener(self, listener: Listener | None) -> None:
         if listener is not None:
             # From a request handler (ARM DELETE) we are on the loop thread: do not wait on it.
@@ -343,6 +364,12 @@ class Sandbox:
         elif kind == "vault_deleted" and isinstance(obj, Vault):
             with self._lock:
                 listener = self._vault_listeners.pop(obj.name.lower(), None)
+            self._stop_listener(listener)
+        elif kind == "storage_account_created" and isinstance(obj, StorageAccount):
+            self._start_blob(obj)
+        elif kind == "storage_account_deleted" and isinstance(obj, StorageAccount):
+            with self._lock:
+                listener = self._blob_listeners.pop(obj.name.lower(), None)
             self._stop_listener(listener)
 
     def _require_started(self) -> None:
@@ -456,6 +483,37 @@ class Sandbox:
             )
         return listener.url + "/"
 
+    def blob_url(self, account: StorageAccount | str) -> str:
+        """``https://127.0.0.1:<port>/<account>``: the account URL of its Blob endpoint.
+
+        Path-style, as Microsoft's storage emulator serves it; azure-storage-blob takes
+        the account name from the first path segment on a ``127.0.0.1`` host, so this is
+        what ``BlobServiceClient(account_url)`` wants, and a blob is
+        ``<blob_url>/<container>/<blob path>``.
+        """
+        self._require_started()
+        name = account.name if isinstance(account, StorageAccount) else account
+        found = self.state.storage_account(name)
+        with self._lock:
+            listener = self._blob_listeners.get(found.name.lower()) if found else None
+        if listener is None or found is None:
+            raise ConfigError(
+                "storage account",
+                name,
+                "is not a storage account of this sandbox",
+                "create it with sb.state.create_storage_account",
+            )
+        return f"{listener.url}/{found.name}"
+
+    def blob_client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments a Blob*Client needs to trust the sandbox CA."""
+        return {"connection_verify": self.ca_cert_path}
+
+    def async_blob_client_kwargs(self) -> dict[str, Any]:
+        """Like :meth:`blob_client_kwargs` for ``azure.storage.blob.aio`` clients, with a
+        pooled transport (see :meth:`async_transport`); call from a coroutine."""
+        return {"transport": self.async_transport()}
+
     def _vault_uri_or_default(self, name: str) -> str:
         with self._lock:
             listener = self._vault_listeners.get(name.lower())
@@ -558,4 +616,5 @@ class Sandbox:
             "ca_cert_path": self.ca_cert_path,
             "imds": {vm.name: self.imds_url(vm) for vm in self.state.vms()},
             "vaults": {v.name: self.vault_url(v) for v in self.state.vaults()},
+            "storage_accounts": {a.name: self.blob_url(a) for a in self.state.storage_accounts()},
         }

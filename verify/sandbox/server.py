@@ -23,6 +23,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,18 @@ from verify.sandbox.faults import FaultPlan
 from verify.sandbox.requestlog import RequestLog, RequestRecord
 
 ASGIApp = Callable[..., Any]
-ErrorBody = Callable[[int], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A fault's error body that is not JSON (Blob Storage answers in XML)."""
+
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+ErrorBody = Callable[[int], "dict[str, Any] | RawBody"]
 
 #: A connection must deliver its request head (request line + headers) within this many
 #: seconds of opening, or of starting a new request on a kept-alive connection; else it is
@@ -196,10 +208,15 @@ class ServiceMiddleware:
             record()
 
     async def _status(self, status: int, retry_after: int | None, send: Any) -> None:
-        body = json.dumps(self.error_body(status)).encode()
+        payload = self.error_body(status)
+        if isinstance(payload, RawBody):
+            body, content_type, extra = payload.body, payload.content_type, payload.headers
+        else:
+            body, content_type, extra = json.dumps(payload).encode(), "application/json", {}
         headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", content_type.encode()),
             (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in extra.items()),
         ]
         if retry_after is not None:
             headers.append((b"retry-after", str(retry_after).encode()))

@@ -45,6 +45,7 @@ from verify.sandbox.state_base import Listener, StateBase
 from verify.sandbox.state_federation import ClientCredentialsMixin
 from verify.sandbox.state_keyvault import VaultsMixin
 from verify.sandbox.state_rbac import RoleAssignmentsMixin
+from verify.sandbox.state_storage import StorageMixin
 
 __all__ = [
     "DeletedSecret",
@@ -65,7 +66,7 @@ __all__ = [
 ]
 
 
-class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin):
+class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin, StorageMixin):
     """Thread-safe in-memory Azure: one tenant, one subscription.
 
     The core (lock, events, principals, groups) is :class:`StateBase`; each further

@@ -17,12 +17,11 @@ Sandbox can give each account its own HTTPS listener, as vaults get theirs.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from verify.sandbox.state import SandboxError
+from verify.sandbox.records import SandboxError
+from verify.sandbox.state_base import StateBase
 
 #: ARM's child path from an account to its (only) blob service and a container in it.
 BLOB_SERVICE = "blobServices/default"
@@ -76,36 +75,23 @@ def _etag(content: bytes, stamp: float) -> str:
     return f'"0x{digest}"'
 
 
-class StorageStateMixin:
-    """Accounts, containers and blobs; composed into :class:`SandboxState`.
+class StorageMixin(StateBase):
+    """Storage accounts (names are global, as on Azure), their containers and blobs."""
 
-    Relies on the core state's ``_lock``, ``clock``, ``_emit``, ``_require_group`` and
-    ``_resource_id``; keeps its own tables so the core stays about identities.
-    """
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._accounts: dict[str, StorageAccount] = {}
+        self._containers: dict[tuple[str, str], BlobContainer] = {}
+        self._blobs: dict[tuple[str, str], dict[str, StoredBlob]] = {}
 
-    _lock: threading.RLock
-    clock: Callable[[], float]
-
-    def _emit(self, events: Iterable[tuple[Any, object]]) -> None:  # provided by the core
-        raise NotImplementedError
-
-    def _require_group(self, name: str) -> Any:  # provided by the core
-        raise NotImplementedError
-
-    def _resource_id(self, group: str, provider: str, type_: str, name: str) -> str:
-        raise NotImplementedError
-
-    def _storage_tables(self) -> tuple[
+    def _storage_tables(
+        self,
+    ) -> tuple[
         dict[str, StorageAccount],
         dict[tuple[str, str], BlobContainer],
         dict[tuple[str, str], dict[str, StoredBlob]],
     ]:
-        """The mixin's tables, made on first use (no __init__ to coordinate)."""
-        tables = self.__dict__.get("_storage")
-        if tables is None:
-            tables = ({}, {}, {})
-            self.__dict__["_storage"] = tables
-        return tables  # type: ignore[no-any-return]
+        return self._accounts, self._containers, self._blobs
 
     # ------------------------------------------------------------- accounts
     def create_storage_account(
@@ -148,8 +134,10 @@ class StorageStateMixin:
         key = name_or_id.rstrip("/").rsplit("/", 1)[-1].lower()
         with self._lock:
             found = self._storage_tables()[0].get(key)
-        if found is not None and name_or_id.startswith("/") and (
-            found.id.lower() != name_or_id.rstrip("/").lower()
+        if (
+            found is not None
+            and name_or_id.startswith("/")
+            and (found.id.lower() != name_or_id.rstrip("/").lower())
         ):
             return None
         return found

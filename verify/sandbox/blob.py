@@ -1,0 +1,620 @@
+"""Blob Storage data plane, over HTTPS, one listener per storage account.
+
+URLs are path-style, as with Microsoft's storage emulator: ``https://127.0.0.1:<port>/
+<account>/<container>/<blob>``. azure-storage-blob 12.31 takes the account from the first
+path segment when the host is ``127.0.0.1`` or ``localhost`` (``_is_localhost`` in its
+base client and ``_from_blob_url``), so ``BlobServiceClient("https://127.0.0.1:p/acct")``
+and ``BlobClient.from_blob_url(".../acct/c/a/b.txt")`` work unchanged.
+
+What the service checks, in Azure's order:
+
+1. the path names this listener's account (else 400 ``InvalidUri``);
+2. ``x-ms-version`` is one the service knows (else 400 ``InvalidHeaderValue``);
+3. authentication is a Bearer token only: no ``Authorization`` is 401
+   ``NoAuthenticationInformation``; a shared key or SAS is 403
+   ``KeyBasedAuthenticationNotPermitted`` (the StorageAccount component turns
+   ``allowSharedKeyAccess`` off); a token without ``x-ms-version`` is 403
+   ``AuthenticationFailed``; a bad token (signature, ``aud`` other than
+   ``https://storage.azure.com``, issuer, expiry) is 401 ``InvalidAuthenticationInfo``.
+   Every 401 carries the Storage challenge ``WWW-Authenticate: Bearer
+   authorization_uri=https://login.microsoftonline.com/<tid>/oauth2/authorize
+   resource_id=https://storage.azure.com``, which azure-storage-blob's
+   ``StorageBearerTokenCredentialPolicy.on_challenge`` parses;
+4. authorization is Azure RBAC by Storage data actions through the sandbox's one
+   :class:`~verify.sandbox.rbac.RbacEvaluator`: an assignment on the account (or above)
+   covers every container, one on ``<account>/blobServices/default/containers/<name>``
+   only that container; each assignment's ABAC condition is evaluated for this request
+   (:mod:`verify.sandbox.blob_abac`). A denial is 403 ``AuthorizationPermissionMismatch``
+   (the only Blob answer that proves RBAC said no). Authorization precedes existence:
+   no grant + missing blob is 403, grant + missing blob is 404 ``BlobNotFound``.
+
+Operations: Get Blob (with ``x-ms-range``: 206, 416 ``InvalidRange`` on an empty blob),
+Get Blob Properties (HEAD), Put Blob (block blobs in one request, ``x-ms-tags``,
+``If-None-Match: *``), Delete Blob, List Blobs (prefix, ``include=tags``, paging), Get /
+Set Blob Tags, List Containers, Get Container Properties. Anything else is refused with
+Azure's code for it rather than answered loosely.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from verify.sandbox import blob_wire as wire
+from verify.sandbox.auth import Authenticator, AuthError
+from verify.sandbox.blob_abac import (
+    BLOB_ADD,
+    BLOB_DELETE,
+    BLOB_READ,
+    BLOB_TAGS,
+    BLOB_TAGS_READ,
+    BLOB_TAGS_WRITE,
+    BLOB_WRITE,
+    CONTAINERS_READ,
+    LIST_PREFIX,
+    SUB_LIST,
+    SUB_WRITE_WITH_TAGS,
+    request_context,
+)
+from verify.sandbox.bodies import BodyError, read_body
+from verify.sandbox.rbac import RbacEvaluator
+from verify.sandbox.records import SandboxError
+from verify.sandbox.state import SandboxState
+from verify.sandbox.state_storage import StorageAccount, StoredBlob
+
+STORAGE_AUDIENCES = ("https://storage.azure.com", "https://storage.azure.com/")
+DEFAULT_PAGE_SIZE = 5000  # List Blobs / List Containers' documented maximum
+#: Put Blob in one request takes at most 5000 MiB on Azure; the sandbox holds blobs in
+#: memory and serves configuration files, so it caps a body far lower and answers
+#: Azure's 413 ``RequestBodyTooLarge`` above it.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class BlobError(Exception):
+    """An Azure Storage error to answer with (status, code, extra XML elements)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        *,
+        message: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+
+
+def fault_error_body(status: int) -> Any:
+    """For :class:`~verify.sandbox.server.ServiceMiddleware`: Storage's XML error body."""
+    from verify.sandbox.server import RawBody  # noqa: PLC0415 - avoid an import cycle
+
+    content_type, body, headers = wire.fault_body(status)
+    return RawBody(content_type, body, headers)
+
+
+class _Call:
+    """One parsed request: who, which resource, which operation."""
+
+    def __init__(self, request: Request, account: StorageAccount) -> None:
+        self.request = request
+        self.account = account
+        self.query = {k.lower(): v for k, v in parse_qsl(request.url.query, True)}
+        self.version = request.headers.get("x-ms-version")
+        self.head = request.method == "HEAD"
+        parts = request.url.path.lstrip("/").split("/", 2)
+        self.container = parts[1] if len(parts) > 1 and parts[1] else None
+        self.blob = parts[2] if len(parts) > 2 and parts[2] else None
+        self.claims: dict[str, Any] = {}
+
+    def headers(self) -> dict[str, str]:
+        return wire.common_headers(self.version, self.request.headers.get("x-ms-client-request-id"))
+
+
+class BlobService:
+    """The Blob endpoint of every storage account in the sandbox's state."""
+
+    def __init__(
+        self, state: SandboxState, authenticator: Authenticator, rbac: RbacEvaluator
+    ) -> None:
+        self._state = state
+        self._auth = authenticator
+        self._rbac = rbac
+
+    @property
+    def challenge(self) -> str:
+        return (
+            f"Bearer authorization_uri=https://login.microsoftonline.com/"
+            f"{self._state.tenant_id}/oauth2/authorize resource_id=https://storage.azure.com"
+        )
+
+    # --------------------------------------------------------------- checks
+    def _check_version(self, call: _Call) -> None:
+        if call.version is not None and call.version not in wire.SUPPORTED_VERSIONS:
+            raise BlobError(
+                400,
+                "InvalidHeaderValue",
+                extra={"HeaderName": "x-ms-version", "HeaderValue": call.version},
+            )
+
+    def _authenticate(self, call: _Call) -> None:
+        header = call.request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if "sig" in call.query or scheme in ("SharedKey", "SharedKeyLite"):
+            # A SAS (query ``sig``) or an account-key signature: key-based either way.
+            raise BlobError(403, "KeyBasedAuthenticationNotPermitted")
+        if not header:
+            raise BlobError(
+                401, "NoAuthenticationInformation", headers={"WWW-Authenticate": self.challenge}
+            )
+        if scheme.lower() != "bearer" or not token.strip():
+            raise BlobError(403, "AuthenticationFailed")
+        if call.version is None:
+            raise BlobError(
+                403,
+                "AuthenticationFailed",
+                extra={
+                    "AuthenticationErrorDetail": (
+                        "Authentication scheme Bearer is not supported in this version."
+                    )
+                },
+            )
+        try:
+            claims = self._auth.authenticate(header, STORAGE_AUDIENCES)
+        except AuthError as failure:
+            raise self._invalid_token(failure) from failure
+        call.request.state.principal_id = claims["oid"]
+        call.claims = claims
+
+    def _invalid_token(self, failure: AuthError) -> BlobError:
+        """Storage's 401 for a token it cannot accept, with its wording where known."""
+        detail = {
+            "audience": "Audience validation failed. Audience did not match.",
+            "expired": "Lifetime validation failed. The token is expired.",
+            "signature": "Signature validation failed.",
+            "issuer": "Issuer validation failed. Issuer did not match.",
+        }.get(failure.reason, failure.message)
+        return BlobError(
+            401,
+            "InvalidAuthenticationInfo",
+            extra={"AuthenticationErrorDetail": detail},
+            headers={"WWW-Authenticate": self.challenge},
+        )
+
+    def _authorize(
+        self,
+        call: _Call,
+        actions: tuple[str, ...],
+        *,
+        blob: StoredBlob | None = None,
+        suboperation: str | None = None,
+        request_attributes: Mapping[str, object] | None = None,
+    ) -> None:
+        """Allowed when any of ``actions`` is granted at the container (conditions included)."""
+        assert call.container is not None
+        scope = call.account.container_scope(call.container)
+        for action in actions:
+            context = request_context(
+                action,
+                account=call.account.name,
+                container=call.container,
+                blob=call.blob,
+                tags=blob.tags if blob is not None else None,
+                suboperation=suboperation,
+                request=request_attributes,
+            )
+            decision = self._rbac.check_data_action(
+                call.claims["oid"],
+                action,
+                scope,
+                suboperation=context.suboperation,
+                resource=context.resource,
+                request=context.request,
+                environment=context.environment,
+            )
+            if decision.allowed:
+                return
+        raise BlobError(403, "AuthorizationPermissionMismatch")
+
+    def _existing(self, call: _Call) -> StoredBlob | None:
+        """The blob the request names, or None; ``ContainerNotFound`` when its container is
+        missing (after authorization, so a stranger learns nothing from the difference)."""
+        assert call.container is not None and call.blob is not None
+        try:
+            return self._state.get_blob(call.account.name, call.container, call.blob)
+        except SandboxError:
+            return None
+
+    def _require_container(self, call: _Call) -> None:
+        assert call.container is not None
+        if self._state.container(call.account.name, call.container) is None:
+            raise BlobError(404, "ContainerNotFound")
+
+    # --------------------------------------------------------------- blob operations
+    @staticmethod
+    def _blob_headers(blob: StoredBlob) -> dict[str, str]:
+        headers = {
+            "ETag": blob.etag,
+            "Last-Modified": wire.http_date(blob.last_modified),
+            "x-ms-creation-time": wire.http_date(blob.created),
+            "x-ms-blob-type": "BlockBlob",
+            "x-ms-lease-status": "unlocked",
+            "x-ms-lease-state": "available",
+            "x-ms-server-encrypted": "true",
+            "Accept-Ranges": "bytes",
+        }
+        if blob.tags:
+            headers["x-ms-tag-count"] = str(len(blob.tags))
+        return headers
+
+    def _get_blob(self, call: _Call) -> Response:
+        blob = self._existing(call)
+        self._authorize(call, (BLOB_READ,), blob=blob)
+        self._require_container(call)
+        if blob is None:
+            raise BlobError(404, "BlobNotFound")
+        headers = {**call.headers(), **self._blob_headers(blob)}
+        headers["Content-Type"] = blob.content_type
+        wanted = call.request.headers.get("x-ms-range") or call.request.headers.get("range")
+        body, status = blob.content, 200
+        if wanted:
+            start, end = _parse_range(wanted, blob.size)
+            if start is None:
+                raise BlobError(
+                    416, "InvalidRange", headers={"Content-Range": f"bytes */{blob.size}"}
+                )
+            body, status = blob.content[start : end + 1], 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+        if call.head:
+            headers["Content-Length"] = str(blob.size)
+            return Response(status_code=200, headers=headers)
+        return Response(body, status_code=status, headers=headers)
+
+    def _put_blob(self, call: _Call) -> Response:
+        if call.request.headers.get("x-ms-blob-type") != "BlockBlob":
+            raise BlobError(
+                400,
+                "InvalidHeaderValue"
+                if "x-ms-blob-type" in call.request.headers
+                else "MissingRequiredHeader",
+                extra={"HeaderName": "x-ms-blob-type"},
+            )
+        existing = self._existing(call)
+        tags = _header_tags(call.request.headers.get("x-ms-tags"))
+        request_attributes: dict[str, object] = {}
+        suboperation = None
+        if tags is not None:
+            request_attributes[BLOB_TAGS] = dict(tags)
+            suboperation = SUB_WRITE_WITH_TAGS
+        actions = (BLOB_WRITE,) if existing is not None else (BLOB_ADD, BLOB_WRITE)
+        self._authorize(
+            call,
+            actions,
+            blob=existing,
+            suboperation=suboperation,
+            request_attributes=request_attributes,
+        )
+        if tags is not None:  # Put Blob with x-ms-tags needs Set Blob Tags' permission too
+            self._authorize(call, (BLOB_TAGS_WRITE,), blob=existing)
+        self._require_container(call)
+        if existing is not None and call.request.headers.get("if-none-match") == "*":
+            raise BlobError(409, "BlobAlreadyExists")
+        assert call.container is not None and call.blob is not None
+        blob = self._state.put_blob(
+            call.account.name,
+            call.container,
+            call.blob,
+            call.request.state.body,
+            content_type=call.request.headers.get("x-ms-blob-content-type")
+            or call.request.headers.get("content-type"),
+            tags=tags,
+        )
+        headers = call.headers()
+        headers.update(
+            {
+                "ETag": blob.etag,
+                "Last-Modified": wire.http_date(blob.last_modified),
+                "x-ms-request-server-encrypted": "true",
+            }
+        )
+        return Response(status_code=201, headers=headers)
+
+    def _delete_blob(self, call: _Call) -> Response:
+        blob = self._existing(call)
+        self._authorize(call, (BLOB_DELETE,), blob=blob)
+        self._require_container(call)
+        assert call.container is not None and call.blob is not None
+        if (
+            blob is None
+            or self._state.delete_blob(call.account.name, call.container, call.blob) is None
+        ):
+            raise BlobError(404, "BlobNotFound")
+        return Response(status_code=202, headers=call.headers())
+
+    def _get_tags(self, call: _Call) -> Response:
+        blob = self._existing(call)
+        self._authorize(call, (BLOB_TAGS_READ,), blob=blob)
+        self._require_container(call)
+        if blob is None:
+            raise BlobError(404, "BlobNotFound")
+        return Response(
+            wire.tags_document(blob.tags), headers=call.headers(), media_type="application/xml"
+        )
+
+    def _set_tags(self, call: _Call) -> Response:
+        blob = self._existing(call)
+        try:
+            tags = wire.parse_tags_document(call.request.state.body)
+        except wire.BadTagsError as exc:
+            raise BlobError(400, "InvalidXmlDocument", extra={"Reason": str(exc)}) from exc
+        self._authorize(
+            call,
+            (BLOB_TAGS_WRITE,),
+            blob=blob,
+            request_attributes={BLOB_TAGS: tags},
+        )
+        self._require_container(call)
+        assert call.container is not None and call.blob is not None
+        if (
+            blob is None
+            or self._state.set_blob_tags(call.account.name, call.container, call.blob, tags) is None
+        ):
+            raise BlobError(404, "BlobNotFound")
+        return Response(status_code=204, headers=call.headers())
+
+    # --------------------------------------------------------------- container operations
+    def _service_endpoint(self, call: _Call) -> str:
+        return f"{str(call.request.base_url).rstrip('/')}/{call.account.name}/"
+
+    def _list_blobs(self, call: _Call) -> Response:
+        prefix = call.query.get("prefix", "")
+        include = {i.strip().lower() for i in call.query.get("include", "").split(",") if i}
+        self._authorize(
+            call, (BLOB_READ,), suboperation=SUB_LIST, request_attributes={LIST_PREFIX: prefix}
+        )
+        if "tags" in include:
+            self._authorize(call, (BLOB_TAGS_READ,))
+        self._require_container(call)
+        assert call.container is not None
+        size, start, marker = _paging(call)
+        found = self._state.list_blobs(call.account.name, call.container, prefix)
+        page = found[start : start + size]
+        next_marker = _marker(start + size) if start + size < len(found) else ""
+        items = [
+            (
+                b.name,
+                {
+                    "Creation-Time": wire.http_date(b.created),
+                    "Last-Modified": wire.http_date(b.last_modified),
+                    "Etag": b.etag,
+                    "Content-Length": str(b.size),
+                    "Content-Type": b.content_type,
+                    "BlobType": "BlockBlob",
+                    "LeaseStatus": "unlocked",
+                    "LeaseState": "available",
+                    "ServerEncrypted": "true",
+                    **({"TagCount": str(len(b.tags))} if b.tags else {}),
+                },
+                dict(b.tags) if "tags" in include else None,
+            )
+            for b in page
+        ]
+        body = wire.blob_list_document(
+            self._service_endpoint(call),
+            call.container,
+            items,
+            prefix=prefix,
+            marker=marker,
+            max_results=int(call.query["maxresults"]) if "maxresults" in call.query else None,
+            next_marker=next_marker,
+        )
+        return Response(body, headers=call.headers(), media_type="application/xml")
+
+    def _container_properties(self, call: _Call) -> Response:
+        assert call.container is not None
+        scope = call.account.container_scope(call.container)
+        if not self._rbac.check_action(call.claims["oid"], CONTAINERS_READ, scope).allowed:
+            raise BlobError(403, "AuthorizationPermissionMismatch")
+        container = self._state.container(call.account.name, call.container)
+        if container is None:
+            raise BlobError(404, "ContainerNotFound")
+        headers = call.headers()
+        headers.update(
+            {
+                "ETag": _container_etag(container.id),
+                "Last-Modified": wire.http_date(container.created),
+                "x-ms-lease-status": "unlocked",
+                "x-ms-lease-state": "available",
+                "x-ms-has-immutability-policy": "false",
+                "x-ms-has-legal-hold": "false",
+            }
+        )
+        return Response(status_code=200, headers=headers)
+
+    def _list_containers(self, call: _Call) -> Response:
+        scope = f"{call.account.id}/blobServices/default"
+        if not self._rbac.check_action(call.claims["oid"], CONTAINERS_READ, scope).allowed:
+            raise BlobError(403, "AuthorizationPermissionMismatch")
+        prefix = call.query.get("prefix", "")
+        size, start, marker = _paging(call)
+        found = [c for c in self._state.containers(call.account.name) if c.name.startswith(prefix)]
+        page = found[start : start + size]
+        next_marker = _marker(start + size) if start + size < len(found) else ""
+        body = wire.container_list_document(
+            self._service_endpoint(call),
+            [
+                (
+                    c.name,
+                    {
+                        "Last-Modified": wire.http_date(c.created),
+                        "Etag": _container_etag(c.id),
+                        "LeaseStatus": "unlocked",
+                        "LeaseState": "available",
+                        "HasImmutabilityPolicy": "false",
+                        "HasLegalHold": "false",
+                    },
+                )
+                for c in page
+            ],
+            prefix=prefix,
+            marker=marker,
+            max_results=int(call.query["maxresults"]) if "maxresults" in call.query else None,
+            next_marker=next_marker,
+        )
+        return Response(body, headers=call.headers(), media_type="application/xml")
+
+    # --------------------------------------------------------------- routing
+    def _operation(self, call: _Call) -> Callable[[_Call], Response]:
+        """Which REST operation a method + path + ``restype``/``comp`` names."""
+        method = "GET" if call.head else call.request.method
+        comp = call.query.get("comp")
+        restype = call.query.get("restype")
+        if call.container is None:
+            if method == "GET" and comp == "list":
+                return self._list_containers
+        elif call.blob is None:
+            if restype != "container":
+                raise BlobError(400, "InvalidUri")
+            if method == "GET" and comp == "list":
+                return self._list_blobs
+            if method == "GET" and comp is None:
+                return self._container_properties
+        else:
+            table: dict[tuple[str, str | None], Callable[[_Call], Response]] = {
+                ("GET", None): self._get_blob,
+                ("PUT", None): self._put_blob,
+                ("DELETE", None): self._delete_blob,
+                ("GET", "tags"): self._get_tags,
+                ("PUT", "tags"): self._set_tags,
+            }
+            found = table.get((method, comp))
+            if found is not None:
+                return found
+            if comp is not None:
+                raise BlobError(
+                    400,
+                    "InvalidQueryParameterValue",
+                    extra={"QueryParameterName": "comp", "QueryParameterValue": comp},
+                )
+        raise BlobError(405, "UnsupportedHttpVerb")
+
+    def _endpoint(self, account_name: str) -> Callable[[Request], Any]:
+        async def run(request: Request) -> Response:
+            head = request.method == "HEAD"
+            version = request.headers.get("x-ms-version")
+            try:
+                first = request.url.path.lstrip("/").split("/", 1)[0]
+                if first != account_name:
+                    raise BlobError(400, "InvalidUri")
+                account = self._state.storage_account(account_name)
+                if account is None:
+                    raise BlobError(404, "ResourceNotFound")
+                call = _Call(request, account)
+                self._check_version(call)
+                self._authenticate(call)
+                operation = self._operation(call)
+                try:
+                    request.state.body = await read_body(request, MAX_BODY_BYTES)
+                except BodyError as exc:
+                    if exc.problem == "too_large":
+                        raise BlobError(413, "RequestBodyTooLarge") from exc
+                    raise BlobError(400, "InvalidInput", message=exc.message) from exc
+                return operation(call)
+            except BlobError as exc:
+                return wire.error_response(
+                    exc.status,
+                    exc.code,
+                    message=exc.message,
+                    extra=exc.extra,
+                    headers=exc.headers,
+                    head=head,
+                    version=version,
+                )
+            except SandboxError as exc:
+                return wire.error_response(exc.status, exc.code, message=exc.message, head=head)
+
+        return run
+
+    def app(self, account_name: str) -> Starlette:
+        """The ASGI app of one account's listener (every path under ``/<account>``)."""
+        endpoint = self._endpoint(account_name)
+        methods = ["GET", "HEAD", "PUT", "DELETE", "POST"]
+        return Starlette(
+            routes=[
+                Route("/", endpoint, methods=methods),
+                Route("/{path:path}", endpoint, methods=methods),
+            ]
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _parse_range(value: str, size: int) -> tuple[int | None, int]:
+    """``bytes=a-b`` / ``bytes=a-`` against a blob of ``size``; (None, 0) if unsatisfiable."""
+    unit, _, spec = value.partition("=")
+    first, _, last = spec.partition("-")
+    try:
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError as exc:
+        raise BlobError(
+            400, "InvalidHeaderValue", extra={"HeaderName": "x-ms-range", "HeaderValue": value}
+        ) from exc
+    if unit.strip() != "bytes" or start < 0 or end < start:
+        raise BlobError(
+            400, "InvalidHeaderValue", extra={"HeaderName": "x-ms-range", "HeaderValue": value}
+        )
+    if start >= size:
+        return None, 0
+    return start, min(end, size - 1)
+
+
+def _container_etag(container_id: str) -> str:
+    return '"0x' + hashlib.sha256(container_id.lower().encode()).hexdigest()[:16].upper() + '"'
+
+
+def _header_tags(value: str | None) -> dict[str, str] | None:
+    """``x-ms-tags: k1=v1&k2=v2`` (URL-encoded), or None when absent."""
+    if value is None:
+        return None
+    return dict(parse_qsl(value, keep_blank_values=True))
+
+
+def _marker(index: int) -> str:
+    return base64.urlsafe_b64encode(f"i{index}".encode()).decode().rstrip("=")
+
+
+def _paging(call: _Call) -> tuple[int, int, str]:
+    """(page size, start index, the marker as given) from ``maxresults``/``marker``."""
+    marker = call.query.get("marker", "")
+    try:
+        size = int(call.query.get("maxresults", DEFAULT_PAGE_SIZE))
+        start = 0
+        if marker:
+            decoded = base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)).decode()
+            if not decoded.startswith("i"):
+                raise ValueError(marker)
+            start = int(decoded[1:])
+    except ValueError as exc:
+        raise BlobError(400, "OutOfRangeQueryParameterValue") from exc
+    if not 1 <= size <= DEFAULT_PAGE_SIZE:
+        raise BlobError(
+            400,
+            "OutOfRangeQueryParameterValue",
+            extra={"QueryParameterName": "maxresults", "QueryParameterValue": str(size)},
+        )
+    return size, start, marker

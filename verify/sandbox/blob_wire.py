@@ -1,0 +1,267 @@
+"""Blob Storage's wire formats: XML error bodies, listings, tag sets, dates and versions.
+
+Separate from :mod:`verify.sandbox.blob` (what each operation does) because these are
+facts about Azure's protocol, checked against azure-storage-blob 12.31 (what it parses)
+and Microsoft's REST reference (what the service sends):
+
+- every error is ``<?xml ...?><Error><Code>..</Code><Message>..\\nRequestId:..\\nTime:..
+  </Message>[extra elements]</Error>`` with ``Content-Type: application/xml`` and the code
+  repeated in the ``x-ms-error-code`` header, which the client prefers; a HEAD response
+  carries the header and no body;
+- ``x-ms-version`` names the REST version; an unknown one is 400 ``InvalidHeaderValue``
+  with ``<HeaderName>x-ms-version</HeaderName><HeaderValue>..``; Bearer tokens need it
+  (without it Azure answers 403 ``AuthenticationFailed``, "Authentication scheme Bearer
+  is not supported in this version.");
+- dates are RFC 1123 (``Tue, 01 Dec 2026 15:00:00 GMT``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from starlette.responses import Response
+
+#: The REST versions accepted: every version azure-storage-blob 12.31 lists in its
+#: ``_SUPPORTED_API_VERSIONS`` from 2023-01-03 on. Its default is the newest (2026-10-06);
+#: @azure/storage-blob sends its ``SERVICE_VERSION`` (2023-01-03 in 12.15, 2024-05-04 in
+#: 12.22; later releases move to later versions of this same list). Older versions exist
+#: on Azure, but no client of the last three years sends them; refusing them keeps a
+#: client pinned to an ancient version from passing here unnoticed.
+SUPPORTED_VERSIONS = (
+    "2023-01-03",
+    "2023-05-03",
+    "2023-08-03",
+    "2023-11-03",
+    "2024-05-04",
+    "2024-08-04",
+    "2024-11-04",
+    "2025-01-05",
+    "2025-05-05",
+    "2025-07-05",
+    "2025-11-05",
+    "2026-02-06",
+    "2026-04-06",
+    "2026-06-06",
+    "2026-10-06",
+)
+SERVER = "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"
+
+# Messages as Azure words them (Blob Storage error codes / common REST error codes pages).
+MESSAGES = {
+    "AuthenticationFailed": (
+        "Server failed to authenticate the request. Make sure the value of Authorization "
+        "header is formed correctly including the signature."
+    ),
+    "AuthorizationFailure": "This request is not authorized to perform this operation.",
+    "AuthorizationPermissionMismatch": (
+        "This request is not authorized to perform this operation using this permission."
+    ),
+    "BlobAlreadyExists": "The specified blob already exists.",
+    "BlobNotFound": "The specified blob does not exist.",
+    "ContainerNotFound": "The specified container does not exist.",
+    "InternalError": "The server encountered an internal error. Please retry the request.",
+    "InvalidAuthenticationInfo": (
+        "Server failed to authenticate the request. Please refer to the information in the "
+        "www-authenticate header."
+    ),
+    "InvalidHeaderValue": "The value for one of the HTTP headers is not in the correct format.",
+    "InvalidQueryParameterValue": (
+        "Value for one of the query parameters specified in the request URI is invalid."
+    ),
+    "InvalidRange": "The range specified is invalid for the current size of the resource.",
+    "InvalidUri": "The requested URI does not represent any resource on the server.",
+    "InvalidXmlDocument": "XML specified is not syntactically valid.",
+    "KeyBasedAuthenticationNotPermitted": (
+        "Key based authentication is not permitted on this storage account."
+    ),
+    "MissingRequiredHeader": "An HTTP header that's mandatory for this request is not specified.",
+    "NoAuthenticationInformation": (
+        "Server failed to authenticate the request. Please refer to the information in the "
+        "www-authenticate header."
+    ),
+    "RequestBodyTooLarge": (
+        "The request body is too large and exceeds the maximum permissible limit."
+    ),
+    "ResourceNotFound": "The specified resource does not exist.",
+    "ServerBusy": "The server is currently unable to receive requests. Please retry your request.",
+    "UnsupportedHttpVerb": "The resource doesn't support specified Http Verb.",
+}
+
+
+def http_date(timestamp: float | None = None) -> str:
+    """RFC 1123, as every ``Date``/``Last-Modified`` header and listing date is."""
+    return email.utils.formatdate(timestamp, usegmt=True)
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+
+
+def common_headers(version: str | None, client_request_id: str | None) -> dict[str, str]:
+    """What every Blob response carries (request ID, version, date, server)."""
+    headers = {
+        "x-ms-request-id": str(uuid.uuid4()),
+        "Date": http_date(),
+        "Server": SERVER,
+    }
+    if version:
+        headers["x-ms-version"] = version
+    if client_request_id:
+        headers["x-ms-client-request-id"] = client_request_id
+    return headers
+
+
+def xml_bytes(root: ET.Element) -> bytes:
+    body: bytes = ET.tostring(root, encoding="utf-8")  # no declaration for utf-8: add Azure's
+    return b'<?xml version="1.0" encoding="utf-8"?>' + body
+
+
+def error_document(
+    code: str, message: str | None = None, extra: Mapping[str, str] | None = None
+) -> tuple[bytes, str]:
+    """The XML error body and its request ID (which the message repeats, as Azure's does)."""
+    request_id = str(uuid.uuid4())
+    root = ET.Element("Error")
+    ET.SubElement(root, "Code").text = code
+    text = message or MESSAGES.get(code, code)
+    ET.SubElement(root, "Message").text = f"{text}\nRequestId:{request_id}\nTime:{_iso_now()}"
+    for name, value in (extra or {}).items():
+        ET.SubElement(root, name).text = value
+    return xml_bytes(root), request_id
+
+
+def error_response(
+    status: int,
+    code: str,
+    *,
+    message: str | None = None,
+    extra: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    head: bool = False,
+    version: str | None = None,
+) -> Response:
+    """An Azure Storage error: XML body (none for HEAD) and ``x-ms-error-code``."""
+    body, request_id = error_document(code, message, extra)
+    out = common_headers(version, None)
+    out["x-ms-request-id"] = request_id
+    out["x-ms-error-code"] = code
+    out.update(headers or {})
+    if head:
+        return Response(status_code=status, headers=out)
+    return Response(body, status_code=status, headers=out, media_type="application/xml")
+
+
+def fault_body(status: int) -> tuple[str, bytes, dict[str, str]]:
+    """The body an injected fault answers with: Blob Storage's own error for that status."""
+    code = {
+        403: "AuthorizationFailure",
+        429: "ServerBusy",  # Storage throttles with ServerBusy; 429 keeps its status
+        500: "InternalError",
+        503: "ServerBusy",
+    }.get(status, "InternalError")
+    body, request_id = error_document(code)
+    return "application/xml", body, {"x-ms-error-code": code, "x-ms-request-id": request_id}
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+def tags_document(tags: Mapping[str, str]) -> bytes:
+    """``<Tags><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tags>`` (Get Blob Tags)."""
+    root = ET.Element("Tags")
+    _tag_set(root, tags)
+    return xml_bytes(root)
+
+
+def _tag_set(parent: ET.Element, tags: Mapping[str, str]) -> None:
+    tag_set = ET.SubElement(parent, "TagSet")
+    for name, value in sorted(tags.items()):
+        tag = ET.SubElement(tag_set, "Tag")
+        ET.SubElement(tag, "Key").text = name
+        ET.SubElement(tag, "Value").text = value
+
+
+class BadTagsError(ValueError):
+    """A Set Blob Tags body that is not the ``Tags/TagSet/Tag`` document."""
+
+
+def parse_tags_document(body: bytes) -> dict[str, str]:
+    """The tags of a Set Blob Tags body.
+
+    The sandbox binds loopback only and CPython's expat (2.4+) refuses entity
+    amplification, so the stdlib parser is adequate for this trusted-caller input.
+    """
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - see docstring
+    except ET.ParseError as exc:
+        raise BadTagsError(str(exc)) from exc
+    if root.tag != "Tags" or root.find("TagSet") is None:
+        raise BadTagsError("the document is not <Tags><TagSet>...")
+    tags: dict[str, str] = {}
+    for tag in root.iterfind("TagSet/Tag"):
+        name, value = tag.findtext("Key"), tag.findtext("Value")
+        if name is None:
+            raise BadTagsError("a <Tag> has no <Key>")
+        tags[name] = value or ""
+    return tags
+
+
+def blob_list_document(
+    service_endpoint: str,
+    container: str,
+    blobs: Iterable[tuple[str, Mapping[str, str], Mapping[str, str] | None]],
+    *,
+    prefix: str,
+    marker: str,
+    max_results: int | None,
+    next_marker: str,
+) -> bytes:
+    """List Blobs' ``EnumerationResults``; each blob is (name, properties, tags or None)."""
+    root = ET.Element(
+        "EnumerationResults", ServiceEndpoint=service_endpoint, ContainerName=container
+    )
+    ET.SubElement(root, "Prefix").text = prefix or None
+    ET.SubElement(root, "Marker").text = marker or None
+    if max_results is not None:
+        ET.SubElement(root, "MaxResults").text = str(max_results)
+    items = ET.SubElement(root, "Blobs")
+    for name, properties, tags in blobs:
+        blob = ET.SubElement(items, "Blob")
+        ET.SubElement(blob, "Name").text = name
+        props = ET.SubElement(blob, "Properties")
+        for prop, value in properties.items():
+            ET.SubElement(props, prop).text = value
+        if tags is not None:
+            _tag_set(ET.SubElement(blob, "Tags"), tags)
+    ET.SubElement(root, "NextMarker").text = next_marker or None
+    return xml_bytes(root)
+
+
+def container_list_document(
+    service_endpoint: str,
+    containers: Iterable[tuple[str, Mapping[str, str]]],
+    *,
+    prefix: str,
+    marker: str,
+    max_results: int | None,
+    next_marker: str,
+) -> bytes:
+    """List Containers' ``EnumerationResults``."""
+    root = ET.Element("EnumerationResults", ServiceEndpoint=service_endpoint)
+    ET.SubElement(root, "Prefix").text = prefix or None
+    ET.SubElement(root, "Marker").text = marker or None
+    if max_results is not None:
+        ET.SubElement(root, "MaxResults").text = str(max_results)
+    items = ET.SubElement(root, "Containers")
+    for name, properties in containers:
+        item = ET.SubElement(items, "Container")
+        ET.SubElement(item, "Name").text = name
+        props = ET.SubElement(item, "Properties")
+        for prop, value in properties.items():
+            ET.SubElement(props, prop).text = value
+    ET.SubElement(root, "NextMarker").text = next_marker or None
+    return xml_bytes(root)

@@ -417,3 +417,143 @@ async def test_async_client_reads_lists_and_is_denied(
         with pytest.raises(HttpResponseError) as denied:
             await client.get_blob_client(REPORTS, "2026/q4.csv").download_blob()
         assert code_of(denied.value) == "AuthorizationPermissionMismatch"
+
+
+# ------------------------------------------------------------------ ABAC conditions
+READ = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+TAG = (
+    "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags:{key}"
+    "<$key_case_sensitive$>]"
+)
+ONLY_CONFIG = f"""
+(
+ (
+  !(ActionMatches{{'{READ}'}})
+ )
+ OR
+ (
+  @Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals '{CONFIG}'
+ )
+)
+"""
+TAGGED_REPORTS = f"""(
+ (!(ActionMatches{{'{READ}'}} AND NOT SubOperationMatches{{'Blob.List'}}))
+ OR
+ ({TAG.format(key="project")} StringEquals 'reports')
+)"""
+
+
+def conditional(
+    sb: Sandbox, bw: BlobWorld, role: str, condition: str, scope: str | None = None
+) -> UserAssignedIdentity:
+    ident = sb.state.create_identity(bw.account.resource_group, f"id-abac-{uuid.uuid4().hex[:6]}")
+    sb.state.create_role_assignment(
+        scope or bw.account.id,
+        role,
+        ident.principal_id,
+        condition=condition,
+        condition_version="2.0",
+    )
+    sb.state.update_vm_identity(bw.vm.id, False, [*bw.vm.user_assigned, ident.id])
+    return ident
+
+
+def outcome(call: Any) -> str:
+    try:
+        call()
+    except HttpResponseError as exc:
+        return f"{exc.status_code} {code_of(exc)}"
+    return "ok"
+
+
+def test_condition_limits_an_account_grant_to_one_container(
+    sb: Sandbox, bw: BlobWorld, on_vm: OnVm
+) -> None:
+    ident = conditional(sb, bw, "Storage Blob Data Reader", ONLY_CONFIG)
+    on_vm(bw.vm)
+    with service(sb, bw, ident) as client:
+        config = client.get_blob_client(CONFIG, "app/settings.json")
+        reports = client.get_blob_client(REPORTS, "2026/q4.csv")
+        assert config.download_blob().readall() == bw.content[f"{CONFIG}/app/settings.json"]
+        assert outcome(reports.download_blob) == "403 AuthorizationPermissionMismatch"
+        # The condition names read only: listing (the same action, suboperation Blob.List)
+        # is also limited by it, and the container name is what a listing supplies.
+        assert outcome(lambda: list(client.get_container_client(CONFIG).list_blobs())) == "ok"
+        assert outcome(lambda: list(client.get_container_client(REPORTS).list_blobs())) == (
+            "403 AuthorizationPermissionMismatch"
+        )
+
+
+def test_condition_on_blob_index_tags_per_blob(sb: Sandbox, bw: BlobWorld, on_vm: OnVm) -> None:
+    ident = conditional(sb, bw, "Storage Blob Data Owner", TAGGED_REPORTS)
+    sb.state.put_blob(bw.account.name, REPORTS, "untagged.csv", b"x")
+    sb.state.put_blob(bw.account.name, REPORTS, "other.csv", b"y", tags={"project": "Reports"})
+    on_vm(bw.vm)
+    with service(sb, bw, ident) as client:
+        tagged = client.get_blob_client(REPORTS, "2026/q4.csv")
+        assert tagged.download_blob().readall() == bw.content[f"{REPORTS}/2026/q4.csv"]
+        for name in ("untagged.csv", "other.csv"):  # tag values compare case-sensitively
+            blob = client.get_blob_client(REPORTS, name)
+            assert outcome(blob.download_blob) == "403 AuthorizationPermissionMismatch"
+            # Reading tags is its own action, which this condition does not restrict.
+            assert outcome(blob.get_blob_tags) == "ok"
+        # Listing is excluded by the condition (NOT SubOperationMatches{'Blob.List'}).
+        assert len(list(client.get_container_client(REPORTS).list_blobs())) == 3
+        # Re-tagging a blob changes what the same grant allows on the next request.
+        client.get_blob_client(REPORTS, "untagged.csv").set_blob_tags({"project": "reports"})
+        assert client.get_blob_client(REPORTS, "untagged.csv").download_blob().readall() == b"x"
+
+
+def test_condition_on_an_attribute_the_operation_lacks_denies(
+    sb: Sandbox, bw: BlobWorld, on_vm: OnVm
+) -> None:
+    """A listing supplies no blob path: a path condition that does not exclude Blob.List
+    cannot be evaluated for it, and Azure fails the access check."""
+    path_only = (
+        f"((!(ActionMatches{{'{READ}'}})) OR "
+        "(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] "
+        "StringLike 'app/*'))"
+    )
+    ident = conditional(sb, bw, "Storage Blob Data Reader", path_only)
+    on_vm(bw.vm)
+    with service(sb, bw, ident) as client:
+        container = client.get_container_client(CONFIG)
+        assert container.get_blob_client("app/settings.json").download_blob().readall()
+        assert outcome(container.get_blob_client("empty.txt").download_blob) == (
+            "403 AuthorizationPermissionMismatch"
+        )
+        assert outcome(lambda: list(container.list_blobs())) == (
+            "403 AuthorizationPermissionMismatch"
+        )
+
+
+def test_condition_on_request_tags_of_a_write(sb: Sandbox, bw: BlobWorld, on_vm: OnVm) -> None:
+    add = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action"
+    write = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write"
+    request_tag = TAG.format(key="stage").replace("@Resource", "@Request")
+    only_drafts = (
+        f"((!(ActionMatches{{'{add}'}} AND SubOperationMatches{{'Blob.Write.WithTagHeaders'}}) "
+        f"AND !(ActionMatches{{'{write}'}} AND SubOperationMatches{{'Blob.Write.WithTagHeaders'}}))"
+        f" OR ({request_tag} StringEquals 'draft'))"
+    )
+    ident = conditional(sb, bw, "Storage Blob Data Owner", only_drafts)
+    on_vm(bw.vm)
+    with service(sb, bw, ident) as client:
+        draft = client.get_blob_client(REPORTS, "d.txt")
+        draft.upload_blob(b"d", tags={"stage": "draft"})
+        final = client.get_blob_client(REPORTS, "f.txt")
+        assert outcome(lambda: final.upload_blob(b"f", tags={"stage": "final"})) == (
+            "403 AuthorizationPermissionMismatch"
+        )
+        final.upload_blob(b"f")  # no tag headers: not the suboperation the condition limits
+    assert sb.state.get_blob(bw.account.name, REPORTS, "d.txt") is not None
+    stored = sb.state.get_blob(bw.account.name, REPORTS, "f.txt")
+    assert stored is not None and stored.tags == {}
+
+
+def test_unparsable_condition_never_grants(sb: Sandbox, bw: BlobWorld, on_vm: OnVm) -> None:
+    ident = conditional(sb, bw, "Storage Blob Data Reader", "@Resource[ StringEquals")
+    on_vm(bw.vm)
+    with service(sb, bw, ident) as client:
+        blob = client.get_blob_client(CONFIG, "app/settings.json")
+        assert outcome(blob.download_blob) == "403 AuthorizationPermissionMismatch"

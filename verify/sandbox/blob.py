@@ -308,7 +308,9 @@ class BlobService:
             request_attributes=request_attributes,
         )
         if tags is not None:  # Put Blob with x-ms-tags needs Set Blob Tags' permission too
-            self._authorize(call, (BLOB_TAGS_WRITE,), blob=existing)
+            self._authorize(
+                call, (BLOB_TAGS_WRITE,), blob=existing, request_attributes={BLOB_TAGS: tags}
+            )
         self._require_container(call)
         if existing is not None and call.request.headers.get("if-none-match") == "*":
             raise BlobError(409, "BlobAlreadyExists")
@@ -384,7 +386,7 @@ class BlobService:
         include = {i.strip().lower() for i in call.query.get("include", "").split(",") if i}
         self._authorize(
             call, (BLOB_READ,), suboperation=SUB_LIST, request_attributes={LIST_PREFIX: prefix}
-        )
+        )  # call.blob is None for a container URL: no path, no tags
         if "tags" in include:
             self._authorize(call, (BLOB_TAGS_READ,))
         self._require_container(call)

@@ -3,25 +3,29 @@
 Microsoft's "Actions and attributes for Azure role assignment conditions for Azure Blob
 Storage" lists, per data action, which attributes the request supplies; a condition on an
 attribute the operation does not supply cannot be evaluated and the access check fails.
-So each operation here builds exactly its own attributes:
+So each operation here supplies exactly its own (the same list components.conditions
+validates against), besides account name, ``isHnsEnabled`` (false) and container name:
 
-========================  =================  ===================================================
-operation                 action             attributes (besides container name, account name)
-========================  =================  ===================================================
-Get Blob / Properties     ``blobs/read``     blob path, blob index tags
-List Blobs                ``blobs/read``     suboperation ``Blob.List``; request ``prefix``
-Put Blob (new)            ``blobs/add/...``  blob path; request tags (``Blob.Write.WithTagHeaders``)
-                          / ``blobs/write``
-Put Blob (overwrite)      ``blobs/write``    blob path, existing index tags; request tags
-Delete Blob               ``blobs/delete``   blob path, blob index tags
-Get Blob Tags             ``tags/read``      blob path, blob index tags
-Set Blob Tags             ``tags/write``     blob path, blob index tags; request tags
-========================  =================  ===================================================
+=====================  ==============================  =====================================
+operation              action (suboperation)           further attributes
+=====================  ==============================  =====================================
+Get Blob / Properties  ``blobs/read``                  path, isCurrentVersion, blob index tags
+List Blobs             ``blobs/read`` (``Blob.List``)  request ``prefix``
+Put Blob, new          ``blobs/add/action`` or         path; with ``x-ms-tags``: suboperation
+                       ``blobs/write``                 ``Blob.Write.WithTagHeaders``, request tags
+Put Blob, overwrite    ``blobs/write``                 as above (no resource tags: write has none)
+Delete Blob            ``blobs/delete``                path, isCurrentVersion
+Get Blob Tags          ``blobs/tags/read``             path, isCurrentVersion, blob index tags
+Set Blob Tags          ``blobs/tags/write``            path, isCurrentVersion, tags; request tags
+=====================  ==============================  =====================================
 
 Blob index tags go in as one mapping under ``.../blobs/tags`` (the contract of
 :class:`components.conditions.RequestContext`); the environment carries ``UtcNow`` and
-``isPrivateLink`` (false: the sandbox has no private link). Principal attributes (custom
-security attributes) are not modelled: a condition on one cannot be evaluated and denies.
+``isPrivateLink`` (false: the sandbox has no private link, so private endpoint and subnet
+attributes are not supplied). Principal attributes (custom security attributes) are not
+modelled: a condition on one cannot be evaluated and denies. Versions and snapshots are
+not modelled, so ``versionId`` / ``snapshot`` are never supplied and every blob is the
+current version.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ BLOB_TAGS_WRITE = f"{PREFIX}/blobs/tags/write"
 CONTAINERS_READ = f"{PREFIX}/read"
 
 ACCOUNT_NAME = "Microsoft.Storage/storageAccounts:name"
+IS_HNS_ENABLED = "Microsoft.Storage/storageAccounts:isHnsEnabled"
+IS_CURRENT_VERSION = f"{PREFIX}/blobs:isCurrentVersion"
 CONTAINER_NAME = f"{PREFIX}:name"
 BLOB_PATH = f"{PREFIX}/blobs:path"
 BLOB_TAGS = f"{PREFIX}/blobs/tags"
@@ -50,6 +56,17 @@ LIST_PREFIX = f"{PREFIX}/blobs:prefix"
 
 SUB_LIST = "Blob.List"
 SUB_WRITE_WITH_TAGS = "Blob.Write.WithTagHeaders"
+
+
+#: Which attributes each operation supplies: (path, isCurrentVersion, resource tags).
+_SUPPLIES = {
+    BLOB_READ: (True, True, True),
+    BLOB_WRITE: (True, False, False),
+    BLOB_ADD: (True, False, False),
+    BLOB_DELETE: (True, True, False),
+    BLOB_TAGS_READ: (True, True, True),
+    BLOB_TAGS_WRITE: (True, True, True),
+}
 
 
 def request_context(
@@ -62,13 +79,24 @@ def request_context(
     suboperation: str | None = None,
     request: Mapping[str, object] | None = None,
 ) -> RequestContext:
-    """The context of one data action; ``tags`` are the blob's current index tags (None
-    when the operation does not supply them, e.g. a blob that does not exist yet)."""
-    resource: dict[str, object] = {ACCOUNT_NAME: account, CONTAINER_NAME: container}
-    if blob is not None:
-        resource[BLOB_PATH] = blob
-    if tags is not None:
-        resource[BLOB_TAGS] = dict(tags)
+    """The context of one data action on one blob (or, without ``blob``, a listing).
+
+    ``tags`` are the blob's current index tags (None when it does not exist yet); they
+    are supplied only to the actions that carry them.
+    """
+    resource: dict[str, object] = {
+        ACCOUNT_NAME: account,
+        IS_HNS_ENABLED: False,
+        CONTAINER_NAME: container,
+    }
+    path, current, with_tags = _SUPPLIES.get(action, (True, False, False))
+    if blob is not None and suboperation != SUB_LIST:
+        if path:
+            resource[BLOB_PATH] = blob
+        if current:
+            resource[IS_CURRENT_VERSION] = True
+        if with_tags and tags is not None:
+            resource[BLOB_TAGS] = dict(tags)
     return RequestContext(
         action=action,
         suboperation=suboperation,

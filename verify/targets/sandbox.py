@@ -71,6 +71,13 @@ ProbeLauncher = Literal["forkserver", "subprocess"]
 DEFAULT_PROBE_LAUNCHER: ProbeLauncher = "forkserver" if sys.version_info < (3, 14) else "subprocess"
 
 
+#: azure-native's type tokens for Blob Storage (the resources the StorageAccount component
+#: registers); the sandbox creates each in its state so its Blob listener serves them.
+STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
+BLOB_CONTAINER = "azure-native:storage:BlobContainer"
+BLOB = "azure-native:storage:Blob"
+
+
 def _rg_name(arm_id: str) -> str:
     parts = arm_id.split("/")
     return parts[parts.index("resourceGroups") + 1] if "resourceGroups" in parts else ""
@@ -96,6 +103,12 @@ class SandboxBackend(InMemoryArm):
         self.deployer_client_id = sandbox.operator.client_id
         self.sandbox = sandbox
         self.state = sandbox.state
+        # What the shared ARM model answers for storage (its shapes, or the generic
+        # document); the sandbox overrides add the data-plane side and reuse that answer.
+        self._arm_answer = {
+            token: self._handlers.get(token, self._generic)
+            for token in (STORAGE_ACCOUNT, BLOB_CONTAINER, BLOB)
+        }
         self._handlers.update(
             {
                 RESOURCE_GROUP: self._sb_resource_group,
@@ -105,6 +118,9 @@ class SandboxBackend(InMemoryArm):
                 KEY_VAULT_SECRET: self._sb_secret,
                 ROLE_ASSIGNMENT: self._sb_role_assignment,
                 FEDERATED_CREDENTIAL: self._sb_federated_credential,
+                STORAGE_ACCOUNT: self._sb_storage_account,
+                BLOB_CONTAINER: self._sb_blob_container,
+                BLOB: self._sb_blob,
             }
         )
 
@@ -225,6 +241,67 @@ class SandboxBackend(InMemoryArm):
             identity_id, name, props["issuer"], props["subject"], tuple(props["audiences"])
         )
         return doc
+
+    def _sb_storage_account(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._arm_answer[STORAGE_ACCOUNT](arm_id, inputs)
+        self.state.create_storage_account(
+            _rg_name(arm_id) or str(inputs["resourceGroupName"]),
+            str(inputs.get("accountName") or arm_id.rstrip("/").rsplit("/", 1)[-1]),
+            self._location(inputs),
+            # ARM's default when the property is not sent is "allowed" (null = true).
+            allow_shared_key_access=inputs.get("allowSharedKeyAccess") is not False,
+            tags=dict(inputs.get("tags") or {}),
+        )
+        return doc
+
+    def _sb_blob_container(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._arm_answer[BLOB_CONTAINER](arm_id, inputs)
+        self.state.create_container(
+            str(inputs["accountName"]),
+            str(inputs.get("containerName") or arm_id.rstrip("/").rsplit("/", 1)[-1]),
+        )
+        return doc
+
+    def _sb_blob(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._arm_answer[BLOB](arm_id, inputs)
+        tags = inputs.get("tags")
+        self.state.put_blob(
+            str(inputs["accountName"]),
+            str(inputs["containerName"]),
+            str(inputs.get("blobName") or arm_id.rstrip("/").rsplit("/", 1)[-1]),
+            asset_bytes(inputs.get("source")),
+            content_type=inputs.get("contentType"),
+            tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else None,
+        )
+        return doc
+
+
+def asset_bytes(source: Any) -> bytes:
+    """The content of a Blob's ``source`` as the mock runtime hands it over.
+
+    A ``pulumi.StringAsset`` arrives as the asset object (``.text``), a ``FileAsset`` as
+    one with ``.path``; a plain string or ``{"text": ...}`` are accepted too, and no
+    source is an empty blob, as ARM makes it. Anything else is an ArmError naming the
+    input, rather than an empty blob that would make a fingerprint check fail for an
+    unrelated reason.
+    """
+    if source is None:
+        return b""
+    text = getattr(source, "text", None)
+    if text is None and isinstance(source, dict):
+        text = source.get("text")
+    if text is None and isinstance(source, str):
+        text = source
+    if isinstance(text, str):
+        return text.encode("utf-8")
+    path = getattr(source, "path", None)
+    if isinstance(path, str):
+        return Path(path).read_bytes()
+    raise ArmError(
+        400,
+        "InvalidBlobSource",
+        f"Blob input 'source' is {type(source).__name__}; give a pulumi.StringAsset or FileAsset",
+    )
 
 
 def deploy(

@@ -1,0 +1,95 @@
+"""Deploying storage into the sandbox: the stack program's accounts, containers and blobs
+land in the sandbox state, and the real BlobClient reads what the program seeded.
+
+The program here is a small one of this test's own (not the dev topology), so the deploy
+path is pinned independently of the StorageAccount component's shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pulumi
+import pytest
+from azure.storage.blob import BlobClient
+from pulumi_azure_native import resources, storage
+
+from components.arm.memory import ArmError
+from components.mockruntime import AzureMocks, run_program
+from verify.sandbox import Sandbox, SandboxConfig
+from verify.targets.sandbox import SandboxBackend, asset_bytes
+
+SEED = "db=postgres://seeded"  # the secret configuration a blob carries
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(SandboxConfig()) as sandbox:
+        yield sandbox
+
+
+def program() -> None:
+    rg = resources.ResourceGroup("rg", resource_group_name="rg-store")
+    account = storage.StorageAccount(
+        "acct",
+        account_name="stseeded01",
+        resource_group_name=rg.name,
+        kind="StorageV2",
+        sku=storage.SkuArgs(name="Standard_LRS"),
+        allow_shared_key_access=False,
+        allow_blob_public_access=False,
+    )
+    for container in ("config", "reports"):
+        storage.BlobContainer(
+            f"c-{container}",
+            account_name="stseeded01",
+            container_name=container,
+            resource_group_name="rg-store",
+            opts=pulumi.ResourceOptions(depends_on=[account]),
+        )
+    storage.Blob(
+        "seed",
+        account_name="stseeded01",
+        container_name="config",
+        blob_name="app/settings.env",
+        resource_group_name="rg-store",
+        source=pulumi.Output.secret(SEED).apply(pulumi.StringAsset),
+        content_type="text/plain",
+        opts=pulumi.ResourceOptions(depends_on=[account]),
+    )
+    pulumi.export("account_id", account.id)
+
+
+def test_program_creates_account_containers_and_seeded_blob(sb: Sandbox) -> None:
+    run_program(program, {}, mocks=AzureMocks(SandboxBackend(sb)))
+    account = sb.state.storage_account("stseeded01")
+    assert account is not None
+    assert account.resource_group == "rg-store"
+    assert account.allow_shared_key_access is False
+    assert [c.name for c in sb.state.containers(account.name)] == ["config", "reports"]
+    seeded = sb.state.get_blob(account.name, "config", "app/settings.env")
+    assert seeded is not None and seeded.content == SEED.encode()
+    assert seeded.content_type == "text/plain"
+    # The account got its listener: the real client reads the seeded content through it.
+    reader = sb.state.create_principal("blob-reader")
+    sb.state.create_role_assignment(
+        account.container_scope("config"), "Storage Blob Data Reader", reader.object_id
+    )
+    client = BlobClient.from_blob_url(
+        f"{sb.blob_url(account)}/config/app/settings.env",
+        credential=sb.credential(reader),
+        retry_total=0,
+        **sb.blob_client_kwargs(),
+    )
+    with client:
+        data = client.download_blob().readall()
+    assert hashlib.sha256(data).hexdigest() == hashlib.sha256(SEED.encode()).hexdigest()
+
+
+def test_asset_contents() -> None:
+    assert asset_bytes(pulumi.StringAsset("x")) == b"x"
+    assert asset_bytes({"text": "y"}) == b"y"
+    assert asset_bytes(None) == b""
+    with pytest.raises(ArmError, match="source"):
+        asset_bytes(42)

@@ -7,6 +7,7 @@ are off (``retry_total=0``) so no test sits in a back-off.
 
 from __future__ import annotations
 
+import http.client
 import time
 import uuid
 from dataclasses import dataclass
@@ -252,6 +253,29 @@ def test_reader_cannot_write_and_container_scope_cannot_list_containers(
         with pytest.raises(HttpResponseError) as listing:
             list(client.list_containers())
         assert code_of(listing.value) == "AuthorizationPermissionMismatch"
+
+
+def test_body_over_the_cap_is_413_before_it_is_read(sb: Sandbox, bw: BlobWorld) -> None:
+    """The head announces more than the cap: refused without reading a body byte."""
+    token = sb.issue_token(bw.owner.principal_id, "https://storage.azure.com")
+    port = int(sb.blob_url(bw.account).split(":")[2].split("/")[0])
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=sb.ssl_context(), timeout=10)
+    conn.putrequest("PUT", f"/{bw.account.name}/{REPORTS}/big.bin")
+    for name, value in {
+        "Authorization": f"Bearer {token}",
+        "x-ms-version": SUPPORTED_VERSIONS[-1],
+        "x-ms-blob-type": "BlockBlob",
+        "Content-Length": str(4 * 1024 * 1024 + 1),
+    }.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    assert (response.status, response.getheader("x-ms-error-code")) == (
+        413,
+        "RequestBodyTooLarge",
+    )
+    conn.close()
+    assert sb.state.get_blob(bw.account.name, REPORTS, "big.bin") is None
 
 
 # ------------------------------------------------------------------ authentication

@@ -573,11 +573,3 @@ def test_condition_on_request_tags_of_a_write(sb: Sandbox, bw: BlobWorld, on_vm:
     assert sb.state.get_blob(bw.account.name, REPORTS, "d.txt") is not None
     stored = sb.state.get_blob(bw.account.name, REPORTS, "f.txt")
     assert stored is not None and stored.tags == {}
-
-
-def test_unparsable_condition_never_grants(sb: Sandbox, bw: BlobWorld, on_vm: OnVm) -> None:
-    ident = conditional(sb, bw, "Storage Blob Data Reader", "@Resource[ StringEquals")
-    on_vm(bw.vm)
-    with service(sb, bw, ident) as client:
-        blob = client.get_blob_client(CONFIG, "app/settings.json")
-        assert outcome(blob.download_blob) == "403 AuthorizationPermissionMismatch"

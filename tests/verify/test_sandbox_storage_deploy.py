@@ -17,10 +17,12 @@ from pulumi_azure_native import resources, storage
 
 from components.arm.memory import ArmError
 from components.mockruntime import AzureMocks, run_program
+from components.storage import BlobSeed, StorageAccount, StorageAccountArgs
 from verify.sandbox import Sandbox, SandboxConfig
 from verify.targets.sandbox import SandboxBackend, asset_bytes
 
 SEED = "db=postgres://seeded"  # the secret configuration a blob carries
+TAGS = {"project": "config"}
 
 
 @pytest.fixture(scope="module")
@@ -29,40 +31,40 @@ def sb() -> Iterator[Sandbox]:
         yield sandbox
 
 
-def program() -> None:
+def program() -> StorageAccount:
     rg = resources.ResourceGroup("rg", resource_group_name="rg-store")
-    account = storage.StorageAccount(
-        "acct",
-        account_name="stseeded01",
-        resource_group_name=rg.name,
-        kind="StorageV2",
-        sku=storage.SkuArgs(name="Standard_LRS"),
-        allow_shared_key_access=False,
-        allow_blob_public_access=False,
-    )
-    for container in ("config", "reports"):
-        storage.BlobContainer(
-            f"c-{container}",
-            account_name="stseeded01",
-            container_name=container,
-            resource_group_name="rg-store",
-            opts=pulumi.ResourceOptions(depends_on=[account]),
-        )
-    storage.Blob(
-        "seed",
-        account_name="stseeded01",
-        container_name="config",
-        blob_name="app/settings.env",
-        resource_group_name="rg-store",
-        source=pulumi.Output.secret(SEED).apply(pulumi.StringAsset),
-        content_type="text/plain",
-        opts=pulumi.ResourceOptions(depends_on=[account]),
+    account = StorageAccount(
+        "store",
+        StorageAccountArgs(
+            name="stseeded01",
+            resource_group_name=rg.name,
+            containers=["config", "reports"],
+            blobs=[
+                BlobSeed("config", "app/settings.env", pulumi.Output.secret(SEED), tags=TAGS),
+            ],
+        ),
     )
     pulumi.export("account_id", account.id)
+    pulumi.export("blob_endpoint", account.blob_endpoint)
+    return account
+
+
+def plain_blob_program() -> None:
+    """azure-native's own Blob writes with the account key: refused on this account."""
+    account = program()
+    storage.Blob(
+        "plain",
+        account_name="stseeded01",
+        container_name="reports",
+        blob_name="x.txt",
+        resource_group_name="rg-store",
+        source=pulumi.StringAsset("x"),
+        opts=pulumi.ResourceOptions(depends_on=[account]),
+    )
 
 
 def test_program_creates_account_containers_and_seeded_blob(sb: Sandbox) -> None:
-    run_program(program, {}, mocks=AzureMocks(SandboxBackend(sb)))
+    outputs = run_program(program, {}, mocks=AzureMocks(SandboxBackend(sb)))
     account = sb.state.storage_account("stseeded01")
     assert account is not None
     assert account.resource_group == "rg-store"
@@ -71,6 +73,9 @@ def test_program_creates_account_containers_and_seeded_blob(sb: Sandbox) -> None
     seeded = sb.state.get_blob(account.name, "config", "app/settings.env")
     assert seeded is not None and seeded.content == SEED.encode()
     assert seeded.content_type == "text/plain"
+    assert seeded.tags == TAGS
+    # The export carries the account's loopback endpoint, path-style, as the vault's does.
+    assert outputs["blob_endpoint"] == sb.blob_url(account) + "/"
     # The account got its listener: the real client reads the seeded content through it.
     reader = sb.state.create_principal("blob-reader")
     sb.state.create_role_assignment(
@@ -85,6 +90,13 @@ def test_program_creates_account_containers_and_seeded_blob(sb: Sandbox) -> None
     with client:
         data = client.download_blob().readall()
     assert hashlib.sha256(data).hexdigest() == hashlib.sha256(SEED.encode()).hexdigest()
+
+
+def test_azure_native_blob_is_refused_without_shared_key() -> None:
+    with Sandbox(SandboxConfig()) as fresh:
+        with pytest.raises(ArmError, match="KeyBasedAuthenticationNotPermitted"):
+            run_program(plain_blob_program, {}, mocks=AzureMocks(SandboxBackend(fresh)))
+        assert fresh.state.get_blob("stseeded01", "reports", "x.txt") is None
 
 
 def test_asset_contents() -> None:

@@ -41,6 +41,13 @@ from components.arm.memory import (
     ArmError,
     InMemoryArm,
 )
+from components.arm.memory_storage import (
+    BLOB,
+    BLOB_CONTAINER,
+    SEEDED_BLOB,
+    STORAGE_ACCOUNT,
+    default_blob_endpoint,
+)
 from components.arm.rules import WriteOrdering
 from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
@@ -71,13 +78,6 @@ ProbeLauncher = Literal["forkserver", "subprocess"]
 DEFAULT_PROBE_LAUNCHER: ProbeLauncher = "forkserver" if sys.version_info < (3, 14) else "subprocess"
 
 
-#: azure-native's type tokens for Blob Storage (the resources the StorageAccount component
-#: registers); the sandbox creates each in its state so its Blob listener serves them.
-STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
-BLOB_CONTAINER = "azure-native:storage:BlobContainer"
-BLOB = "azure-native:storage:Blob"
-
-
 def _rg_name(arm_id: str) -> str:
     parts = arm_id.split("/")
     return parts[parts.index("resourceGroups") + 1] if "resourceGroups" in parts else ""
@@ -98,6 +98,7 @@ class SandboxBackend(InMemoryArm):
             subscription_id=sandbox.subscription_id,
             location=sandbox.config.location,
             vault_uri=sandbox.vault_url,
+            blob_endpoint=self._blob_endpoint,
             deployer_object_id=sandbox.operator.object_id,
         )
         self.deployer_client_id = sandbox.operator.client_id
@@ -107,7 +108,7 @@ class SandboxBackend(InMemoryArm):
         # document); the sandbox overrides add the data-plane side and reuse that answer.
         self._arm_answer = {
             token: self._handlers.get(token, self._generic)
-            for token in (STORAGE_ACCOUNT, BLOB_CONTAINER, BLOB)
+            for token in (STORAGE_ACCOUNT, BLOB_CONTAINER, BLOB, SEEDED_BLOB)
         }
         self._handlers.update(
             {
@@ -121,6 +122,7 @@ class SandboxBackend(InMemoryArm):
                 STORAGE_ACCOUNT: self._sb_storage_account,
                 BLOB_CONTAINER: self._sb_blob_container,
                 BLOB: self._sb_blob,
+                SEEDED_BLOB: self._sb_seeded_blob,
             }
         )
 
@@ -242,9 +244,16 @@ class SandboxBackend(InMemoryArm):
         )
         return doc
 
+    def _blob_endpoint(self, account: str) -> str:
+        """The account's loopback Blob endpoint once it exists in the sandbox (path-style,
+        ``https://127.0.0.1:<port>/<account>/``), as the vault URI is its listener's."""
+        if self.sandbox.state.storage_account(account) is None:
+            return default_blob_endpoint(account)
+        return self.sandbox.blob_url(account) + "/"
+
     def _sb_storage_account(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        doc = self._arm_answer[STORAGE_ACCOUNT](arm_id, inputs)
-        self.state.create_storage_account(
+        doc = self._arm_answer[STORAGE_ACCOUNT](arm_id, inputs)  # ARM's validation first
+        account = self.state.create_storage_account(
             _rg_name(arm_id) or str(inputs["resourceGroupName"]),
             str(inputs.get("accountName") or arm_id.rstrip("/").rsplit("/", 1)[-1]),
             self._location(inputs),
@@ -252,6 +261,8 @@ class SandboxBackend(InMemoryArm):
             allow_shared_key_access=inputs.get("allowSharedKeyAccess") is not False,
             tags=dict(inputs.get("tags") or {}),
         )
+        # Built before the account had its listener: point it at the listener now.
+        doc["properties"]["primaryEndpoints"]["blob"] = self._blob_endpoint(account.name)
         return doc
 
     def _sb_blob_container(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -263,12 +274,21 @@ class SandboxBackend(InMemoryArm):
         return doc
 
     def _sb_blob(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        doc = self._arm_answer[BLOB](arm_id, inputs)
+        """azure-native's Blob: the shared model refuses it on a shared-key-off account
+        (it writes with the account key), as Azure does."""
+        return self._store_blob(self._arm_answer[BLOB](arm_id, inputs), inputs)
+
+    def _sb_seeded_blob(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The toolkit's SeededBlob: an Entra ID upload carrying the index tags."""
+        return self._store_blob(self._arm_answer[SEEDED_BLOB](arm_id, inputs), inputs)
+
+    def _store_blob(self, doc: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+        arm_id = str(doc["id"])
         tags = inputs.get("tags")
         self.state.put_blob(
             str(inputs["accountName"]),
             str(inputs["containerName"]),
-            str(inputs.get("blobName") or arm_id.rstrip("/").rsplit("/", 1)[-1]),
+            str(inputs.get("blobName") or arm_id.split("/blobs/", 1)[-1]),
             asset_bytes(inputs.get("source")),
             content_type=inputs.get("contentType"),
             tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else None,

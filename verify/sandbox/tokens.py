@@ -197,7 +197,8 @@ class TokenIssuer:
     def verify(
         self, token: str, audiences: Iterable[str], leeway_seconds: int = 300
     ) -> dict[str, Any]:
-        """Validate signature, ``aud``, ``iss``, ``tid``, ``nbf`` and ``exp``; return the claims.
+        """Validate signature, every claim's type (:func:`check_claim_types`), then ``aud``,
+        ``iss``, ``tid``, ``nbf`` and ``exp``; return the claims. TokenError.reason says which.
 
         ``leeway_seconds`` is the clock skew resource servers tolerate (Microsoft's
         validators default to 5 minutes).

@@ -185,6 +185,39 @@ class ArmOperations:
             polling_interval=self.polling_interval,
         ).result()
 
+    def vm_identity_ids(self, vm: str) -> list[str]:
+        """The user-assigned identity IDs the VM lists now, read from ARM."""
+        current = self.compute.virtual_machines.get(self._rg, self._vm_name(vm))
+        return list((current.identity.user_assigned_identities or {}) if current.identity else {})
+
+    def detach_identity(self, vm: str, identity: str) -> None:
+        """Remove a user-assigned identity from the VM's list (also a deleted one, which
+        the VM keeps listing): PATCH with ``null`` for it, or the type without
+        ``UserAssigned`` when it was the last one."""
+        identity_id = self.outputs().identities[identity].id
+        current = self.compute.virtual_machines.get(self._rg, self._vm_name(vm))
+        uais = list((current.identity.user_assigned_identities or {}) if current.identity else {})
+        listed = [u for u in uais if u.lower() == identity_id.lower()]
+        if not listed:
+            return
+        has_system = bool(
+            current.identity and "systemassigned" in str(current.identity.type).lower()
+        )
+        remaining = [u for u in uais if u.lower() != identity_id.lower()]
+        if remaining:
+            update = VirtualMachineIdentity(
+                type="SystemAssigned, UserAssigned" if has_system else "UserAssigned",
+                user_assigned_identities={listed[0]: None},  # type: ignore[dict-item]
+            )
+        else:
+            update = VirtualMachineIdentity(type="SystemAssigned" if has_system else "None")
+        self.compute.virtual_machines.begin_update(
+            self._rg,
+            self._vm_name(vm),
+            VirtualMachineUpdate(identity=update),
+            polling_interval=self.polling_interval,
+        ).result()
+
     # -- user-assigned identities -----------------------------------------------
 
     def delete_identity(self, identity: str) -> None:

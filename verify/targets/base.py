@@ -101,6 +101,14 @@ class Target(Protocol):
         """(Re)attach a user-assigned identity to a VM, e.g. after it was recreated."""
         ...
 
+    def vm_identity_ids(self, vm: str) -> list[str]:
+        """The user-assigned identity IDs the VM lists now (ARM, not the outputs)."""
+        ...
+
+    def detach_identity(self, vm: str, identity: str) -> None:
+        """Remove a user-assigned identity (also a deleted one) from a VM's list."""
+        ...
+
     def create_assignment(
         self, principal_id: str, role_definition_id: str, scope: str
     ) -> Assignment: ...

@@ -25,6 +25,12 @@ def delete_one_sharing_vm(lc: Lifecycle) -> list[Step]:
     steps.append(
         timed(f"delete VM {victim}", "VM deleted", lambda: lc.target.delete_vm(victim), "deleted")
     )
+    gone = not lc.target.vm_exists(victim)
+    steps.append(
+        observed_step(
+            f"VM {victim} is gone", "GET returns 404", gone, "404" if gone else "still exists"
+        )
+    )
     lc.forget_vm(victim)
     exists = lc.target.identity_exists(ident)
     steps.append(

@@ -18,6 +18,28 @@ def _attach_all(lc: Lifecycle, vms: Sequence[str], ident: str) -> str:
     return f"attached to {len(vms)} VM(s)"
 
 
+def _listing_step(lc: Lifecycle, vms: Sequence[str], identity_id: str, listed: bool) -> Step:
+    """Observe from ARM whether each VM lists ``identity_id`` (after a detach or attach)."""
+    wrong = [
+        vm
+        for vm in vms
+        if (identity_id.lower() in {u.lower() for u in lc.target.vm_identity_ids(vm)}) != listed
+    ]
+    verb = "list" if listed else "no longer list"
+    return observed_step(
+        f"the VMs {verb} it",
+        f"ARM shows {', '.join(vms)} {'listing' if listed else 'without'} {identity_id}",
+        not wrong and bool(vms),
+        f"wrong on {', '.join(wrong)}" if wrong else f"as expected on {len(vms)} VM(s)",
+    )
+
+
+def _detach_all(lc: Lifecycle, vms: Sequence[str], ident: str) -> str:
+    for vm in vms:
+        lc.target.detach_identity(vm, ident)
+    return f"removed from {len(vms)} VM(s)"
+
+
 def recreate_identity(lc: Lifecycle) -> list[Step]:
     memo = lc.deleted_identity
     steps = lc.new_steps()
@@ -40,6 +62,17 @@ def recreate_identity(lc: Lifecycle) -> list[Step]:
     else:
         ident, old, vms, old_grants = memo
     vms = [v for v in vms if v in lc.current.vms]
+    # A VM keeps listing a deleted identity; take that dangling reference off first, so
+    # the recreated identity reaches a VM only through the attach below (and a skipped
+    # or failed attach shows as the failure it is).
+    steps.append(
+        timed(
+            f"remove the deleted {ident} from {', '.join(vms)}",
+            "the VMs no longer list the deleted identity",
+            lambda: _detach_all(lc, vms, ident),
+        )
+    )
+    steps.append(_listing_step(lc, vms, old.id, listed=False))
     created: list[Identity] = []
 
     def create() -> str:
@@ -77,6 +110,7 @@ def recreate_identity(lc: Lifecycle) -> list[Step]:
             lambda: _attach_all(lc, vms, ident),
         )
     )
+    steps.append(_listing_step(lc, vms, new.id, listed=True))
     step, _ = lc.probe_step(
         "old grants do not apply to the new principal",
         "forbidden for every secret (token oid is the new principal)",

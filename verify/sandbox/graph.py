@@ -43,8 +43,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from components.armid import is_guid
+from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.state import SandboxState, ServicePrincipal
-from verify.sandbox.tokens import GRAPH_AUDIENCES, TokenError, TokenIssuer
+from verify.sandbox.tokens import GRAPH_AUDIENCES
 
 _ODATA_TYPE = "#microsoft.graph.servicePrincipal"
 INSUFFICIENT_PRIVILEGES = "Insufficient privileges to complete the operation."
@@ -164,19 +165,15 @@ class GraphService:
     def __init__(
         self,
         state: SandboxState,
-        issuer: TokenIssuer,
+        authenticator: Authenticator,
         *,
         directory_read: Callable[[], bool],
         own_audiences: Callable[[], Iterable[str]] = tuple,
-        refuse_deleted: Callable[[], bool] = lambda: False,
-        leeway_seconds: int = 300,
     ) -> None:
         self._state = state
-        self._issuer = issuer
+        self._auth = authenticator
         self._directory_read = directory_read
         self._own_audiences = own_audiences
-        self._refuse_deleted = refuse_deleted
-        self._leeway = leeway_seconds
 
     # -------------------------------------------------------------- auth
     def audiences(self) -> tuple[str, ...]:
@@ -184,23 +181,17 @@ class GraphService:
 
     def authenticate(self, authorization: str) -> dict[str, Any]:
         """The claims of a valid Graph token, or :class:`GraphError` 401/403."""
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
         try:
-            claims = self._issuer.verify(token.strip(), self.audiences(), self._leeway)
-        except TokenError as exc:
-            message = "Access token validation failure."
-            if "audience" in str(exc).lower():
-                message = "Access token validation failure. Invalid audience."
-            elif "expired" in str(exc).lower():
-                message = "Lifetime validation failed, the token is expired."
-            raise GraphError(401, "InvalidAuthenticationToken", message) from exc
-        oid = claims.get("oid")
-        if not isinstance(oid, str) or not is_guid(oid):
-            raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
-        if self._refuse_deleted() and self._state.principal(oid) is None:
-            raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
+            claims = self._auth.authenticate(authorization, self.audiences())
+        except AuthError as failure:
+            message = {
+                "missing": "Access token is empty.",
+                "audience": "Access token validation failure. Invalid audience.",
+                "expired": "Lifetime validation failed, the token is expired.",
+            }.get(failure.kind if failure.kind == "missing" else failure.reason)
+            raise GraphError(
+                401, "InvalidAuthenticationToken", message or "Access token validation failure."
+            ) from failure
         if not self._directory_read():
             raise GraphError(403, "Authorization_RequestDenied", INSUFFICIENT_PRIVILEGES)
         return claims

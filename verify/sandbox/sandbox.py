@@ -169,11 +169,9 @@ class Sandbox:
         self.graph_directory_read = self.config.graph_directory_read
         self._graph = GraphService(
             self.state,
-            self.issuer_service,
+            self.authenticator,
             directory_read=lambda: self.graph_directory_read,
             own_audiences=self._graph_own_audiences,
-            refuse_deleted=lambda: self.faults.deleted_principal_tokens == "refuse",
-            leeway_seconds=skew,
         )
         self._token_endpoint = TokenEndpoint(
             self.state, self.issuer_service, ssl_context=self.ssl_context, leeway_seconds=skew

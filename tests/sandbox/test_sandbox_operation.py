@@ -134,7 +134,7 @@ def test_command_prints_endpoints_and_stops_cleanly(tmp_path: Path) -> None:
             if line.rstrip() == "}":
                 break
         endpoints = json.loads("".join(lines))
-        assert set(endpoints["imds"]) == {"vm-web", "vm-batch"}
+        assert set(endpoints["imds"]) == {"vm-web", "vm-batch", "vm-ops"}
         assert Path(endpoints["ca_cert_path"]) == tmp_path / "sandbox-ca.pem"
         challenge = requests.get(
             endpoints["vaults"]["kv-sandbox"] + "secrets/db-password/?api-version=2026-04-01",

@@ -3,8 +3,9 @@
 Starts every service on loopback, prints the endpoints and the CA certificate path (as
 text, or JSON with ``--json``), and serves until Ctrl-C / SIGTERM, then shuts down
 cleanly. ``--demo`` seeds a small topology (a vault with two secrets, a shared
-user-assigned identity, two VMs, secret- and vault-scoped grants) so there is something
-to point a client at; secret values are random and never printed.
+user-assigned identity, two VMs, secret- and vault-scoped grants, and ``vm-ops`` whose
+system identity owns the group, for ``az login --identity``) so there is something to
+point a client at; secret values are random and never printed.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ def seed_demo(sb: Sandbox) -> None:
         vault.secret_scope("db-password"), "Key Vault Secrets User", web.system_principal_id
     )
     st.create_role_assignment(vault.id, "Key Vault Secrets User", shared.principal_id)
+    # An operator's VM: `az login --identity` on it manages rg-sandbox (README, Azure CLI).
+    ops = st.create_vm("rg-sandbox", "vm-ops", system_assigned=True)
+    assert ops.system_principal_id is not None
+    st.create_role_assignment(
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/rg-sandbox",
+        "Owner",
+        ops.system_principal_id,
+    )
 
 
 def _print_text(endpoints: dict[str, Any], sb: Sandbox) -> None:

@@ -36,7 +36,7 @@ from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
 from components.roles import guid_from_role_reference
-from verify.sandbox import arm_requests
+from verify.sandbox import arm_cli, arm_requests
 from verify.sandbox.api_versions import arm_resource_type, check_arm
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, json_object, read_body
@@ -51,6 +51,7 @@ from verify.sandbox.state import (
 from verify.sandbox.tokens import ARM_AUDIENCES, TokenIssuer
 
 AUTHZ = "/providers/microsoft.authorization/"
+_SUBSCRIPTIONS = re.compile(r"^/subscriptions(?:/[^/]+)?$", re.IGNORECASE)
 _RESOURCE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
     r"(?:/providers/(?P<provider>[^/]+)/(?P<type>[^/]+)(?:/(?P<name>[^/]+))?)?$",
@@ -87,7 +88,9 @@ class ArmService:
         leeway_seconds: int = 300,
         *,
         authenticator: Authenticator | None = None,
+        cloud: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
+        self._cloud = cloud  # the /metadata/endpoints document (arm_cli.cloud_metadata)
         self._state = state
         self._vault_uri = vault_uri
         self._issuer = issuer
@@ -366,11 +369,26 @@ class ArmService:
                 return Response(status_code=204)
             return _not_found("Microsoft.Compute/virtualMachines", name, rg)
         if request.method == "GET":
-            return JSONResponse(self._vm_json(vm))
+            return self._get_vm(request, vm)
         if request.method == "DELETE":
             self._state.delete_vm(vm_id)
             return Response(status_code=204)
         return self._patch_vm(claims, vm, _json_body(request))
+
+    def _get_vm(self, request: Request, vm: VirtualMachine) -> Response:
+        """GET of a VM; ``$expand=instanceView`` adds the power state (``az vm show -d``)."""
+        doc = self._vm_json(vm)
+        expand = request.query_params.get("$expand")
+        if expand is not None:
+            if expand.lower() != "instanceview":
+                return error(
+                    400,
+                    "InvalidParameter",
+                    f"The value '{expand}' of parameter '$expand' is not valid; use instanceView.",
+                )
+            stamp = lambda t: arm_shapes.arm_timestamp(_utc(t))  # noqa: E731
+            doc["properties"]["instanceView"] = arm_cli.instance_view(vm, stamp)
+        return JSONResponse(doc)
 
     def _patch_vm(
         self, claims: dict[str, Any], vm: VirtualMachine, body: dict[str, Any]
@@ -437,7 +455,7 @@ class ArmService:
             cut = path.lower().rfind(AUTHZ)
             if cut >= 0:
                 return self._authorization_provider(request, claims, path, cut)
-            return self._resource(request, claims, path)
+            return self._subscription_or_resource(request, claims, path)
         except _ResponseError as answer:
             return answer.response
         except SandboxError as exc:
@@ -459,6 +477,15 @@ class ArmService:
             return self._role_definitions(request, claims, scope, rest)
         message = f"The resource type '{kind}' is not in the sandbox's slice."
         return error(400, "InvalidResourceType", message)
+
+    def _subscription_or_resource(
+        self, request: Request, claims: dict[str, Any], path: str
+    ) -> Response:
+        """``GET /subscriptions[/{id}]`` (what ``az login`` lists), else :meth:`_resource`."""
+        if request.method == "GET" and _SUBSCRIPTIONS.match(path):
+            status, body = arm_cli.subscriptions_response(self._state, claims["oid"], path)
+            return JSONResponse(body, status_code=status)
+        return self._resource(request, claims, path)
 
     def _resource(self, request: Request, claims: dict[str, Any], path: str) -> Response:
         """A resource group, or a resource of a type in the slice."""
@@ -520,8 +547,22 @@ class ArmService:
                 return body_refused(exc)
             return self.dispatch(request, claims)
 
+        async def metadata(request: Request) -> Response:
+            """Unauthenticated, as on ARM: ``az cloud register`` has no token yet."""
+            if self._cloud is None:
+                return error(404, "NotFound", "This ARM has no cloud metadata.")
+            status, body = arm_cli.metadata_response(
+                request.query_params.get("api-version"), self._cloud()
+            )
+            return JSONResponse(body, status_code=status)
+
         methods = ["GET", "PUT", "PATCH", "DELETE", "POST"]
-        return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])
+        return Starlette(
+            routes=[
+                Route("/metadata/endpoints", metadata, methods=["GET"]),
+                Route("/{path:path}", handle, methods=methods),
+            ]
+        )
 
 
 def identity_json(uai: UserAssignedIdentity) -> dict[str, Any]:

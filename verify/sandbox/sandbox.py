@@ -28,7 +28,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from components.armid import is_guid
 from components.errors import ConfigError
-from verify.sandbox import arm, blob, graph, imds, keyvault, oidc
+from verify.sandbox import arm, arm_cli, blob, graph, imds, keyvault, oidc
 from verify.sandbox.arm import ArmService
 from verify.sandbox.auth import Authenticator
 from verify.sandbox.blob import BlobService
@@ -165,6 +165,7 @@ class Sandbox:
             self._vault_uri_or_default,
             skew,
             authenticator=self.authenticator,
+            cloud=self.cloud_metadata,
         )
         self.graph_directory_read = self.config.graph_directory_read
         self._graph = GraphService(
@@ -427,6 +428,17 @@ class Sandbox:
     def token_endpoint(self) -> str:
         """Entra's v2.0 token endpoint of this tenant (client credentials, federation)."""
         return f"{self.authority_url}/{self.tenant_id}/oauth2/v2.0/token"
+
+    def cloud_metadata(self) -> dict[str, Any]:
+        """What ARM's ``/metadata/endpoints`` says about this sandbox (``az cloud register``)."""
+        return arm_cli.cloud_metadata(
+            name=arm_cli.SANDBOX_CLOUD_NAME,
+            login=self.authority_url,
+            arm=self.arm_url,
+            graph=self.graph_url,
+            keyvault_dns="vault.azure.net",
+            storage="core.windows.net",
+        )
 
     def workload_identity_env(self, client_id: str, token_file: str | Path) -> dict[str, str]:
         """What a federated CI job (or AKS pod) sets for azure-identity's

@@ -39,11 +39,14 @@ def sb() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def admin_vm(sb: Sandbox) -> VirtualMachine:
-    """The VM az runs "on": its system identity is Owner of the subscription."""
+    """The VM az runs "on": its system identity owns rg-cli (as the README's vm-ops owns
+    rg-sandbox), nothing at subscription scope."""
     vm = sb.state.create_vm("rg-cli", "vm-admin", system_assigned=True)
     assert vm.system_principal_id is not None
     sb.state.create_role_assignment(
-        f"/subscriptions/{sb.subscription_id}", "Owner", vm.system_principal_id
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/rg-cli",
+        "Owner",
+        vm.system_principal_id,
     )
     return vm
 

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from components.armid import is_guid
 from components.errors import ConfigError
 from verify import arguments
 from verify.arguments import PARALLEL_RANGE, PROPAGATION_WAIT_RANGE
+from verify.interrupt import EXIT_CODES, Interrupted, fast_exit, interruptible
 from verify.lifecycle import SCENARIO_NAMES
 from verify.orphans import CLEANUP_RULES
 from verify.report import print_summary, write_reports
@@ -164,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _principals(values: Sequence[str]) -> list[str]:
     """``--principal`` values: object IDs (GUIDs) only, checked before any cloud call."""
     for value in values:
@@ -286,6 +292,7 @@ def resolver_for(target: str) -> RoleResolver:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    as_program = argv is None  # the console script or python -m verify, not a test
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
         from verify.sandbox.__main__ import main as sandbox_main  # noqa: PLC0415
@@ -301,59 +308,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             console.print(f"[dim]{time.monotonic() - started:6.1f}s[/] {message}")
 
-    target = None
-    try:
-        # Everything the user gave is checked before anything starts or is deleted.
-        outputs = arguments.check(args)
-        principals = _principals(args.principal) if args.command == "cleanup" else []
-        with IMPORTS.timed():
-            from verify.stacks import load_selection  # noqa: PLC0415 -- imports the components
+    with interruptible():
+        target = None
+        try:
+            # Everything the user gave is checked before anything starts or is deleted.
+            outputs = arguments.check(args)
+            principals = _principals(args.principal) if args.command == "cleanup" else []
+            with IMPORTS.timed():
+                from verify.stacks import load_selection  # noqa: PLC0415 -- imports the components
 
-        selection = load_selection(
-            args.target, args.stack, args.stack_file, resolver_for(args.target)
-        )
-        validated = time.monotonic() - started - IMPORTS.since(started)
-        target = make_target(args, console, selection, outputs)
-        run: RunReport
-        if args.command == "cleanup":
-            run = cleanup_report(target, selection.label, principals, progress)
-        elif args.command == "check":
-            run = check_report(
-                target,
-                selection.label,
-                progress,
-                allow_unverified_values=args.allow_unverified_values,
-                propagation_wait=args.propagation_wait,
+            selection = load_selection(
+                args.target, args.stack, args.stack_file, resolver_for(args.target)
             )
-        else:
-            run = lifecycle_report(
-                target,
-                selection.label,
-                scenarios=args.scenario,
-                cleanup=args.cleanup,
-                progress=progress,
-                propagation_wait=args.propagation_wait,
-                allow_unverified_values=args.allow_unverified_values,
-                require_all=args.require_all_scenarios,
-            )
-        run.stack_file = str(selection.path) if selection.path else None
-        run.timings = {
-            "imports": IMPORTS.seconds,
-            "validate input": validated,
-            **getattr(target, "timings", {}),
-            **run.timings,
-        }
-    except ConfigError as exc:
-        # Unwrapped, so the fix command can be copied whole.
-        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        return EXIT_USAGE
-    finally:
-        if target is not None:
-            target.close()
-    run.timings["total"] = time.monotonic() - started + IMPORTS.startup
-    paths = write_reports(run, args.report_dir)
-    print_summary(run, console, paths)
-    return EXIT_OK if run.passed else EXIT_FAILED
+            validated = time.monotonic() - started - IMPORTS.since(started)
+            target = make_target(args, console, selection, outputs)
+            run: RunReport
+            if args.command == "cleanup":
+                run = cleanup_report(target, selection.label, principals, progress)
+            elif args.command == "check":
+                run = check_report(
+                    target,
+                    selection.label,
+                    progress,
+                    allow_unverified_values=args.allow_unverified_values,
+                    propagation_wait=args.propagation_wait,
+                )
+            else:
+                run = lifecycle_report(
+                    target,
+                    selection.label,
+                    scenarios=args.scenario,
+                    cleanup=args.cleanup,
+                    progress=progress,
+                    propagation_wait=args.propagation_wait,
+                    allow_unverified_values=args.allow_unverified_values,
+                    require_all=args.require_all_scenarios,
+                )
+            run.stack_file = str(selection.path) if selection.path else None
+            run.timings = {
+                "imports": IMPORTS.seconds,
+                "validate input": validated,
+                **getattr(target, "timings", {}),
+                **run.timings,
+            }
+        except Interrupted as exc:  # before a runner took over (sandbox start, deploy)
+            run = RunReport(args.command, args.target, args.stack or "(selected)", _now())
+            run.mark_interrupted(exc.signal_name)
+        except ConfigError as exc:
+            # Unwrapped, so the fix command can be copied whole.
+            console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            return EXIT_USAGE
+        finally:
+            if target is not None:
+                target.close()
+
+        run.timings["total"] = time.monotonic() - started + IMPORTS.startup
+        paths = write_reports(run, args.report_dir)
+        print_summary(run, console, paths)
+
+        if run.interrupted is not None:
+            code = EXIT_CODES.get(run.interrupted, 130)
+            if as_program:
+                # Reports written, temporary files removed: end now. The interpreter's own
+                # teardown of the SDKs' objects can take seconds on a busy machine.
+                fast_exit(code)
+            return code
+        return EXIT_OK if run.passed else EXIT_FAILED
 
 
 #: End of this module's import: everything before ``main`` has been imported by now.

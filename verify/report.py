@@ -135,7 +135,7 @@ def render_matrix(cells: Iterable[CellResult]) -> str:
 
 
 def render_markdown(run: RunReport) -> str:
-    verdict = "PASSED" if run.passed else "FAILED"
+    verdict = run.verdict
     out = [
         f"# managed-identity-kit verify {run.command}: {verdict}",
         "",
@@ -208,7 +208,8 @@ def render_junit(run: RunReport) -> bytes:
     root = ET.Element("testsuites", name=f"verify {run.command} ({run.target})")
     if run.error:
         suite = ET.SubElement(root, "testsuite", name="run", tests="1", failures="1")
-        case = ET.SubElement(suite, "testcase", classname="verify", name="run")
+        name = "INTERRUPTED" if run.interrupted else "run"
+        case = ET.SubElement(suite, "testcase", classname="verify", name=name)
         ET.SubElement(case, "error", message=run.error[:500]).text = run.error
     if run.check is not None:
         cases = run.check.cells
@@ -353,7 +354,8 @@ def print_summary(run: RunReport, console: Console, paths: dict[str, Path] | Non
     if run.error:
         console.print(f"[red]error:[/] {run.error}")
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in run.timings.items())
-    verdict = "[bold green]PASSED[/]" if run.passed else "[bold red]FAILED[/]"
+    colour = {"PASSED": "bold green", "FAILED": "bold red", "INTERRUPTED": "bold yellow"}
+    verdict = f"[{colour[run.verdict]}]{run.verdict}[/]"
     skipped = [s.name for s in run.scenarios if s.skipped is not None]
     if skipped:
         note = (

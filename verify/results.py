@@ -68,6 +68,22 @@ class RunReport:
     error: str | None = None
     #: A skipped scenario fails the run only when every scenario was required.
     require_all_scenarios: bool = False
+    #: The signal that stopped the run (SIGINT, SIGTERM), or None (verify.interrupt).
+    interrupted: str | None = None
+
+    def mark_interrupted(self, signal_name: str) -> None:
+        """Stopped by a signal: the report says INTERRUPTED and shows what completed."""
+        self.interrupted = signal_name
+        self.error = (
+            f"INTERRUPTED by {signal_name}: running probes were cancelled; only what "
+            "completed before is reported"
+        )
+
+    @property
+    def verdict(self) -> str:
+        if self.interrupted is not None:
+            return "INTERRUPTED"
+        return "PASSED" if self.passed else "FAILED"
 
     @property
     def passed(self) -> bool:
@@ -90,6 +106,8 @@ class RunReport:
             "stack_file": self.stack_file,
             "started_at": self.started_at,
             "passed": self.passed,
+            "verdict": self.verdict,
+            "interrupted": self.interrupted,
             "require_all_scenarios": self.require_all_scenarios,
             "error": self.error,
             "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},

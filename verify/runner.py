@@ -16,6 +16,7 @@ from verify.check import (
     expectations_from,
     matrix_consistency,
 )
+from verify.interrupt import Interrupted
 from verify.lifecycle import Lifecycle, Progress, run_scenarios
 from verify.orphans import Candidate, clean_orphans
 from verify.results import RunReport, ScenarioResult, Step
@@ -90,12 +91,15 @@ def check_report(
 ) -> RunReport:
     run = RunReport("check", target.name, stack, _now(), outputs=target.outputs())
     started = time.monotonic()
-    run.check = run_check(
-        target,
-        progress,
-        allow_unverified_values=allow_unverified_values,
-        propagation_wait=propagation_wait,
-    )
+    try:
+        run.check = run_check(
+            target,
+            progress,
+            allow_unverified_values=allow_unverified_values,
+            propagation_wait=propagation_wait,
+        )
+    except Interrupted as exc:
+        run.mark_interrupted(exc.signal_name)
     run.timings["check"] = time.monotonic() - started
     return run
 
@@ -125,23 +129,26 @@ def lifecycle_report(
         require_all_scenarios=require_all,
     )
     started = time.monotonic()
-    progress("baseline: the full access matrix before anything is deleted")
-    run.check = run_check(
-        target,
-        progress,
-        allow_unverified_values=allow_unverified_values,
-        propagation_wait=propagation_wait,
-    )
-    run.timings["baseline check"] = time.monotonic() - started
-    lc = Lifecycle(
-        target,
-        cleanup=cleanup,
-        progress=progress,
-        allow_unverified_values=allow_unverified_values,
-    )
-    if propagation_wait is not None:
-        lc.propagation_wait = propagation_wait
-    run.scenarios = run_scenarios(lc, scenarios)
+    try:
+        progress("baseline: the full access matrix before anything is deleted")
+        run.check = run_check(
+            target,
+            progress,
+            allow_unverified_values=allow_unverified_values,
+            propagation_wait=propagation_wait,
+        )
+        run.timings["baseline check"] = time.monotonic() - started
+        lc = Lifecycle(
+            target,
+            cleanup=cleanup,
+            progress=progress,
+            allow_unverified_values=allow_unverified_values,
+        )
+        if propagation_wait is not None:
+            lc.propagation_wait = propagation_wait
+        run_scenarios(lc, scenarios, results=run.scenarios)  # filled as they complete
+    except Interrupted as exc:
+        run.mark_interrupted(exc.signal_name)
     for scenario in run.scenarios:
         if scenario.skipped is None:
             run.timings[scenario.name] = scenario.seconds
@@ -159,7 +166,11 @@ def cleanup_report(
     run = RunReport("cleanup", target.name, stack, _now(), outputs=target.outputs())
     started = time.monotonic()
     progress(f"cleanup: {len(principals)} principal(s) named, scope {target.stack_scope}")
-    result = clean_orphans(target, [Candidate(p, "named with --principal") for p in principals])
+    try:
+        result = clean_orphans(target, [Candidate(p, "named with --principal") for p in principals])
+    except Interrupted as exc:  # a delete in flight finishes; nothing after it starts
+        run.mark_interrupted(exc.signal_name)
+        return run
     scenario = ScenarioResult(
         "cleanup", "Orphaned role assignments of the named principals (verify.orphans rules)."
     )

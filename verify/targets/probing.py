@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from verify.check import Expectation
+from verify.interrupt import CANCELLED, POLL_SECONDS, check_cancelled
 from verify.model import ProbeResult, StackOutputs
 from verify.targets.base import ProbeOutcome, ProbeRequest
 
@@ -123,8 +125,16 @@ def fan_out(
     if not requests:
         return {}
     workers = max(1, min(max_workers, len(requests)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
+    try:
         outcomes = list(pool.map(guarded, requests))
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): nothing new starts, and the running launchers,
+        # which poll verify.interrupt.CANCELLED, kill their probe and return at once.
+        CANCELLED.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return {req.vm: outcome for req, outcome in zip(requests, outcomes, strict=True)}
 
 
@@ -152,18 +162,26 @@ def run_probe_subprocess(
     The reference path: nothing inherited but the environment, at the price of importing
     azure-identity and azure-keyvault-secrets in every probe.
     """
-    try:
-        done = subprocess.run(  # noqa: S603 -- our own interpreter and probe, no shell
-            [sys.executable, str(PROBE_SOURCE), "--spec-json", json.dumps(dict(spec))],
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it already
-        raise ProbeTimeoutError(f"probe process killed after {timeout:.0f} s") from exc
-    return ProbeRun(done.returncode, done.stdout, done.stderr)
+    check_cancelled("probe")
+    deadline = time.monotonic() + timeout
+    with subprocess.Popen(  # noqa: S603 -- our own interpreter and probe, no shell
+        [sys.executable, str(PROBE_SOURCE), "--spec-json", json.dumps(dict(spec))],
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                if CANCELLED.is_set() or time.monotonic() >= deadline:
+                    process.kill()
+                    process.communicate()
+                    check_cancelled("probe")
+                    raise ProbeTimeoutError(f"probe process killed after {timeout:.0f} s") from None
+    return ProbeRun(process.returncode, stdout, stderr)
 
 
 class _ProbePopen(popen_forkserver.Popen):
@@ -266,6 +284,7 @@ def run_probe_forked(spec: Mapping[str, Any], env: Mapping[str, str], timeout: f
     :func:`run_probe_subprocess`; a child still alive at ``timeout`` is killed and
     reported as :class:`ProbeTimeoutError`, never waited on.
     """
+    check_cancelled("probe")
     _ensure_forkserver()
     with tempfile.TemporaryDirectory(prefix="mikit-probe-run-") as tmp:
         out_path, err_path = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
@@ -276,11 +295,16 @@ def run_probe_forked(spec: Mapping[str, Any], env: Mapping[str, str], timeout: f
             daemon=True,
         )
         process.start()
-        process.join(timeout)
+        deadline = time.monotonic() + timeout
+        while process.exitcode is None and time.monotonic() < deadline:
+            if CANCELLED.is_set():
+                break
+            process.join(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         if process.exitcode is None:
             process.kill()
             process.join()
             process.close()
+            check_cancelled("probe")
             raise ProbeTimeoutError(f"probe process killed after {timeout:.0f} s")
         returncode = int(process.exitcode)
         process.close()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from verify.interrupt import Interrupted
 from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
 from verify.lifecycle.planner import describe, plan
 from verify.lifecycle.scenarios.delete_one_sharing_vm import delete_one_sharing_vm
@@ -63,8 +64,15 @@ SCENARIOS: tuple[Scenario, ...] = (
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
 
-def run_scenarios(lc: Lifecycle, names: Sequence[str] | None = None) -> list[ScenarioResult]:
+def run_scenarios(
+    lc: Lifecycle,
+    names: Sequence[str] | None = None,
+    results: list[ScenarioResult] | None = None,
+) -> list[ScenarioResult]:
     """Run the named scenarios (all by default) in their canonical order.
+
+    ``results`` is filled as each scenario ends, so an interrupted run (Ctrl-C) still
+    reports the scenarios that completed and the steps of the one that was running.
 
     Planned first (:mod:`verify.lifecycle.planner`): a scenario the topology cannot run
     is reported SKIPPED with the reason and what to add to the stack, and not run.
@@ -74,7 +82,7 @@ def run_scenarios(lc: Lifecycle, names: Sequence[str] | None = None) -> list[Sce
     lc.progress("plan:")
     for line in describe(list(planned.values())):
         lc.progress(line)
-    results: list[ScenarioResult] = []
+    results = [] if results is None else results
     for scenario in chosen:
         intent = planned[scenario.name]
         if not intent.runnable:
@@ -98,6 +106,12 @@ def run_scenarios(lc: Lifecycle, names: Sequence[str] | None = None) -> list[Sce
         except Exception as exc:  # reported; the next scenario still runs
             result.steps = list(lc.active_steps or [])
             result.error = f"{type(exc).__name__}: {exc}"
+        except Interrupted as exc:  # reported with what it did so far; nothing else runs
+            result.steps = list(lc.active_steps or [])
+            result.error = f"INTERRUPTED by {exc.signal_name}"
+            result.seconds = time.monotonic() - started
+            results.append(result)
+            raise
         result.seconds = time.monotonic() - started
         results.append(result)
     return results

@@ -9,7 +9,7 @@ validates against), besides account name, ``isHnsEnabled`` (false) and container
 =====================  ==============================  =====================================
 operation              action (suboperation)           further attributes
 =====================  ==============================  =====================================
-Get Blob / Properties  ``blobs/read``                  path, isCurrentVersion, blob index tags
+Get Blob / Properties  ``blobs/read``                  path, isCurrentVersion, index tags, enc.
 List Blobs             ``blobs/read`` (``Blob.List``)  request ``prefix``
 Put Blob, new          ``blobs/add/action`` or         path; with ``x-ms-tags``: suboperation
                        ``blobs/write``                 ``Blob.Write.WithTagHeaders``, request tags
@@ -19,6 +19,8 @@ Get Blob Tags          ``blobs/tags/read``             path, isCurrentVersion, b
 Set Blob Tags          ``blobs/tags/write``            path, isCurrentVersion, tags; request tags
 =====================  ==============================  =====================================
 
+Read, write and add also carry the encryption scope (``$account-encryption-key``: no
+encryption scopes are modelled), as ``components.access.blob_read`` does for the matrix.
 Blob index tags go in as one mapping under ``.../blobs/tags`` (the contract of
 :class:`components.conditions.RequestContext`); the environment carries ``UtcNow`` and
 ``isPrivateLink`` (false: the sandbox has no private link, so private endpoint and subnet
@@ -49,6 +51,9 @@ CONTAINERS_READ = f"{PREFIX}/read"
 ACCOUNT_NAME = "Microsoft.Storage/storageAccounts:name"
 IS_HNS_ENABLED = "Microsoft.Storage/storageAccounts:isHnsEnabled"
 IS_CURRENT_VERSION = f"{PREFIX}/blobs:isCurrentVersion"
+ENCRYPTION_SCOPE = "Microsoft.Storage/storageAccounts/encryptionScopes:name"
+#: Every blob here is encrypted with the account's key (no encryption scopes modelled).
+DEFAULT_ENCRYPTION_SCOPE = "$account-encryption-key"
 CONTAINER_NAME = f"{PREFIX}:name"
 BLOB_PATH = f"{PREFIX}/blobs:path"
 BLOB_TAGS = f"{PREFIX}/blobs/tags"
@@ -58,14 +63,15 @@ SUB_LIST = "Blob.List"
 SUB_WRITE_WITH_TAGS = "Blob.Write.WithTagHeaders"
 
 
-#: Which attributes each operation supplies: (path, isCurrentVersion, resource tags).
+#: Which attributes each operation supplies:
+#: (path, isCurrentVersion, resource tags, encryption scope).
 _SUPPLIES = {
-    BLOB_READ: (True, True, True),
-    BLOB_WRITE: (True, False, False),
-    BLOB_ADD: (True, False, False),
-    BLOB_DELETE: (True, True, False),
-    BLOB_TAGS_READ: (True, True, True),
-    BLOB_TAGS_WRITE: (True, True, True),
+    BLOB_READ: (True, True, True, True),
+    BLOB_WRITE: (True, False, False, True),
+    BLOB_ADD: (True, False, False, True),
+    BLOB_DELETE: (True, True, False, False),
+    BLOB_TAGS_READ: (True, True, True, False),
+    BLOB_TAGS_WRITE: (True, True, True, False),
 }
 
 
@@ -89,8 +95,10 @@ def request_context(
         IS_HNS_ENABLED: False,
         CONTAINER_NAME: container,
     }
-    path, current, with_tags = _SUPPLIES.get(action, (True, False, False))
+    path, current, with_tags, encrypted = _SUPPLIES.get(action, (True, False, False, False))
     if blob is not None and suboperation != SUB_LIST:
+        if encrypted:
+            resource[ENCRYPTION_SCOPE] = DEFAULT_ENCRYPTION_SCOPE
         if path:
             resource[BLOB_PATH] = blob
         if current:

@@ -42,7 +42,11 @@ VAULT_AUDIENCES = (
 
 @dataclass(frozen=True)
 class Expectation:
-    """One cell of the access matrix: this VM, presenting this identity, and this secret."""
+    """One cell of the access matrix: this VM, presenting this identity, and this target.
+
+    ``secret`` names the target: the secret's name, or for ``kind == "blob"`` the blob's
+    key (``<account>/<container>/<path>``), so scenario code treats both alike.
+    """
 
     vm: str
     identity: str
@@ -51,6 +55,7 @@ class Expectation:
     secret: str
     expected: Expected
     resource_id: str | None = None
+    kind: str = "secret"
 
 
 @dataclass
@@ -69,6 +74,8 @@ class CellResult:
     fingerprint_match: bool | None = None
     #: Said in every report next to the verdict, e.g. :data:`VALUE_NOT_COMPARED`.
     note: str | None = None
+    #: ``secret`` or ``blob`` (then ``secret`` holds the blob key).
+    kind: str = "secret"
 
 
 @dataclass
@@ -131,9 +138,10 @@ def expectations_from(outputs: StackOutputs, *, derived: bool = False) -> list[E
                 identity=cell.identity,
                 selector=outputs.identity_selector(cell.identity),
                 principal_id=cell.principal_id,
-                secret=cell.secret,
+                secret=cell.target,
                 expected=cell.expected,
                 resource_id=outputs.resource_id_of(cell.vm, cell.identity),
+                kind=cell.kind,
             )
         )
     return found
@@ -145,15 +153,16 @@ def matrix_consistency(outputs: StackOutputs) -> list[str]:
     The matrix is exported for readers; the grants are what ARM holds. If they differ
     the stack program has a bug and the check would be testing the wrong thing.
     """
-    exported = {(c.vm, c.identity, c.secret): c.expected for c in outputs.access_matrix}
-    derived = {(c.vm, c.identity, c.secret): c.expected for c in derive_matrix(outputs)}
+    exported = {(c.vm, c.identity, c.kind, c.target): c.expected for c in outputs.access_matrix}
+    derived = {(c.vm, c.identity, c.kind, c.target): c.expected for c in derive_matrix(outputs)}
     problems = []
     for key in sorted(set(exported) | set(derived)):
         if exported.get(key) != derived.get(key):
-            vm, identity, secret = key
+            vm, identity, kind, target = key
             problems.append(
                 f"access_matrix says {exported.get(key) or 'nothing'} for vm {vm!r} identity "
-                f"{identity!r} secret {secret!r}, the grants imply {derived.get(key) or 'nothing'}"
+                f"{identity!r} {kind} {target!r}, the grants imply "
+                f"{derived.get(key) or 'nothing'}"
             )
     return problems
 
@@ -188,7 +197,6 @@ def _identity_detail(
 
 def _not_probed(exp: Expectation, why: str) -> CellResult:
     """A cell that got no observation: it fails, saying why nothing was seen."""
-    where = f"vm {exp.vm!r} identity {exp.identity!r} secret {exp.secret!r}"
     return CellResult(
         exp.vm,
         exp.identity,
@@ -196,8 +204,14 @@ def _not_probed(exp: Expectation, why: str) -> CellResult:
         exp.expected,
         "not_probed",
         False,
-        f"{where}: expected {exp.expected}, {why}",
+        f"{where_of(exp)}: expected {exp.expected}, {why}",
+        kind=exp.kind,
     )
+
+
+def where_of(exp: Expectation) -> str:
+    """``vm 'a' identity 'system' secret 'db'`` / ``... blob 'st/c/p'``, for every message."""
+    return f"vm {exp.vm!r} identity {exp.identity!r} {exp.kind} {exp.secret!r}"
 
 
 def compare(
@@ -247,6 +261,13 @@ def compare(
                     expires_in_seconds=report.token.expires_in_seconds,
                 )
             )
+        if exp.kind == "blob":
+            from verify import check_blobs  # noqa: PLC0415 - it builds on this module
+
+            result.cells.append(
+                check_blobs.blob_cell(exp, report, outputs, allow_unverified_values)
+            )
+            continue
         seen = report.secrets.get(exp.secret)
         if seen is None:
             result.cells.append(_not_probed(exp, "the probe did not try this secret"))
@@ -289,7 +310,7 @@ def judge_keyvault_cell(
     * denied: :func:`keyvault_denial_proven`; a read is access nobody granted;
     * anything else is inconclusive and fails, with the status and code that were seen.
     """
-    where = f"vm {exp.vm!r} identity {exp.identity!r} secret {exp.secret!r}"
+    where = where_of(exp)
     observed = _observed_label(seen)
     want = OUTCOME_FOR[exp.expected]
     passed = observed == want

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from components import access
+from components.conditions import parse_condition
 from components.errors import ConfigError
 from components.roles import RoleCatalog, RoleDefinition
 
@@ -69,15 +70,49 @@ class Grant(_Model):
     role_name: str
     role_definition_id: str
     scope: str
+    condition: str | None = None
+    condition_version: str | None = None
+
+
+class StorageAccountRef(_Model):
+    name: str
+    id: str
+    blob_endpoint: str
+
+
+class ContainerRef(_Model):
+    account: str
+    name: str
+    scope: str
+
+
+class BlobRef(_Model):
+    """One seeded blob (docs/contracts.md ``blobs``): where it is and what it is tagged."""
+
+    account: str
+    container: str
+    name: str
+    scope: str
+    url: str
+    tags: dict[str, str] = Field(default_factory=dict)
 
 
 class AccessCell(_Model):
+    """One matrix row: a secret row names ``secret``, a blob row ``blob`` (its key)."""
+
     vm: str
     identity: str
     principal_id: str
     client_id: str | None = None
-    secret: str
+    secret: str | None = None
+    blob: str | None = None
+    kind: Literal["secret", "blob"] = "secret"
     expected: Expected
+
+    @property
+    def target(self) -> str:
+        """The secret name or the blob key this row is about."""
+        return str(self.blob if self.kind == "blob" else self.secret)
 
 
 class StackOutputs(_Model):
@@ -93,9 +128,13 @@ class StackOutputs(_Model):
     identities: dict[str, Identity] = Field(default_factory=dict)
     vms: dict[str, Vm] = Field(default_factory=dict)
     grants: tuple[Grant, ...] = ()
+    storage_accounts: dict[str, StorageAccountRef] = Field(default_factory=dict)
+    containers: dict[str, ContainerRef] = Field(default_factory=dict)
+    blobs: dict[str, BlobRef] = Field(default_factory=dict)
+    blob_fingerprints: dict[str, str] | None = None
     access_matrix: tuple[AccessCell, ...] = ()
 
-    @field_validator("secret_fingerprints", mode="before")
+    @field_validator("secret_fingerprints", "blob_fingerprints", mode="before")
     @classmethod
     def _hidden_secret(cls, value: Any) -> Any:
         # `pulumi stack output --json` without --show-secrets prints "[secret]".
@@ -113,6 +152,11 @@ class StackOutputs(_Model):
         if identity == "system":
             return self.vms[vm].system_principal_id
         return self.identities[identity].principal_id
+
+    def account_name(self, account_key: str) -> str:
+        """The storage account's name for its key in ``storage_accounts``."""
+        found = self.storage_accounts.get(account_key)
+        return found.name if found is not None else account_key
 
     def resource_id_of(self, vm: str, identity: str) -> str:
         """The ARM ID a token's ``xms_mirid`` claim names: the VM, or the identity."""
@@ -167,7 +211,8 @@ def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) 
         holder = holders.get(grant.principal_id.lower())
         role = _role_of(grant, catalog)
         if holder is not None and role is not None:
-            refs.append(access.GrantRef(holder, role, grant.scope))
+            condition = parse_condition(grant.condition) if grant.condition else None
+            refs.append(access.GrantRef(holder, role, grant.scope, condition))
     rows = access.access_matrix(
         {
             key: access.VmIdentities(
@@ -178,6 +223,12 @@ def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) 
         {k: access.IdentityRef(i.principal_id, i.client_id) for k, i in outputs.identities.items()},
         refs,
         {name: ref.scope for name, ref in sorted(outputs.secrets.items())},
+        {  # a condition reads the account's *name*; the outputs key blobs by account key
+            key: access.BlobRef(
+                outputs.account_name(b.account), b.container, b.name, b.scope, dict(b.tags)
+            )
+            for key, b in outputs.blobs.items()
+        },
     )
     return [AccessCell.model_validate(row) for row in rows]
 
@@ -215,6 +266,11 @@ class IdentityReport(_Model):
     token: TokenReport
     claims: dict[str, Any] | None = None
     secrets: dict[str, SecretReport]
+    #: Blob key -> outcome, read with the same credential's storage token (its claims in
+    #: ``blob_claims``); empty when the probe was given no blobs.
+    blob_token: TokenReport | None = None
+    blob_claims: dict[str, Any] | None = None
+    blobs: dict[str, SecretReport] = Field(default_factory=dict)
     elapsed_ms: int | None = None
 
 

@@ -1,8 +1,8 @@
-"""On-VM probe: which Key Vault secrets can each managed identity of this machine read?
+"""On-VM probe: which Key Vault secrets and blobs can each managed identity here read?
 
 Runs ON the VM (or, in the sandbox, as a process whose IMDS is a loopback port). It is
-deliberately self-contained: standard library plus azure-identity and
-azure-keyvault-secrets only, no import from this repository, so the very same file can be
+deliberately self-contained: standard library plus azure-identity, azure-keyvault-secrets
+and azure-storage-blob only, no import from this repository, so the very same file can be
 shipped inline through VM Run Command (``python3 - --spec-b64 <...> <<'EOF' ... EOF``).
 
 For every identity selector (``system`` or a user-assigned identity's client ID) it builds
@@ -17,6 +17,12 @@ a deletion), gets a token for ``https://vault.azure.net``, then calls
   Key Vault's 403 ``ForbiddenByRbac``: see :func:`keyvault_denial_proven`), and a SHA-256
   fingerprint of a value read (``sha256:<hex>``) so a caller can compare it with the
   expected value without seeing it;
+* per blob (spec ``blobs``: key -> URL), with the same credential's token for
+  ``https://storage.azure.com`` (its claims as ``blob_claims``): ``BlobClient`` downloads
+  it and the probe reports the SHA-256 of the content, never the content; ``forbidden``
+  only for Blob Storage's 403 ``AuthorizationPermissionMismatch``, ``not_found`` only for
+  ``BlobNotFound`` / ``ContainerNotFound``, everything else ``inconclusive``
+  (:func:`classify_blob_error`);
 * timings, number of attempts and time spent waiting.
 
 Bounded time: the client libraries' own retries are off (``retry_total=0``; otherwise
@@ -32,7 +38,7 @@ run, which is how the lifecycle checks whether a token obtained before a deletio
 still accepted, and for how long.
 
 Exit code: 0 when every expectation given in the spec held (or, with none, when every
-secret was read), 1 when one did not, 2 for a bad spec, 3 when the watchdog fired.
+secret and blob was read), 1 when one did not, 2 for a bad spec, 3 when the watchdog fired.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ try:  # The VM's venv provides these; say so plainly when it does not.
     )
     from azure.identity import DefaultAzureCredential
     from azure.keyvault.secrets import SecretClient
+    from azure.storage.blob import BlobClient
 
     MISSING_DEPENDENCY: str | None = None
 except ImportError as _missing:  # pragma: no cover - exercised on a bare VM only
@@ -72,6 +79,14 @@ OUTCOMES = ("read", "forbidden", "not_found", "no_identity", "unreachable", "inc
 #: (RBAC evaluated the caller and found no role with the data action). A 401, another
 #: 403 (firewall, disabled secret, policy), a 5xx, a reset or a timeout proves nothing.
 KEYVAULT_DENIAL_INNER_CODE = "ForbiddenByRbac"
+STORAGE_SCOPE = "https://storage.azure.com/.default"
+#: Blob Storage's only proof of "denied": 403 ``AuthorizationPermissionMismatch`` (RBAC,
+#: conditions included, found no grant for the data action). ``AuthorizationFailure``
+#: (firewall, private endpoint), other 403s, 401, 5xx, resets and timeouts prove nothing.
+BLOB_DENIAL_CODE = "AuthorizationPermissionMismatch"
+BLOB_MISSING_CODES = ("BlobNotFound", "ContainerNotFound")
+#: The stash name of an identity's storage token (its vault token is stashed by selector).
+STORAGE_STASH_SUFFIX = "|storage"
 CLAIMS_REPORTED = ("oid", "tid", "aud", "xms_mirid", "appid", "iss", "iat", "nbf", "exp")
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_WATCHDOG = 0, 1, 2, 3
@@ -93,9 +108,16 @@ def load_spec(raw: dict[str, Any]) -> dict[str, Any]:
     vault_url = spec.get("vault_url")
     if not isinstance(vault_url, str) or not vault_url.startswith("https://"):
         raise SpecError(f"vault_url: {vault_url!r} must be the vault's https:// URL")
+    spec["blobs"] = _load_blobs(spec.get("blobs"))
     secrets = spec.get("secrets")
-    if not isinstance(secrets, list) or not secrets or not all(isinstance(s, str) for s in secrets):
-        raise SpecError(f"secrets: {secrets!r} must be a non-empty list of secret names")
+    if (
+        not isinstance(secrets, list)
+        or not (secrets or spec["blobs"])
+        or not all(isinstance(s, str) for s in secrets)
+    ):
+        raise SpecError(
+            f"secrets: {secrets!r} must be a list of secret names (non-empty without blobs)"
+        )
     identities = spec.get("identities", ["system"])
     if not isinstance(identities, list) or not identities:
         raise SpecError(f"identities: {identities!r} must list 'system' and/or client IDs")
@@ -128,6 +150,20 @@ def load_spec(raw: dict[str, Any]) -> dict[str, Any]:
     if expect is not None and not isinstance(expect, dict):
         raise SpecError("expect: must map selector -> {secret: 'allowed'|'denied'}")
     return spec
+
+
+def _load_blobs(raw: object) -> dict[str, str]:
+    """``blobs``: blob key (``<account>/<container>/<path>``) -> the blob's https URL."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SpecError(f"blobs: {raw!r} must map blob key -> https:// blob URL")
+    for key, url in raw.items():
+        if not isinstance(key, str) or key.count("/") < 2:
+            raise SpecError(f"blobs: key {key!r} must be '<account>/<container>/<path>'")
+        if not isinstance(url, str) or not url.startswith("https://"):
+            raise SpecError(f"blobs[{key!r}]: {url!r} must be the blob's https:// URL")
+    return dict(raw)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -530,6 +566,7 @@ def probe_identity(
             report["token"] = failure
             report["claims"] = None
             report["secrets"] = {name: dict(failure) for name in spec["secrets"]}
+            report["blobs"] = {key: dict(failure) for key in spec["blobs"]}
             return report
         token, expires_on = str(stashed["token"]), int(stashed["expires_on"])
         credential = StashedTokenCredential(token, expires_on)
@@ -548,6 +585,10 @@ def probe_identity(
                 name: {k: failure[k] for k in ("outcome", "http_status", "error_code", "message")}
                 for name in spec["secrets"]
             }
+            report["blobs"] = {
+                key: {k: failure[k] for k in ("outcome", "http_status", "error_code", "message")}
+                for key in spec["blobs"]
+            }
             return report
         credential = got.credential
         token, expires_on = got.info.token, int(got.info.expires_on)
@@ -564,21 +605,215 @@ def probe_identity(
     report["claims"] = decode_claims(token)
     report["token"]["expires_in_seconds"] = int(expires_on - time.time())
     del token
-    client = _secret_client(spec, credential, deadline)
     wanted = (spec.get("expect") or {}).get(selector)
-    with client:
-        for name in spec["secrets"]:
-            retry = wanted is None or wanted.get(name) == "allowed"
-            report["secrets"][name] = read_secret(client, name, plan, deadline, retry)
+    if spec["secrets"]:
+        client = _secret_client(spec, credential, deadline)
+        with client:
+            for name in spec["secrets"]:
+                retry = wanted is None or wanted.get(name) == "allowed"
+                report["secrets"][name] = read_secret(client, name, plan, deadline, retry)
+    if spec["blobs"]:
+        fresh = None if spec["mode"] == "replay" else (credential, trace)
+        report.update(probe_blobs(selector, spec, fresh, deadline, plan))
     report["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     return report
 
 
+# --------------------------------------------------------------------------- blobs
+
+
+def classify_blob_error(exc: BaseException) -> dict[str, Any]:
+    """Map a BlobClient exception to an outcome by Blob Storage's evidence rule.
+
+    ``forbidden`` only for 403 ``AuthorizationPermissionMismatch``; ``not_found`` only for
+    404 ``BlobNotFound`` / ``ContainerNotFound``; a request that never reached the service
+    (connection refused, DNS) is ``unreachable``; everything else (401, other 403s such
+    as ``AuthorizationFailure``, 429, 5xx, a reset or timeout mid-request) is
+    ``inconclusive``: it says nothing about what RBAC would decide.
+    """
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        status = int(exc.status_code)
+        response = getattr(exc, "response", None)
+        headers = response.headers if response is not None else {}
+        code = getattr(exc, "error_code", None) or headers.get("x-ms-error-code") or str(status)
+        if status == 403 and code == BLOB_DENIAL_CODE:
+            outcome = "forbidden"
+        elif status == 404 and code in BLOB_MISSING_CODES:
+            outcome = "not_found"
+        else:
+            outcome = "inconclusive"
+        message = str(getattr(exc, "message", None) or exc).split("\n", 1)[0]
+        return {
+            "outcome": outcome,
+            "http_status": status,
+            "error_code": str(code),
+            "message": _short(message),
+            "retry_after": _seconds(headers.get("Retry-After")),
+        }
+    outcome = "unreachable" if isinstance(exc, ServiceRequestError) else "inconclusive"
+    return {
+        "outcome": outcome,
+        "http_status": None,
+        "error_code": type(exc).__name__,
+        "message": _short(exc),
+        "retry_after": None,
+    }
+
+
+def read_blob(
+    url: str,
+    credential: Any,
+    spec: dict[str, Any],
+    plan: RetryPlan,
+    deadline: Deadline,
+    *,
+    retry_forbidden: bool = True,
+) -> dict[str, Any]:
+    """One blob, with the retry plan: 403 ``AuthorizationPermissionMismatch`` while RBAC
+    propagates (only when the read is expected to work), 429/503 with a ``Retry-After``
+    that fits. Reports the SHA-256 of the content, never the content."""
+    started = time.monotonic()
+    attempts = 0
+    waited = 0.0
+    first_403: float | None = None
+    while True:
+        attempts += 1
+        if deadline.remaining() <= 0:
+            result: dict[str, Any] = {
+                "outcome": "inconclusive",
+                "http_status": None,
+                "error_code": "BudgetExhausted",
+                "message": "the probe's time budget ran out before this blob was tried",
+            }
+            break
+        try:
+            with _blob_client(url, credential, spec, deadline) as client:
+                content = client.download_blob().readall()
+        except Exception as exc:
+            result = classify_blob_error(exc)
+            denied = result["outcome"] == "forbidden"
+            if denied and first_403 is None:
+                first_403 = time.monotonic()
+            retry_after = result.pop("retry_after", None)
+            status = result.get("http_status")
+            if denied and not retry_forbidden:
+                break
+            if status == 403 and not denied:
+                break
+            throttled = status in (429, 503) and retry_after is not None
+            delay = plan.delay(429 if throttled else status, retry_after, attempts, first_403 or 0)
+            if delay is None:
+                break
+            time.sleep(delay)
+            waited += delay
+            continue
+        result = {
+            "outcome": "read",
+            "http_status": 200,
+            "error_code": None,
+            "fingerprint": "sha256:" + hashlib.sha256(content).hexdigest(),
+        }
+        del content
+        break
+    result["attempts"] = attempts
+    result["waited_ms"] = int(waited * 1000)
+    result["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def _blob_client(url: str, credential: Any, spec: dict[str, Any], deadline: Deadline) -> Any:
+    kwargs: dict[str, Any] = {
+        "retry_total": 0,
+        "connection_timeout": min(spec["connect_timeout"], max(deadline.remaining(), 0.1)),
+        "read_timeout": min(spec["read_timeout"], max(deadline.remaining(), 0.1)),
+    }
+    if spec.get("ca_bundle"):
+        kwargs["connection_verify"] = spec["ca_bundle"]
+    return BlobClient.from_blob_url(url, credential=credential, **kwargs)
+
+
+def probe_blobs(
+    selector: str,
+    spec: dict[str, Any],
+    fresh: tuple[Any, ImdsTrace] | None,
+    deadline: Deadline,
+    plan: RetryPlan,
+) -> dict[str, Any]:
+    """``blob_token``, ``blob_claims`` and ``blobs`` for one identity.
+
+    ``fresh`` is the identity's credential (the one its vault token came from) and its
+    IMDS trace; it is asked for a ``https://storage.azure.com`` token. None means replay:
+    present the storage token an earlier run stashed.
+    """
+    started = time.monotonic()
+    failure: dict[str, Any] | None = None
+    if fresh is None:
+        stashed = load_stashed_token(spec["token_dir"], selector + STORAGE_STASH_SUFFIX)
+        if stashed is None:
+            failure = {
+                "outcome": "no_identity",
+                "http_status": None,
+                "error_code": "NoStashedToken",
+                "message": "no storage token was stashed for this identity by an earlier run",
+            }
+        else:
+            token, expires_on = str(stashed["token"]), int(stashed["expires_on"])
+            token_report: dict[str, Any] = {"outcome": "ok", "source": "stash"}
+    else:
+        credential, trace = fresh
+        before = len(trace.statuses)
+        try:
+            info = credential.get_token_info(STORAGE_SCOPE)
+        except Exception as exc:
+            failure = dict(classify_token_error(exc, trace))
+            failure["imds_requests"] = len(trace.statuses) - before
+        else:
+            token, expires_on = info.token, int(info.expires_on)
+            token_report = {
+                "outcome": "ok",
+                "source": "imds",
+                "imds_requests": len(trace.statuses) - before,
+                "elapsed_ms": int((time.monotonic() - started) * 1000),
+            }
+            if spec["stash_token"] and spec["token_dir"]:
+                stash_token(spec["token_dir"], selector + STORAGE_STASH_SUFFIX, token, expires_on)
+                token_report["stashed"] = True
+    if failure is not None:
+        row = {k: failure[k] for k in ("outcome", "http_status", "error_code", "message")}
+        return {
+            "blob_token": failure,
+            "blob_claims": None,
+            "blobs": {key: dict(row) for key in spec["blobs"]},
+        }
+    token_report["expires_in_seconds"] = int(expires_on - time.time())
+    claims = decode_claims(token)
+    presented = StashedTokenCredential(token, expires_on)
+    del token
+    wanted = (spec.get("expect") or {}).get(selector)
+    results = {
+        key: read_blob(
+            url,
+            presented,
+            spec,
+            plan,
+            deadline,
+            retry_forbidden=wanted is None or wanted.get(key) == "allowed",
+        )
+        for key, url in spec["blobs"].items()
+    }
+    return {"blob_token": token_report, "blob_claims": claims, "blobs": results}
+
+
 def evaluate(result: dict[str, Any], expect: dict[str, dict[str, str]] | None) -> bool:
-    """Pass when each expectation held; with none, when every secret was read."""
+    """Pass when each expectation held; with none, when every secret and blob was read.
+
+    ``expect`` names secrets and blob keys alike (a blob key always has a ``/``, which a
+    secret name cannot), so one map per selector covers both.
+    """
     for ident in result["identities"]:
         wanted = (expect or {}).get(ident["selector"], {})
-        for name, outcome in ident["secrets"].items():
+        targets = {**ident["secrets"], **ident.get("blobs", {})}
+        for name, outcome in targets.items():
             expected = wanted.get(name, "allowed" if expect is None else None)
             if expected == "allowed" and outcome["outcome"] != "read":
                 return False
@@ -679,8 +914,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("msal").setLevel(logging.ERROR)
     if MISSING_DEPENDENCY is not None:
         sys.stderr.write(
-            f"probe: {MISSING_DEPENDENCY}; install azure-identity and azure-keyvault-secrets "
-            "(the VM's cloud-init puts them in a venv)\n"
+            f"probe: {MISSING_DEPENDENCY}; install azure-identity, azure-keyvault-secrets and "
+            "azure-storage-blob (the VM's cloud-init puts them in a venv)\n"
         )
         return EXIT_USAGE
     try:

@@ -32,6 +32,9 @@ class ProbeRequest:
     selectors: tuple[str, ...]
     secrets: tuple[str, ...]
     propagation_wait: float = 0.0
+    #: Blob keys (``<account>/<container>/<path>``) to read too; ``expect`` names them
+    #: like secrets (a blob key always has a ``/``, a secret name never).
+    blobs: tuple[str, ...] = ()
     stash_token: bool = False
     replay: bool = False
     budget: float = 30.0

@@ -33,7 +33,12 @@ from verify.targets.base import ProbeOutcome, ProbeRequest
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probe.py"
 #: Imported once by the fork server, so a forked probe starts with them already loaded
 #: (about 0.4 s of CPU per probe process otherwise, which 40 probes pay on 2 cores).
-FORKSERVER_PRELOAD = ("azure.identity", "azure.keyvault.secrets", "verify.probe")
+FORKSERVER_PRELOAD = (
+    "azure.identity",
+    "azure.keyvault.secrets",
+    "azure.storage.blob",
+    "verify.probe",
+)
 
 
 def probe_source() -> str:
@@ -55,6 +60,8 @@ def build_spec(
     return {
         "vault_url": outputs.vault.uri,
         "secrets": list(request.secrets),
+        # Blob key -> its URL as exported (a sandbox exports its loopback listener's).
+        "blobs": {key: outputs.blobs[key].url for key in request.blobs if key in outputs.blobs},
         "identities": list(request.selectors),
         "ca_bundle": ca_bundle,
         "verify_challenge_resource": verify_challenge_resource,
@@ -96,6 +103,9 @@ def requests_for(
             vm=vm,
             selectors=tuple(selectors),
             secrets=tuple(secrets),
+            blobs=tuple(
+                sorted({e.secret for e in expectations if e.vm == vm and e.kind == "blob"})
+            ),
             expect=expect_map(
                 (e.selector, e.secret, e.expected) for e in expectations if e.vm == vm
             ),

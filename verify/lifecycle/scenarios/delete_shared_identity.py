@@ -3,7 +3,8 @@ fresh probes; its assignments are orphaned."""
 
 from __future__ import annotations
 
-from verify.check import Expectation
+import dataclasses
+
 from verify.lifecycle.cleanup import cleanup_step
 from verify.lifecycle.context import Lifecycle
 from verify.lifecycle.steps import timed
@@ -36,9 +37,7 @@ def delete_shared_identity(lc: Lifecycle) -> list[Step]:
         )
     )
     gone_cells = [
-        Expectation(
-            e.vm, e.identity, e.selector, e.principal_id, e.secret, "no_identity", e.resource_id
-        )
+        dataclasses.replace(e, expected="no_identity")  # keeps each cell's kind (blob/secret)
         for e in lc.expectations(vms, ident, outputs=before)
     ]
     step, _ = lc.probe_step(

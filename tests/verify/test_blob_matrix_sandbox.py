@@ -1,0 +1,154 @@
+"""The access matrix and the sandbox's Blob data plane agree on every blob cell.
+
+The sandbox stack is deployed with a storage account in the shape issue 10 asks of the
+dev topology (two containers; a grant at container scope; an account-wide grant whose
+condition limits it to blobs with an index tag; a blob nobody may read). Then:
+
+* every blob row of the exported matrix is tried with the real BlobClient and a token of
+  that row's principal: "allowed" must read content whose SHA-256 is the stack's
+  fingerprint, "denied" must be 403 ``AuthorizationPermissionMismatch``;
+* the verifier's check (probe processes on each VM, the same evidence rules) passes;
+* access the matrix does not expect (a grant added behind the stack's back) fails the
+  check on exactly the blob cells it opens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobClient
+
+from components.mockruntime import load_stack_config
+from components.stack_config import blob_value_key
+from verify.runner import check_report
+from verify.sandbox import SandboxConfig
+from verify.targets.sandbox import STACK_CONFIG, SandboxTarget
+
+READ = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+ONLY_PUBLIC = (
+    f"((!(ActionMatches{{'{READ}'}} AND NOT SubOperationMatches{{'Blob.List'}})) OR "
+    "(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags:"
+    "class<$key_case_sensitive$>] StringEquals 'public'))"
+)
+STORAGE = {
+    "data": {
+        "name": "stmikitblobtest01",
+        "containers": ["config", "reports"],
+        "blobs": [
+            {"container": "config", "name": "app/settings.env", "tags": {"class": "internal"}},
+            {"container": "reports", "name": "q4/summary.csv", "tags": {"class": "public"}},
+            {"container": "reports", "name": "private/payroll.csv", "tags": {"class": "secret"}},
+        ],
+    }
+}
+CONTENTS = {
+    ("config", "app/settings.env"): "DB_URL=postgres://settings-7731",
+    ("reports", "q4/summary.csv"): "quarter,total\nq4,1200\n",
+    ("reports", "private/payroll.csv"): "name,salary\nnobody,0\n",
+}
+STORAGE_GRANTS = [
+    # container scope: vm:solo reads the config container only
+    {"principal": "vm:solo", "role": "Storage Blob Data Reader", "target": "container:data/config"},
+    # account scope with a condition: the shared identity reads blobs tagged class=public
+    {
+        "principal": "identity:shared",
+        "role": "Storage Blob Data Reader",
+        "target": "storage:data",
+        "condition": ONLY_PUBLIC,
+    },
+]
+# reports/private/payroll.csv: no grant reaches it (the condition keeps "shared" out).
+
+
+def overrides() -> dict[str, Any]:
+    base = load_stack_config(STACK_CONFIG)
+    config: dict[str, Any] = {
+        "mikit:storageAccounts": STORAGE,
+        "mikit:grants": [*base["mikit:grants"], *STORAGE_GRANTS],
+    }
+    for (container, name), content in CONTENTS.items():
+        config[f"mikit:{blob_value_key('data', container, name)}"] = content
+    return config
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[SandboxTarget]:
+    with SandboxTarget(config=SandboxConfig(), config_overrides=overrides()) as target:
+        yield target
+
+
+def _try(target: SandboxTarget, url: str, principal_id: str) -> tuple[str, str | None]:
+    sb = target.sandbox
+    token_credential = sb.credential(sb.state.principal(principal_id))
+    client = BlobClient.from_blob_url(
+        url, credential=token_credential, retry_total=0, **sb.blob_client_kwargs()
+    )
+    with client:
+        try:
+            content = client.download_blob().readall()
+        except HttpResponseError as exc:
+            return "denied", f"{exc.status_code} {exc.error_code}"
+    return "allowed", "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def test_matrix_and_sandbox_agree_on_every_blob_cell(deployed: SandboxTarget) -> None:
+    outputs = deployed.outputs()
+    rows = [c for c in outputs.access_matrix if c.kind == "blob"]
+    # every VM x identity x blob: 3 system identities + shared on three VMs, 3 blobs
+    assert len(rows) == 3 * (3 + 3)
+    assert outputs.blob_fingerprints is not None
+    seen = {"allowed": 0, "denied": 0}
+    for row in rows:
+        blob = outputs.blobs[row.target]
+        observed, evidence = _try(deployed, blob.url, row.principal_id)
+        where = f"{row.vm}/{row.identity} {row.target}"
+        assert observed == row.expected, f"{where}: matrix {row.expected}, sandbox {evidence}"
+        if observed == "allowed":
+            assert evidence == outputs.blob_fingerprints[row.target], where
+        else:
+            assert evidence == "403 AuthorizationPermissionMismatch", where
+        seen[observed] += 1
+    # both directions are exercised: container grant, conditional grant, nobody's blob
+    allowed = {(c.vm, c.identity, c.target) for c in rows if c.expected == "allowed"}
+    assert ("solo", "system", "data/config/app/settings.env") in allowed
+    assert ("worker1", "shared", "data/reports/q4/summary.csv") in allowed
+    assert ("worker1", "shared", "data/reports/private/payroll.csv") not in allowed
+    assert not any(t == "data/reports/private/payroll.csv" for _, _, t in allowed)
+    assert seen["allowed"] == len(allowed) == 1 + 3
+    assert seen["denied"] == len(rows) - len(allowed)
+
+
+def test_check_passes_with_blob_cells_both_ways(deployed: SandboxTarget) -> None:
+    run = check_report(deployed, "sandbox")
+    blob_cells = [c for c in run.check.cells if c.kind == "blob"]
+    assert run.passed, run.check.failures
+    assert {c.observed for c in blob_cells} == {"read", "forbidden"}
+    assert all(c.fingerprint_match for c in blob_cells if c.observed == "read")
+    denied = [c for c in blob_cells if c.expected == "denied"]
+    assert denied and all(c.error_code == "AuthorizationPermissionMismatch" for c in denied)
+
+
+def test_access_nobody_granted_fails_on_exactly_those_cells(deployed: SandboxTarget) -> None:
+    outputs = deployed.outputs()
+    sb = deployed.sandbox
+    account = sb.state.storage_account(STORAGE["data"]["name"])
+    assert account is not None
+    batch = outputs.vms["batch"].system_principal_id
+    assert batch is not None
+    extra = sb.state.create_role_assignment(
+        account.container_scope("reports"), "Storage Blob Data Reader", batch
+    )
+    try:
+        run = check_report(deployed, "sandbox")
+    finally:
+        sb.state.delete_role_assignment(extra.id)
+    failed = sorted((c.vm, c.secret) for c in run.check.cells if not c.passed)
+    assert failed == [
+        ("batch", "data/reports/private/payroll.csv"),
+        ("batch", "data/reports/q4/summary.csv"),
+    ]
+    assert all("access nobody granted" in c.detail for c in run.check.cells if not c.passed)

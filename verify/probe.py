@@ -636,6 +636,7 @@ def classify_blob_error(exc: BaseException) -> dict[str, Any]:
         response = getattr(exc, "response", None)
         headers = response.headers if response is not None else {}
         code = getattr(exc, "error_code", None) or headers.get("x-ms-error-code") or str(status)
+        code = str(getattr(code, "value", code))  # azure-storage-blob's StorageErrorCode enum
         if status == 403 and code == BLOB_DENIAL_CODE:
             outcome = "forbidden"
         elif status == 404 and code in BLOB_MISSING_CODES:

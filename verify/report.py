@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from components.roles import RoleCatalog
+from verify import report_storage
 from verify.check import CellResult
 from verify.model import StackOutputs, grant_allows
 from verify.results import RunReport
@@ -78,6 +79,7 @@ def render_mermaid(outputs: StackOutputs) -> str:
     for name in sorted(outputs.secrets):
         lines.append(f'    {_node("sec", name)}[("{_label(name)}")]')
     lines.append("  end")
+    lines += report_storage.storage_nodes(outputs)
     for key, vm in sorted(outputs.vms.items()):
         if vm.system_principal_id:
             lines.append(f"  {_node('vm', key)} --> {_node('sys', key)}")
@@ -86,7 +88,8 @@ def render_mermaid(outputs: StackOutputs) -> str:
     catalog = RoleCatalog.builtin()
     principals = {vm.system_principal_id: _node("sys", k) for k, vm in outputs.vms.items()}
     principals.update({i.principal_id: _node("uai", k) for k, i in outputs.identities.items()})
-    for grant in outputs.grants:
+    # Grants on a storage account or container are drawn with it (report_storage).
+    for grant in [g for g in outputs.grants if "/microsoft.storage/" not in g.scope.lower()]:
         source = principals.get(grant.principal_id)
         if source is None:
             continue
@@ -100,6 +103,7 @@ def render_mermaid(outputs: StackOutputs) -> str:
             lines.append(f'  {source} -. "{_label(grant.role_name)} (no secret read)" .-> Vault')
         for target in targets:
             lines.append(f'  {source} -- "{_label(grant.role_name)}" --> {target}')
+    lines += report_storage.storage_edges(outputs, principals)
     return "\n".join(lines)
 
 
@@ -115,11 +119,13 @@ def _cell_mark(cell: CellResult) -> str:
 def render_matrix(cells: Iterable[CellResult]) -> str:
     """Rows VM/identity, columns secrets; each cell coloured by outcome."""
     cells = list(cells)
-    secrets = sorted({c.secret for c in cells})
+    kinds = {c.secret: c.kind for c in cells}
+    secrets = sorted(kinds, key=lambda name: (kinds[name] == "blob", name))
     rows: dict[tuple[str, str], dict[str, CellResult]] = {}
     for cell in cells:
         rows.setdefault((cell.vm, cell.identity), {})[cell.secret] = cell
-    header = "| VM | identity | " + " | ".join(secrets) + " |"
+    titles = [f"blob {s}" if kinds[s] == "blob" else s for s in secrets]
+    header = "| VM | identity | " + " | ".join(titles) + " |"
     rule = "|---|---|" + "---|" * len(secrets)
     body = [
         f"| {vm} | {identity} | "
@@ -229,7 +235,7 @@ def render_junit(run: RunReport) -> bytes:
                 suite,
                 "testcase",
                 classname=f"matrix.{cell.vm}.{cell.identity}",
-                name=f"{cell.secret} {cell.expected}",
+                name=f"{'blob ' if cell.kind == 'blob' else ''}{cell.secret} {cell.expected}",
             )
             if not cell.passed:
                 ET.SubElement(case, "failure", message=cell.detail)

@@ -15,7 +15,9 @@ condition limits it to blobs with an index tag; a blob nobody may read). Then:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from azure.storage.blob import BlobClient
 
 from components.mockruntime import load_stack_config
 from components.stack_config import blob_value_key
+from verify.report import write_reports
 from verify.runner import check_report
 from verify.sandbox import SandboxConfig
 from verify.targets.sandbox import STACK_CONFIG, SandboxTarget
@@ -152,3 +155,30 @@ def test_access_nobody_granted_fails_on_exactly_those_cells(deployed: SandboxTar
         ("batch", "data/reports/q4/summary.csv"),
     ]
     assert all("access nobody granted" in c.detail for c in run.check.cells if not c.passed)
+
+
+def test_reports_show_storage_and_blob_cells_never_content(
+    deployed: SandboxTarget, tmp_path: Path
+) -> None:
+    run = check_report(deployed, "sandbox")
+    paths = write_reports(run, tmp_path)
+    markdown = paths["markdown"].read_text()
+    assert 'subgraph st_data["Storage account stmikitblobtest01"]' in markdown
+    assert 'subgraph ct_data_config["container config"]' in markdown
+    assert 'blob_data_reports_private_payroll_csv["private/payroll.csv<br/>class=secret"]' in (
+        markdown
+    )
+    assert '-- "Storage Blob Data Reader with condition" --> blob_data_reports_q4_summary_csv' in (
+        markdown
+    )
+    assert '-- "Storage Blob Data Reader" --> blob_data_config_app_settings_env' in markdown
+    assert "| blob data/config/app/settings.env |" in markdown
+    junit = paths["junit"].read_text()
+    assert 'name="blob data/reports/private/payroll.csv denied"' in junit
+    report = json.loads(paths["json"].read_text())
+    kinds = {c["kind"] for c in report["check"]["cells"]}
+    assert kinds == {"secret", "blob"}
+    for path in paths.values():
+        text = path.read_text()
+        for content in CONTENTS.values():
+            assert content not in text, f"{path.name} shows a blob's content"

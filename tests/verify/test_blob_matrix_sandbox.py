@@ -27,7 +27,7 @@ from azure.storage.blob import BlobClient
 from components.mockruntime import load_stack_config
 from components.stack_config import blob_value_key
 from verify.report import write_reports
-from verify.runner import check_report
+from verify.runner import check_report, lifecycle_report
 from verify.sandbox import SandboxConfig
 from verify.targets.sandbox import STACK_CONFIG, SandboxTarget
 
@@ -182,3 +182,23 @@ def test_reports_show_storage_and_blob_cells_never_content(
         text = path.read_text()
         for content in CONTENTS.values():
             assert content not in text, f"{path.name} shows a blob's content"
+
+
+def test_lifecycle_regrants_keep_their_condition() -> None:
+    """recreate-identity makes the grants again for the new principal: an account-wide
+    blob grant made without its condition would read every blob (the sandbox enforces it,
+    so the scenario fails with "access nobody granted" on the old code)."""
+    with SandboxTarget(config=SandboxConfig(), config_overrides=overrides()) as target:
+        run = lifecycle_report(target, "sandbox", scenarios=["recreate-identity"])
+        assert run.passed, [s.details for sc in run.scenarios for s in sc.steps if not s.passed]
+        steps = {s.name: s for sc in run.scenarios for s in sc.steps}
+        after = steps["after the grants are made again, reads work"]
+        assert after.observed == "21/21 cells as expected"  # 3 VMs x (4 secrets + 3 blobs)
+        shared = target.outputs().identities["shared"]
+        state = target.sandbox.state
+        recreated = next(i for i in state.identities() if i.name == shared.name)
+        assert recreated.principal_id != shared.principal_id
+        account = state.storage_account(STORAGE["data"]["name"])
+        assert account is not None
+        regranted = state.role_assignments(scope=account.id, principal_id=recreated.principal_id)
+        assert [a.condition for a in regranted] == [ONLY_PUBLIC]

@@ -204,7 +204,9 @@ def test_cleanup_that_would_touch_a_live_assignment_is_refused(
 def test_regrant_that_never_happens_fails_recreate_identity(
     target: SandboxTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def pretend(principal_id: str, role_definition_id: str, scope: str) -> Assignment:
+    def pretend(
+        principal_id: str, role_definition_id: str, scope: str, condition: str | None = None
+    ) -> Assignment:
         return Assignment(
             f"{scope}/x", "x", principal_id, "ServicePrincipal", role_definition_id, scope
         )

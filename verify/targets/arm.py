@@ -241,7 +241,11 @@ class ArmOperations:
     # -- role assignments -----------------------------------------------------------
 
     def create_assignment(
-        self, principal_id: str, role_definition_id: str, scope: str
+        self,
+        principal_id: str,
+        role_definition_id: str,
+        scope: str,
+        condition: str | None = None,
     ) -> Assignment:
         name = str(
             uuid.uuid5(uuid.NAMESPACE_URL, f"{scope}|{principal_id}|{role_definition_id}".lower())
@@ -253,6 +257,8 @@ class ArmOperations:
                 role_definition_id=role_definition_id,
                 principal_id=principal_id,
                 principal_type="ServicePrincipal",
+                condition=condition,
+                condition_version="2.0" if condition else None,
             ),
         )
         return to_assignment(created)

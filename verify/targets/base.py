@@ -113,8 +113,15 @@ class Target(Protocol):
         ...
 
     def create_assignment(
-        self, principal_id: str, role_definition_id: str, scope: str
-    ) -> Assignment: ...
+        self,
+        principal_id: str,
+        role_definition_id: str,
+        scope: str,
+        condition: str | None = None,
+    ) -> Assignment:
+        """A role assignment; ``condition`` (ABAC, version 2.0) is kept as the stack's grant
+        had it: re-granting without it would widen what the grant allows."""
+        ...
 
     @property
     def stack_scope(self) -> str:

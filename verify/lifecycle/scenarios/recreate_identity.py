@@ -121,7 +121,10 @@ def recreate_identity(lc: Lifecycle) -> list[Step]:
 
     def regrant() -> str:
         for grant in old_grants:
-            a = lc.target.create_assignment(new.principal_id, grant.role_definition_id, grant.scope)
+            # The condition too: without it an account-wide blob grant would read every blob.
+            a = lc.target.create_assignment(
+                new.principal_id, grant.role_definition_id, grant.scope, grant.condition
+            )
             made.append(
                 grant.model_copy(
                     update={"name": a.name, "id": a.id, "principal_id": new.principal_id}

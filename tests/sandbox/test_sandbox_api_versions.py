@@ -5,6 +5,12 @@ Reproduced: ARM and Key Vault accepted ``1999-01-01`` and ``0.1-bogus``."""
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import azure.mgmt.compute as compute_pkg
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
@@ -16,11 +22,13 @@ from sandbox_world import World
 
 from verify.sandbox import Sandbox
 from verify.sandbox.api_versions import (
+    DATA,
     arm_resource_type,
     arm_versions,
     check_arm,
     keyvault_versions,
 )
+from verify.sandbox.data import sdk_api_versions
 from verify.sandbox.records import SandboxError
 
 ARM = "https://management.azure.com"
@@ -76,8 +84,9 @@ def test_no_registered_provider_found_names_the_supported_versions(
     assert message.startswith(
         f"No registered resource provider found for location '{sb.state.location}' and API "
         "version '2019-01-01' for type 'userAssignedIdentities'. The supported api-versions "
-        "are '2026-05-31, "
+        "are '2015-08-31-preview, 2018-11-30, 2021-09-30-preview, "
     )
+    assert message.endswith(f"2026-05-31'. The supported locations are '{sb.state.location}'.")
 
 
 def test_a_real_client_pinned_to_an_unreleased_version_is_refused(
@@ -131,6 +140,10 @@ def test_every_installed_clients_default_version_is_accepted(sb: Sandbox, world:
         ("Microsoft.KeyVault/vaults", "2026-02-01"),
         ("Microsoft.Storage/storageAccounts", "2025-08-01"),
         ("Microsoft.Authorization/roleAssignments", "2022-04-01"),
+        ("Microsoft.Authorization/roleDefinitions", "2022-05-01-preview"),
+        ("Microsoft.KeyVault/deletedVaults", "2026-02-01"),
+        ("Microsoft.Storage/storageAccounts/blobServices", "2025-08-01"),
+        ("Microsoft.Storage/storageAccounts/blobServices/containers", "2025-08-01"),
     ],
 )
 def test_azure_cli_versions_are_accepted(type_: str, version: str) -> None:
@@ -161,11 +174,92 @@ def test_arm_resource_type_of_a_path(path: str, type_: str | None) -> None:
     assert arm_resource_type(path) == type_
 
 
-def test_complete_lists_refuse_unlisted_well_formed_versions() -> None:
+ALL_TYPES = sorted(json.loads(DATA.read_text())["arm"])
+
+
+def _next_unlisted(versions: tuple[str, ...]) -> str:
+    """A well-formed version one day after the newest listed date that is itself unlisted."""
+    newest = max(v for v in versions if re.fullmatch(r"\d{4}-\d{2}-\d{2}(-preview)?", v))
+    day, suffix = date.fromisoformat(newest[:10]), newest[10:]
+    for _ in range(400):  # bounded: some day within a year after the newest is unlisted
+        day += timedelta(days=1)
+        if f"{day.isoformat()}{suffix}" not in versions:
+            return f"{day.isoformat()}{suffix}"
+    raise AssertionError(f"no unlisted day after {newest}")
+
+
+@pytest.mark.parametrize("type_", ALL_TYPES)
+def test_every_listed_version_is_accepted(type_: str) -> None:
+    known = arm_versions(type_)
+    assert known is not None and len(known.versions) == len(set(known.versions)) >= 4
+    for version in known.versions:
+        check_arm(type_, version, "westeurope")
+
+
+@pytest.mark.parametrize("type_", ALL_TYPES)
+def test_an_unlisted_well_formed_version_is_refused_in_arms_words(type_: str) -> None:
+    """No date-range fallback: a day after a listed version is not a version (issue 11)."""
+    known = arm_versions(type_)
+    assert known is not None
+    version = _next_unlisted(known.versions)
     with pytest.raises(SandboxError) as refused:
-        check_arm("Microsoft.Authorization/roleAssignments", "2021-01-01", "westeurope")
-    assert refused.value.code == "NoRegisteredProviderFound"
-    check_arm("Microsoft.Authorization/roleAssignments", "2020-10-01-preview", "westeurope")
+        check_arm(type_, version, "westeurope")
+    assert refused.value.status == 400
+    if type_.startswith("Microsoft.Resources/"):
+        assert refused.value.code == "InvalidApiVersionParameter"
+        assert refused.value.message == (
+            f"The api-version '{version}' is invalid. The supported versions are "
+            f"'{','.join(known.versions)}'."
+        )
+    else:
+        assert refused.value.code == "NoRegisteredProviderFound"
+        assert refused.value.message == (
+            f"No registered resource provider found for location 'westeurope' and API version "
+            f"'{version}' for type '{type_.partition('/')[2]}'. The supported api-versions are "
+            f"'{', '.join(sorted(known.versions))}'. The supported locations are 'westeurope'."
+        )
+
+
+@pytest.mark.parametrize(
+    ("type_", "version"),
+    [  # each accepted by the old "any date since the earliest" fallback; Azure never shipped it
+        ("Microsoft.Compute/virtualMachines", "2022-01-01"),
+        ("Microsoft.KeyVault/vaults", "2022-01-01"),
+        ("Microsoft.Resources/resourceGroups", "2023-01-01"),
+    ],
+)
+def test_the_sandbox_refuses_a_version_the_old_date_range_accepted(
+    sb: Sandbox, world: World, type_: str, version: str
+) -> None:
+    response = arm_get(sb, served_paths(sb, world)[type_], version)
+    assert response.status_code == 400, response.text
+    own = type_.startswith("Microsoft.Resources/")
+    expected = "InvalidApiVersionParameter" if own else "NoRegisteredProviderFound"
+    assert response.json()["error"]["code"] == expected
+
+
+def test_arms_own_list_keeps_its_non_date_entry() -> None:
+    """ARM lists ``2014-04`` for its own types: accepted as listed, though not a date."""
+    check_arm("Microsoft.Resources/resourceGroups", "2014-04", "westeurope")
+    with pytest.raises(SandboxError) as refused:
+        check_arm("Microsoft.Compute/virtualMachines", "2014-04", "westeurope")
+    assert refused.value.code == "InvalidApiVersionParameter"
+
+
+def test_every_version_the_installed_mgmt_clients_send_is_listed() -> None:
+    """The installed azure-mgmt-* packages' operations (every api-version they can send, not
+    only the default) are all in the data, read the way the refresh script reads them."""
+    site = Path(compute_pkg.__file__).parents[3]
+    found = sdk_api_versions.read_texts(sdk_api_versions.installed_texts(site))
+    assert {
+        "Microsoft.Compute/virtualMachines",
+        "Microsoft.Authorization/roleAssignments",
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+    } <= set(found)
+    for type_, versions in found.items():
+        known = arm_versions(type_)
+        assert known is not None, type_
+        assert versions and versions <= set(known.versions), (type_, versions - set(known.versions))
 
 
 @pytest.mark.parametrize("version", ["1999-01-01", "0.1-bogus", "7.7", "2026-04-02", "7.6-preview"])

@@ -106,10 +106,12 @@ class StaticCredential:
 
 
 # ------------------------------------------------------------------ versions
-def test_accepted_versions_are_the_installed_clients_default_and_those_before_it() -> None:
+def test_accepted_versions_are_every_version_the_installed_client_can_send() -> None:
+    """Issue 11: the list is exact, not "the recent ones": every version azure-storage-blob
+    can be pinned to, plus 2021-10-04 (which Azure offers and that client skips)."""
     assert _SUPPORTED_API_VERSIONS[-1] == SUPPORTED_VERSIONS[-1]
-    recent = _SUPPORTED_API_VERSIONS[_SUPPORTED_API_VERSIONS.index("2023-01-03") :]
-    assert list(SUPPORTED_VERSIONS) == recent
+    assert set(SUPPORTED_VERSIONS) == set(_SUPPORTED_API_VERSIONS) | {"2021-10-04"}
+    assert list(SUPPORTED_VERSIONS) == sorted(SUPPORTED_VERSIONS)
 
 
 # ------------------------------------------------------------------ reading
@@ -324,20 +326,30 @@ def test_token_for_another_audience_is_401_with_challenge(sb: Sandbox, bw: BlobW
 
 def test_unknown_and_missing_versions(sb: Sandbox, bw: BlobWorld) -> None:
     token = sb.issue_token(bw.owner.principal_id, "https://storage.azure.com")
-    client = BlobServiceClient(
+    older = BlobServiceClient(
         sb.blob_url(bw.account),
         StaticCredential(token),
-        api_version="2021-12-02",  # a real, older version no current client sends
+        api_version="2021-12-02",  # a real, older version the installed client can be pinned to
         retry_total=0,
         **sb.blob_client_kwargs(),
     )
-    with client, pytest.raises(HttpResponseError) as old:
-        client.get_blob_client(CONFIG, "app/settings.json").download_blob()
-    assert (old.value.status_code, code_of(old.value)) == (400, "InvalidHeaderValue")
-    assert "<HeaderName>x-ms-version</HeaderName><HeaderValue>2021-12-02</HeaderValue>" in (
-        old.value.response.text()
-    )
+    with older:
+        assert older.get_blob_client(CONFIG, "app/settings.json").download_blob().readall()
     url = f"{sb.blob_url(bw.account)}/{CONFIG}/app/settings.json"
+    unreleased = requests.get(  # well formed, a day after a real one, never released
+        url,
+        headers={"Authorization": f"Bearer {token}", "x-ms-version": "2021-12-03"},
+        verify=sb.ca_cert_path,
+        timeout=10,
+    )
+    assert (unreleased.status_code, unreleased.headers["x-ms-error-code"]) == (
+        400,
+        "InvalidHeaderValue",
+    )
+    assert (
+        "<HeaderName>x-ms-version</HeaderName><HeaderValue>2021-12-03</HeaderValue>"
+        in unreleased.text
+    )
     bare = requests.get(
         url, headers={"Authorization": f"Bearer {token}"}, verify=sb.ca_cert_path, timeout=10
     )

@@ -25,13 +25,31 @@ from datetime import UTC, datetime
 
 from starlette.responses import Response
 
-#: The REST versions accepted: every version azure-storage-blob 12.31 lists in its
-#: ``_SUPPORTED_API_VERSIONS`` from 2023-01-03 on. Its default is the newest (2026-10-06);
-#: @azure/storage-blob sends its ``SERVICE_VERSION`` (2023-01-03 in 12.15, 2024-05-04 in
-#: 12.22; later releases move to later versions of this same list). Older versions exist
-#: on Azure, but no client of the last three years sends them; refusing them keeps a
-#: client pinned to an ancient version from passing here unnoticed.
+#: The REST versions accepted, exactly: every version azure-storage-blob 12.31 can send (its
+#: ``_SUPPORTED_API_VERSIONS``, 2019-02-02 ... 2026-10-06; its default is the newest) and
+#: 2021-10-04, which Azure offers but that client skips (Microsoft's Business Central
+#: "Storage Service API Version" enum, linking Microsoft's versioning page). Azure also
+#: answers older versions (Bearer tokens need 2017-11-09 or later, "Versioning for Azure
+#: Storage"); 2017-11-09 ... 2018-11-09 are not listed here because no source read names
+#: them all (see docs/azure-fidelity.md). Anything else: 400 ``InvalidHeaderValue``.
 SUPPORTED_VERSIONS = (
+    "2019-02-02",
+    "2019-07-07",
+    "2019-10-10",
+    "2019-12-12",
+    "2020-02-10",
+    "2020-04-08",
+    "2020-06-12",
+    "2020-08-04",
+    "2020-10-02",
+    "2020-12-06",
+    "2021-02-12",
+    "2021-04-10",
+    "2021-06-08",
+    "2021-08-06",
+    "2021-10-04",
+    "2021-12-02",
+    "2022-11-02",
     "2023-01-03",
     "2023-05-03",
     "2023-08-03",

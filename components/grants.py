@@ -11,7 +11,7 @@ import re
 
 import pulumi
 
-from components.errors import ConfigError
+from components.errors import NOT_SET, ConfigError
 from components.role_assignment import RoleAssignment, RoleAssignmentArgs
 from components.role_lookup import RoleResolver
 
@@ -51,7 +51,7 @@ class Grantable:
             if not isinstance(scope, str):
                 raise ConfigError(
                     "name",
-                    None,
+                    NOT_SET,
                     "is required when scope is an Output",
                     "pass name='<stable key>', e.g. grant(role, vault.secret_scope('x'), "
                     "name='reads-x')",

@@ -612,10 +612,10 @@ def load(config: Any, resolver: RoleResolver) -> tuple[StackConfig, dict[str, An
             if value is None:
                 raise ConfigError(
                     f"{NAMESPACE}:{key}",
-                    None,
+                    NOT_SET,
                     f"is not set, so blob {blob_key(account_key, blob.container, blob.name)!r} "
                     "has no content",
-                    f"run: pulumi config set --secret {NAMESPACE}:{key} <content>",
+                    f"run: {config_set_command(f'{NAMESPACE}:{key}', '<content>', secret=True)}",
                 )
             values[BLOB_VALUE_PREFIX + blob_key(account_key, blob.container, blob.name)] = value
     for name in cfg.secrets:

@@ -214,6 +214,53 @@ def time_to_verified(delay: float, max_backoff: float | None) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- 2b. check
+
+
+def check_time_to_verified(delay: float, parallel: int | None = None) -> dict[str, Any]:
+    """Deploy the sandbox stack with RBAC propagation delay D, run ``verify check`` at
+    once with its defaults, and time the last allowed cell's first read after its grant.
+
+    The grants are made by the deployment itself (the last one at the end of the deploy),
+    so this is what a user sees running ``verify check`` right after ``pulumi up``.
+    """
+    from verify.runner import check_report  # noqa: PLC0415
+    from verify.sandbox import SandboxConfig  # noqa: PLC0415
+    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
+
+    config = SandboxConfig(propagation_delay_seconds=delay)
+    with SandboxTarget(config=config, max_parallel=parallel) as target:
+        sb = target.sandbox
+        granted = max(a.created_on for a in sb.state.role_assignments())
+        started = time.time()
+        run = check_report(target, "sandbox")
+        finished = time.time()
+        assert run.check is not None
+        if not run.check.passed:
+            raise RuntimeError(f"check failed: {run.check.failures[:3]}")
+        log = sb.request_log.records(service="keyvault", since=granted)
+        # Each allowed cell is read successfully exactly once (after its 403s), so the
+        # last 200 on a secret is the moment the last allowed cell was verified.
+        reads = [r.at for r in log if r.status == 200 and "/secrets/" in r.path]
+        refused = [r for r in log if r.status == 403]
+    allowed = sum(c.expected == "allowed" for c in run.check.cells)
+    if len(reads) != allowed:
+        raise RuntimeError(f"{len(reads)} successful reads for {allowed} allowed cells")
+    verified = max(reads)
+    return {
+        "delay": delay,
+        "parallel": target.max_parallel,
+        "vms": len(target.outputs().vms),
+        "cells": len(run.check.cells),
+        "allowed_cells": allowed,
+        "seconds_to_verified": verified - granted,
+        "ratio": (verified - granted) / delay,
+        "check_started_after_grant": started - granted,
+        "check_seconds": finished - started,
+        "refused_while_waiting": len(refused),
+    }
+
+
 # --------------------------------------------------------------------------- 3. fan-out
 
 
@@ -319,6 +366,7 @@ KINDS = {
     "program": lambda a: program(a["which"], a["vms"], a.get("count_calls", False)),
     "graph": lambda a: graph(a["vms"]),
     "ttv": lambda a: time_to_verified(a["delay"], a.get("max_backoff")),
+    "ttvcheck": lambda a: check_time_to_verified(a["delay"], a.get("parallel")),
     "fanout": lambda a: fanout(a["vms"], a.get("parallel")),
     "floor": lambda a: probe_floor(a["reps"]),
 }

@@ -21,6 +21,7 @@ from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
 from sandbox_world import OnVm, World
 
 from verify.sandbox import Sandbox
+from verify.sandbox.rbac import RbacEvaluator
 
 
 def secret_client(sb: Sandbox, world: World, credential: Any) -> SecretClient:
@@ -210,17 +211,49 @@ def test_secrets_user_cannot_write(sb: Sandbox, world: World, on_vm: OnVm) -> No
 
 
 def test_propagation_delay(sb: Sandbox, world: World, on_vm: OnVm) -> None:
-    sb.faults.propagation_delay_seconds = 0.4
+    """A new assignment is refused while it propagates and applies once it has.
+
+    The delay is an hour while the first read is made, so a slow machine cannot let the
+    grant through early; "time passing" is then the delay falling to zero. The clock
+    arithmetic itself is held, with a fake clock, by test_propagation_cutoff_uses_the_clock.
+    """
+    sb.faults.propagation_delay_seconds = 3600
     on_vm(world.vm_both)
     principal = world.vm_both.system_principal_id
     assert principal is not None
-    sb.state.create_role_assignment(world.vault.id, "Key Vault Secrets User", principal)
-    client = secret_client(sb, world, ManagedIdentityCredential())
-    with pytest.raises(HttpResponseError) as early:
-        client.get_secret("db")
-    assert forbidden(early.value)
-    time.sleep(0.45)
-    assert client.get_secret("db").value == world.values["db"]
+    assignment = sb.state.create_role_assignment(
+        world.vault.id, "Key Vault Secrets User", principal
+    )
+    try:
+        client = secret_client(sb, world, ManagedIdentityCredential())
+        with pytest.raises(HttpResponseError) as early:
+            client.get_secret("db")
+        assert forbidden(early.value)
+        sb.faults.propagation_delay_seconds = 0.0
+        assert client.get_secret("db").value == world.values["db"]
+    finally:
+        sb.faults.propagation_delay_seconds = 0.0
+        sb.state.delete_role_assignment(assignment.id)
+
+
+def test_propagation_cutoff_uses_the_clock(sb: Sandbox, world: World) -> None:
+    """Just before created_on + delay the grant is not effective; just after, it is."""
+    principal = world.vm_both.system_principal_id
+    assert principal is not None
+    assignment = sb.state.create_role_assignment(
+        world.vault.id, "Key Vault Secrets User", principal
+    )
+    try:
+        now = [assignment.created_on]
+        rbac = RbacEvaluator(sb.state, lambda: 10.0, clock=lambda: now[0])
+        action = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
+        scope = world.vault.secret_scope("db")
+        now[0] = assignment.created_on + 9.9
+        assert not rbac.check_data_action(principal, action, scope).allowed
+        now[0] = assignment.created_on + 10.1
+        assert rbac.check_data_action(principal, action, scope).allowed
+    finally:
+        sb.state.delete_role_assignment(assignment.id)
 
 
 # ------------------------------------------------------------------ tokens

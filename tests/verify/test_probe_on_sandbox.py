@@ -10,6 +10,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -143,20 +144,46 @@ def test_keyvault_429_long_retry_after_is_reported_not_waited(
 
 
 def test_propagation_delay_is_waited_out_and_reported(world: World, run_probe: ProbeRunner) -> None:
+    """The probe keeps polling through a 403 until the grant takes effect.
+
+    Deterministic on a loaded machine: the grant is held back (an hour's delay) until the
+    sandbox has answered the probe 403 at least once, and only then does it take effect.
+    A fixed sub-second delay raced the probe's own start-up: when the process took longer
+    to start than the delay, the first read already succeeded and nothing was waited out.
+    """
     st = world.sb.state
     vault = st.vault("kv-test")
-    world.sb.faults.propagation_delay_seconds = 0.5
+    world.sb.faults.propagation_delay_seconds = 3600
+    since = time.time()
     grant = st.create_role_assignment(
         vault.secret_scope("api-key"), "Key Vault Secrets User", world.vm_a.system_principal_id
     )
+
+    def forbidden_once() -> bool:
+        return any(
+            r.status == 403 and r.principal_id == world.vm_a.system_principal_id
+            for r in world.sb.request_log.records(service="keyvault", since=since)
+        )
+
+    def release_after_first_403() -> None:
+        deadline = time.monotonic() + 20
+        while not forbidden_once() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        world.sb.faults.propagation_delay_seconds = 0.0
+
+    releaser = threading.Thread(target=release_after_first_403, daemon=True)
+    releaser.start()
     try:
-        result = run_probe(world.vm_a, ["system"], secrets=["api-key"], propagation_wait_seconds=5)
+        result = run_probe(world.vm_a, ["system"], secrets=["api-key"], propagation_wait_seconds=25)
     finally:
+        releaser.join(timeout=25)
+        world.sb.faults.propagation_delay_seconds = 0.0
         st.delete_role_assignment(grant.id)
+    assert forbidden_once()
     outcome = _only(result, "system")["secrets"]["api-key"]
     assert outcome["outcome"] == "read"
     assert outcome["attempts"] >= 2
-    assert outcome["waited_ms"] >= 250
+    assert outcome["waited_ms"] > 0
 
 
 def test_propagation_wait_is_capped(world: World, run_probe: ProbeRunner) -> None:

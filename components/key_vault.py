@@ -32,6 +32,10 @@ class KeyVaultArgs:
     public_network_access: bool = True
     soft_delete_retention_days: int = 90
     sku: str = "standard"
+    create_mode: str = "default"
+    """``recover``: bring back the soft-deleted vault that holds this name (after a
+    ``pulumi destroy`` it keeps the name for ``soft_delete_retention_days``) instead of
+    failing with 409 ``ConflictError``. Needed for one ``pulumi up``; remove it after."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -48,6 +52,13 @@ def _check(args: KeyVaultArgs) -> None:
         )
     if args.sku not in ("standard", "premium"):
         raise ConfigError("sku", args.sku, "is not a Key Vault SKU", "use 'standard' or 'premium'")
+    if args.create_mode not in ("default", "recover"):
+        raise ConfigError(
+            "create_mode",
+            args.create_mode,
+            "is not a Key Vault create mode",
+            "use 'default', or 'recover' to bring back a soft-deleted vault of this name",
+        )
 
 
 class KeyVault(pulumi.ComponentResource):
@@ -75,6 +86,7 @@ class KeyVault(pulumi.ComponentResource):
                 access_policies=[],
                 enable_soft_delete=True,
                 soft_delete_retention_in_days=args.soft_delete_retention_days,
+                create_mode="recover" if args.create_mode == "recover" else None,  # type: ignore[arg-type]
                 # ARM refuses an explicit false; leaving it out means "off".
                 enable_purge_protection=True if args.purge_protection else None,
                 public_network_access="Enabled" if args.public_network_access else "Disabled",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, get_origin
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -73,6 +73,10 @@ class VaultConfig(_Model):
     purge_protection: bool = True
     public_network_access: bool = True
     soft_delete_retention_days: Annotated[int, Field(ge=7, le=90)] = 90
+    #: ``recover`` brings back a soft-deleted vault of this name (with its secrets) instead
+    #: of failing with 409 ConflictError; set it for the one `pulumi up` after a destroy
+    #: (`python -m verify preflight` says when), then remove it.
+    create_mode: Literal["default", "recover"] = "default"
 
 
 class FederatedCredentialConfig(_Model):

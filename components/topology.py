@@ -110,6 +110,7 @@ class Topology:
                 purge_protection=cfg.vault.purge_protection,
                 public_network_access=cfg.vault.public_network_access,
                 soft_delete_retention_days=cfg.vault.soft_delete_retention_days,
+                create_mode=cfg.vault.create_mode,
                 tags=tags,
             ),
         )

@@ -4,6 +4,7 @@
     mikit-verify lifecycle  [--scenario NAME ...] [--cleanup] [...same options]
     mikit-verify cleanup    --principal OBJECT_ID [...]  [...same options]
     mikit-verify sandbox    ...   (runs the local sandbox on its own; see its --help)
+    mikit-verify preflight  [--target azure|sandbox] [--stack S]  (vault name free? before up)
 
 Progress is printed while it runs, a summary table at the end, and the reports
 (report.json, report.md, junit.xml) land in --report-dir. Exit code 0 only when every
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="object ID of a deleted principal whose assignments to clean (repeatable)",
     )
     sub.add_parser("sandbox", help="run the local sandbox (arguments go to it)", add_help=False)
+    _preflight_parser(sub)
     return parser
 
 
@@ -181,6 +183,35 @@ def _principals(values: Sequence[str]) -> list[str]:
                 "give the principal's object ID, e.g. the principalId of its role assignment",
             )
     return [v.lower() for v in values]
+
+
+def _preflight_parser(sub: Any) -> None:
+    pre = sub.add_parser(
+        "preflight",
+        help="before `pulumi up`: is the vault name held by a soft-deleted vault?",
+    )
+    pre.add_argument("--target", choices=("sandbox", "azure"), default="azure")
+    pre.add_argument("--stack", default=None, help="stack whose stacks/Pulumi.<stack>.yaml to read")
+    pre.add_argument(
+        "--subscription",
+        default=None,
+        help="azure: subscription ID (default AZURE_SUBSCRIPTION_ID)",
+    )
+
+
+def _run_preflight(args: argparse.Namespace, console: Console) -> int:
+    """Exit 0 only when every check proved there is no conflict."""
+    from verify import preflight  # noqa: PLC0415 -- only for this command
+
+    try:
+        findings = preflight.run(args.target, args.stack, subscription_id=args.subscription)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return EXIT_USAGE
+    for finding in findings:
+        colour = {"ok": "green", "conflict": "red", "inconclusive": "yellow"}[finding.verdict]
+        console.print(f"[{colour}]{finding.verdict}:[/] {finding.message}")
+    return EXIT_OK if all(f.passed for f in findings) else EXIT_FAILED
 
 
 class ImportClock:
@@ -302,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Rich assumes 80 columns when not on a terminal; CI logs read better wider.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    if args.command == "preflight":
+        return _run_preflight(args, console)
     started = time.monotonic()
 
     def progress(message: str) -> None:

@@ -13,6 +13,7 @@ import ipaddress
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from components import armid
@@ -129,6 +130,9 @@ class InMemoryArm(StorageArm):
         """ARM documents by lower-cased ARM ID."""
         self.secret_values: dict[str, str] = {}
         """Secret values by lower-cased secret ARM ID (management-plane writes)."""
+        self.deleted_vaults: dict[str, JSON] = {}
+        """Soft-deleted vaults (``DeletedVault`` JSON) by lower-cased vault name: names are
+        global, and a deleted vault holds its name until purged or its retention ends."""
         self.existing: set[str] = {str(i).rstrip("/").lower() for i in existing}
         """ARM IDs that exist before the program runs (e.g. a resource group the stack
         deploys into with ``mikit:createResourceGroup: false``): valid scopes."""
@@ -215,9 +219,43 @@ class InMemoryArm(StorageArm):
         lifted).
         """
         with self._mutex:
-            if self.get(arm_id) is not None and not _is_lock(arm_id):
+            doc = self.get(arm_id)
+            if doc is not None and not _is_lock(arm_id):
                 rules.check_not_locked(arm_id, self.locks(), "delete")
+            if doc is not None and doc["type"].lower() == arm_shapes.KEY_VAULT.lower():
+                self._soft_delete_vault(doc)
             return self.resources.pop(arm_id.lower(), None)
+
+    def _soft_delete_vault(self, doc: JSON) -> None:
+        """Key Vault soft delete is always on: the name stays held for the retention days."""
+        props = doc["properties"]
+        now = datetime.now(UTC)
+        days = int(props.get("softDeleteRetentionInDays") or 90)
+        self.deleted_vaults[doc["name"].lower()] = arm_shapes.deleted_key_vault(
+            subscription_id=self.subscription_id,
+            name=doc["name"],
+            location=doc["location"],
+            vault_id=doc["id"],
+            deletion_date=now,
+            scheduled_purge_date=now + timedelta(days=days),
+            purge_protection_enabled=bool(props.get("enablePurgeProtection", False)),
+            tags=doc.get("tags"),
+        )
+
+    def deleted_vault(self, name: str) -> JSON | None:
+        """The soft-deleted vault holding ``name``, if any."""
+        return self.deleted_vaults.get(name.lower())
+
+    def purge_deleted_vault(self, name: str) -> bool:
+        """Free a deleted vault's name; refused while purge protection holds it."""
+        with self._mutex:
+            held = self.deleted_vaults.get(name.lower())
+            if held is None:
+                return False
+            if held["properties"]["purgeProtectionEnabled"]:
+                raise rules.deleted_vault_purge_refused()
+            del self.deleted_vaults[name.lower()]
+            return True
 
     def exists(self, arm_id: str) -> bool:
         """Whether ``arm_id`` names a resource (or resource group) that exists now."""
@@ -442,6 +480,10 @@ class InMemoryArm(StorageArm):
     def _vault(self, arm_id: str, inputs: JSON) -> JSON:
         props = inputs.get("properties") or {}
         name = arm_id.rsplit("/", 1)[-1]
+        held = self.deleted_vaults.get(name.lower())
+        rules.check_vault_create(held is not None, props.get("createMode"))
+        if held is not None:  # createMode: recover brings the deleted vault back
+            del self.deleted_vaults[name.lower()]
         return arm_shapes.key_vault(
             arm_id=arm_id,
             location=self._location(inputs),

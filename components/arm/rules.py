@@ -231,8 +231,24 @@ def deleted_vault_conflict() -> ArmError:
     )
 
 
-def recover_without_deleted_vault(name: str) -> ArmError:
-    """``createMode: recover`` for a name no soft-deleted vault holds."""
+def check_vault_create(deleted: bool, create_mode: str | None) -> None:
+    """A vault PUT whose name a soft-deleted vault holds: refused unless it recovers it.
+
+    Vault names are global and a deleted vault keeps its name for its retention days
+    (7-90); ``createMode: recover`` brings it back with its secrets, a purge frees the name.
+    """
+    if deleted and (create_mode or "default").lower() != "recover":
+        raise deleted_vault_conflict()
+
+
+def deleted_vault_purge_refused() -> ArmError:
+    """Purging a deleted vault that has purge protection: it stays until its retention ends."""
+    return ArmError(405, "MethodNotAllowed", "Operation 'DeletedVaultPurge' is not allowed.")
+
+
+def deleted_vault_not_found(name: str) -> ArmError:
+    """``GET .../locations/{location}/deletedVaults/{name}`` when none is held (text not
+    confirmed; the status is what the preflight relies on)."""
     return ArmError(
         404,
         "ResourceNotFound",

@@ -41,6 +41,7 @@ ROLE_DEFINITION = "Microsoft.Authorization/roleDefinitions"
 MANAGEMENT_LOCK = "Microsoft.Authorization/locks"
 KEY_VAULT = "Microsoft.KeyVault/vaults"
 KEY_VAULT_SECRET = "Microsoft.KeyVault/vaults/secrets"  # noqa: S105 (a type name)
+DELETED_KEY_VAULT = "Microsoft.KeyVault/deletedVaults"
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 BLOB_CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
 BLOB = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
@@ -543,5 +544,40 @@ def blob(
             "contentType": content_type,
             "accessTier": "Hot",
             "tags": dict(tags or {}),
+        },
+    }
+
+
+def deleted_vault_id(subscription_id: str, location: str, name: str) -> str:
+    """Where ARM lists a soft-deleted vault: below the subscription and region, not a group."""
+    return (
+        f"/subscriptions/{subscription_id}/providers/Microsoft.KeyVault/locations/"
+        f"{location}/deletedVaults/{name}"
+    )
+
+
+def deleted_key_vault(
+    *,
+    subscription_id: str,
+    name: str,
+    location: str,
+    vault_id: str,
+    deletion_date: datetime | None,
+    scheduled_purge_date: datetime | None,
+    purge_protection_enabled: bool = False,
+    tags: Mapping[str, str] | None = None,
+) -> JSON:
+    """A soft-deleted vault (``DeletedVault`` of the Key Vault management API)."""
+    return {
+        "id": deleted_vault_id(subscription_id, location, name),
+        "name": name,
+        "type": DELETED_KEY_VAULT,
+        "properties": {
+            "vaultId": vault_id,
+            "location": location,
+            "deletionDate": arm_timestamp(deletion_date),
+            "scheduledPurgeDate": arm_timestamp(scheduled_purge_date),
+            "tags": dict(tags or {}),
+            "purgeProtectionEnabled": purge_protection_enabled,
         },
     }

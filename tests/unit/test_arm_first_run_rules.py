@@ -25,6 +25,7 @@ from components.identity import (
     UserAssignedIdentityArgs,
 )
 from components.key_vault import KeyVault, KeyVaultArgs
+from components.mockruntime import lifecycle
 from components.role_assignment import RoleAssignment, RoleAssignmentArgs
 from components.testing import AzureMocks, InMemoryArm, run_program
 
@@ -237,3 +238,60 @@ def test_the_4000th_assignment_is_the_last_one_a_subscription_takes() -> None:
         )
     assert (caught.value.status, caught.value.code) == (400, "RoleAssignmentLimitExceeded")
     assert caught.value.message == "No more role assignments can be created."
+
+
+# -- Key Vault names held by soft-deleted vaults ------------------------------------------------
+
+
+def vault_program(
+    create_mode: str = "default", purge_protection: bool = True
+) -> Callable[[], None]:
+    def program() -> None:
+        KeyVault(
+            "kv",
+            KeyVaultArgs(
+                name="kv-redeploy",
+                resource_group_name="rg",
+                tenant_id=PRINCIPAL,
+                secrets={"db-password": "s3cret"},
+                purge_protection=purge_protection,
+                create_mode=create_mode,
+            ),
+        )
+
+    return program
+
+
+def test_redeploying_after_destroy_conflicts_with_the_soft_deleted_vault() -> None:
+    arm = InMemoryArm(subscription_id=SUB, existing=[RG])
+    lifecycle.destroy(deploy(vault_program(), arm))
+    held = arm.deleted_vault("kv-redeploy")
+    assert held is not None and held["properties"]["purgeProtectionEnabled"] is True
+    with pytest.raises(ArmError) as caught:
+        deploy(vault_program(), arm)
+    assert (caught.value.status, caught.value.code) == (409, "ConflictError")
+    assert caught.value.message.startswith(
+        "A vault with the same name already exists in deleted state."
+    )
+    with pytest.raises(ArmError) as purge:
+        arm.purge_deleted_vault("kv-redeploy")
+    assert (purge.value.status, purge.value.code) == (405, "MethodNotAllowed")
+    mocks = deploy(vault_program(create_mode="recover"), arm)
+    (vault,) = mocks.of_type("azure-native:keyvault:Vault")
+    assert vault.inputs["properties"]["createMode"] == "recover"
+    assert arm.deleted_vault("kv-redeploy") is None
+
+
+def test_a_purged_name_is_free_again() -> None:
+    arm = InMemoryArm(subscription_id=SUB, existing=[RG])
+    lifecycle.destroy(deploy(vault_program(purge_protection=False), arm))
+    assert arm.purge_deleted_vault("kv-redeploy")
+    deploy(vault_program(purge_protection=False), arm)
+
+
+def test_create_mode_is_checked_before_anything_registers() -> None:
+    mocks = AzureMocks(InMemoryArm(subscription_id=SUB, existing=[RG]))
+    with pytest.raises(ConfigError) as caught:
+        run_program(vault_program(create_mode="restore"), {}, mocks=mocks)
+    assert caught.value.field == "create_mode"
+    assert mocks.registrations == []

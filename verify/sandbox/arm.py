@@ -41,6 +41,7 @@ from verify.sandbox.api_versions import arm_resource_type, check_arm
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, json_object, read_body
 from verify.sandbox.rbac import RbacEvaluator
+from verify.sandbox.records import DeletedVault
 from verify.sandbox.state import (
     RoleAssignment,
     SandboxError,
@@ -52,6 +53,11 @@ from verify.sandbox.tokens import ARM_AUDIENCES, TokenIssuer
 
 AUTHZ = "/providers/microsoft.authorization/"
 _SUBSCRIPTIONS = re.compile(r"^/subscriptions(?:/[^/]+)?$", re.IGNORECASE)
+_DELETED_VAULTS = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.keyvault"
+    r"(?:/locations/(?P<location>[^/]+))?/deletedvaults(?:/(?P<name>[^/]+))?$",
+    re.IGNORECASE,
+)
 _RESOURCE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
     r"(?:/providers/(?P<provider>[^/]+)/(?P<type>[^/]+)(?:/(?P<name>[^/]+))?)?$",
@@ -452,16 +458,63 @@ class ArmService:
                 message = "The api-version query parameter (?api-version=) is required."
                 return error(400, "MissingApiVersionParameter", message)
             check_arm(arm_resource_type(path), version, self._state.location)
-            cut = path.lower().rfind(AUTHZ)
-            if cut >= 0:
-                return self._authorization_provider(request, claims, path, cut)
-            return self._subscription_or_resource(request, claims, path)
+            return self._route(request, claims, path)
         except _ResponseError as answer:
             return answer.response
         except SandboxError as exc:
             return error(exc.status, exc.code, exc.message)
         except ConfigError as exc:
             return error(400, "InvalidParameter", str(exc))
+
+    def _route(self, request: Request, claims: dict[str, Any], path: str) -> Response:
+        cut = path.lower().rfind(AUTHZ)
+        if cut >= 0:
+            return self._authorization_provider(request, claims, path, cut)
+        deleted = _DELETED_VAULTS.match(path)
+        if deleted:
+            return self._deleted_vaults(request, claims, deleted)
+        return self._subscription_or_resource(request, claims, path)
+
+    def _deleted_vaults(
+        self, request: Request, claims: dict[str, Any], match: re.Match[str]
+    ) -> Response:
+        """Soft-deleted vaults (they hold their global name): ``GET .../providers/
+        Microsoft.KeyVault[/locations/{location}]/deletedVaults[/{name}]``, what
+        ``python -m verify preflight`` asks before a vault is created."""
+        if request.method != "GET":
+            raise _ResponseError(error(405, "MethodNotAllowed", f"{request.method} not allowed."))
+        sub = match.group("sub")
+        if sub.lower() != self._state.subscription_id.lower():
+            raise _ResponseError(
+                error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+            )
+        self._authorize(
+            claims, "Microsoft.KeyVault/locations/deletedVaults/read", f"/subscriptions/{sub}"
+        )
+        location, name = match.group("location"), match.group("name")
+        if name is None:
+            found = [
+                d
+                for d in self._state.deleted_vaults()
+                if location is None or _same_region(d.vault.location, location)
+            ]
+            return JSONResponse({"value": [self._deleted_vault_json(d) for d in found]})
+        held = self._state.deleted_vault(name)
+        if held is None or location is None or not _same_region(held.vault.location, location):
+            missing = arm_rules.deleted_vault_not_found(name)
+            return error(missing.status, missing.code, missing.message)
+        return JSONResponse(self._deleted_vault_json(held))
+
+    def _deleted_vault_json(self, held: DeletedVault) -> dict[str, Any]:
+        return arm_shapes.deleted_key_vault(
+            subscription_id=self._state.subscription_id,
+            name=held.vault.name,
+            location=held.vault.location,
+            vault_id=held.vault.id,
+            deletion_date=_utc(held.deletion_date),
+            scheduled_purge_date=_utc(held.scheduled_purge_date),
+            purge_protection_enabled=held.vault.purge_protection,
+        )
 
     def _authorization_provider(
         self, request: Request, claims: dict[str, Any], path: str, cut: int
@@ -679,6 +732,11 @@ def _not_found(type_: str, name: str, rg: str) -> JSONResponse:
         "ResourceNotFound",
         f"The Resource '{type_}/{name}' under resource group '{rg}' was not found.",
     )
+
+
+def _same_region(a: str, b: str) -> bool:
+    """``West Europe`` and ``westeurope`` name one region."""
+    return a.replace(" ", "").lower() == b.replace(" ", "").lower()
 
 
 def _utc(timestamp: float) -> datetime:

@@ -7,8 +7,12 @@ can import the same types without importing each other.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
+
+from components.arm.errors import ArmError
 
 PrincipalKind = Literal["system", "user", "application"]
 PrincipalType = Literal["ServicePrincipal", "User", "Group", "ForeignGroup", "Device"]
@@ -160,3 +164,23 @@ class RoleAssignment:
 
 def key(value: str) -> str:
     return value.rstrip("/").lower()
+
+
+@dataclass(frozen=True)
+class DeletedVault:
+    """A soft-deleted vault: it holds its (global) name, with its secrets, until it is
+    recovered, purged, or its retention days have passed."""
+
+    vault: Vault
+    deletion_date: float
+    scheduled_purge_date: float
+
+
+@contextmanager
+def arm_rules_as_sandbox_errors() -> Iterator[None]:
+    """Run a shared ARM rule (``components.arm.rules``) and answer its refusal the way
+    every sandbox service does (``SandboxError``), with the same status, code and text."""
+    try:
+        yield
+    except ArmError as exc:
+        raise SandboxError(exc.status, exc.code, exc.message) from exc

@@ -5,7 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from verify.sandbox.records import DeletedSecret, SandboxError, SecretVersion, Vault, key
+from components.arm import rules as arm_rules
+from verify.sandbox.records import (
+    DeletedSecret,
+    DeletedVault,
+    SandboxError,
+    SecretVersion,
+    Vault,
+    arm_rules_as_sandbox_errors,
+    key,
+)
 from verify.sandbox.secret_rules import check_secret
 from verify.sandbox.state_base import StateBase
 
@@ -16,6 +25,7 @@ class VaultsMixin(StateBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._vaults: dict[str, Vault] = {}
+        self._deleted_vaults: dict[str, DeletedVault] = {}
 
     # ----------------------------------------------------------------- vaults
     def create_vault(
@@ -25,12 +35,18 @@ class VaultsMixin(StateBase):
         location: str | None = None,
         purge_protection: bool = False,
         soft_delete_retention_days: int = 90,
+        *,
+        recover: bool = False,
     ) -> Vault:
         """Create a vault (idempotent for the same ID; vault names are global).
 
         ``soft_delete_retention_days`` (7-90, the vault's ``softDeleteRetentionInDays``)
         sets what its secrets report: ``recoverableDays``, ``recoveryLevel`` and a deleted
         secret's ``scheduledPurgeDate``.
+
+        A name held by a soft-deleted vault is refused (409 ``ConflictError``) unless
+        ``recover`` (ARM's ``createMode: recover``), which brings that vault back with its
+        secrets.
         """
         if (
             isinstance(soft_delete_retention_days, bool)
@@ -45,6 +61,16 @@ class VaultsMixin(StateBase):
             )
         rg = self._require_group(resource_group)
         vault_id = self._resource_id(rg.name, "Microsoft.KeyVault", "vaults", name)
+        with self._lock:
+            held = self._held_by_deleted_vault(name)
+            with arm_rules_as_sandbox_errors():
+                arm_rules.check_vault_create(held is not None, "recover" if recover else None)
+            if held is not None:
+                del self._deleted_vaults[name.lower()]
+                self._vaults[name.lower()] = held.vault
+        if held is not None:
+            self._emit([("vault_created", held.vault)])
+            return held.vault
         with self._lock:
             existing = self._vaults.get(name.lower())
             if existing:
@@ -79,13 +105,52 @@ class VaultsMixin(StateBase):
             return list(self._vaults.values())
 
     def delete_vault(self, name_or_id: str) -> Vault | None:
+        """Soft-delete a vault (soft delete is always on): it keeps its name and secrets
+        for its retention days, until recovered or purged."""
         with self._lock:
             vault = self.vault(name_or_id)
             if vault is None:
                 return None
             del self._vaults[vault.name.lower()]
+            now = self.clock()
+            self._deleted_vaults[vault.name.lower()] = DeletedVault(
+                vault, now, now + vault.soft_delete_retention_days * 86400
+            )
         self._emit([("vault_deleted", vault)])
         return vault
+
+    # ------------------------------------------------------- deleted vaults
+    def _held_by_deleted_vault(self, name: str) -> DeletedVault | None:
+        """The deleted vault holding ``name``; one past its purge date is gone (call
+        with the lock held)."""
+        held = self._deleted_vaults.get(name.lower())
+        if held is not None and held.scheduled_purge_date <= self.clock():
+            del self._deleted_vaults[name.lower()]
+            return None
+        return held
+
+    def deleted_vault(self, name: str) -> DeletedVault | None:
+        with self._lock:
+            return self._held_by_deleted_vault(name)
+
+    def deleted_vaults(self) -> list[DeletedVault]:
+        with self._lock:
+            return [
+                d for d in list(self._deleted_vaults.values()) if self.deleted_vault(d.vault.name)
+            ]
+
+    def purge_deleted_vault(self, name: str) -> bool:
+        """Free the name for good; refused while purge protection holds it (Azure purges
+        it itself at the scheduled purge date)."""
+        with self._lock:
+            held = self._held_by_deleted_vault(name)
+            if held is None:
+                return False
+            if held.vault.purge_protection:
+                refused = arm_rules.deleted_vault_purge_refused()
+                raise SandboxError(refused.status, refused.code, refused.message)
+            del self._deleted_vaults[name.lower()]
+            return True
 
     def _require_vault(self, name_or_id: str) -> Vault:
         vault = self.vault(name_or_id)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from components import armid
 from components.arm import rules
-from components.arm.errors import ArmError
 from components.conditions import (
     CONDITION_VERSION,
     INVALID_CONDITION_CODE,
@@ -17,18 +14,14 @@ from components.conditions import (
 )
 from components.errors import ConfigError
 from components.roles import RoleDefinition
-from verify.sandbox.records import RoleAssignment, SandboxError, key, new_guid
+from verify.sandbox.records import (
+    RoleAssignment,
+    SandboxError,
+    arm_rules_as_sandbox_errors,
+    key,
+    new_guid,
+)
 from verify.sandbox.state_base import StateBase
-
-
-@contextmanager
-def arm_rules_as_sandbox_errors() -> Iterator[None]:
-    """Run a shared ARM rule (``components.arm.rules``) and answer its refusal the way
-    every sandbox service does (``SandboxError``), with the same status, code and text."""
-    try:
-        yield
-    except ArmError as exc:
-        raise SandboxError(exc.status, exc.code, exc.message) from exc
 
 
 class RoleAssignmentsMixin(StateBase):

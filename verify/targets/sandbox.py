@@ -197,6 +197,8 @@ class SandboxBackend(InMemoryArm):
             purge_protection=bool(props.get("enablePurgeProtection", False)),
             # the stack's retention decides recoverableDays, scheduledPurgeDate, recoveryLevel
             soft_delete_retention_days=int(props.get("softDeleteRetentionInDays", 90)),
+            # a name held by a soft-deleted vault: 409 ConflictError unless it recovers it
+            recover=str(props.get("createMode") or "").lower() == "recover",
         )
         return self._vault(arm_id, inputs)
 

@@ -25,6 +25,7 @@ from components.identity import FederatedCredential, check_federated_credentials
 from components.network import check_address_plan
 from components.role_lookup import RoleResolver
 from components.roles import RoleDefinition
+from components.vm_sizes import DEFAULT_VM_SIZE
 
 NAMESPACE = "mikit"
 VAULT_TARGET = "vault"
@@ -147,7 +148,7 @@ class StackConfig(_Model):
     ssh_public_key: str
     vault: VaultConfig
     admin_username: str = "azureuser"
-    vm_size: str = "Standard_B1s"
+    vm_size: str = DEFAULT_VM_SIZE
     tags: dict[str, str] = Field(default_factory=dict)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     secrets: list[str] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from components.errors import ConfigError
+from components.vm_sizes import VmSizeCatalog
 
 _VAULT = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
 _SECRET = re.compile(r"^[A-Za-z0-9-]{1,127}$")
@@ -21,6 +22,7 @@ _IDENTITY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$")
 _VM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}[A-Za-z0-9]$|^[A-Za-z0-9]$")
 _RESOURCE_GROUP = re.compile(r"^[-\w._()]{0,89}[-\w_()]$")
 _LINUX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_VM_SIZE = re.compile(r"^(Standard|Basic)_[A-Za-z0-9_]+$", re.IGNORECASE)
 _LOGICAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 # Names Azure refuses as a VM administrator (Microsoft's documented list, lower-cased).
@@ -84,12 +86,35 @@ def vm_name(value: object, field: str = "vm name") -> str:
 
 
 def vm_size(value: object, field: str = "vmSize") -> str:
-    """The shape of an Azure size name; whether the region offers it, only Azure knows."""
-    if not isinstance(value, str) or not re.match(r"^(Standard|Basic)_[A-Za-z0-9_]+$", value):
+    """A size from the shipped list (``components/data/vm_sizes.json``), as Azure spells it.
+
+    Whether the region offers it, only Azure knows (``az vm list-skus``). A listed
+    previous-generation size is accepted (it still deploys); see
+    :func:`is_previous_generation_vm_size`.
+    """
+    catalog = VmSizeCatalog.shipped()
+    if not isinstance(value, str) or not _VM_SIZE.match(value):
         raise ConfigError(
-            field, value, "is not a VM size", "use e.g. 'Standard_B1s' or 'Standard_B2s'"
+            field, value, "is not a VM size", f"use e.g. {catalog.default!r} (Standard_<size>)"
         )
-    return value
+    found = catalog.lookup(value)
+    if found is None:
+        near = catalog.close_matches(value)
+        hint = f"did you mean {', '.join(near)}? " if near else ""
+        raise ConfigError(
+            field,
+            value,
+            "is not a VM size this toolkit knows (components/data/vm_sizes.json)",
+            f"{hint}use a listed size such as {catalog.default!r}, or add the size to that "
+            "list if Azure offers it (az vm list-skus --location <region> --size <size>)",
+        )
+    return found[0]
+
+
+def is_previous_generation_vm_size(size: str) -> bool:
+    """True for a listed size of a previous-generation series (e.g. B-series v1)."""
+    found = VmSizeCatalog.shipped().lookup(size)
+    return found is not None and found[1] == "previous"
 
 
 def resource_group_name(value: object, field: str = "resourceGroup") -> str:

@@ -20,6 +20,7 @@ from components.cloud_init import as_custom_data, probe_cloud_config
 from components.errors import ConfigError
 from components.grants import Grantable
 from components.identity import ManagedIdentities
+from components.vm_sizes import DEFAULT_VM_SIZE
 
 UBUNTU_2404: Mapping[str, str] = {
     "publisher": "Canonical",
@@ -38,7 +39,9 @@ class LinuxVirtualMachineArgs:
     ssh_public_key: str
     identities: ManagedIdentities = field(default_factory=ManagedIdentities)
     location: pulumi.Input[str] | None = None
-    size: str = "Standard_B1s"
+    size: str = DEFAULT_VM_SIZE
+    """From ``components/data/vm_sizes.json``; the default is a current burstable x64 size
+    (2 vCPU, 4 GiB) that fits the probe's pip install."""
     image: Mapping[str, str] = field(default_factory=lambda: dict(UBUNTU_2404))
     custom_data: str | None = None
     """A cloud-config to use instead of the probe venv one (plain text, not base64)."""
@@ -62,8 +65,14 @@ class LinuxVirtualMachine(pulumi.ComponentResource, Grantable):
         validation.vm_name(args.name, "name")
         validation.admin_username(args.admin_username, "admin_username")
         ssh_key = validation.ssh_public_key(args.ssh_public_key, "ssh_public_key")
-        validation.vm_size(args.size, "size")
+        size = validation.vm_size(args.size, "size")
         super().__init__("mikit:compute:LinuxVirtualMachine", resource_name, None, opts)
+        if validation.is_previous_generation_vm_size(size):
+            pulumi.log.warn(
+                f"size {size!r} is a previous-generation VM size (B-series v1 retires on "
+                f"2028-11-15); consider {DEFAULT_VM_SIZE!r}",
+                self,
+            )
         self._grant_name = resource_name
         self.identities = args.identities
         child = pulumi.ResourceOptions(parent=self)
@@ -91,7 +100,7 @@ class LinuxVirtualMachine(pulumi.ComponentResource, Grantable):
             resource_group_name=args.resource_group_name,
             location=args.location,
             identity=args.identities.vm_identity_args(),
-            hardware_profile=azure_native.compute.HardwareProfileArgs(vm_size=args.size),
+            hardware_profile=azure_native.compute.HardwareProfileArgs(vm_size=size),
             os_profile=azure_native.compute.OSProfileArgs(
                 computer_name=args.name,
                 admin_username=args.admin_username,

@@ -34,7 +34,7 @@ EXPECTED: dict[str, str] = {
         "Pulumi.bad.yaml: vmSize: 'Standard_B2s' has no namespace, so the stack program never reads it (it reads mikit:*). Fix: write it as mikit:vmSize"
     ),
     "unknown vault key": (
-        "mikit:vault.nmae: 'kv-x' is not a known setting. Fix: did you mean 'name'? remove it or fix its spelling; allowed here: name, purgeProtection, publicNetworkAccess, softDeleteRetentionDays"
+        "mikit:vault.nmae: 'kv-x' is not a known setting. Fix: did you mean 'name'? remove it or fix its spelling; allowed here: name, purgeProtection, publicNetworkAccess, softDeleteRetentionDays, createMode"
     ),
     "unknown vm key": (
         "mikit:vms.web.systemIdentiy: True is not a known setting. Fix: did you mean 'systemIdentity'? remove it or fix its spelling; allowed here: name, systemIdentity, userAssigned, size"

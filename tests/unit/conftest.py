@@ -35,6 +35,11 @@ DEV_SECRET_VALUES = {
     "mikit:secret-api-key": "s3cr3t-api-VALUE-7a7a",
     "mikit:secret-reports-token": "s3cr3t-reports-VALUE-0c0c",
     "mikit:secret-break-glass": "s3cr3t-breakglass-VALUE-9d9d",
+    # seeded blob contents (mikit:blob-<account>-<container>-<path>), secret config too
+    "mikit:blob-data-reports-q1-summary-csv": "s3cr3t-blob-q1-VALUE-aa01",
+    "mikit:blob-data-reports-private-payroll-csv": "s3cr3t-blob-payroll-VALUE-bb02",
+    "mikit:blob-data-archive-2025-ledger-csv": "s3cr3t-blob-ledger-VALUE-cc03",
+    "mikit:blob-data-archive-keys-break-glass-txt": "s3cr3t-blob-breakglass-VALUE-dd04",
 }
 
 

@@ -19,6 +19,7 @@ import yaml
 from bootstrap.conditions import constrain_role_assignments
 from components.errors import ConfigError
 from components.roles import RoleCatalog
+from components.stack_config import blob_value_key
 from components.testing import AzureMocks, InMemoryArm, Registration, load_stack_config, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,7 +213,7 @@ EXPECTED_CONDITION = """\
  )
  OR
  (
-  @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 4633458b-17de-408a-b874-0445c86b69e6}
+  @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 2a2b9908-6ea1-4ae2-8e65-a410df84e7d1, 4633458b-17de-408a-b874-0445c86b69e6}
   AND
   @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
  )
@@ -224,7 +225,7 @@ AND
  )
  OR
  (
-  @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 4633458b-17de-408a-b874-0445c86b69e6}
+  @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 2a2b9908-6ea1-4ae2-8e65-a410df84e7d1, 4633458b-17de-408a-b874-0445c86b69e6}
   AND
   @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
  )
@@ -263,7 +264,11 @@ def test_the_exports_give_github_everything_and_no_secret(
     assert len(rows) == 6
     assert all(row["why"] for row in rows)
     assert [row["condition"] is not None for row in rows].count(True) == 2
-    assert outputs["assignable_roles"] == ["Key Vault Secrets User", "Key Vault Reader"]
+    assert outputs["assignable_roles"] == [
+        "Key Vault Secrets User",
+        "Key Vault Reader",
+        "Storage Blob Data Reader",
+    ]
     assert [c["subject"] for c in outputs["federated_credentials"]] == [
         "repo:your-org/managed-identity-kit:ref:refs/heads/main",
         "repo:your-org/managed-identity-kit:pull_request",
@@ -422,6 +427,10 @@ def test_what_ci_stacks_register_stays_within_the_deployers_reach(stack: str) ->
     config = load_stack_config(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
     for secret in config.get("mikit:secrets", []):
         config[f"mikit:secret-{secret}"] = f"test-value-of-{secret}"
+    for account_key, account in (config.get("mikit:storageAccounts") or {}).items():
+        for blob in account.get("blobs", []):
+            key = blob_value_key(account_key, blob["container"], blob["name"])
+            config[f"mikit:{key}"] = f"test-content-of-{key}"
     # The bootstrap made the group and the deployer cannot create one: the stack must use
     # it as it is (mikit:createResourceGroup: false), registering no ResourceGroup at all.
     assert config.get("mikit:createResourceGroup") is False

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components.role_lookup import CatalogRoleResolver
-from components.stack_config import check, parse
+from components.stack_config import blob_value_key, check, parse
 from components.testing import load_stack_config
 from tests.unit.conftest import PROGRAM, STACKS, Deployment, deploy
 
@@ -18,7 +18,7 @@ def without_namespace(config: dict[str, Any]) -> dict[str, Any]:
     return {
         k.removeprefix("mikit:"): v
         for k, v in config.items()
-        if k.startswith("mikit:") and not k.startswith("mikit:secret-")
+        if k.startswith("mikit:") and not k.startswith(("mikit:secret-", "mikit:blob-"))
     }
 
 
@@ -27,11 +27,19 @@ def test_stack_file_is_valid(stack: str) -> None:
     config = load_stack_config(STACKS / f"Pulumi.{stack}.yaml")
     cfg = parse(without_namespace(config))
     roles = check(cfg, CatalogRoleResolver())
-    assert len(roles) == len(cfg.grants) == 5
+    assert len(roles) == len(cfg.grants) == 7
     assert cfg.vault.purge_protection is (stack == "prod")
     # Real-Azure stacks carry no secret value in clear; the sandbox one carries them all.
-    values = {k for k in config if k.startswith("mikit:secret-")}
-    assert values == (set() if stack != "sandbox" else {f"mikit:secret-{s}" for s in cfg.secrets})
+    values = {k for k in config if k.startswith(("mikit:secret-", "mikit:blob-"))}
+    expected = {f"mikit:secret-{s}" for s in cfg.secrets} | {
+        f"mikit:{blob_value_key(key, b.container, b.name)}"
+        for key, account in cfg.storage_accounts.items()
+        for b in account.blobs
+    }
+    assert values == (set() if stack != "sandbox" else expected)
+    # The storage topology: two containers, a blob nobody may read (checked in the matrix).
+    (account,) = cfg.storage_accounts.values()
+    assert account.containers == ["reports", "archive"]
 
 
 def test_sandbox_stack_deploys_the_dev_topology(dev: Deployment) -> None:
@@ -39,12 +47,14 @@ def test_sandbox_stack_deploys_the_dev_topology(dev: Deployment) -> None:
 
     def shape(outputs: dict[str, Any]) -> set[tuple[str, str, str, str]]:
         return {
-            (r["vm"], r["identity"], r["secret"], r["expected"]) for r in outputs["access_matrix"]
+            (r["vm"], r["identity"], r.get("secret") or r["blob"], r["expected"])
+            for r in outputs["access_matrix"]
         }
 
     assert shape(sandbox.outputs) == shape(dev.outputs)
     assert sandbox.outputs["vault"]["name"] == "kv-mikit-sandbox"
     assert sandbox.backend.secret_values  # the demo values reached the (emulated) vault
+    assert len(sandbox.backend.blob_values) == 4  # and the seeded blobs their account
 
 
 def test_the_fingerprints_are_the_only_secret_exports(dev: Deployment) -> None:

@@ -10,6 +10,7 @@ import re
 import yaml
 
 from components import armid
+from components.arm.memory_storage import SEEDED_BLOB
 from components.cloud_init import PROBE_REQUIREMENTS, PROBE_VENV
 from components.testing import is_secret_envelope
 from tests.unit.conftest import DEV_SECRET_VALUES, Deployment
@@ -67,6 +68,10 @@ def test_ids_are_arm_ids_on_the_real_resource_group_path(dev: Deployment) -> Non
     for reg in dev.mocks.custom_registrations():
         if reg.type == RA:  # an extension resource below its scope
             assert reg.id.startswith(reg.inputs["scope"] + "/providers/Microsoft.Authorization/")
+            continue
+        if reg.type == SEEDED_BLOB:  # a data-plane object: <container id>/blobs/<path>
+            container = reg.id.split("/blobs/", 1)[0]
+            assert armid.parse(container, reg.name).resource_group == "rg-mikit-dev"
             continue
         parsed = armid.parse(reg.id, reg.name)
         assert parsed.subscription_id == sub
@@ -182,7 +187,16 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
         ("vm:hybrid", "Key Vault Secrets User"),
         ("vm:batch", "Key Vault Secrets User"),
         ("vm:hybrid", "Key Vault Reader"),
+        ("vm:solo", "Storage Blob Data Reader"),
+        ("identity:shared", "Storage Blob Data Reader"),
     }
+    assert (
+        by_principal["vm:solo", "Storage Blob Data Reader"]["scope"]
+        == out["containers"]["data/reports"]["scope"]
+    )
+    shared_blobs = by_principal["identity:shared", "Storage Blob Data Reader"]
+    assert shared_blobs["scope"] == out["storage_accounts"]["data"]["id"]
+    assert shared_blobs["condition"] and shared_blobs["condition_version"] == "2.0"
     secrets = out["secrets"]
     assert (
         by_principal["vm:solo", "Key Vault Secrets User"]["scope"]
@@ -219,11 +233,15 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
             == f"{grant['scope']}/providers/Microsoft.Authorization/roleAssignments/{grant['name']}"
         )
     sent = dev.mocks.of_type(RA)
-    assert len(sent) == 5
+    assert len(sent) == 7
     for reg in sent:
         assert reg.inputs["principalType"] == "ServicePrincipal"
         assert ROLE_DEF_ID.match(reg.inputs["roleDefinitionId"])
-        assert "condition" not in reg.inputs and "conditionVersion" not in reg.inputs
+        if reg.inputs["scope"] == out["storage_accounts"]["data"]["id"]:  # the one ABAC grant
+            assert reg.inputs["condition"] == shared_blobs["condition"]
+            assert reg.inputs["conditionVersion"] == "2.0"
+        else:
+            assert "condition" not in reg.inputs and "conditionVersion" not in reg.inputs
     reader = next(g for g in out["grants"] if g["role_name"] == "Key Vault Secrets User")
     assert reader["role_definition_id"].endswith(SECRETS_USER)
 
@@ -252,7 +270,27 @@ def test_access_matrix_follows_the_grants(dev: Deployment) -> None:
         ("hybrid", "shared"),
     }
     assert {(r["vm"], r["identity"]) for r in rows} == holders
-    assert len(rows) == len(holders) * 4
+    assert len(rows) == len(holders) * (4 + 4)  # four secrets, four blobs
+    blobs = {
+        (r["vm"], r["identity"], r["blob"])
+        for r in rows
+        if r["kind"] == "blob" and r["expected"] == "allowed"
+    }
+    assert blobs == {
+        ("solo", "system", "data/reports/q1/summary.csv"),  # container scope: both reports blobs
+        ("solo", "system", "data/reports/private/payroll.csv"),
+        *(  # account scope, condition: class=public blobs in either container
+            (vm, "shared", blob)
+            for vm in ("worker1", "worker2", "hybrid")
+            for blob in ("data/reports/q1/summary.csv", "data/archive/2025/ledger.csv")
+        ),
+    }
+    assert all(
+        r["expected"] == "denied"
+        for r in rows
+        if r.get("blob") == "data/archive/keys/break-glass.txt"
+    )
+    rows = [r for r in rows if r["kind"] == "secret"]
     allowed = {(r["vm"], r["identity"], r["secret"]) for r in rows if r["expected"] == "allowed"}
     assert allowed == {
         ("solo", "system", "app-db-password"),
@@ -314,5 +352,6 @@ def test_components_use_their_type_tokens_and_parent_children(dev: Deployment) -
         "mikit:identity:UserAssignedIdentity",
         "mikit:compute:LinuxVirtualMachine",
         "mikit:authorization:RoleAssignment",
+        "mikit:storage:StorageAccount",
     }
     assert dev.mocks.invocations[0].token == "azure-native:authorization:getClientConfig"

@@ -30,7 +30,7 @@ import yaml
 from bootstrap.sequence import COMMIT, ENABLE, LOGIN, SECRETS, STACK_INIT, SequenceStep
 from components.errors import ConfigError
 from components.mockruntime import load_stack_config
-from components.stack_config import secret_value_key
+from components.stack_config import secret_config_keys, secret_value_key
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ("pull-request.yml", "deploy.yml", "lifecycle.yml")
@@ -61,7 +61,9 @@ def _q(value: str) -> str:
 
 
 def _secret_key(name: str) -> str:
-    return f"mikit:{secret_value_key(name)}"
+    """A full key (``mikit:...``, from :func:`stack_secrets`) as it is; a bare secret name
+    as its ``mikit:secret-<name>`` key."""
+    return name if name.startswith("mikit:") else f"mikit:{secret_value_key(name)}"
 
 
 def ci_stacks(root: Path = ROOT) -> list[str]:
@@ -94,7 +96,8 @@ def _checked_outputs(outputs: Mapping[str, Any]) -> dict[str, str]:
 
 
 def stack_secrets(stack: str, root: Path = ROOT) -> list[str]:
-    """``mikit:secrets`` of ``stacks/Pulumi.<stack>.yaml``: each needs a secret value."""
+    """The secret-config keys of ``stacks/Pulumi.<stack>.yaml`` (``mikit:secret-<name>`` per
+    ``mikit:secrets`` entry, ``mikit:blob-...`` per seeded blob): each needs a value."""
     path = root / "stacks" / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise ConfigError(
@@ -103,8 +106,7 @@ def stack_secrets(stack: str, root: Path = ROOT) -> list[str]:
             f"has no stack file {path.relative_to(root)}",
             "add stacks/Pulumi.<stack>.yaml first (README: Adding a stack)",
         )
-    names = load_stack_config(path).get("mikit:secrets") or []
-    return [str(n) for n in names]
+    return secret_config_keys(load_stack_config(path))
 
 
 def generate(outputs: Mapping[str, Any], stacks: Mapping[str, Sequence[str]]) -> list[Step]:

@@ -13,8 +13,9 @@ Offline checks (no credentials, run before the Azure login):
 * ``stacks/Pulumi.<stack>.yaml`` exists: step 5 (commit) or "Adding a stack";
 * it has ``secretsprovider: azurekeyvault://...`` (the bootstrap's key when known) and an
   ``encryptedkey``: step 3, then step 5;
-* every name in ``mikit:secrets`` has an encrypted ``mikit:secret-<name>``: step 4 (a clear
-  text value is refused too: it is in git, so it must be rotated).
+* every name in ``mikit:secrets`` has an encrypted ``mikit:secret-<name>``, and every seeded
+  blob of ``mikit:storageAccounts`` its ``mikit:blob-...`` content: step 4 (a clear text
+  value is refused too: it is in git, so it must be rotated).
 
 With ``--backend`` (after the login): the stack exists in the state backend
 (``pulumi stack ls --json``): step 3.
@@ -39,7 +40,7 @@ from typing import Any
 import yaml
 
 from bootstrap.sequence import COMMIT, ENABLE, LOGIN, SECRETS, STACK_INIT, SequenceStep
-from components.stack_config import secret_value_key
+from components.stack_config import secret_config_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDER_SCHEME = "azurekeyvault://"
@@ -145,9 +146,7 @@ def check_stack_file(
             )
         )
     config = doc.get("config") or {}
-    names = config.get("mikit:secrets") or []
-    for name in names:
-        key = f"mikit:{secret_value_key(str(name))}"
+    for key in secret_config_keys(config):
         value = config.get(key)
         command = f"pulumi config set --stack {stack} --secret {key}"
         if value is None:

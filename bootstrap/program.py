@@ -10,7 +10,7 @@ Run once by an administrator (``pulumi up`` in ``bootstrap/``). It creates
   create a group, so the workload stacks set ``mikit:createResourceGroup: false`` and
   deploy into these as they are);
 * the deployer user-assigned identity with one federated credential per GitHub subject;
-* exactly four kinds of grant, each explained in ``GRANT_REASONS``;
+* exactly five kinds of grant, each explained in ``GRANT_REASONS``;
 * for the configured administrator (a user or group) the deployer's two data roles on the
   same two scopes, and nothing else (``ADMINISTRATOR_REASONS``), so a human can create the
   first stack: ``python -m bootstrap.next_steps`` prints the commands, in order.
@@ -36,6 +36,7 @@ from components.state_backend import StateBackend, StateBackendArgs
 CONTRIBUTOR = "Contributor"
 RBAC_ADMIN = "Role Based Access Control Administrator"
 BLOB_DATA_CONTRIBUTOR = "Storage Blob Data Contributor"
+BLOB_DATA_OWNER = "Storage Blob Data Owner"
 CRYPTO_USER = "Key Vault Crypto User"
 
 # Why each grant exists; shown in the stack outputs and the README, so the reason travels
@@ -49,6 +50,9 @@ GRANT_REASONS = {
     BLOB_DATA_CONTRIBUTOR: "read and write Pulumi state and its lock files in the one state "
     "container (the account has shared-key access off, so this role is the only way in)",
     CRYPTO_USER: "encrypt and decrypt stack secrets with the one secrets-provider key",
+    BLOB_DATA_OWNER: "seed the stack's blobs with their index tags over Entra ID (the "
+    "workload storage accounts have shared-key access off, and writing tags needs "
+    "blobs/tags/write, which Storage Blob Data Contributor lacks)",
 }
 # The administrator's two grants: what `pulumi login azblob://`, `pulumi stack init
 # --secrets-provider azurekeyvault://` and `pulumi config set --secret` need, nothing more.
@@ -159,6 +163,14 @@ def build(cfg: BootstrapConfig) -> Bootstrap:
                 ),
                 condition=condition,
                 allow_privileged=True,
+            )
+        )
+        grants.append(
+            deployer.grant(
+                BLOB_DATA_OWNER,
+                group.id,
+                name=f"blob-data-owner-{name}",
+                description=f"CI deployer: {GRANT_REASONS[BLOB_DATA_OWNER]}",
             )
         )
     grants.append(

@@ -59,6 +59,19 @@ def blob_value_key(account: str, container: str, name: str) -> str:
     return f"blob-{account}-{container}-{slug}"
 
 
+def secret_config_keys(config: Mapping[str, Any]) -> list[str]:
+    """Every secret-config key a stack's raw config (``mikit:``-prefixed keys, as in a stack
+    file) needs a value for: ``mikit:secret-<name>`` per ``mikit:secrets`` entry, then
+    ``mikit:blob-...`` per seeded blob of ``mikit:storageAccounts``. The bootstrap's
+    next steps and preflight list them from here, so a new kind cannot be forgotten."""
+    keys = [f"{NAMESPACE}:{secret_value_key(str(n))}" for n in config.get("mikit:secrets") or []]
+    for account, raw in (config.get("mikit:storageAccounts") or {}).items():
+        for blob in (raw or {}).get("blobs") or []:
+            container, name = str(blob.get("container")), str(blob.get("name"))
+            keys.append(f"{NAMESPACE}:{blob_value_key(str(account), container, name)}")
+    return keys
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
 

@@ -127,6 +127,9 @@ def test_the_deployer_holds_exactly_this_role_set(
         ("Contributor", _rg_id(mocks, "rg-mikit-lifecycle")),
         ("Role Based Access Control Administrator", _rg_id(mocks, "rg-mikit-dev")),
         ("Role Based Access Control Administrator", _rg_id(mocks, "rg-mikit-lifecycle")),
+        # SeededBlob writes the stacks' blobs and their index tags over Entra ID.
+        ("Storage Blob Data Owner", _rg_id(mocks, "rg-mikit-dev")),
+        ("Storage Blob Data Owner", _rg_id(mocks, "rg-mikit-lifecycle")),
         ("Storage Blob Data Contributor", state),
         ("Key Vault Crypto User", key),
     }
@@ -261,7 +264,7 @@ def test_the_exports_give_github_everything_and_no_secret(
         "PULUMI_SECRETS_PROVIDER": "azurekeyvault://kv-mikit-cicd-0000.vault.azure.net/keys/pulumi-secrets",
     }
     rows = outputs["role_assignments"]
-    assert len(rows) == 6
+    assert len(rows) == 8
     assert all(row["why"] for row in rows)
     assert [row["condition"] is not None for row in rows].count(True) == 2
     assert outputs["assignable_roles"] == [
@@ -327,7 +330,7 @@ def test_more_assignable_roles_widen_the_condition_and_nothing_else() -> None:
     )
     conditions = {r.inputs.get("condition") for r in mocks.of_type(ROLE_ASSIGNMENT)}
     assert conditions == {None, expected}
-    assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 6 + 2  # the deployer's and the administrator's
+    assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 8 + 2  # the deployer's and the administrator's
     assert "LIFECYCLE_RESOURCE_GROUP" not in outputs["github_variables"]
 
 

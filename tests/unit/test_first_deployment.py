@@ -35,6 +35,13 @@ from tests.unit.test_bootstrap_program import (
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_SECRETS = ["app-db-password", "api-key", "reports-token", "break-glass"]
+# The dev topology's seeded blobs: their contents are secret config too.
+DEV_BLOB_KEYS = [
+    "mikit:blob-data-reports-q1-summary-csv",
+    "mikit:blob-data-reports-private-payroll-csv",
+    "mikit:blob-data-archive-2025-ledger-csv",
+    "mikit:blob-data-archive-keys-break-glass-txt",
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +73,7 @@ def test_the_generated_sequence_is_steps_2_to_6_in_order_with_every_value_filled
     assert steps[1].commands == (f"pulumi stack init dev --secrets-provider {provider}",)
     assert steps[2].commands == tuple(
         f"pulumi config set --stack dev --secret mikit:secret-{name}" for name in DEV_SECRETS
-    )
+    ) + tuple(f"pulumi config set --stack dev --secret {key}" for key in DEV_BLOB_KEYS)
     assert steps[3].commands == (
         "python -m bootstrap.preflight --stack dev",
         "git add stacks/Pulumi.dev.yaml",
@@ -351,6 +358,7 @@ def test_the_repositorys_dev_stack_file_is_not_initialised_yet_and_preflight_say
         (3, "stacks/Pulumi.dev.yaml has no secretsprovider"),
         (3, "stacks/Pulumi.dev.yaml has no encryptedkey"),
         *{(4, f"stacks/Pulumi.dev.yaml has no value for mikit:secret-{n}") for n in DEV_SECRETS},
+        *{(4, f"stacks/Pulumi.dev.yaml has no value for {key}") for key in DEV_BLOB_KEYS},
     }
 
 

@@ -54,6 +54,7 @@ def storage_config(
     base = dev_config()
     # The dev topology's own storage grants name its account; this test brings its own.
     base["mikit:grants"] = [g for g in base["mikit:grants"] if "Storage" not in g["role"]]
+    base = {k: v for k, v in base.items() if not k.startswith("mikit:blob-")}
     storage = copy.deepcopy(STORAGE if storage is None else storage)
     config = {**base, "mikit:storageAccounts": storage}
     for (container, name), content in CONTENTS.items():

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobClient
 
@@ -69,18 +70,36 @@ STORAGE_GRANTS = [
 
 def overrides() -> dict[str, Any]:
     base = load_stack_config(STACK_CONFIG)
+    kept = [g for g in base["mikit:grants"] if "Storage" not in g["role"]]
     config: dict[str, Any] = {
         "mikit:storageAccounts": STORAGE,
-        "mikit:grants": [*base["mikit:grants"], *STORAGE_GRANTS],
+        "mikit:grants": [*kept, *STORAGE_GRANTS],
     }
     for (container, name), content in CONTENTS.items():
         config[f"mikit:{blob_value_key('data', container, name)}"] = content
     return config
 
 
+def _stack_without_its_storage(directory: Path) -> Path:
+    """The sandbox stack file minus its own storage (account, blob values, Blob grants):
+    this test brings its own topology under the same account key."""
+    doc = yaml.safe_load(STACK_CONFIG.read_text())
+    config = doc["config"]
+    for key in [k for k in config if k.startswith("mikit:blob-")]:
+        del config[key]
+    config.pop("mikit:storageAccounts", None)
+    config["mikit:grants"] = [g for g in config["mikit:grants"] if "Storage" not in g["role"]]
+    path = directory / "Pulumi.sandbox.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
 @pytest.fixture(scope="module")
-def deployed() -> Iterator[SandboxTarget]:
-    with SandboxTarget(config=SandboxConfig(), config_overrides=overrides()) as target:
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxTarget]:
+    stack_file = _stack_without_its_storage(tmp_path_factory.mktemp("stack"))
+    with SandboxTarget(
+        config=SandboxConfig(), stack_config=stack_file, config_overrides=overrides()
+    ) as target:
         yield target
 
 
@@ -184,11 +203,15 @@ def test_reports_show_storage_and_blob_cells_never_content(
             assert content not in text, f"{path.name} shows a blob's content"
 
 
-def test_lifecycle_regrants_keep_their_condition() -> None:
+def test_lifecycle_regrants_keep_their_condition(tmp_path: Path) -> None:
     """recreate-identity makes the grants again for the new principal: an account-wide
     blob grant made without its condition would read every blob (the sandbox enforces it,
     so the scenario fails with "access nobody granted" on the old code)."""
-    with SandboxTarget(config=SandboxConfig(), config_overrides=overrides()) as target:
+    with SandboxTarget(
+        config=SandboxConfig(),
+        stack_config=_stack_without_its_storage(tmp_path),
+        config_overrides=overrides(),
+    ) as target:
         run = lifecycle_report(target, "sandbox", scenarios=["recreate-identity"])
         assert run.passed, [s.details for sc in run.scenarios for s in sc.steps if not s.passed]
         steps = {s.name: s for sc in run.scenarios for s in sc.steps}

@@ -35,4 +35,5 @@ def test_the_stack_deploys_into_an_existing_group_and_verifies(sandbox: Sandbox)
         assert {vm.id.lower().startswith(made.id.lower()) for vm in outputs.vms.values()} == {True}
         run = check_report(target, "sandbox")
     assert run.check is not None and run.check.passed, run.check.failures
-    assert len(run.check.cells) == 6 * len(outputs.secrets)  # every VM x identity x secret
+    # every VM x identity x (secret or blob)
+    assert len(run.check.cells) == 6 * (len(outputs.secrets) + len(outputs.blobs))

@@ -238,11 +238,14 @@ def check_time_to_verified(delay: float, parallel: int | None = None) -> dict[st
         assert run.check is not None
         if not run.check.passed:
             raise RuntimeError(f"check failed: {run.check.failures[:3]}")
-        log = sb.request_log.records(service="keyvault", since=granted)
-        # Each allowed cell is read successfully exactly once (after its 403s), so the
-        # last 200 on a secret is the moment the last allowed cell was verified.
-        reads = [r.at for r in log if r.status == 200 and "/secrets/" in r.path]
-        refused = [r for r in log if r.status == 403]
+        secrets = sb.request_log.records(service="keyvault", since=granted)
+        blobs = sb.request_log.records(service="blob", since=granted)
+        # Each allowed cell (a secret or a blob) is read successfully exactly once (after
+        # its 403s), so the last successful read is when the last allowed cell was verified.
+        reads = [r.at for r in secrets if r.status == 200 and "/secrets/" in r.path]
+        # azure-storage-blob downloads with a Range header: a successful read is a 206.
+        reads += [r.at for r in blobs if r.status in (200, 206) and r.method == "GET"]
+        refused = [r for r in secrets + blobs if r.status == 403]
     allowed = sum(c.expected == "allowed" for c in run.check.cells)
     if len(reads) != allowed:
         raise RuntimeError(f"{len(reads)} successful reads for {allowed} allowed cells")

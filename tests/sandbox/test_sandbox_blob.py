@@ -31,7 +31,7 @@ from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from sandbox_world import OnVm
 
 from verify.sandbox import Fault, Sandbox
-from verify.sandbox.blob_wire import SUPPORTED_VERSIONS
+from verify.sandbox.blob.wire import SUPPORTED_VERSIONS
 from verify.sandbox.state import UserAssignedIdentity, VirtualMachine
 from verify.sandbox.state_storage import StorageAccount
 

@@ -1,13 +1,10 @@
-"""Blob Storage's wire formats: XML error bodies, listings, tag sets, dates and versions.
+"""Blob Storage's wire formats: listings, tag sets, dates, common headers and versions.
 
-Separate from :mod:`verify.sandbox.blob` (what each operation does) because these are
-facts about Azure's protocol, checked against azure-storage-blob 12.31 (what it parses)
-and Microsoft's REST reference (what the service sends):
+Separate from :mod:`verify.sandbox.blob.service` (what each operation does) and
+:mod:`verify.sandbox.blob.errors` (the error body) because these are facts about Azure's
+protocol, checked against azure-storage-blob 12.31 (what it parses) and Microsoft's REST
+reference (what the service sends):
 
-- every error is ``<?xml ...?><Error><Code>..</Code><Message>..\\nRequestId:..\\nTime:..
-  </Message>[extra elements]</Error>`` with ``Content-Type: application/xml`` and the code
-  repeated in the ``x-ms-error-code`` header, which the client prefers; a HEAD response
-  carries the header and no body;
 - ``x-ms-version`` names the REST version; an unknown one is 400 ``InvalidHeaderValue``
   with ``<HeaderName>x-ms-version</HeaderName><HeaderValue>..``; Bearer tokens need it
   (without it Azure answers 403 ``AuthenticationFailed``, "Authentication scheme Bearer
@@ -21,9 +18,6 @@ import email.utils
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-
-from starlette.responses import Response
 
 #: The REST versions accepted, exactly: every version azure-storage-blob 12.31 can send (its
 #: ``_SUPPORTED_API_VERSIONS``, 2019-02-02 ... 2026-10-06; its default is the newest) and
@@ -68,55 +62,10 @@ SUPPORTED_VERSIONS = (
 )
 SERVER = "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"
 
-# Messages as Azure words them (Blob Storage error codes / common REST error codes pages).
-MESSAGES = {
-    "AuthenticationFailed": (
-        "Server failed to authenticate the request. Make sure the value of Authorization "
-        "header is formed correctly including the signature."
-    ),
-    "AuthorizationFailure": "This request is not authorized to perform this operation.",
-    "AuthorizationPermissionMismatch": (
-        "This request is not authorized to perform this operation using this permission."
-    ),
-    "BlobAlreadyExists": "The specified blob already exists.",
-    "BlobNotFound": "The specified blob does not exist.",
-    "ContainerNotFound": "The specified container does not exist.",
-    "InternalError": "The server encountered an internal error. Please retry the request.",
-    "InvalidAuthenticationInfo": (
-        "Server failed to authenticate the request. Please refer to the information in the "
-        "www-authenticate header."
-    ),
-    "InvalidHeaderValue": "The value for one of the HTTP headers is not in the correct format.",
-    "InvalidQueryParameterValue": (
-        "Value for one of the query parameters specified in the request URI is invalid."
-    ),
-    "InvalidRange": "The range specified is invalid for the current size of the resource.",
-    "InvalidUri": "The requested URI does not represent any resource on the server.",
-    "InvalidXmlDocument": "XML specified is not syntactically valid.",
-    "KeyBasedAuthenticationNotPermitted": (
-        "Key based authentication is not permitted on this storage account."
-    ),
-    "MissingRequiredHeader": "An HTTP header that's mandatory for this request is not specified.",
-    "NoAuthenticationInformation": (
-        "Server failed to authenticate the request. Please refer to the information in the "
-        "www-authenticate header."
-    ),
-    "RequestBodyTooLarge": (
-        "The request body is too large and exceeds the maximum permissible limit."
-    ),
-    "ResourceNotFound": "The specified resource does not exist.",
-    "ServerBusy": "The server is currently unable to receive requests. Please retry your request.",
-    "UnsupportedHttpVerb": "The resource doesn't support specified Http Verb.",
-}
-
 
 def http_date(timestamp: float | None = None) -> str:
     """RFC 1123, as every ``Date``/``Last-Modified`` header and listing date is."""
     return email.utils.formatdate(timestamp, usegmt=True)
-
-
-def _iso_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
 def common_headers(version: str | None, client_request_id: str | None) -> dict[str, str]:
@@ -136,53 +85,6 @@ def common_headers(version: str | None, client_request_id: str | None) -> dict[s
 def xml_bytes(root: ET.Element) -> bytes:
     body: bytes = ET.tostring(root, encoding="utf-8")  # no declaration for utf-8: add Azure's
     return b'<?xml version="1.0" encoding="utf-8"?>' + body
-
-
-def error_document(
-    code: str, message: str | None = None, extra: Mapping[str, str] | None = None
-) -> tuple[bytes, str]:
-    """The XML error body and its request ID (which the message repeats, as Azure's does)."""
-    request_id = str(uuid.uuid4())
-    root = ET.Element("Error")
-    ET.SubElement(root, "Code").text = code
-    text = message or MESSAGES.get(code, code)
-    ET.SubElement(root, "Message").text = f"{text}\nRequestId:{request_id}\nTime:{_iso_now()}"
-    for name, value in (extra or {}).items():
-        ET.SubElement(root, name).text = value
-    return xml_bytes(root), request_id
-
-
-def error_response(
-    status: int,
-    code: str,
-    *,
-    message: str | None = None,
-    extra: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    head: bool = False,
-    version: str | None = None,
-) -> Response:
-    """An Azure Storage error: XML body (none for HEAD) and ``x-ms-error-code``."""
-    body, request_id = error_document(code, message, extra)
-    out = common_headers(version, None)
-    out["x-ms-request-id"] = request_id
-    out["x-ms-error-code"] = code
-    out.update(headers or {})
-    if head:
-        return Response(status_code=status, headers=out)
-    return Response(body, status_code=status, headers=out, media_type="application/xml")
-
-
-def fault_body(status: int) -> tuple[str, bytes, dict[str, str]]:
-    """The body an injected fault answers with: Blob Storage's own error for that status."""
-    code = {
-        403: "AuthorizationFailure",
-        429: "ServerBusy",  # Storage throttles with ServerBusy; 429 keeps its status
-        500: "InternalError",
-        503: "ServerBusy",
-    }.get(status, "InternalError")
-    body, request_id = error_document(code)
-    return "application/xml", body, {"x-ms-error-code": code, "x-ms-request-id": request_id}
 
 
 # --------------------------------------------------------------------------- bodies

@@ -24,7 +24,7 @@ What the service checks, in Azure's order:
    :class:`~verify.sandbox.rbac.RbacEvaluator`: an assignment on the account (or above)
    covers every container, one on ``<account>/blobServices/default/containers/<name>``
    only that container; each assignment's ABAC condition is evaluated for this request
-   (:mod:`verify.sandbox.blob_abac`). A denial is 403 ``AuthorizationPermissionMismatch``
+   (:mod:`verify.sandbox.blob.request_context`). A denial is 403 ``AuthorizationPermissionMismatch``
    (the only Blob answer that proves RBAC said no). Authorization precedes existence:
    no grant + missing blob is 403, grant + missing blob is 404 ``BlobNotFound``.
 
@@ -48,9 +48,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from verify.sandbox import blob_wire as wire
 from verify.sandbox.auth import Authenticator, AuthError
-from verify.sandbox.blob_abac import (
+from verify.sandbox.blob import wire
+from verify.sandbox.blob.errors import BlobError
+from verify.sandbox.blob.request_context import (
     BLOB_ADD,
     BLOB_DELETE,
     BLOB_READ,
@@ -76,34 +77,6 @@ DEFAULT_PAGE_SIZE = 5000  # List Blobs / List Containers' documented maximum
 #: memory and serves configuration files, so it caps a body far lower and answers
 #: Azure's 413 ``RequestBodyTooLarge`` above it.
 MAX_BODY_BYTES = 4 * 1024 * 1024
-
-
-class BlobError(Exception):
-    """An Azure Storage error to answer with (status, code, extra XML elements)."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        *,
-        message: str | None = None,
-        extra: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = dict(extra or {})
-        self.headers = dict(headers or {})
-
-
-def fault_error_body(status: int) -> Any:
-    """For :class:`~verify.sandbox.server.ServiceMiddleware`: Storage's XML error body."""
-    from verify.sandbox.server import RawBody  # noqa: PLC0415 - avoid an import cycle
-
-    content_type, body, headers = wire.fault_body(status)
-    return RawBody(content_type, body, headers)
 
 
 class _Call:
@@ -536,17 +509,11 @@ class BlobService:
                     raise BlobError(400, "InvalidInput", message=exc.message) from exc
                 return operation(call)
             except BlobError as exc:
-                return wire.error_response(
-                    exc.status,
-                    exc.code,
-                    message=exc.message,
-                    extra=exc.extra,
-                    headers=exc.headers,
-                    head=head,
-                    version=version,
-                )
+                return exc.response(head=head, version=version)
             except SandboxError as exc:
-                return wire.error_response(exc.status, exc.code, message=exc.message, head=head)
+                return BlobError(exc.status, exc.code, message=exc.message).response(
+                    head=head, version=version
+                )
 
         return run
 

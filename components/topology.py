@@ -40,6 +40,7 @@ from components.stack_config import (
     VM_PREFIX,
     StackConfig,
     blob_key,
+    grant_principals,
 )
 from components.storage import BlobSeed, StorageAccount, StorageAccountArgs
 from components.vm import LinuxVirtualMachine, LinuxVirtualMachineArgs
@@ -182,6 +183,8 @@ class Topology:
             )
             for key, vm in cfg.vms.items()
         }
+        #: Each host's grant reference (``vm:<key>`` ...) -> the component that holds it.
+        self.hosts: dict[str, Grantable] = {f"{VM_PREFIX}{k}": vm for k, vm in self.vms.items()}
         self.grants: list[tuple[str, RoleAssignment]] = []
         for grant in cfg.grants:
             holder = self._principal(grant.principal)
@@ -200,9 +203,11 @@ class Topology:
             self.grants.append((grant.principal, assignment))
 
     def _principal(self, reference: str) -> Grantable:
-        if reference.startswith(VM_PREFIX):
-            return self.vms[reference.removeprefix(VM_PREFIX)]
-        return self.identities[reference.removeprefix(IDENTITY_PREFIX)]
+        if reference.startswith(IDENTITY_PREFIX):
+            return self.identities[reference.removeprefix(IDENTITY_PREFIX)]
+        # A host reference: its own system identity, or the identity it stands for.
+        identity = grant_principals(self.cfg)[reference].identity
+        return self.hosts[reference] if identity is None else self.identities[identity]
 
     def _scope(self, target: str) -> pulumi.Output[str]:
         if target == VAULT_TARGET:

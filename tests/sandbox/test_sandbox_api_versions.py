@@ -28,6 +28,7 @@ from verify.sandbox.api_versions import (
     check_arm,
     keyvault_versions,
 )
+from verify.sandbox.data import api_versions_from_specs as gen_module
 from verify.sandbox.data import sdk_api_versions
 from verify.sandbox.records import SandboxError
 
@@ -281,4 +282,134 @@ def test_key_vault_refuses_unknown_versions_with_bad_parameter(
 
 
 def test_key_vault_list_matches_the_installed_client() -> None:
-    assert set(keyvault_versions().versions) == {v.value for v in ApiVersion}
+    """Every version the installed SecretClient speaks is listed; the rest are the versions
+    the data-plane specification publishes (previews included), nothing else."""
+    listed = set(keyvault_versions().versions)
+    client = {v.value for v in ApiVersion}
+    assert client <= listed
+    data = json.loads(DATA.read_text())["keyvault"]
+    assert any("Azure/azure-rest-api-specs" in source for source in data["sources"])
+    assert data["spec_commits"], "the Key Vault list names the spec commits it came from"
+    published = {"7.5", "7.6", "2025-07-01", "7.6-preview.2", "2026-07-01-preview"}
+    assert published <= listed, published - listed
+
+
+# ---------------------------------------------------------------- from the specifications
+
+COMPUTE_2026_03_01 = "2026-03-01"  # stable/2026-03-01/ComputeRP.json, what the JS client sends
+
+
+def test_compute_2026_03_01_is_accepted_for_every_vm_operation(sb: Sandbox, world: World) -> None:
+    """Reproduced: the JavaScript Compute client sends api-version=2026-03-01 (published in
+    specification/compute/resource-manager/Microsoft.Compute/Compute/stable/2026-03-01/
+    ComputeRP.json); the sandbox answered 400 NoRegisteredProviderFound to VM get, list,
+    update and delete."""
+    headers = {"Authorization": f"Bearer {sb.issue_token(sb.operator, ARM)}"}
+    base = f"{sb.arm_url}{world.vm_sys.id}"
+    listing = f"{sb.arm_url}/subscriptions/{sb.subscription_id}/resourceGroups/{world.rg}"
+    query = f"?api-version={COMPUTE_2026_03_01}"
+    calls = [
+        ("GET", base, None, 200),
+        ("GET", f"{listing}/providers/Microsoft.Compute/virtualMachines", None, 200),
+        ("PATCH", base, {"tags": {"owner": "spec"}}, 200),
+        ("DELETE", base, None, 204),
+    ]
+    for method, url, body, status in calls:
+        response = requests.request(
+            method, url + query, json=body, headers=headers, verify=sb.ca_cert_path, timeout=10
+        )
+        assert response.status_code == status, (method, url, response.text)
+
+
+def test_api_versions_json_is_what_the_spec_listing_generates() -> None:
+    """The committed data is exactly the generator's output over the vendored listing: no
+    hand edits, and the listing (paths + commits) is the record of where it came from."""
+    gen = gen_module
+    listing = json.loads(gen.LISTING.read_text())
+    assert gen.render(gen.generate(listing)) == DATA.read_text()
+    assert listing["repo"] == "Azure/azure-rest-api-specs"
+    for path, commit in gen.spec_files(listing):
+        assert path.startswith("specification/"), path
+        assert re.fullmatch(r"[0-9a-f]{40}", commit), (path, commit)
+
+
+def test_every_served_type_records_its_spec_commits() -> None:
+    data = json.loads(DATA.read_text())["arm"]
+    from_specs = [t for t, rules in gen_module.RULES.items() if rules]
+    assert len(from_specs) >= 16
+    for type_ in from_specs:
+        assert data[type_]["spec_commits"], type_
+
+
+def _newest(type_: str) -> str:
+    """The newest version the specification listing publishes for ``type_``."""
+    gen = gen_module
+    listing = json.loads(gen.LISTING.read_text())
+    versions, _ = gen._versions_by_rules(gen.RULES[type_], gen.spec_files(listing))
+    return max(versions, key=gen._order)
+
+
+SPEC_TYPES = sorted(t for t, rules in gen_module.RULES.items() if rules)
+
+
+@pytest.mark.parametrize("type_", SPEC_TYPES)
+def test_the_specs_newest_version_of_each_type_is_accepted(type_: str) -> None:
+    check_arm(type_, _newest(type_), "westeurope")
+
+
+def test_the_installed_clients_and_the_specs_newest_versions_reach_the_sandbox(
+    sb: Sandbox, world: World
+) -> None:
+    """Over HTTP, for each type the sandbox serves: every version the installed azure-mgmt-*
+    clients can send, and the newest the specification publishes, get a real answer."""
+    site = Path(compute_pkg.__file__).parents[3]
+    sent = sdk_api_versions.read_texts(sdk_api_versions.installed_texts(site))
+    for type_, path in served_paths(sb, world).items():
+        versions = set(sent.get(type_, set()))
+        if type_ in SPEC_TYPES:
+            versions.add(_newest(type_))
+        assert versions or type_.startswith("Microsoft.Resources/"), type_
+        for version in sorted(versions):
+            response = arm_get(sb, path, version)
+            assert response.status_code == 200, (type_, version, response.text)
+
+
+@pytest.mark.parametrize(
+    ("type_", "version", "other_type"),
+    [  # a version folder of a namespace that does not publish every type of it
+        # Microsoft.App 2025-05-01-preview holds only SupportedModels.json
+        ("Microsoft.App/containerApps", "2025-05-01-preview", None),
+        # ManagedIdentity.json has federatedIdentityCredentials from 2022-01-31-preview on
+        (
+            "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+            "2021-09-30-preview",
+            "Microsoft.ManagedIdentity/userAssignedIdentities",
+        ),
+        # keyvault.json 2015-06-01 predates soft delete (no deletedVaults)
+        ("Microsoft.KeyVault/deletedVaults", "2015-06-01", "Microsoft.KeyVault/vaults"),
+        # Compute 2025-01-02 is a disks-only folder (DiskRP.json)
+        ("Microsoft.Compute/virtualMachines", "2025-01-02", None),
+    ],
+)
+def test_a_version_is_refused_for_a_type_its_folder_does_not_publish(
+    type_: str, version: str, other_type: str | None
+) -> None:
+    with pytest.raises(SandboxError) as refused:
+        check_arm(type_, version, "westeurope")
+    assert refused.value.code == "NoRegisteredProviderFound"
+    if other_type is not None:
+        check_arm(other_type, version, "westeurope")
+
+
+def test_a_child_resource_is_governed_by_its_parents_list() -> None:
+    """``.../sites/{app}/config/configreferences/appsettings`` is served by the sites
+    provider: its versions, and an unpublished one refused in ARM's words."""
+    type_ = arm_resource_type(
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/app/config/"
+        "configreferences/appsettings"
+    )
+    assert type_ == "Microsoft.Web/sites/config/appsettings"
+    check_arm(type_, "2024-04-01", "westeurope")
+    with pytest.raises(SandboxError) as refused:
+        check_arm(type_, "2024-04-02", "westeurope")
+    assert refused.value.code == "NoRegisteredProviderFound"

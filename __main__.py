@@ -1,7 +1,7 @@
 """The stack program: read the ``mikit`` stack config, build the topology, export it.
 
-Everything else lives in ``components`` so it can be unit-tested; see the README's
-``components`` section for the config schema.
+Everything else lives in ``components`` so it can be unit-tested; every config key is in
+docs/stack-config.md.
 """
 
 import pulumi

@@ -95,7 +95,7 @@ class BootstrapConfig:
     """A ``CanNotDelete`` lock on the deployer identity. It also refuses deleting one of its
     federated credentials (409 ``ScopeLocked``), so removing or renaming a credential is
     one ``pulumi up`` with ``lockDeployer: false`` and the change, then one with it back
-    on (README, "Changing the deployer's federated credentials")."""
+    on (docs/deploy-from-ci.md, "The deployer identity's lock")."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -5,7 +5,7 @@ CLI still points at the bootstrap's own state) reads the bootstrap's stack outpu
 workload stack files, and prints steps 2-6 of :mod:`bootstrap.sequence` with every value
 filled in: the state account, the backend URL, the secrets-provider key, one ``config set
 --secret`` per ``mikit:secrets`` entry, the repository variables. Generated rather than
-written in the README so a value can never be copied wrong; the README shows the same
+written in the docs so a value can never be copied wrong; docs/deploy-from-ci.md shows the same
 sequence and a test keeps the two in step.
 
 Secret values never appear in a command: ``pulumi config set --secret <key>`` without a
@@ -104,7 +104,7 @@ def stack_secrets(stack: str, root: Path = ROOT) -> list[str]:
             "--stack",
             stack,
             f"has no stack file {path.relative_to(root)}",
-            "add stacks/Pulumi.<stack>.yaml first (README: Adding a stack)",
+            "add stacks/Pulumi.<stack>.yaml first (docs/deploy-from-ci.md: Adding a stack)",
         )
     return secret_config_keys(load_stack_config(path))
 

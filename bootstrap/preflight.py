@@ -103,7 +103,7 @@ def check_stack_file(
             Finding(
                 COMMIT,
                 f"{rel} is not in the repository",
-                f"add it (README: Adding a stack), run `{init}` and commit it",
+                f"add it (docs/deploy-from-ci.md: Adding a stack), run `{init}` and commit it",
             )
         ]
     found: list[Finding] = []
@@ -243,7 +243,7 @@ def report(findings: Sequence[Finding], stack: str, github: bool) -> str:
             lines.append(f"error: {finding}")
     lines.append(
         f"preflight {stack}: {len(findings)} step(s) of the sequence missing "
-        "(README: Deploy from CI)"
+        "(docs/deploy-from-ci.md)"
     )
     return "\n".join(lines) + "\n"
 

@@ -76,7 +76,7 @@ class StorageAccountConfig(ConfigModel):
 
 
 class StackConfig(ConfigModel):
-    """Everything ``__main__.py`` needs; see the README's ``components`` section."""
+    """Everything ``__main__.py`` needs; every key is described in docs/stack-config.md."""
 
     location: str
     resource_group: str

@@ -92,7 +92,7 @@ def _from_pydantic(error: ValidationError) -> ConfigError:
             key,
             NOT_SET,
             "is required but not set",
-            f"set it: {command}{also} (see the README's config schema)",
+            f"set it: {command}{also} (see docs/stack-config.md)",
         )
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc)
@@ -102,7 +102,7 @@ def _from_pydantic(error: ValidationError) -> ConfigError:
             first["input"],
             "is not a known setting",
             f"{hint}remove it or fix its spelling; allowed here: "
-            + (", ".join(allowed) or "(see the README)"),
+            + (", ".join(allowed) or "(see docs/stack-config.md)"),
         )
     if loc and loc[-1] == "userAssigned" and kind == "value_error":
         return ConfigError(
@@ -113,9 +113,9 @@ def _from_pydantic(error: ValidationError) -> ConfigError:
         )
     if kind == "value_error":
         problem = str(first["msg"]).removeprefix("Value error, ").rstrip(".")
-        return ConfigError(key, first.get("input"), problem, "see the README's config schema")
+        return ConfigError(key, first.get("input"), problem, "see docs/stack-config.md")
     ctx = {k: v for k, v in (first.get("ctx") or {}).items()}
-    problem, fix = _WORDING.get(kind, ("has the wrong type", "see the README's config schema"))
+    problem, fix = _WORDING.get(kind, ("has the wrong type", "see docs/stack-config.md"))
     return ConfigError(key, first.get("input"), problem.format(**ctx), fix.format(**ctx))
 
 

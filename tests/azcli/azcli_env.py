@@ -3,9 +3,9 @@
 azure-cli is about 370 MB of packages with pins of its own, so it is never a dependency of
 this project: ``python -m uv tool install azure-cli==<AZ_VERSION>`` puts it in a cache
 directory with its own interpreter environment (``.ci/run`` does that; so can a developer,
-see the README). The tests use, in order: ``$MIKIT_AZ``, the cached install, ``az`` on PATH.
+see docs/sandbox.md). The tests use, in order: ``$MIKIT_AZ``, the cached install, ``az`` on PATH.
 
-Every command runs as the README documents it, in a throw-away ``AZURE_CONFIG_DIR``, trusting
+Every command runs as docs/sandbox.md documents it, in a throw-away ``AZURE_CONFIG_DIR``, trusting
 the sandbox CA through ``REQUESTS_CA_BUNDLE`` and "on" a VM through
 ``AZURE_POD_IDENTITY_AUTHORITY_HOST`` (az's ``login --identity`` is msal's
 ManagedIdentityClient, which reads that variable; ``MSI_ENDPOINT``/``IDENTITY_ENDPOINT``

@@ -22,9 +22,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if os.environ.get("MIKIT_REQUIRE_AZ") == "1":
         raise pytest.UsageError(
             "MIKIT_REQUIRE_AZ=1 but no az was found (MIKIT_AZ, the cache, PATH): install it "
-            "with the command in the README's sandbox section"
+            "with the command in docs/sandbox.md"
         )
-    skip = pytest.mark.skip(reason="az is not installed (see the README's sandbox section)")
+    skip = pytest.mark.skip(reason="az is not installed (see docs/sandbox.md)")
     for item in items:
         if "azcli" in item.keywords:
             item.add_marker(skip)
@@ -39,7 +39,7 @@ def sb() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def admin_vm(sb: Sandbox) -> VirtualMachine:
-    """The VM az runs "on": its system identity owns rg-cli (as the README's vm-ops owns
+    """The VM az runs "on": its system identity owns rg-cli (as docs/sandbox.md's vm-ops owns
     rg-sandbox), nothing at subscription scope."""
     vm = sb.state.create_vm("rg-cli", "vm-admin", system_assigned=True)
     assert vm.system_principal_id is not None

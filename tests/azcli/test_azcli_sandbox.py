@@ -1,5 +1,5 @@
 """The commands Microsoft's managed-identity docs teach, run verbatim with the real Azure CLI
-against the sandbox after ``az cloud register`` and ``az login --identity`` (README)."""
+against the sandbox after ``az cloud register`` and ``az login --identity`` (docs/sandbox.md)."""
 
 from __future__ import annotations
 

@@ -167,22 +167,26 @@ def test_outputs_of_an_older_bootstrap_are_refused_by_name(
     assert "stacks/Pulumi.nope.yaml" in capsys.readouterr().err
 
 
-def _readme_ci_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme.split("<!-- section:ci -->", 1)[1].split("<!-- /section:ci -->", 1)[0]
+DEPLOY_FROM_CI = ROOT / "docs" / "deploy-from-ci.md"
 
 
-def test_the_readme_deploy_from_ci_is_the_same_sequence_in_the_same_order(
+def _deploy_from_ci_section() -> str:
+    page = DEPLOY_FROM_CI.read_text()
+    return page.split("<!-- section:ci -->", 1)[1].split("<!-- /section:ci -->", 1)[0]
+
+
+def test_the_documented_deploy_from_ci_is_the_same_sequence_in_the_same_order(
     bootstrap: tuple[dict[str, Any], BootstrapMocks],
 ) -> None:
-    """The README's numbered steps are the sequence's titles, in order; its command blocks
-    hold the commands the generator prints for the example config, verbatim and in order."""
-    section = _readme_ci_section()
+    """docs/deploy-from-ci.md's numbered steps are the sequence's titles, in order; its
+    command blocks hold the commands the generator prints for the example config, verbatim
+    and in order."""
+    section = _deploy_from_ci_section()
     headings = re.findall(r"^### (\d)\. (.+)$", section, re.MULTILINE)
     assert [(int(n), t.strip()) for n, t in headings] == [
         (s.number, s.title[0].upper() + s.title[1:]) for s in SEQUENCE
     ]
-    steps_text = section[section.index("### 1. ") : section.index("### What each workflow does")]
+    steps_text = section[section.index("### 1. ") : section.index("## What each workflow does")]
     outputs, _ = bootstrap
     generated = next_steps.generate(outputs, {"dev": next_steps.stack_secrets("dev")})
     expected = [
@@ -191,9 +195,9 @@ def test_the_readme_deploy_from_ci_is_the_same_sequence_in_the_same_order(
     ]
     positions = []
     for command in expected:
-        assert command in steps_text, f"README lacks the generated command {command!r}"
+        assert command in steps_text, f"the docs lack the generated command {command!r}"
         positions.append(steps_text.index(command))
-    assert positions == sorted(positions), "the README lists the sequence out of order"
+    assert positions == sorted(positions), "the docs list the sequence out of order"
     # Step 1 comes first: the bootstrap's `pulumi up`, then the generator.
     assert steps_text.index("pulumi up") < steps_text.index("python -m bootstrap.next_steps")
     assert steps_text.index("python -m bootstrap.next_steps") < positions[0]

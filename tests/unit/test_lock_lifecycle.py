@@ -69,7 +69,7 @@ def test_the_lock_refuses_dropping_a_credential() -> None:
 
 
 def test_the_documented_sequence_changes_credentials_and_relocks() -> None:
-    """README "Changing the deployer's federated credentials": the change together with
+    """docs/deploy-from-ci.md "The deployer identity's lock": the change together with
     lockDeployer false in one `pulumi up`, then lockDeployer back to true."""
     arm = InMemoryArm()
     first = bootstrap_up(arm, None)

@@ -52,22 +52,22 @@ EXPECTED: dict[str, str] = {
         "mikit:identities.app.federatedCredentials[0].audience: ['x'] is not a known setting. Fix: did you mean 'audiences'? remove it or fix its spelling; allowed here: name, issuer, subject, audiences"
     ),
     "missing location": (
-        "mikit:location: is required but not set. Fix: set it: pulumi config set mikit:location <value> (see the README's config schema)"
+        "mikit:location: is required but not set. Fix: set it: pulumi config set mikit:location <value> (see docs/stack-config.md)"
     ),
     "missing sshPublicKey": (
-        "mikit:sshPublicKey: is required but not set. Fix: set it: pulumi config set mikit:sshPublicKey <value> (see the README's config schema)"
+        "mikit:sshPublicKey: is required but not set. Fix: set it: pulumi config set mikit:sshPublicKey <value> (see docs/stack-config.md)"
     ),
     "missing vault": (
-        "mikit:vault: is required but not set. Fix: set it: pulumi config set --path 'mikit:vault.name' <value> and its other keys (see the README's config schema)"
+        "mikit:vault: is required but not set. Fix: set it: pulumi config set --path 'mikit:vault.name' <value> and its other keys (see docs/stack-config.md)"
     ),
     "missing vault name": (
-        "mikit:vault.name: is required but not set. Fix: set it: pulumi config set --path 'mikit:vault.name' <value> (see the README's config schema)"
+        "mikit:vault.name: is required but not set. Fix: set it: pulumi config set --path 'mikit:vault.name' <value> (see docs/stack-config.md)"
     ),
     "missing vm name": (
-        "mikit:vms.web.name: is required but not set. Fix: set it: pulumi config set --path 'mikit:vms.web.name' <value> (see the README's config schema)"
+        "mikit:vms.web.name: is required but not set. Fix: set it: pulumi config set --path 'mikit:vms.web.name' <value> (see docs/stack-config.md)"
     ),
     "missing grant role": (
-        "mikit:grants[0].role: is required but not set. Fix: set it: pulumi config set --path 'mikit:grants[0].role' <value> (see the README's config schema)"
+        "mikit:grants[0].role: is required but not set. Fix: set it: pulumi config set --path 'mikit:grants[0].role' <value> (see docs/stack-config.md)"
     ),
     "missing secret value": (
         "mikit:secret-db: is not set in {dir}/Pulumi.bad.yaml, so secret 'db' has no value to deploy. Fix: add 'mikit:secret-db: <value>' to the file (the sandbox is local and throw-away), or pulumi config set --secret mikit:secret-db <value> --stack bad"

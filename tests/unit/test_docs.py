@@ -1,0 +1,105 @@
+"""The README stays a short front page, and the documentation's links and quoted text hold.
+
+The README is what a newcomer reads first: at most 250 lines, and exactly the two set-up
+commands (the main job and the tests; `.ci/run` and the workflows run the second). Every
+relative link in the README and docs/ names a file that exists and, with a `#fragment`, a
+heading of that page, so moving a section never leaves a dead link behind. The deployer's
+ABAC condition quoted in docs/deploy-from-ci.md is the one the bootstrap generates for its
+example config.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bootstrap.conditions import constrain_role_assignments
+from bootstrap.config import parse_assignable_roles
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+PAGES = [README, *sorted(DOCS.glob("*.md"))]
+MAX_README_LINES = 250
+SETUP_COMMANDS = [
+    "python -m pip install uv && python -m uv run --locked --no-dev python -m verify "
+    "lifecycle --target sandbox",
+    "python -m pip install uv && python -m uv run --locked pytest",
+]
+_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+_FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+
+
+def test_the_readme_is_at_most_250_lines() -> None:
+    lines = README.read_text().splitlines()
+    assert len(lines) <= MAX_README_LINES, (
+        f"README.md has {len(lines)} lines; move detail to a docs/ page and link it"
+    )
+
+
+def test_the_readme_has_exactly_the_two_setup_commands() -> None:
+    found = [
+        line.strip()
+        for line in README.read_text().splitlines()
+        if line.strip().startswith("python -m pip install uv")
+    ]
+    assert found == SETUP_COMMANDS
+
+
+def github_anchor(heading: str) -> str:
+    """The fragment GitHub gives a Markdown heading: lower case, punctuation other than
+    '-' and '_' dropped, each space a '-'."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = _FENCE.sub("", page.read_text())
+    seen: dict[str, int] = {}
+    found = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE):
+        slug = github_anchor(heading)
+        found.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def relative_links(page: Path) -> list[str]:
+    text = _FENCE.sub("", page.read_text())
+    text = re.sub(r"`[^`\n]*`", "", text)  # inline code is not a link
+    return [t for t in _LINK.findall(text) if not re.match(r"^[a-z][a-z0-9+.-]*:", t)]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_resolves(page: Path) -> None:
+    broken = []
+    for target in relative_links(page):
+        path_part, _, fragment = target.partition("#")
+        dest = (page.parent / path_part).resolve() if path_part else page
+        if not dest.exists():
+            broken.append(f"{target}: no such file")
+        elif fragment and dest.suffix == ".md" and fragment not in anchors(dest):
+            broken.append(f"{target}: no heading '#{fragment}' in {dest.relative_to(ROOT)}")
+    assert broken == [], f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def test_the_link_checker_catches_a_missing_page_and_a_missing_heading(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A page\n\n## Second part\n\n[ok](#second-part)\n")
+    page = tmp_path / "b.md"
+    page.write_text("[x](a.md#a-page) [y](missing.md) [z](a.md#nope) `[q](not-a-link.md)`\n")
+    assert relative_links(page) == ["a.md#a-page", "missing.md", "a.md#nope"]
+    assert anchors(tmp_path / "a.md") == {"a-page", "second-part"}
+    assert github_anchor("`verify.sandbox`: the API (owner)") == "verifysandbox-the-api-owner"
+
+
+def test_the_documented_deployer_condition_is_the_generated_one() -> None:
+    stack = yaml.safe_load((ROOT / "bootstrap" / "stacks" / "Pulumi.ci.yaml").read_text())
+    config = stack["config"]
+    roles = parse_assignable_roles(config["managed-identity-kit-bootstrap:assignableRoles"])
+    condition = constrain_role_assignments([r.guid for r in roles])
+    page = (DOCS / "deploy-from-ci.md").read_text()
+    blocks = re.findall(r"```text\n(.+?)\n```", page, re.DOTALL)
+    assert condition in blocks

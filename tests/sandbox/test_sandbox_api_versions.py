@@ -30,7 +30,7 @@ from verify.sandbox.api_versions import (
 )
 from verify.sandbox.data import api_versions_from_specs as gen_module
 from verify.sandbox.data import sdk_api_versions
-from verify.sandbox.records import SandboxError
+from verify.sandbox.state.records import SandboxError
 
 ARM = "https://management.azure.com"
 VAULT = "https://vault.azure.net"

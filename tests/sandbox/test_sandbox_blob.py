@@ -32,8 +32,8 @@ from sandbox_world import OnVm
 
 from verify.sandbox import Fault, Sandbox
 from verify.sandbox.blob.wire import SUPPORTED_VERSIONS
-from verify.sandbox.state import UserAssignedIdentity, VirtualMachine
-from verify.sandbox.state_storage import StorageAccount
+from verify.sandbox.state.storage import StorageAccount
+from verify.sandbox.state.store import UserAssignedIdentity, VirtualMachine
 
 REPORTS, CONFIG = "reports", "config"
 

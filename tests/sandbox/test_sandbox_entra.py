@@ -34,7 +34,7 @@ from cryptography.x509.oid import NameOID
 from sandbox_world import ARM_SCOPE, VAULT_SCOPE, World
 
 from verify.sandbox import Sandbox, SandboxError, UserAssignedIdentity
-from verify.sandbox.oidc import OidcIssuer, github_subject
+from verify.sandbox.oidc.service import OidcIssuer, github_subject
 
 REPO = "contoso/platform"
 MAIN = github_subject(REPO)  # repo:contoso/platform:ref:refs/heads/main

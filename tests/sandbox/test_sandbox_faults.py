@@ -20,7 +20,7 @@ from sandbox_world import VAULT_SCOPE, OnVm, World
 
 from components.errors import ConfigError
 from verify.sandbox import Fault, FaultPlan, Sandbox
-from verify.sandbox.imds import TOKEN_PATH
+from verify.sandbox.imds.service import TOKEN_PATH
 
 
 def vault_client(sb: Sandbox, world: World, **retry: float) -> SecretClient:

@@ -17,7 +17,7 @@ from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentity
 from sandbox_world import VAULT_SCOPE, OnVm, World
 
 from verify.sandbox import Sandbox, VirtualMachine
-from verify.sandbox.imds import MULTIPLE_IDENTITIES, TOKEN_PATH
+from verify.sandbox.imds.service import MULTIPLE_IDENTITIES, TOKEN_PATH
 
 
 def claims_of(sb: Sandbox, token: str, audience: str = "https://vault.azure.net") -> dict[str, Any]:

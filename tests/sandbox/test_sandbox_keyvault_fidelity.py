@@ -16,7 +16,7 @@ from sandbox_world import World
 
 from components.arm.memory import KEY_VAULT
 from verify.sandbox import Sandbox, SandboxError, Vault
-from verify.sandbox.secret_rules import MAX_VALUE_BYTES
+from verify.sandbox.keyvault.secret_rules import MAX_VALUE_BYTES
 from verify.targets.sandbox import SandboxBackend
 
 VAULT = "https://vault.azure.net"

@@ -19,7 +19,7 @@ from sandbox_world import VAULT_SCOPE, OnVm, World
 
 from components.errors import ConfigError
 from verify.sandbox import Sandbox, SandboxConfig
-from verify.sandbox.imds import TOKEN_PATH
+from verify.sandbox.imds.service import TOKEN_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -23,7 +23,7 @@ from sandbox_world import World
 from components.roles import role_definition_id
 from verify.sandbox import Sandbox
 from verify.sandbox.auth import AuthError
-from verify.sandbox.tokens import TokenError, check_claim_types
+from verify.sandbox.entra.tokens import TokenError, check_claim_types
 
 VAULT = "https://vault.azure.net"
 ARM = "https://management.azure.com"

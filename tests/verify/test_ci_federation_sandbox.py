@@ -14,7 +14,7 @@ from azure.identity import WorkloadIdentityCredential
 from azure.keyvault.secrets import SecretClient
 
 from verify.sandbox import Sandbox, SandboxConfig
-from verify.sandbox.oidc import github_subject
+from verify.sandbox.oidc.service import github_subject
 from verify.targets.sandbox import SandboxTarget
 
 REPO = "contoso/platform"

@@ -19,7 +19,7 @@ from verify.report import print_summary
 from verify.results import ScenarioResult, Step
 from verify.runner import cleanup_report
 from verify.sandbox import Fault
-from verify.sandbox.records import VirtualMachine
+from verify.sandbox.state.records import VirtualMachine
 from verify.targets.base import Assignment
 from verify.targets.sandbox import SandboxTarget
 

@@ -28,7 +28,7 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 
 from verify.credentials import operator_credential
 from verify.sandbox import Sandbox, SandboxConfig
-from verify.sandbox.oidc import github_subject
+from verify.sandbox.oidc.service import github_subject
 
 REPO = "your-org/managed-identity-kit"
 SUBJECT = github_subject(REPO, environment="lifecycle")

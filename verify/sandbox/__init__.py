@@ -8,7 +8,7 @@ client libraries run end to end without an Azure account. Start it in-process wi
 from verify.sandbox.faults import Fault, FaultPlan
 from verify.sandbox.requestlog import RequestLog, RequestRecord
 from verify.sandbox.sandbox import Sandbox, SandboxConfig
-from verify.sandbox.state import (
+from verify.sandbox.state.store import (
     RoleAssignment,
     SandboxError,
     SandboxState,

@@ -8,7 +8,7 @@ API specifications (``data/spec_listing.json``), so every version Azure publishe
 preview, is accepted (the JavaScript Compute client's ``2026-03-01`` was refused when the lists
 came from the clients installed here).
 
-One call per service, raising :class:`~verify.sandbox.records.SandboxError` in the shape
+One call per service, raising :class:`~verify.sandbox.state.records.SandboxError` in the shape
 that service answers with:
 
 - ARM: :func:`check_arm` (``resource_type`` from :func:`arm_resource_type`) -> 400
@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from verify.sandbox.records import SandboxError
+from verify.sandbox.state.records import SandboxError
 
 DATA = Path(__file__).with_name("data") / "api_versions.json"
 _ARM_VERSION = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:-(?:preview|beta|alpha|privatepreview))?")

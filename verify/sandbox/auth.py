@@ -2,7 +2,7 @@
 
 Each Azure service checks the same things before it looks at a request: a bearer token
 is there, it is signed by the tenant's issuer, every claim has the type Entra issues
-(:func:`verify.sandbox.tokens.check_claim_types`), ``aud``/``iss``/``tid``/``nbf``/``exp``
+(:func:`verify.sandbox.entra.tokens.check_claim_types`), ``aud``/``iss``/``tid``/``nbf``/``exp``
 are right, and (in the sandbox's "refuse" mode) its principal still exists. Only the
 error *body* differs per service, so this module decides and each service renders::
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from verify.sandbox.state_base import StateBase
-from verify.sandbox.tokens import TokenError, TokenIssuer
+from verify.sandbox.entra.tokens import TokenError, TokenIssuer
+from verify.sandbox.state.base import StateBase
 
 #: ``missing``: no bearer token; ``invalid``: the token fails validation (``reason`` says
 #: which check, see :class:`TokenError`); ``principal_deleted``: a valid token whose

@@ -31,7 +31,7 @@ from starlette.requests import Request
 ARM_MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Key Vault: a secret value is at most 25 KB ("About Azure Key Vault secrets"); a body
 #: carries the value plus attributes, tags and content type, so the cap on the whole body
-#: is set above the value's own limit (which :mod:`verify.sandbox.keyvault` checks).
+#: is set above the value's own limit (which :mod:`verify.sandbox.keyvault.service` checks).
 KEYVAULT_MAX_BODY_BYTES = 256 * 1024
 
 #: A body must arrive within this many seconds of its head (a client that announces a

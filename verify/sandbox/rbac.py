@@ -32,7 +32,7 @@ from components.conditions import (
     parse_condition,
 )
 from components.roles import RoleDefinition
-from verify.sandbox.state import RoleAssignment, SandboxState
+from verify.sandbox.state.store import RoleAssignment, SandboxState
 
 Attributes = Mapping[str, object]
 

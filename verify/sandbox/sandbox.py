@@ -28,17 +28,24 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from components.armid import is_guid
 from components.errors import ConfigError
-from verify.sandbox import arm, arm_cli, blob, graph, imds, keyvault, oidc
-from verify.sandbox.arm import ArmService
+from verify.sandbox import blob
+from verify.sandbox.arm import cli as arm_cli
+from verify.sandbox.arm import service as arm
+from verify.sandbox.arm.service import ArmService
 from verify.sandbox.auth import Authenticator
 from verify.sandbox.blob import BlobService
-from verify.sandbox.credentials import AsyncSandboxCredential, SandboxCredential
-from verify.sandbox.entra import TokenEndpoint
+from verify.sandbox.entra.credentials import AsyncSandboxCredential, SandboxCredential
+from verify.sandbox.entra.service import TokenEndpoint
+from verify.sandbox.entra.tokens import TokenIssuer
 from verify.sandbox.faults import FaultPlan
-from verify.sandbox.graph import GraphService
-from verify.sandbox.imds import ImdsService
-from verify.sandbox.keyvault import KeyVaultService
-from verify.sandbox.oidc import OidcIssuer
+from verify.sandbox.graph import service as graph
+from verify.sandbox.graph.service import GraphService
+from verify.sandbox.imds import service as imds
+from verify.sandbox.imds.service import ImdsService
+from verify.sandbox.keyvault import service as keyvault
+from verify.sandbox.keyvault.service import KeyVaultService
+from verify.sandbox.oidc import service as oidc
+from verify.sandbox.oidc.service import OidcIssuer
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.requestlog import RequestLog
 from verify.sandbox.server import (
@@ -48,9 +55,8 @@ from verify.sandbox.server import (
     Tls,
     require_loopback,
 )
-from verify.sandbox.state import SandboxState, ServicePrincipal, Vault, VirtualMachine
-from verify.sandbox.state_storage import StorageAccount
-from verify.sandbox.tokens import TokenIssuer
+from verify.sandbox.state.storage import StorageAccount
+from verify.sandbox.state.store import SandboxState, ServicePrincipal, Vault, VirtualMachine
 
 ARM_SCOPE = "https://management.azure.com/.default"
 

@@ -53,7 +53,7 @@ from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
-from verify.sandbox.arm import identity_json, vm_identity_json
+from verify.sandbox.arm.service import identity_json, vm_identity_json
 from verify.stacks import PACKAGED_SANDBOX_STACK, PROGRAM
 from verify.targets.arm import ArmOperations
 from verify.targets.base import ProbeOutcome, ProbeRequest

@@ -67,9 +67,9 @@ from verify.sandbox.blob.request_context import (
 )
 from verify.sandbox.bodies import BodyError, read_body
 from verify.sandbox.rbac import RbacEvaluator
-from verify.sandbox.records import SandboxError
-from verify.sandbox.state import SandboxState
-from verify.sandbox.state_storage import StorageAccount, StoredBlob
+from verify.sandbox.state.records import SandboxError
+from verify.sandbox.state.storage import StorageAccount, StoredBlob
+from verify.sandbox.state.store import SandboxState
 
 STORAGE_AUDIENCES = ("https://storage.azure.com", "https://storage.azure.com/")
 DEFAULT_PAGE_SIZE = 5000  # List Blobs / List Containers' documented maximum

@@ -20,8 +20,8 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from verify.sandbox.records import SandboxError
-from verify.sandbox.state_base import StateBase
+from verify.sandbox.state.base import StateBase
+from verify.sandbox.state.records import SandboxError
 
 #: ARM's child path from an account to its (only) blob service and a container in it.
 BLOB_SERVICE = "blobServices/default"

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from components.armid import is_guid
-from verify.sandbox.records import ServicePrincipal
+from verify.sandbox.state.records import ServicePrincipal
 
 VAULT_AUDIENCES = ("https://vault.azure.net", "https://vault.azure.net/")
 ARM_AUDIENCES = (

@@ -36,20 +36,21 @@ from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
 from components.roles import guid_from_role_reference
-from verify.sandbox import arm_cli, arm_requests
 from verify.sandbox.api_versions import arm_resource_type, check_arm
+from verify.sandbox.arm import cli as arm_cli
+from verify.sandbox.arm import request_rules as arm_requests
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, json_object, read_body
+from verify.sandbox.entra.tokens import ARM_AUDIENCES, TokenIssuer
 from verify.sandbox.rbac import RbacEvaluator
-from verify.sandbox.records import DeletedVault
-from verify.sandbox.state import (
+from verify.sandbox.state.records import DeletedVault
+from verify.sandbox.state.store import (
     RoleAssignment,
     SandboxError,
     SandboxState,
     UserAssignedIdentity,
     VirtualMachine,
 )
-from verify.sandbox.tokens import ARM_AUDIENCES, TokenIssuer
 
 AUTHZ = "/providers/microsoft.authorization/"
 _SUBSCRIPTIONS = re.compile(r"^/subscriptions(?:/[^/]+)?$", re.IGNORECASE)

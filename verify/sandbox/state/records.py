@@ -1,6 +1,6 @@
 """The sandbox's records: what its state holds, as frozen values, and the error it raises.
 
-Kept apart from :mod:`verify.sandbox.state` so every service module and every state mixin
+Kept apart from :mod:`verify.sandbox.state.store` so every service module and every state mixin
 can import the same types without importing each other.
 """
 

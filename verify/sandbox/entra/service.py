@@ -11,7 +11,7 @@ call) and the v1.0 ``POST /{tenant}/oauth2/token`` (``resource=``). Only
 - ``client_assertion`` signed by one of the application's certificates (``x5t`` or
   ``x5t#S256`` header, ``iss`` = ``sub`` = the client ID, ``aud`` = this token endpoint);
 - ``client_assertion`` from an external OIDC issuer (GitHub Actions, or its stand-in
-  :mod:`verify.sandbox.oidc`): accepted only when its ``iss``, ``sub`` and ``aud`` equal one
+  :mod:`verify.sandbox.oidc.service`): accepted only when its ``iss``, ``sub`` and ``aud`` equal one
   federated credential of the user-assigned identity exactly (case-sensitive, as Entra
   matches since 2024), its signature verifies against the keys the issuer publishes
   (fetched from ``<iss>/.well-known/openid-configuration``, loopback issuers only) and it
@@ -44,11 +44,11 @@ from starlette.routing import Route
 
 from components.armid import is_guid
 from components.errors import ConfigError
-from verify.sandbox.records import ServicePrincipal
+from verify.sandbox.entra.tokens import TokenIssuer
 from verify.sandbox.server import require_loopback
-from verify.sandbox.state import SandboxState
-from verify.sandbox.state_federation import ClientCertificate, FederatedCredential
-from verify.sandbox.tokens import TokenIssuer
+from verify.sandbox.state.federation import ClientCertificate, FederatedCredential
+from verify.sandbox.state.records import ServicePrincipal
+from verify.sandbox.state.store import SandboxState
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 WIF_DOCS = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"

@@ -25,7 +25,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
-from verify.sandbox.records import (
+from verify.sandbox.state.base import Listener, StateBase
+from verify.sandbox.state.federation import ClientCredentialsMixin
+from verify.sandbox.state.keyvault import VaultsMixin
+from verify.sandbox.state.rbac import RoleAssignmentsMixin
+from verify.sandbox.state.records import (
     DeletedSecret,
     EventKind,
     PrincipalKind,
@@ -41,11 +45,7 @@ from verify.sandbox.records import (
     key,
     new_guid,
 )
-from verify.sandbox.state_base import Listener, StateBase
-from verify.sandbox.state_federation import ClientCredentialsMixin
-from verify.sandbox.state_keyvault import VaultsMixin
-from verify.sandbox.state_rbac import RoleAssignmentsMixin
-from verify.sandbox.state_storage import StorageMixin
+from verify.sandbox.state.storage import StorageMixin
 
 __all__ = [
     "DeletedSecret",

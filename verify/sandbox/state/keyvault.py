@@ -6,7 +6,9 @@ import uuid
 from typing import Any
 
 from components.arm import rules as arm_rules
-from verify.sandbox.records import (
+from verify.sandbox.keyvault.secret_rules import check_secret
+from verify.sandbox.state.base import StateBase
+from verify.sandbox.state.records import (
     DeletedSecret,
     DeletedVault,
     SandboxError,
@@ -15,8 +17,6 @@ from verify.sandbox.records import (
     arm_rules_as_sandbox_errors,
     key,
 )
-from verify.sandbox.secret_rules import check_secret
-from verify.sandbox.state_base import StateBase
 
 
 class VaultsMixin(StateBase):
@@ -173,7 +173,7 @@ class VaultsMixin(StateBase):
     ) -> SecretVersion:
         """Add a new version (the newest becomes the current value).
 
-        Key Vault's limits apply (:mod:`verify.sandbox.secret_rules`: name, 25 KB value,
+        Key Vault's limits apply (:mod:`verify.sandbox.keyvault.secret_rules`: name, 25 KB value,
         content type, tags). ``expires``/``not_before`` are stored and returned as ``exp``/
         ``nbf``; like Key Vault, they do not stop a get ("Date-time controlled operations").
         """

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from verify.sandbox.records import SandboxError
+from verify.sandbox.state.records import SandboxError
 
 SECRET_NAME = re.compile(r"[0-9a-zA-Z-]{1,127}")
 MAX_VALUE_BYTES = 25 * 1024

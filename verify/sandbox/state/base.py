@@ -1,7 +1,7 @@
 """The core of the sandbox's state: one lock, events, principals and resource groups.
 
-The concept modules (:mod:`verify.sandbox.state_keyvault`, :mod:`verify.sandbox.state_rbac`,
-and the identities and VMs in :mod:`verify.sandbox.state`) extend :class:`StateBase`
+The concept modules (:mod:`verify.sandbox.state.keyvault`, :mod:`verify.sandbox.state.rbac`,
+and the identities and VMs in :mod:`verify.sandbox.state.store`) extend :class:`StateBase`
 as cooperative mixins, so they share this one lock and this one directory of principals:
 a principal deleted here is gone for every service at the same instant, as on Azure.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from components import armid
 from components.roles import RoleCatalog
-from verify.sandbox.records import (
+from verify.sandbox.state.records import (
     EventKind,
     PrincipalKind,
     ResourceGroup,

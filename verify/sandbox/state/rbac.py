@@ -14,14 +14,14 @@ from components.conditions import (
 )
 from components.errors import ConfigError
 from components.roles import RoleDefinition
-from verify.sandbox.records import (
+from verify.sandbox.state.base import StateBase
+from verify.sandbox.state.records import (
     RoleAssignment,
     SandboxError,
     arm_rules_as_sandbox_errors,
     key,
     new_guid,
 )
-from verify.sandbox.state_base import StateBase
 
 
 class RoleAssignmentsMixin(StateBase):

@@ -35,12 +35,18 @@ from components.roles import DELETE_SECRET, GET_SECRET, READ_SECRET_METADATA, SE
 from verify.sandbox.api_versions import check_keyvault
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import KEYVAULT_MAX_BODY_BYTES, BodyError, read_body
+from verify.sandbox.entra.tokens import VAULT_AUDIENCES, TokenIssuer
 from verify.sandbox.faults import FaultPlan
-from verify.sandbox.keyvault_bodies import set_secret_fields
+from verify.sandbox.keyvault.bodies import set_secret_fields
+from verify.sandbox.keyvault.secret_rules import check_name
 from verify.sandbox.rbac import RbacEvaluator
-from verify.sandbox.secret_rules import check_name
-from verify.sandbox.state import DeletedSecret, SandboxError, SandboxState, SecretVersion, Vault
-from verify.sandbox.tokens import VAULT_AUDIENCES, TokenIssuer
+from verify.sandbox.state.store import (
+    DeletedSecret,
+    SandboxError,
+    SandboxState,
+    SecretVersion,
+    Vault,
+)
 
 RECOVER_SECRET = "Microsoft.KeyVault/vaults/secrets/recover/action"  # noqa: S105 (an action)
 PURGE_SECRET = "Microsoft.KeyVault/vaults/secrets/purge/action"  # noqa: S105 (an action)

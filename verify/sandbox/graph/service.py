@@ -44,8 +44,8 @@ from starlette.routing import Route
 
 from components.armid import is_guid
 from verify.sandbox.auth import Authenticator, AuthError
-from verify.sandbox.state import SandboxState, ServicePrincipal
-from verify.sandbox.tokens import GRAPH_AUDIENCES
+from verify.sandbox.entra.tokens import GRAPH_AUDIENCES
+from verify.sandbox.state.store import SandboxState, ServicePrincipal
 
 _ODATA_TYPE = "#microsoft.graph.servicePrincipal"
 INSUFFICIENT_PRIVILEGES = "Insufficient privileges to complete the operation."

@@ -4,7 +4,7 @@ Why a module of its own: the ARM slice used to search ``$filter`` for a pattern 
 and ignore the rest (an unknown filter returned every assignment; ``principalId eq ''``
 matched all of them), and to call ``.get`` on whatever JSON arrived (a ``properties`` list
 gave 500). ARM refuses both with 400; each check here raises
-:class:`~verify.sandbox.records.SandboxError`, which the slice renders as ARM's
+:class:`~verify.sandbox.state.records.SandboxError`, which the slice renders as ARM's
 ``{"error": {"code", "message"}}``.
 
 Role-assignment filters are the four forms ARM documents ("List Azure role assignments
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from verify.sandbox.records import SandboxError
+from verify.sandbox.state.records import SandboxError
 
 _GUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _AT_SCOPE = r"atScope\(\)"

@@ -12,8 +12,8 @@ from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from verify.sandbox.state import ServicePrincipal
-from verify.sandbox.tokens import TokenIssuer
+from verify.sandbox.entra.tokens import TokenIssuer
+from verify.sandbox.state.store import ServicePrincipal
 
 
 def _resource(scopes: tuple[str, ...]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from verify.sandbox.bodies import BodyError, json_object
-from verify.sandbox.secret_rules import bad_parameter
+from verify.sandbox.keyvault.secret_rules import bad_parameter
 
 
 def set_secret_fields(raw: bytes) -> dict[str, Any]:

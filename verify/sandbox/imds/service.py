@@ -33,8 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from verify.sandbox.state import SandboxState, ServicePrincipal, VirtualMachine
-from verify.sandbox.tokens import IssuedToken, TokenIssuer
+from verify.sandbox.entra.tokens import IssuedToken, TokenIssuer
+from verify.sandbox.state.store import SandboxState, ServicePrincipal, VirtualMachine
 
 TOKEN_PATH = "/metadata/identity/oauth2/token"  # noqa: S105 (a URL path)
 SUPPORTED_API_VERSIONS = (

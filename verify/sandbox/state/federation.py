@@ -1,6 +1,6 @@
 """How a principal proves itself to Entra's token endpoint: federated, secret, certificate.
 
-Three kinds of client credential, one concept (what :mod:`verify.sandbox.entra` checks a
+Three kinds of client credential, one concept (what :mod:`verify.sandbox.entra.service` checks a
 token request against):
 
 - **federated identity credentials** of a user-assigned identity (ARM child resource
@@ -29,8 +29,8 @@ from urllib.parse import urlparse
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from verify.sandbox.records import SandboxError, ServicePrincipal, UserAssignedIdentity, key
-from verify.sandbox.state_base import StateBase
+from verify.sandbox.state.base import StateBase
+from verify.sandbox.state.records import SandboxError, ServicePrincipal, UserAssignedIdentity, key
 
 FIC_SEGMENT = "/federatedIdentityCredentials/"
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from components.armid import is_within
-from verify.sandbox.state import SandboxState, VirtualMachine
+from verify.sandbox.state.store import SandboxState, VirtualMachine
 
 #: Versions of ``/metadata/endpoints`` and the shape each answers in.
 METADATA_API_VERSIONS = {"2019-05-01": "list", "2020-06-01": "list", "2022-09-01": "object"}

@@ -1,0 +1,1 @@
+"""The sandbox's Microsoft Graph slice: service principals."""

@@ -1,0 +1,1 @@
+"""The sandbox's Instance Metadata Service token endpoint, one listener per VM."""

@@ -1,0 +1,1 @@
+"""The sandbox's stand-in for an external OIDC issuer (GitHub Actions)."""

@@ -1,0 +1,1 @@
+"""The sandbox's one shared state: records, the store and its mixins per resource family."""

@@ -20,6 +20,7 @@ from components import armid
 from components.arm import rules
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
+from components.arm.memory_apps import AppsArm
 from components.arm.memory_storage import StorageArm, default_blob_endpoint
 from components.arm.rules import WriteOrdering
 from components.conditions import (
@@ -94,7 +95,7 @@ def default_vault_uri(vault_name: str) -> str:
     return f"https://{vault_name}.vault.azure.net/"
 
 
-class InMemoryArm(StorageArm):
+class InMemoryArm(StorageArm, AppsArm):
     """An ARM that lives in a dict: the default backend of :class:`AzureMocks`.
 
     It behaves like ARM where our components depend on it: GUID principal and client
@@ -139,6 +140,8 @@ class InMemoryArm(StorageArm):
         self._ordering: WriteOrdering | None = None
         self.blob_values: dict[str, bytes] = {}
         """Seeded blob contents by lower-cased blob ID (see memory_storage)."""
+        self.app_settings: dict[str, dict[str, str]] = {}
+        """App settings by lower-cased site ID (see memory_apps)."""
         self._next_ip = 4
         # Pulumi's mock monitor calls new_resource from several executor threads at once;
         # without this, a conflict scan can iterate ``resources`` while another thread
@@ -158,6 +161,7 @@ class InMemoryArm(StorageArm):
             KEY_VAULT: self._vault,
             KEY_VAULT_SECRET: self._secret,
             **self.storage_handlers(),
+            **self.apps_handlers(),
         }
 
     @property
@@ -373,7 +377,12 @@ class InMemoryArm(StorageArm):
             tags=inputs.get("tags"),
         )
 
-    def _virtual_machine(self, arm_id: str, inputs: JSON) -> JSON:
+    def _host_identities(
+        self, arm_id: str, inputs: JSON, host: str
+    ) -> tuple[str | None, dict[str, arm_shapes.AttachedIdentity]]:
+        """A host's system principal (kept across updates, None when off) and the
+        user-assigned identities it attaches (each must exist: 400 otherwise). Shared by
+        every identity-bearing type (VMs, sites, container apps)."""
         existing = self.get(arm_id)
         identity_in = inputs.get("identity") or {}
         kind = str(identity_in.get("type") or "None")
@@ -389,7 +398,7 @@ class InMemoryArm(StorageArm):
                 raise ArmError(
                     400,
                     "FailedIdentityOperation",
-                    f"Identity '{uai_id}' was not found; it must exist before a VM can use it",
+                    f"Identity '{uai_id}' was not found; it must exist before {host} can use it",
                 )
             props = uai["properties"]
             attached[uai["id"]] = arm_shapes.AttachedIdentity(
@@ -401,6 +410,11 @@ class InMemoryArm(StorageArm):
                 "InvalidParameter",
                 "userAssignedIdentities must be given when the identity type is UserAssigned",
             )
+        return system_principal, attached
+
+    def _virtual_machine(self, arm_id: str, inputs: JSON) -> JSON:
+        existing = self.get(arm_id)
+        system_principal, attached = self._host_identities(arm_id, inputs, "a VM")
         os_profile = inputs.get("osProfile") or {}
         linux = os_profile.get("linuxConfiguration") or {}
         storage = inputs.get("storageProfile") or {}

@@ -31,6 +31,7 @@ from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.config import set_all_config
 
 from components.arm import memory as types
+from components.arm import memory_apps as app_types
 from components.arm import memory_storage as storage_types
 from components.arm.memory import ArmBackend, InMemoryArm
 
@@ -107,6 +108,21 @@ _PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
         "/blobs/{2}",
         ("accountName", "containerName", "blobName"),
     ),
+    app_types.APP_SERVICE_PLAN: ("/providers/Microsoft.Web/serverfarms/{0}", ("name",)),
+    app_types.WEB_APP: ("/providers/Microsoft.Web/sites/{0}", ("name",)),
+    app_types.WEB_APP_FTP_ALLOWED: (
+        "/providers/Microsoft.Web/sites/{0}/basicPublishingCredentialsPolicies/ftp",
+        ("name",),
+    ),
+    app_types.WEB_APP_SCM_ALLOWED: (
+        "/providers/Microsoft.Web/sites/{0}/basicPublishingCredentialsPolicies/scm",
+        ("name",),
+    ),
+    app_types.MANAGED_ENVIRONMENT: (
+        "/providers/Microsoft.App/managedEnvironments/{0}",
+        ("environmentName",),
+    ),
+    app_types.CONTAINER_APP: ("/providers/Microsoft.App/containerApps/{0}", ("containerAppName",)),
     storage_types.SEEDED_BLOB: (
         "/providers/Microsoft.Storage/storageAccounts/{0}/blobServices/default/containers/{1}"
         "/blobs/{2}",

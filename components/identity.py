@@ -93,13 +93,23 @@ class ManagedIdentities:
             user_assigned_identities=list(self.user_assigned_ids) or None,
         )
 
+    def scale_set_identity_args(self) -> azure_native.compute.VirtualMachineScaleSetIdentityArgs:
+        """The scale set ``identity`` input: the whole block on every update, because a
+        PATCH of ``identity`` that leaves out user-assigned IDs the set holds drops them."""
+        return azure_native.compute.VirtualMachineScaleSetIdentityArgs(
+            type=self.type,  # type: ignore[arg-type]
+            user_assigned_identities=list(self.user_assigned_ids) or None,
+        )
+
 
 @dataclass(frozen=True)
 class FederatedCredential:
     """Trust an external OIDC issuer (e.g. GitHub Actions) to act as this identity."""
 
     name: str
-    issuer: str
+    issuer: pulumi.Input[str]
+    """Compared by Entra ID character for character (a trailing slash counts): for a
+    cluster, pass its issuer output rather than a typed copy of it."""
     subject: str
     audiences: Sequence[str] = (TOKEN_EXCHANGE_AUDIENCE,)
 
@@ -120,27 +130,37 @@ def check_federated_credentials(
 ) -> None:
     """At most 20, names unique and well-formed, an https issuer, a subject and audiences."""
     if len(creds) > MAX_FEDERATED_CREDENTIALS:
-        raise ConfigError(
-            field,
-            f"{len(creds)} credentials",
-            f"is more than the {MAX_FEDERATED_CREDENTIALS} federated credentials Entra ID "
-            "allows on one identity",
-            "drop some subjects (e.g. federate on GitHub environments instead of branches) "
-            "or split them over a second identity",
-        )
+        raise too_many_federated_credentials(field, len(creds))
     seen: set[str] = set()
     for i, cred in enumerate(creds):
-        where = f"{field}[{i}]"
-        if not cred.name or len(cred.name) > 120 or not cred.name[0].isalnum():
-            raise ConfigError(
-                f"{where}.name",
-                cred.name,
-                "is not a valid credential name",
-                "use 3-120 letters, digits, '-' and '_', starting with a letter or digit",
-            )
-        if cred.name.lower() in seen:
-            raise ConfigError(f"{where}.name", cred.name, "is used twice", "give each a new name")
-        seen.add(cred.name.lower())
+        check_federated_credential(cred, f"{field}[{i}]", seen)
+
+
+def too_many_federated_credentials(field: str, count: int) -> ConfigError:
+    return ConfigError(
+        field,
+        f"{count} credentials",
+        f"is more than the {MAX_FEDERATED_CREDENTIALS} federated credentials Entra ID "
+        "allows on one identity",
+        "drop some subjects (e.g. federate on GitHub environments instead of branches) "
+        "or split them over a second identity",
+    )
+
+
+def check_federated_credential(cred: FederatedCredential, where: str, seen: set[str]) -> None:
+    """One credential: a well-formed name not in ``seen`` (lower-cased names, updated),
+    an https issuer with a host (when known before deployment), a subject and audiences."""
+    if not cred.name or len(cred.name) > 120 or not cred.name[0].isalnum():
+        raise ConfigError(
+            f"{where}.name",
+            cred.name,
+            "is not a valid credential name",
+            "use 3-120 letters, digits, '-' and '_', starting with a letter or digit",
+        )
+    if cred.name.lower() in seen:
+        raise ConfigError(f"{where}.name", cred.name, "is used twice", "give each a new name")
+    seen.add(cred.name.lower())
+    if not isinstance(cred.issuer, pulumi.Output):
         issuer = urlsplit(cred.issuer) if isinstance(cred.issuer, str) else None
         if issuer is None or issuer.scheme != "https" or not issuer.hostname:
             raise ConfigError(
@@ -149,20 +169,20 @@ def check_federated_credentials(
                 "is not an https URL with a host",
                 "use the OIDC issuer, e.g. https://token.actions.githubusercontent.com",
             )
-        if not cred.subject:
-            raise ConfigError(
-                f"{where}.subject",
-                cred.subject,
-                "is empty",
-                "use the token subject, e.g. repo:<org>/<repo>:ref:refs/heads/main",
-            )
-        if not cred.audiences or isinstance(cred.audiences, str):
-            raise ConfigError(
-                f"{where}.audiences",
-                cred.audiences,
-                "is not a non-empty list",
-                f"use [{TOKEN_EXCHANGE_AUDIENCE!r}]",
-            )
+    if not cred.subject:
+        raise ConfigError(
+            f"{where}.subject",
+            cred.subject,
+            "is empty",
+            "use the token subject, e.g. repo:<org>/<repo>:ref:refs/heads/main",
+        )
+    if not cred.audiences or isinstance(cred.audiences, str):
+        raise ConfigError(
+            f"{where}.audiences",
+            cred.audiences,
+            "is not a non-empty list",
+            f"use [{TOKEN_EXCHANGE_AUDIENCE!r}]",
+        )
 
 
 class UserAssignedIdentity(pulumi.ComponentResource, Grantable):
@@ -196,26 +216,16 @@ class UserAssignedIdentity(pulumi.ComponentResource, Grantable):
         self.client_id: pulumi.Output[str] = uai.client_id
         self.principal_id: pulumi.Output[str] = uai.principal_id
         self.tenant_id: pulumi.Output[str] = uai.tenant_id
-        # One at a time: the Managed Identity RP refuses concurrent credential writes on
-        # one identity (409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity),
-        # and Pulumi writes resources with no dependency between them in parallel.
+        self._uai = uai
+        self._resource_group_name = args.resource_group_name
+        self._resource_name = resource_name
+        self.lock: azure_native.authorization.ManagementLockByScope | None = None
+        self._credential_names: set[str] = set()
         self.federated_credentials: list[
             azure_native.managedidentity.FederatedIdentityCredential
         ] = []
         for cred in args.federated_credentials:
-            previous = self.federated_credentials[-1:]
-            self.federated_credentials.append(
-                azure_native.managedidentity.FederatedIdentityCredential(
-                    f"{resource_name}-{cred.name}",
-                    federated_identity_credential_resource_name=cred.name,
-                    resource_name_=uai.name,
-                    resource_group_name=args.resource_group_name,
-                    issuer=cred.issuer,
-                    subject=cred.subject,
-                    audiences=list(cred.audiences),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(previous)),
-                )
-            )
+            self.federate(cred)
         # The lock waits for every credential, so Pulumi creates it last and deletes it
         # first: `pulumi destroy` lifts the lock before it deletes the credentials (a
         # CanNotDelete lock on the identity refuses their deletion: 409 ScopeLocked).
@@ -242,6 +252,51 @@ class UserAssignedIdentity(pulumi.ComponentResource, Grantable):
                 "tenant_id": self.tenant_id,
             }
         )
+
+    def federate(
+        self, cred: FederatedCredential, *, opts: pulumi.ResourceOptions | None = None
+    ) -> azure_native.managedidentity.FederatedIdentityCredential:
+        """Trust one more issuer/subject on this identity, after the ones it already has.
+
+        One at a time: the Managed Identity RP refuses concurrent credential writes on one
+        identity (409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity)
+        and Pulumi writes resources with no dependency between them in parallel, so each
+        credential waits for the previous one. The 21st on one identity is a ConfigError
+        (Entra ID allows 20). ``opts.parent`` places it under another component (e.g. the
+        workload it serves).
+
+        On an identity with a ``CanNotDelete`` lock, a credential added after construction
+        waits for the lock and is deleted with the identity (``deleted_with``), so
+        ``pulumi destroy`` skips it instead of failing with 409 ScopeLocked; removing it
+        alone still needs the lock lifted first, as on Azure.
+        """
+        where = f"{self._resource_name}.federated_credentials[{len(self.federated_credentials)}]"
+        if len(self.federated_credentials) >= MAX_FEDERATED_CREDENTIALS:
+            raise too_many_federated_credentials(
+                f"{self._resource_name}.federated_credentials",
+                len(self.federated_credentials) + 1,
+            )
+        check_federated_credential(cred, where, self._credential_names)
+        depends: list[pulumi.Resource] = list(self.federated_credentials[-1:])
+        extra = pulumi.ResourceOptions()
+        if self.lock is not None:
+            depends.append(self.lock)
+            extra = pulumi.ResourceOptions(deleted_with=self._uai)
+        child = pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(parent=self, depends_on=depends), extra
+        )
+        fic = azure_native.managedidentity.FederatedIdentityCredential(
+            f"{self._resource_name}-{cred.name}",
+            federated_identity_credential_resource_name=cred.name,
+            resource_name_=self._uai.name,
+            resource_group_name=self._resource_group_name,
+            issuer=cred.issuer,
+            subject=cred.subject,
+            audiences=list(cred.audiences),
+            opts=pulumi.ResourceOptions.merge(child, opts),
+        )
+        self.federated_credentials.append(fic)
+        return fic
 
     def _grant_principal(self) -> pulumi.Output[str]:
         return self.principal_id

@@ -30,6 +30,36 @@ UBUNTU_2404: Mapping[str, str] = {
 }
 
 
+def ssh_key_only(admin_username: str, ssh_key: str) -> azure_native.compute.LinuxConfigurationArgs:
+    """Password authentication off, one SSH public key for ``admin_username``."""
+    return azure_native.compute.LinuxConfigurationArgs(
+        disable_password_authentication=True,
+        provision_vm_agent=True,
+        ssh=azure_native.compute.SshConfigurationArgs(
+            public_keys=[
+                azure_native.compute.SshPublicKeyArgs(
+                    path=f"/home/{admin_username}/.ssh/authorized_keys",
+                    key_data=ssh_key,
+                )
+            ]
+        ),
+    )
+
+
+def system_identity_principal(
+    identities: ManagedIdentities, principal_id: pulumi.Output[str | None], name: str, host: str
+) -> pulumi.Output[str]:
+    """The principal ``grant()`` assigns on a host: its system identity, which must be on."""
+    if not identities.system_assigned:
+        raise ConfigError(
+            "grant",
+            name,
+            f"targets the {host}'s system identity, which is off",
+            "turn on system_assigned, or grant the user-assigned identity instead",
+        )
+    return principal_id.apply(lambda p: p or "")
+
+
 @dataclass(frozen=True)
 class LinuxVirtualMachineArgs:
     name: str
@@ -105,18 +135,7 @@ class LinuxVirtualMachine(pulumi.ComponentResource, Grantable):
                 computer_name=args.name,
                 admin_username=args.admin_username,
                 custom_data=as_custom_data(cloud_config),
-                linux_configuration=azure_native.compute.LinuxConfigurationArgs(
-                    disable_password_authentication=True,
-                    provision_vm_agent=True,
-                    ssh=azure_native.compute.SshConfigurationArgs(
-                        public_keys=[
-                            azure_native.compute.SshPublicKeyArgs(
-                                path=f"/home/{args.admin_username}/.ssh/authorized_keys",
-                                key_data=ssh_key,
-                            )
-                        ]
-                    ),
-                ),
+                linux_configuration=ssh_key_only(args.admin_username, ssh_key),
             ),
             storage_profile=azure_native.compute.StorageProfileArgs(
                 image_reference=azure_native.compute.ImageReferenceArgs(**args.image),
@@ -157,11 +176,4 @@ class LinuxVirtualMachine(pulumi.ComponentResource, Grantable):
         )
 
     def _grant_principal(self) -> pulumi.Output[str]:
-        if not self.identities.system_assigned:
-            raise ConfigError(
-                "grant",
-                self._grant_name,
-                "targets the VM's system identity, which is off",
-                "turn on system_assigned, or grant the user-assigned identity instead",
-            )
-        return self.principal_id.apply(lambda p: p or "")
+        return system_identity_principal(self.identities, self.principal_id, self._grant_name, "VM")

@@ -21,6 +21,7 @@ from components.arm import rules
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
 from components.arm.memory_apps import AppsArm
+from components.arm.memory_fleet import FleetArm
 from components.arm.memory_storage import StorageArm, default_blob_endpoint
 from components.arm.rules import WriteOrdering
 from components.conditions import (
@@ -95,7 +96,7 @@ def default_vault_uri(vault_name: str) -> str:
     return f"https://{vault_name}.vault.azure.net/"
 
 
-class InMemoryArm(StorageArm, AppsArm):
+class InMemoryArm(StorageArm, AppsArm, FleetArm):
     """An ARM that lives in a dict: the default backend of :class:`AzureMocks`.
 
     It behaves like ARM where our components depend on it: GUID principal and client
@@ -162,7 +163,9 @@ class InMemoryArm(StorageArm, AppsArm):
             KEY_VAULT_SECRET: self._secret,
             **self.storage_handlers(),
             **self.apps_handlers(),
+            **self.fleet_handlers(),
         }
+        self._calls = self.fleet_calls()
 
     @property
     def tenant_id(self) -> str:
@@ -202,6 +205,9 @@ class InMemoryArm(StorageArm, AppsArm):
                 "subscriptionId": self.subscription_id,
                 "tenantId": self.tenant_id,
             }
+        if token in self._calls:
+            with self._mutex:
+                return self._calls[token](args)
         raise ArmError(400, "InvokeNotSupported", f"the in-memory ARM cannot answer {token}")
 
     # -- lookups for tests and other emulators -------------------------------------

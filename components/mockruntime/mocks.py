@@ -32,6 +32,7 @@ from pulumi.runtime.config import set_all_config
 
 from components.arm import memory as types
 from components.arm import memory_apps as app_types
+from components.arm import memory_fleet as fleet_types
 from components.arm import memory_storage as storage_types
 from components.arm.memory import ArmBackend, InMemoryArm
 
@@ -90,6 +91,14 @@ _PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     types.NAT_GATEWAY: ("/providers/Microsoft.Network/natGateways/{0}", ("natGatewayName",)),
     types.VIRTUAL_MACHINE: ("/providers/Microsoft.Compute/virtualMachines/{0}", ("vmName",)),
+    fleet_types.VIRTUAL_MACHINE_SCALE_SET: (
+        "/providers/Microsoft.Compute/virtualMachineScaleSets/{0}",
+        ("vmScaleSetName",),
+    ),
+    fleet_types.MANAGED_CLUSTER: (
+        "/providers/Microsoft.ContainerService/managedClusters/{0}",
+        ("resourceName",),
+    ),
     types.KEY_VAULT: ("/providers/Microsoft.KeyVault/vaults/{0}", ("vaultName",)),
     types.KEY_VAULT_SECRET: (
         "/providers/Microsoft.KeyVault/vaults/{0}/secrets/{1}",

@@ -90,6 +90,8 @@ def user_assigned_identity(
         "principalId": principal_id,
         "clientId": client_id,
         "isolationScope": "None",
+        # 2026-05-31: which resource providers may be assigned the identity (none listed: any)
+        "assignmentRestrictions": {"providers": []},
     }
     return doc
 

@@ -1,0 +1,70 @@
+"""One sandbox for the conformance replays, and fresh resources for each replay.
+
+Each replay may delete what it addresses (a VM, an identity, a secret), so every test binds
+the placeholders of ``operations.json`` to resources made for it alone; the sandbox itself
+is shared (starting one costs ~0.1 s, stopping ~0.3 s).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from conformance_replay import Bindings
+
+from verify.sandbox import Sandbox, SandboxConfig
+
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"  # built-in Reader's role definition GUID
+
+
+@pytest.fixture(scope="session")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(SandboxConfig()) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def bindings(sb: Sandbox) -> Bindings:
+    """Every placeholder of operations.json, bound to resources made for this test."""
+    st = sb.state
+    suffix = uuid.uuid4().hex[:8]
+    rg = st.create_resource_group(f"rg-conf-{suffix}")
+    vault = st.create_vault(rg.name, f"kv-conf-{suffix}")
+    version = st.set_secret(vault.name, "db", f"value-{suffix}", content_type="text/plain")
+    st.set_secret(vault.name, "gone", "soon deleted")
+    st.delete_secret(vault.name, "gone")
+    gone = st.create_vault(rg.name, f"kv-gone-{suffix}")
+    st.delete_vault(gone.name)
+    identity = st.create_identity(rg.name, f"id-conf-{suffix}")
+    vm = st.create_vm(
+        rg.name, f"vm-conf-{suffix}", system_assigned=True, user_assigned=[identity.id]
+    )
+    reader = st.create_principal(f"reader-{suffix}")
+    assignment = st.create_role_assignment(rg.id, READER, reader.object_id)
+    officer = st.create_principal(f"kv-admin-{suffix}")
+    st.create_role_assignment(vault.id, "Key Vault Administrator", officer.object_id)
+    newcomer = st.create_principal(f"newcomer-{suffix}")
+    return Bindings(
+        sb=sb,
+        values={
+            "sub": sb.subscription_id,
+            "rg": rg.name,
+            "location": st.location,
+            "scope": rg.id,
+            "assignment": assignment.name,
+            "role": READER,
+            "principal": newcomer.object_id,
+            "new_guid": str(uuid.uuid4()),
+            "new_name": f"new-{suffix}",
+            "identity": identity.name,
+            "vm": vm.name,
+            "vault": vault.name,
+            "deleted_vault": gone.name,
+            "secret": "db",
+            "version": version.version,
+            "deleted_secret": "gone",
+        },
+        vault=vault.name,
+        keyvault_principal=officer,
+    )

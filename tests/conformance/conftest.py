@@ -27,6 +27,16 @@ def sb() -> Iterator[Sandbox]:
 @pytest.fixture
 def bindings(sb: Sandbox) -> Bindings:
     """Every placeholder of operations.json, bound to resources made for this test."""
+    return make_bindings(sb)
+
+
+@pytest.fixture(scope="module")
+def shared_bindings(sb: Sandbox) -> Bindings:
+    """The same, shared by the replays that change nothing (GET)."""
+    return make_bindings(sb)
+
+
+def make_bindings(sb: Sandbox) -> Bindings:
     st = sb.state
     suffix = uuid.uuid4().hex[:8]
     rg = st.create_resource_group(f"rg-conf-{suffix}")

@@ -10,6 +10,7 @@ example config.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -103,3 +104,29 @@ def test_the_documented_deployer_condition_is_the_generated_one() -> None:
     page = (DOCS / "deploy-from-ci.md").read_text()
     blocks = re.findall(r"```text\n(.+?)\n```", page, re.DOTALL)
     assert condition in blocks
+
+
+def _sandbox_examples() -> list[tuple[str, str]]:
+    """Every Python block of the README and docs/sandbox.md that starts a Sandbox."""
+    examples = []
+    for page in (README, DOCS / "sandbox.md"):
+        blocks = re.findall(r"```python\n(.+?)```", page.read_text(), re.DOTALL)
+        examples += [
+            (f"{page.name}[{i}]", block) for i, block in enumerate(blocks) if "Sandbox(" in block
+        ]
+    return examples
+
+
+@pytest.mark.parametrize(("where", "code"), _sandbox_examples(), ids=lambda v: str(v)[:14])
+def test_the_sandbox_examples_run(where: str, code: str) -> None:
+    """Each example runs as written against a real sandbox (its os.environ changes undone)."""
+    saved = dict(os.environ)
+    try:
+        exec(compile(code, where, "exec"), {"__name__": "__docs__"})
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_both_pages_have_sandbox_examples() -> None:
+    assert [w for w, _ in _sandbox_examples()] == ["README.md[1]", "sandbox.md[0]", "sandbox.md[1]"]

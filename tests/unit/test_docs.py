@@ -10,6 +10,7 @@ example config.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from pathlib import Path
@@ -130,3 +131,68 @@ def test_the_sandbox_examples_run(where: str, code: str) -> None:
 
 def test_both_pages_have_sandbox_examples() -> None:
     assert [w for w, _ in _sandbox_examples()] == ["README.md[1]", "sandbox.md[0]", "sandbox.md[1]"]
+
+
+# -- names of the code: every module, attribute and path a page names exists -----------------
+
+#: Pages whose code references are checked here. docs/azure-fidelity.md is left to
+#: tests/conformance/test_fidelity_table.py, which holds each of its rows to a test.
+CODE_PAGES = [p for p in PAGES if p.name != "azure-fidelity.md"]
+#: Example paths the pages use on purpose (a user's own stack file).
+EXAMPLE_PATHS = {"stacks/Pulumi.mine.yaml", "stacks/Pulumi.NAME.yaml"}
+_REPO_PATH = re.compile(
+    r"(?:components|verify|bootstrap|tests|stacks|docs|\.github|\.ci)/[\w.\-/]*"
+    r"|__main__\.py|hatch_build\.py|pyproject\.toml|Pulumi\.yaml"
+)
+_DOTTED = re.compile(r"(?:components|verify|bootstrap)(?:\.[A-Za-z_]\w*)+")
+
+
+def code_references(page: Path) -> tuple[list[str], list[str]]:
+    """(repository paths, dotted Python names) written as inline code on ``page``."""
+    paths, dotted = [], []
+    for code in re.findall(r"`([^`\n]+)`", _FENCE.sub("", page.read_text())):
+        token = code.split("::", 1)[0].strip()
+        if _REPO_PATH.fullmatch(token) and token not in EXAMPLE_PATHS:
+            paths.append(token)
+        elif _DOTTED.fullmatch(token):
+            dotted.append(token)
+    return paths, dotted
+
+
+def resolves(name: str) -> bool:
+    """``name`` is an importable module, or an attribute path below one."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", CODE_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_module_and_path_a_page_names_exists(page: Path) -> None:
+    paths, dotted = code_references(page)
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    missing += [d for d in dotted if not resolves(d)]
+    assert missing == [], f"{page.relative_to(ROOT)} names what the code no longer has: {missing}"
+
+
+def test_code_references_are_found_and_judged(tmp_path: Path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text(
+        "`verify/probe.py` `tests/x.py::test_y` `verify.probe.OUTCOMES` `verify.nope` "
+        "`mikit:vms` `stacks/Pulumi.mine.yaml`\n```\n`verify/in_a_fence.py`\n```\n"
+    )
+    assert code_references(page) == (
+        ["verify/probe.py", "tests/x.py"],
+        ["verify.probe.OUTCOMES", "verify.nope"],
+    )
+    assert resolves("verify.probe.OUTCOMES")
+    assert not resolves("verify.nope")
+    assert not resolves("verify.probe.NO_SUCH_NAME")

@@ -7,7 +7,8 @@ in a unit test and in the sandbox the way it would on the first real ``pulumi up
 """
 
 from components.arm import rules, shapes
+from components.arm.backend import ArmBackend
 from components.arm.errors import ArmError
-from components.arm.memory import ArmBackend, InMemoryArm
+from components.arm.memory import InMemoryArm
 
 __all__ = ["ArmBackend", "ArmError", "InMemoryArm", "rules", "shapes"]

@@ -1,10 +1,10 @@
-"""Where mocked deployments land: the ArmBackend protocol and its in-memory default.
+"""The in-memory ARM model: the default :class:`~components.arm.backend.ArmBackend`.
 
 The Pulumi mocks know how Pulumi talks (type tokens, camelCase inputs, flattened
-outputs); a backend knows how ARM behaves (IDs, generated principals, conflicts).
-Keeping them apart lets the same stack program deploy into plain memory for unit tests
-or into the local sandbox (helper C's ``SandboxBackend``), answering with the same ARM
-documents from :mod:`components.arm.shapes` either way.
+outputs); this model knows how ARM behaves (IDs, generated principals, conflicts, the
+rules of :mod:`components.arm.rules`), answering with the ARM documents of
+:mod:`components.arm.shapes`. The local sandbox deploys through it too
+(``verify.targets.sandbox.SandboxBackend``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from components import armid
 from components.arm import rules
@@ -24,6 +24,21 @@ from components.arm.memory_apps import AppsArm
 from components.arm.memory_fleet import FleetArm
 from components.arm.memory_storage import StorageArm, default_blob_endpoint
 from components.arm.rules import WriteOrdering
+from components.arm.tokens import (
+    PULUMI_FEDERATED_CREDENTIAL,
+    PULUMI_GET_CLIENT_CONFIG,
+    PULUMI_KEY_VAULT,
+    PULUMI_KEY_VAULT_SECRET,
+    PULUMI_MANAGEMENT_LOCK,
+    PULUMI_NETWORK_INTERFACE,
+    PULUMI_NETWORK_SECURITY_GROUP,
+    PULUMI_RESOURCE_GROUP,
+    PULUMI_ROLE_ASSIGNMENT,
+    PULUMI_SUBNET,
+    PULUMI_USER_ASSIGNED_IDENTITY,
+    PULUMI_VIRTUAL_MACHINE,
+    PULUMI_VIRTUAL_NETWORK,
+)
 from components.conditions import (
     CONDITION_VERSION,
     INVALID_CONDITION_CODE,
@@ -32,59 +47,9 @@ from components.conditions import (
 )
 from components.roles import RoleCatalog, guid_from_role_reference
 
-__all__ = ["ArmBackend", "ArmError", "InMemoryArm", "default_vault_uri", "role_definitions"]
+__all__ = ["InMemoryArm", "default_vault_uri", "role_definitions"]
 
 JSON = dict[str, Any]
-
-# The Pulumi type tokens the in-memory backend understands.
-RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
-USER_ASSIGNED_IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
-FEDERATED_CREDENTIAL = "azure-native:managedidentity:FederatedIdentityCredential"
-MANAGEMENT_LOCK = "azure-native:authorization:ManagementLockByScope"
-VIRTUAL_NETWORK = "azure-native:network:VirtualNetwork"
-SUBNET = "azure-native:network:Subnet"
-NETWORK_SECURITY_GROUP = "azure-native:network:NetworkSecurityGroup"
-NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
-PUBLIC_IP_ADDRESS = "azure-native:network:PublicIPAddress"
-NAT_GATEWAY = "azure-native:network:NatGateway"
-VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
-ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
-KEY_VAULT = "azure-native:keyvault:Vault"
-KEY_VAULT_SECRET = "azure-native:keyvault:Secret"  # noqa: S105 (a type token)
-GET_CLIENT_CONFIG = "azure-native:authorization:getClientConfig"
-
-
-@runtime_checkable
-class ArmBackend(Protocol):
-    """Creates resources from Pulumi inputs and answers invokes, in ARM's shapes."""
-
-    @property
-    def tenant_id(self) -> str: ...
-
-    @property
-    def subscription_id(self) -> str: ...
-
-    def create_or_update(
-        self,
-        resource_type: str,
-        arm_id: str,
-        inputs: dict[str, Any],
-        *,
-        ordering: WriteOrdering | None = None,
-    ) -> dict[str, Any]:
-        """Create or update ``arm_id`` from Pulumi ``inputs``; return its ARM JSON.
-
-        ``resource_type`` is the Pulumi type token (``azure-native:compute:VirtualMachine``);
-        ``inputs`` are camelCase with secrets already unwrapped. ``ordering`` says which
-        other writes of the same deployment may run alongside this one (the mock runtime
-        answers from Pulumi's dependency graph); None means "not known", and rules about
-        concurrent writes are then not checked.
-        """
-        ...
-
-    def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
-        """Answer an invoke such as ``azure-native:authorization:getClientConfig``."""
-        ...
 
 
 def _new_guid() -> str:
@@ -149,18 +114,18 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
         # inserts ("dictionary changed size during iteration", seen at 400 VMs).
         self._mutex = threading.RLock()
         self._handlers: dict[str, Callable[[str, JSON], JSON]] = {
-            RESOURCE_GROUP: self._resource_group,
-            USER_ASSIGNED_IDENTITY: self._user_assigned_identity,
-            FEDERATED_CREDENTIAL: self._federated_credential,
-            MANAGEMENT_LOCK: self._lock,
-            VIRTUAL_NETWORK: self._virtual_network,
-            SUBNET: self._subnet,
-            NETWORK_SECURITY_GROUP: self._nsg,
-            NETWORK_INTERFACE: self._nic,
-            VIRTUAL_MACHINE: self._virtual_machine,
-            ROLE_ASSIGNMENT: self._role_assignment,
-            KEY_VAULT: self._vault,
-            KEY_VAULT_SECRET: self._secret,
+            PULUMI_RESOURCE_GROUP: self._resource_group,
+            PULUMI_USER_ASSIGNED_IDENTITY: self._user_assigned_identity,
+            PULUMI_FEDERATED_CREDENTIAL: self._federated_credential,
+            PULUMI_MANAGEMENT_LOCK: self._lock,
+            PULUMI_VIRTUAL_NETWORK: self._virtual_network,
+            PULUMI_SUBNET: self._subnet,
+            PULUMI_NETWORK_SECURITY_GROUP: self._nsg,
+            PULUMI_NETWORK_INTERFACE: self._nic,
+            PULUMI_VIRTUAL_MACHINE: self._virtual_machine,
+            PULUMI_ROLE_ASSIGNMENT: self._role_assignment,
+            PULUMI_KEY_VAULT: self._vault,
+            PULUMI_KEY_VAULT_SECRET: self._secret,
             **self.storage_handlers(),
             **self.apps_handlers(),
             **self.fleet_handlers(),
@@ -198,7 +163,7 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
         return doc
 
     def call(self, token: str, args: dict[str, Any]) -> dict[str, Any]:
-        if token == GET_CLIENT_CONFIG:
+        if token == PULUMI_GET_CLIENT_CONFIG:
             return {
                 "clientId": self.deployer_client_id,
                 "objectId": self.deployer_object_id,

@@ -24,16 +24,18 @@ from typing import Any
 from components import armid, keyvault_refs
 from components.arm import app_shapes
 from components.arm.shapes import AttachedIdentity
+from components.arm.tokens import (
+    PULUMI_APP_SERVICE_PLAN,
+    PULUMI_CONTAINER_APP,
+    PULUMI_MANAGED_ENVIRONMENT,
+    PULUMI_WEB_APP,
+    PULUMI_WEB_APP_FTP_ALLOWED,
+    PULUMI_WEB_APP_SCM_ALLOWED,
+)
 from components.roles import RoleCatalog
 
 JSON = dict[str, Any]
 
-WEB_APP = "azure-native:web:WebApp"
-APP_SERVICE_PLAN = "azure-native:web:AppServicePlan"
-WEB_APP_FTP_ALLOWED = "azure-native:web:WebAppFtpAllowed"
-WEB_APP_SCM_ALLOWED = "azure-native:web:WebAppScmAllowed"
-MANAGED_ENVIRONMENT = "azure-native:app:ManagedEnvironment"
-CONTAINER_APP = "azure-native:app:ContainerApp"
 
 GET_SECRET = "Microsoft.KeyVault/vaults/secrets/getSecret/action"  # noqa: S105 (an action)
 
@@ -68,12 +70,12 @@ class AppsArm:
 
     def apps_handlers(self) -> dict[str, Callable[[str, JSON], JSON]]:
         return {
-            APP_SERVICE_PLAN: self._server_farm,
-            WEB_APP: self._site,
-            WEB_APP_FTP_ALLOWED: self._publishing_policy,
-            WEB_APP_SCM_ALLOWED: self._publishing_policy,
-            MANAGED_ENVIRONMENT: self._managed_environment,
-            CONTAINER_APP: self._container_app,
+            PULUMI_APP_SERVICE_PLAN: self._server_farm,
+            PULUMI_WEB_APP: self._site,
+            PULUMI_WEB_APP_FTP_ALLOWED: self._publishing_policy,
+            PULUMI_WEB_APP_SCM_ALLOWED: self._publishing_policy,
+            PULUMI_MANAGED_ENVIRONMENT: self._managed_environment,
+            PULUMI_CONTAINER_APP: self._container_app,
         }
 
     # -- Microsoft.Web ------------------------------------------------------------------

@@ -27,12 +27,14 @@ from typing import Any
 from components import armid
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
+from components.arm.tokens import (
+    PULUMI_LIST_CLUSTER_USER_CREDENTIALS,
+    PULUMI_MANAGED_CLUSTER,
+    PULUMI_VIRTUAL_MACHINE_SCALE_SET,
+)
 
 JSON = dict[str, Any]
 
-VIRTUAL_MACHINE_SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
-MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
-LIST_CLUSTER_USER_CREDENTIALS = "azure-native:containerservice:listManagedClusterUserCredentials"
 
 #: The version AKS reports when the PUT names none (a supported default at the time of
 #: writing; the exact default moves with AKS releases).
@@ -81,12 +83,12 @@ class FleetArm:
 
     def fleet_handlers(self) -> dict[str, Callable[[str, JSON], JSON]]:
         return {
-            VIRTUAL_MACHINE_SCALE_SET: self._scale_set,
-            MANAGED_CLUSTER: self._managed_cluster,
+            PULUMI_VIRTUAL_MACHINE_SCALE_SET: self._scale_set,
+            PULUMI_MANAGED_CLUSTER: self._managed_cluster,
         }
 
     def fleet_calls(self) -> dict[str, Callable[[JSON], JSON]]:
-        return {LIST_CLUSTER_USER_CREDENTIALS: self._list_cluster_user_credentials}
+        return {PULUMI_LIST_CLUSTER_USER_CREDENTIALS: self._list_cluster_user_credentials}
 
     # -- scale sets -------------------------------------------------------------------
 

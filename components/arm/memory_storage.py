@@ -23,14 +23,15 @@ from typing import Any
 from urllib.parse import quote
 
 from components.arm import shapes as arm_shapes
+from components.arm.tokens import (
+    PULUMI_BLOB,
+    PULUMI_BLOB_CONTAINER,
+    PULUMI_SEEDED_BLOB,
+    PULUMI_STORAGE_ACCOUNT,
+)
 
 JSON = dict[str, Any]
 
-STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
-BLOB_CONTAINER = "azure-native:storage:BlobContainer"
-BLOB = "azure-native:storage:Blob"
-#: components.storage.SeededBlob, a Pulumi dynamic resource (Entra ID upload with tags).
-SEEDED_BLOB = "pulumi-python:dynamic/mikit:SeededBlob"
 
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 
@@ -62,10 +63,10 @@ class StorageArm:
 
     def storage_handlers(self) -> dict[str, Callable[[str, JSON], JSON]]:
         return {
-            STORAGE_ACCOUNT: self._storage_account,
-            BLOB_CONTAINER: self._blob_container,
-            BLOB: self._blob,
-            SEEDED_BLOB: self._seeded_blob,
+            PULUMI_STORAGE_ACCOUNT: self._storage_account,
+            PULUMI_BLOB_CONTAINER: self._blob_container,
+            PULUMI_BLOB: self._blob,
+            PULUMI_SEEDED_BLOB: self._seeded_blob,
         }
 
     def _storage_account(self, arm_id: str, inputs: JSON) -> JSON:

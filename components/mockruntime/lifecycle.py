@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from components.arm.memory import MANAGEMENT_LOCK
-from components.mockruntime.mocks import AzureMocks, Registration, StackOutputs, run_program
+from components.arm.tokens import PULUMI_MANAGEMENT_LOCK
+from components.mockruntime.mocks import AzureMocks, Registration
+from components.mockruntime.runner import StackOutputs, run_program
 
 
 class DeletingBackend(Protocol):
@@ -49,7 +50,7 @@ def deletion_order(gone: Sequence[Registration], graph: Sequence[Registration]) 
         ready = [u for u in targets - done if dependents[u] <= done]
         if not ready:  # a cycle cannot come out of Pulumi; refuse to loop on bad input
             raise ValueError("dependency cycle among the resources to delete")
-        ready.sort(key=lambda u: (by_urn[u].type == MANAGEMENT_LOCK, u))
+        ready.sort(key=lambda u: (by_urn[u].type == PULUMI_MANAGEMENT_LOCK, u))
         step = ready[0]
         done.add(step)
         order.append(by_urn[step].id)

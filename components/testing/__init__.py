@@ -5,7 +5,9 @@ A stable import point for users' tests. The code lives where the sandbox also ru
 """
 
 from components.arm import shapes as arm_shapes
-from components.arm.memory import ArmBackend, ArmError, InMemoryArm
+from components.arm.backend import ArmBackend
+from components.arm.errors import ArmError
+from components.arm.memory import InMemoryArm
 from components.mockruntime import (
     AzureMocks,
     Registration,

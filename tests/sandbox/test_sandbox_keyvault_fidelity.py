@@ -14,7 +14,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.keyvault.secrets import SecretClient
 from sandbox_world import World
 
-from components.arm.memory import KEY_VAULT
+from components.arm.tokens import PULUMI_KEY_VAULT
 from verify.sandbox import Sandbox, SandboxError, Vault
 from verify.sandbox.keyvault.secret_rules import MAX_VALUE_BYTES
 from verify.targets.sandbox import SandboxBackend
@@ -187,7 +187,7 @@ def test_the_stacks_retention_flows_into_the_sandbox(sb: Sandbox, world: World) 
         f"/providers/Microsoft.KeyVault/vaults/{name}"
     )
     doc = SandboxBackend(sb).create_or_update(
-        KEY_VAULT,
+        PULUMI_KEY_VAULT,
         arm_id,
         {
             "location": "westeurope",

@@ -17,7 +17,11 @@ import pytest
 from components.arm import rules
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
-from components.arm.memory import FEDERATED_CREDENTIAL, ROLE_ASSIGNMENT, USER_ASSIGNED_IDENTITY
+from components.arm.tokens import (
+    PULUMI_FEDERATED_CREDENTIAL,
+    PULUMI_ROLE_ASSIGNMENT,
+    PULUMI_USER_ASSIGNED_IDENTITY,
+)
 from components.errors import ConfigError
 from components.identity import (
     FederatedCredential,
@@ -82,7 +86,7 @@ def test_credentials_with_no_dependency_between_them_are_refused(order: tuple[st
 
 def test_the_same_credentials_chained_with_depends_on_deploy() -> None:
     mocks = deploy(raw_credentials(chain=True))
-    assert len(mocks.of_type(FEDERATED_CREDENTIAL)) == 3
+    assert len(mocks.of_type(PULUMI_FEDERATED_CREDENTIAL)) == 3
 
 
 def test_the_refusal_does_not_depend_on_thread_timing() -> None:
@@ -114,8 +118,8 @@ def identity_with(count: int, lock: bool = False) -> Callable[[], None]:
 
 def test_user_assigned_identity_chains_its_credentials() -> None:
     mocks = deploy(identity_with(3))
-    fics = mocks.of_type(FEDERATED_CREDENTIAL)
-    uai = mocks.of_type(USER_ASSIGNED_IDENTITY)[0]
+    fics = mocks.of_type(PULUMI_FEDERATED_CREDENTIAL)
+    uai = mocks.of_type(PULUMI_USER_ASSIGNED_IDENTITY)[0]
     assert [f.name for f in fics] == ["ci-env-0", "ci-env-1", "ci-env-2"]
     assert uai.urn in fics[0].dependencies
     assert fics[0].urn in fics[1].dependencies
@@ -123,7 +127,7 @@ def test_user_assigned_identity_chains_its_credentials() -> None:
 
 
 def test_twenty_credentials_deploy_and_a_twenty_first_is_a_config_error() -> None:
-    assert len(deploy(identity_with(20)).of_type(FEDERATED_CREDENTIAL)) == 20
+    assert len(deploy(identity_with(20)).of_type(PULUMI_FEDERATED_CREDENTIAL)) == 20
     mocks = AzureMocks(InMemoryArm(subscription_id=SUB, existing=[RG]))
     with pytest.raises(ConfigError) as caught:
         run_program(identity_with(21), {}, mocks=mocks)
@@ -134,13 +138,19 @@ def test_twenty_credentials_deploy_and_a_twenty_first_is_a_config_error() -> Non
 
 def test_arm_refuses_a_twenty_first_credential_on_one_identity() -> None:
     arm = InMemoryArm(subscription_id=SUB)
-    arm.create_or_update(USER_ASSIGNED_IDENTITY, UAI, {})
+    arm.create_or_update(PULUMI_USER_ASSIGNED_IDENTITY, UAI, {})
     body = {"issuer": GITHUB, "subject": "s", "audiences": ["api://AzureADTokenExchange"]}
     for i in range(20):
-        arm.create_or_update(FEDERATED_CREDENTIAL, f"{UAI}/federatedIdentityCredentials/f{i}", body)
-    arm.create_or_update(FEDERATED_CREDENTIAL, f"{UAI}/federatedIdentityCredentials/f3", body)
+        arm.create_or_update(
+            PULUMI_FEDERATED_CREDENTIAL, f"{UAI}/federatedIdentityCredentials/f{i}", body
+        )
+    arm.create_or_update(
+        PULUMI_FEDERATED_CREDENTIAL, f"{UAI}/federatedIdentityCredentials/f3", body
+    )
     with pytest.raises(ArmError) as caught:
-        arm.create_or_update(FEDERATED_CREDENTIAL, f"{UAI}/federatedIdentityCredentials/f20", body)
+        arm.create_or_update(
+            PULUMI_FEDERATED_CREDENTIAL, f"{UAI}/federatedIdentityCredentials/f20", body
+        )
     assert caught.value.status == 400
 
 
@@ -204,7 +214,7 @@ def test_a_grant_on_a_secret_that_is_not_waited_for_is_refused() -> None:
 
 def test_a_grant_on_the_secret_scope_our_component_gives_deploys() -> None:
     mocks = deploy(vault_with_grant(lambda v: v.secret_scope("db-password")))
-    assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 1
+    assert len(mocks.of_type(PULUMI_ROLE_ASSIGNMENT)) == 1
 
 
 def test_a_grant_on_a_resource_group_that_does_not_exist_is_refused() -> None:

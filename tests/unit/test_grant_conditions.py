@@ -15,7 +15,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.arm.memory import ROLE_ASSIGNMENT, ArmError
+from components.arm.errors import ArmError
+from components.arm.tokens import PULUMI_ROLE_ASSIGNMENT
 from components.errors import ConfigError
 from components.role_assignment import RoleAssignment, RoleAssignmentArgs
 from components.testing import AzureMocks, InMemoryArm, run_program
@@ -143,7 +144,7 @@ def test_the_mock_runtime_arm_refuses_what_arm_refuses() -> None:
 
     def put(role: str, scope: str, **extra: str) -> dict[str, Any]:
         return arm.create_or_update(
-            ROLE_ASSIGNMENT,
+            PULUMI_ROLE_ASSIGNMENT,
             f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
             {
                 "scope": scope,

@@ -19,7 +19,11 @@ from test_bootstrap_program import PROGRAM, PROJECT, STACK_FILE, BootstrapMocks
 from bootstrap import config as bootstrap_config
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
-from components.arm.memory import FEDERATED_CREDENTIAL, MANAGEMENT_LOCK, USER_ASSIGNED_IDENTITY
+from components.arm.tokens import (
+    PULUMI_FEDERATED_CREDENTIAL,
+    PULUMI_MANAGEMENT_LOCK,
+    PULUMI_USER_ASSIGNED_IDENTITY,
+)
 from components.errors import ConfigError
 from components.identity import FederatedCredential, UserAssignedIdentity, UserAssignedIdentityArgs
 from components.mockruntime import lifecycle
@@ -154,9 +158,9 @@ def test_the_component_lock_waits_for_every_credential() -> None:
         )
 
     lifecycle.up(program, {}, previous=None, mocks=mocks)
-    (lock,) = mocks.of_type(MANAGEMENT_LOCK)
-    assert {f.urn for f in mocks.of_type(FEDERATED_CREDENTIAL)} <= lock.dependencies
-    assert mocks.of_type(USER_ASSIGNED_IDENTITY)
+    (lock,) = mocks.of_type(PULUMI_MANAGEMENT_LOCK)
+    assert {f.urn for f in mocks.of_type(PULUMI_FEDERATED_CREDENTIAL)} <= lock.dependencies
+    assert mocks.of_type(PULUMI_USER_ASSIGNED_IDENTITY)
 
 
 def test_lock_deployer_must_be_a_boolean() -> None:

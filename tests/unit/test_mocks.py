@@ -8,7 +8,9 @@ import pulumi
 import pulumi_azure_native as azure_native
 import pytest
 
-from components.arm.memory import ROLE_ASSIGNMENT, VIRTUAL_MACHINE, ArmBackend, ArmError
+from components.arm.backend import ArmBackend
+from components.arm.errors import ArmError
+from components.arm.tokens import PULUMI_ROLE_ASSIGNMENT, PULUMI_VIRTUAL_MACHINE
 from components.testing import (
     AzureMocks,
     InMemoryArm,
@@ -67,13 +69,13 @@ def test_role_assignment_conflicts_like_arm() -> None:
     n1, n2 = "0a5e3d8e-0000-4000-8000-000000000001", "0a5e3d8e-0000-4000-8000-000000000002"
     ra_id = f"{SCOPE}/providers/Microsoft.Authorization/roleAssignments/{n1}"
     inputs = {"scope": SCOPE, "principalId": P1, "roleDefinitionId": ROLE}
-    arm.create_or_update(ROLE_ASSIGNMENT, ra_id, inputs)
-    arm.create_or_update(ROLE_ASSIGNMENT, ra_id, inputs)  # idempotent re-put
+    arm.create_or_update(PULUMI_ROLE_ASSIGNMENT, ra_id, inputs)
+    arm.create_or_update(PULUMI_ROLE_ASSIGNMENT, ra_id, inputs)  # idempotent re-put
     with pytest.raises(ArmError) as exists:
-        arm.create_or_update(ROLE_ASSIGNMENT, ra_id.replace(n1, n2), inputs)
+        arm.create_or_update(PULUMI_ROLE_ASSIGNMENT, ra_id.replace(n1, n2), inputs)
     assert (exists.value.status, exists.value.code) == (409, "RoleAssignmentExists")
     with pytest.raises(ArmError) as update:
-        arm.create_or_update(ROLE_ASSIGNMENT, ra_id, {**inputs, "principalId": P2})
+        arm.create_or_update(PULUMI_ROLE_ASSIGNMENT, ra_id, {**inputs, "principalId": P2})
     assert update.value.code == "RoleAssignmentUpdateNotPermitted"
 
 
@@ -83,18 +85,24 @@ def test_vm_identity_lifecycle_in_memory() -> None:
     missing = f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/nope"
     with pytest.raises(ArmError) as caught:
         arm.create_or_update(
-            VIRTUAL_MACHINE,
+            PULUMI_VIRTUAL_MACHINE,
             vm_id,
             {"identity": {"type": "UserAssigned", "userAssignedIdentities": [missing]}},
         )
     assert caught.value.status == 400
-    on = arm.create_or_update(VIRTUAL_MACHINE, vm_id, {"identity": {"type": "SystemAssigned"}})
-    again = arm.create_or_update(VIRTUAL_MACHINE, vm_id, {"identity": {"type": "SystemAssigned"}})
+    on = arm.create_or_update(
+        PULUMI_VIRTUAL_MACHINE, vm_id, {"identity": {"type": "SystemAssigned"}}
+    )
+    again = arm.create_or_update(
+        PULUMI_VIRTUAL_MACHINE, vm_id, {"identity": {"type": "SystemAssigned"}}
+    )
     assert on["identity"]["principalId"] == again["identity"]["principalId"]
     assert on["properties"]["vmId"] == again["properties"]["vmId"]
-    off = arm.create_or_update(VIRTUAL_MACHINE, vm_id, {"identity": {"type": "None"}})
+    off = arm.create_or_update(PULUMI_VIRTUAL_MACHINE, vm_id, {"identity": {"type": "None"}})
     assert "identity" not in off
-    back = arm.create_or_update(VIRTUAL_MACHINE, vm_id, {"identity": {"type": "SystemAssigned"}})
+    back = arm.create_or_update(
+        PULUMI_VIRTUAL_MACHINE, vm_id, {"identity": {"type": "SystemAssigned"}}
+    )
     assert back["identity"]["principalId"] != on["identity"]["principalId"]  # a new principal
 
 

@@ -10,7 +10,7 @@ import re
 import yaml
 
 from components import armid
-from components.arm.memory_storage import SEEDED_BLOB
+from components.arm.tokens import PULUMI_SEEDED_BLOB
 from components.cloud_init import PROBE_REQUIREMENTS, PROBE_VENV
 from components.testing import is_secret_envelope
 from tests.unit.conftest import DEV_SECRET_VALUES, Deployment
@@ -69,7 +69,7 @@ def test_ids_are_arm_ids_on_the_real_resource_group_path(dev: Deployment) -> Non
         if reg.type == RA:  # an extension resource below its scope
             assert reg.id.startswith(reg.inputs["scope"] + "/providers/Microsoft.Authorization/")
             continue
-        if reg.type == SEEDED_BLOB:  # a data-plane object: <container id>/blobs/<path>
+        if reg.type == PULUMI_SEEDED_BLOB:  # a data-plane object: <container id>/blobs/<path>
             container = reg.id.split("/blobs/", 1)[0]
             assert armid.parse(container, reg.name).resource_group == "rg-mikit-dev"
             continue

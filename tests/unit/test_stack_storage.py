@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from components.arm.memory import InMemoryArm
-from components.arm.memory_storage import SEEDED_BLOB
+from components.arm.tokens import PULUMI_SEEDED_BLOB
 from components.errors import ConfigError
 from components.mockruntime import AzureMocks, run_program
 from components.stack_config import blob_value_key
@@ -118,7 +118,7 @@ def test_blob_fingerprints_are_secret_and_match_the_content(
     plain = repr(out.plain())  # type: ignore[attr-defined]
     for content in CONTENTS.values():
         assert content not in plain
-    seeded = mocks.of_type(SEEDED_BLOB)
+    seeded = mocks.of_type(PULUMI_SEEDED_BLOB)
     assert len(seeded) == 3
     for reg in seeded:
         assert reg.inputs["source"] not in repr(reg.outputs)

@@ -8,8 +8,13 @@ import pulumi
 import pytest
 from pulumi_azure_native import storage
 
-from components.arm.memory import ArmError, InMemoryArm
-from components.arm.memory_storage import BLOB_CONTAINER, SEEDED_BLOB, STORAGE_ACCOUNT
+from components.arm.errors import ArmError
+from components.arm.memory import InMemoryArm
+from components.arm.tokens import (
+    PULUMI_BLOB_CONTAINER,
+    PULUMI_SEEDED_BLOB,
+    PULUMI_STORAGE_ACCOUNT,
+)
 from components.errors import ConfigError
 from components.mockruntime import AzureMocks, is_secret_envelope, run_program
 from components.storage import BlobSeed, StorageAccount, StorageAccountArgs
@@ -54,7 +59,7 @@ def deploy(a: StorageAccountArgs) -> tuple[dict[str, Any], AzureMocks, InMemoryA
 def test_account_is_entra_only_private_tls12_https() -> None:
     out, mocks, _ = deploy(args())
     (component,) = mocks.of_type("mikit:storage:StorageAccount")
-    (reg,) = mocks.of_type(STORAGE_ACCOUNT)
+    (reg,) = mocks.of_type(PULUMI_STORAGE_ACCOUNT)
     assert reg.inputs["allowSharedKeyAccess"] is False
     assert reg.inputs["allowBlobPublicAccess"] is False
     assert reg.inputs["minimumTlsVersion"] == "TLS1_2"
@@ -68,7 +73,7 @@ def test_account_is_entra_only_private_tls12_https() -> None:
 
 def test_containers_are_private_and_scoped_down_to_one_container() -> None:
     out, mocks, _ = deploy(args())
-    containers = mocks.of_type(BLOB_CONTAINER)
+    containers = mocks.of_type(PULUMI_BLOB_CONTAINER)
     assert {c.inputs["containerName"] for c in containers} == {"reports", "archive"}
     assert {c.inputs["publicAccess"] for c in containers} == {"None"}
     assert out["scope"] == f"{ACCOUNT}/blobServices/default/containers/reports"
@@ -76,7 +81,7 @@ def test_containers_are_private_and_scoped_down_to_one_container() -> None:
 
 def test_seeded_blob_content_is_secret_and_never_an_output() -> None:
     out, mocks, arm = deploy(args())
-    seeded = {r.inputs["blobName"]: r for r in mocks.of_type(SEEDED_BLOB)}
+    seeded = {r.inputs["blobName"]: r for r in mocks.of_type(PULUMI_SEEDED_BLOB)}
     assert set(seeded) == {"2026/q1.csv", "old.txt"}
     q1 = seeded["2026/q1.csv"]
     assert is_secret_envelope(q1.raw_inputs["source"])
@@ -155,19 +160,21 @@ def test_the_arm_model_refuses_a_key_written_blob_on_a_shared_key_off_account() 
 
 def test_the_arm_model_refuses_a_public_container_and_a_bad_account_name() -> None:
     arm = InMemoryArm(subscription_id=SUB)
-    arm.create_or_update(STORAGE_ACCOUNT, ACCOUNT, {"accountName": "stmikit01"})
+    arm.create_or_update(PULUMI_STORAGE_ACCOUNT, ACCOUNT, {"accountName": "stmikit01"})
     with pytest.raises(ArmError) as public:
         arm.create_or_update(
-            BLOB_CONTAINER,
+            PULUMI_BLOB_CONTAINER,
             f"{ACCOUNT}/blobServices/default/containers/pub",
             {"accountName": "stmikit01", "publicAccess": "Blob"},
         )
     assert (public.value.status, public.value.code) == (409, "PublicAccessNotPermitted")
     with pytest.raises(ArmError) as orphan:
         arm.create_or_update(
-            BLOB_CONTAINER, f"{ACCOUNT}x/blobServices/default/containers/c", {"accountName": "x"}
+            PULUMI_BLOB_CONTAINER,
+            f"{ACCOUNT}x/blobServices/default/containers/c",
+            {"accountName": "x"},
         )
     assert (orphan.value.status, orphan.value.code) == (404, "ParentResourceNotFound")
     with pytest.raises(ArmError) as bad:
-        arm.create_or_update(STORAGE_ACCOUNT, ACCOUNT + "X", {"accountName": "Bad_Name"})
+        arm.create_or_update(PULUMI_STORAGE_ACCOUNT, ACCOUNT + "X", {"accountName": "Bad_Name"})
     assert (bad.value.status, bad.value.code) == (400, "AccountNameInvalid")

@@ -15,7 +15,7 @@ import pytest
 from azure.storage.blob import BlobClient
 from pulumi_azure_native import resources, storage
 
-from components.arm.memory import ArmError
+from components.arm.errors import ArmError
 from components.mockruntime import AzureMocks, run_program
 from components.storage import BlobSeed, StorageAccount, StorageAccountArgs
 from verify.sandbox import Sandbox, SandboxConfig

@@ -30,25 +30,23 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
 
-from components.arm.memory import (
-    FEDERATED_CREDENTIAL,
-    KEY_VAULT,
-    KEY_VAULT_SECRET,
-    RESOURCE_GROUP,
-    ROLE_ASSIGNMENT,
-    USER_ASSIGNED_IDENTITY,
-    VIRTUAL_MACHINE,
-    ArmError,
-    InMemoryArm,
-)
-from components.arm.memory_storage import (
-    BLOB,
-    BLOB_CONTAINER,
-    SEEDED_BLOB,
-    STORAGE_ACCOUNT,
-    default_blob_endpoint,
-)
+from components.arm.errors import ArmError
+from components.arm.memory import InMemoryArm
+from components.arm.memory_storage import default_blob_endpoint
 from components.arm.rules import WriteOrdering
+from components.arm.tokens import (
+    PULUMI_BLOB,
+    PULUMI_BLOB_CONTAINER,
+    PULUMI_FEDERATED_CREDENTIAL,
+    PULUMI_KEY_VAULT,
+    PULUMI_KEY_VAULT_SECRET,
+    PULUMI_RESOURCE_GROUP,
+    PULUMI_ROLE_ASSIGNMENT,
+    PULUMI_SEEDED_BLOB,
+    PULUMI_STORAGE_ACCOUNT,
+    PULUMI_USER_ASSIGNED_IDENTITY,
+    PULUMI_VIRTUAL_MACHINE,
+)
 from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
@@ -108,21 +106,26 @@ class SandboxBackend(InMemoryArm):
         # document); the sandbox overrides add the data-plane side and reuse that answer.
         self._arm_answer = {
             token: self._handlers.get(token, self._generic)
-            for token in (STORAGE_ACCOUNT, BLOB_CONTAINER, BLOB, SEEDED_BLOB)
+            for token in (
+                PULUMI_STORAGE_ACCOUNT,
+                PULUMI_BLOB_CONTAINER,
+                PULUMI_BLOB,
+                PULUMI_SEEDED_BLOB,
+            )
         }
         self._handlers.update(
             {
-                RESOURCE_GROUP: self._sb_resource_group,
-                USER_ASSIGNED_IDENTITY: self._sb_identity,
-                VIRTUAL_MACHINE: self._sb_vm,
-                KEY_VAULT: self._sb_vault,
-                KEY_VAULT_SECRET: self._sb_secret,
-                ROLE_ASSIGNMENT: self._sb_role_assignment,
-                FEDERATED_CREDENTIAL: self._sb_federated_credential,
-                STORAGE_ACCOUNT: self._sb_storage_account,
-                BLOB_CONTAINER: self._sb_blob_container,
-                BLOB: self._sb_blob,
-                SEEDED_BLOB: self._sb_seeded_blob,
+                PULUMI_RESOURCE_GROUP: self._sb_resource_group,
+                PULUMI_USER_ASSIGNED_IDENTITY: self._sb_identity,
+                PULUMI_VIRTUAL_MACHINE: self._sb_vm,
+                PULUMI_KEY_VAULT: self._sb_vault,
+                PULUMI_KEY_VAULT_SECRET: self._sb_secret,
+                PULUMI_ROLE_ASSIGNMENT: self._sb_role_assignment,
+                PULUMI_FEDERATED_CREDENTIAL: self._sb_federated_credential,
+                PULUMI_STORAGE_ACCOUNT: self._sb_storage_account,
+                PULUMI_BLOB_CONTAINER: self._sb_blob_container,
+                PULUMI_BLOB: self._sb_blob,
+                PULUMI_SEEDED_BLOB: self._sb_seeded_blob,
             }
         )
 
@@ -254,7 +257,7 @@ class SandboxBackend(InMemoryArm):
         return self.sandbox.blob_url(account) + "/"
 
     def _sb_storage_account(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        doc = self._arm_answer[STORAGE_ACCOUNT](arm_id, inputs)  # ARM's validation first
+        doc = self._arm_answer[PULUMI_STORAGE_ACCOUNT](arm_id, inputs)  # ARM's validation first
         account = self.state.create_storage_account(
             _rg_name(arm_id) or str(inputs["resourceGroupName"]),
             str(inputs.get("accountName") or arm_id.rstrip("/").rsplit("/", 1)[-1]),
@@ -268,7 +271,7 @@ class SandboxBackend(InMemoryArm):
         return doc
 
     def _sb_blob_container(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        doc = self._arm_answer[BLOB_CONTAINER](arm_id, inputs)
+        doc = self._arm_answer[PULUMI_BLOB_CONTAINER](arm_id, inputs)
         self.state.create_container(
             str(inputs["accountName"]),
             str(inputs.get("containerName") or arm_id.rstrip("/").rsplit("/", 1)[-1]),
@@ -278,11 +281,11 @@ class SandboxBackend(InMemoryArm):
     def _sb_blob(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """azure-native's Blob: the shared model refuses it on a shared-key-off account
         (it writes with the account key), as Azure does."""
-        return self._store_blob(self._arm_answer[BLOB](arm_id, inputs), inputs)
+        return self._store_blob(self._arm_answer[PULUMI_BLOB](arm_id, inputs), inputs)
 
     def _sb_seeded_blob(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """The toolkit's SeededBlob: an Entra ID upload carrying the index tags."""
-        return self._store_blob(self._arm_answer[SEEDED_BLOB](arm_id, inputs), inputs)
+        return self._store_blob(self._arm_answer[PULUMI_SEEDED_BLOB](arm_id, inputs), inputs)
 
     def _store_blob(self, doc: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
         arm_id = str(doc["id"])

@@ -66,6 +66,10 @@ _RESOURCE = re.compile(
 )
 
 
+#: VirtualMachines_Get ``$expand`` values (InstanceViewTypes), lower-cased.
+_VM_EXPANDS = frozenset({"instanceview", "userdata", "resiliencypolicy"})
+
+
 def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
@@ -383,18 +387,24 @@ class ArmService:
         return self._patch_vm(claims, vm, _json_body(request))
 
     def _get_vm(self, request: Request, vm: VirtualMachine) -> Response:
-        """GET of a VM; ``$expand=instanceView`` adds the power state (``az vm show -d``)."""
+        """GET of a VM; ``$expand=instanceView`` adds the power state (``az vm show -d``).
+
+        ``$expand`` takes the spec's ``InstanceViewTypes`` (instanceView, userData,
+        resiliencyPolicy; ComputeRP.json 2026-03-01): userData and resiliencyPolicy add
+        nothing here, as on a VM created without either."""
         doc = self._vm_json(vm)
         expand = request.query_params.get("$expand")
         if expand is not None:
-            if expand.lower() != "instanceview":
+            if expand.lower() not in _VM_EXPANDS:
                 return error(
                     400,
                     "InvalidParameter",
-                    f"The value '{expand}' of parameter '$expand' is not valid; use instanceView.",
+                    f"The value '{expand}' of parameter '$expand' is not valid; use instanceView, "
+                    "userData or resiliencyPolicy.",
                 )
-            stamp = lambda t: arm_shapes.arm_timestamp(_utc(t))  # noqa: E731
-            doc["properties"]["instanceView"] = arm_cli.instance_view(vm, stamp)
+            if expand.lower() == "instanceview":
+                stamp = lambda t: arm_shapes.arm_timestamp(_utc(t))  # noqa: E731
+                doc["properties"]["instanceView"] = arm_cli.instance_view(vm, stamp)
         return JSONResponse(doc)
 
     def _patch_vm(

@@ -19,6 +19,7 @@ import pulumi_azure_native as azure_native
 from components import armid
 from components.access import BlobRef, GrantRef, IdentityRef, VmIdentities, access_matrix
 from components.conditions import CONDITION_VERSION
+from components.fleet_hosts import FleetHosts
 from components.grants import Grantable
 from components.identity import (
     FederatedCredential,
@@ -185,6 +186,14 @@ class Topology:
         }
         #: Each host's grant reference (``vm:<key>`` ...) -> the component that holds it.
         self.hosts: dict[str, Grantable] = {f"{VM_PREFIX}{k}": vm for k, vm in self.vms.items()}
+        self.fleet = FleetHosts(
+            cfg,
+            resource_group_name=rg_name,
+            subnet_id=self.network.subnet_id,
+            identities=self.identities,
+            tags=tags,
+        )
+        self.hosts.update(self.fleet.hosts)
         self.grants: list[tuple[str, RoleAssignment]] = []
         for grant in cfg.grants:
             holder = self._principal(grant.principal)
@@ -277,6 +286,7 @@ class Topology:
             "vms": vms,
             "grants": grants,
             **self._storage_exports(),
+            **self.fleet.exports(),
             "access_matrix": self._matrix(secrets, identities, vms, grants),
         }
 
@@ -348,6 +358,13 @@ class Topology:
         ]
         leaves += [self.storage[k.split("/", 1)[0]].container_scope(c) for k, _, c, _ in blob_meta]
 
+        principals = grant_principals(self.cfg)
+
+        def holder(reference: str) -> str:
+            """The principal Azure sees: a workload's grant is its identity's grant."""
+            found = principals.get(reference)
+            return f"{IDENTITY_PREFIX}{found.identity}" if found and found.identity else reference
+
         def compute(values: list[Any]) -> list[dict[str, Any]]:
             it = iter(values)
             vm_refs = {k: VmIdentities(next(it), v["user_assigned"]) for k, v in vms.items()}
@@ -356,7 +373,7 @@ class Topology:
                 principal_id = next(it)
                 id_refs[k] = IdentityRef(principal_id, next(it))
             grant_refs = [
-                GrantRef(g["principal"], role, next(it), condition)
+                GrantRef(holder(g["principal"]), role, next(it), condition)
                 for g, role, condition in zip(grants, roles, conditions, strict=True)
             ]
             secret_scopes = {k: next(it) for k in secrets}

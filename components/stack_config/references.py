@@ -15,6 +15,7 @@ from components.network import check_address_plan
 from components.role_lookup import RoleResolver
 from components.roles import RoleDefinition
 from components.stack_config.base import choices, unique
+from components.stack_config.clusters import check_declared_federation
 from components.stack_config.hosts import GrantPrincipal
 from components.stack_config.keys import (
     CONTAINER_PREFIX,
@@ -56,6 +57,7 @@ def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]
             f"{NAMESPACE}:identities.{key}.federatedCredentials",
         )
     unique([i.name for i in cfg.identities.values()], f"{NAMESPACE}:identities.*.name", str.lower)
+    check_declared_federation(cfg)
     for kind in HOST_KINDS:
         entries = kind.entries(cfg)
         for key, host in entries.items():

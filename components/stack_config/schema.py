@@ -11,7 +11,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from components.stack_config.base import ConfigModel
+from components.stack_config.clusters import ClusterConfig
 from components.stack_config.hosts import HostKind, host_kinds_of
+from components.stack_config.scale_sets import ScaleSetConfig
 from components.stack_config.vms import VmConfig
 from components.vm_sizes import DEFAULT_VM_SIZE
 
@@ -94,6 +96,8 @@ class StackConfig(ConfigModel):
     identities: dict[str, IdentityConfig] = Field(default_factory=dict)
     # Host maps: one field per host kind (components.stack_config.hosts).
     vms: dict[str, VmConfig] = Field(default_factory=dict)
+    scale_sets: dict[str, ScaleSetConfig] = Field(default_factory=dict)
+    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     grants: list[GrantConfig] = Field(default_factory=list)
     storage_accounts: dict[str, StorageAccountConfig] = Field(default_factory=dict)
 

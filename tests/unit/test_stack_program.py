@@ -26,7 +26,7 @@ VM = "azure-native:compute:VirtualMachine"
 CONTRACT_KEYS = {
     "tenant_id", "subscription_id", "location", "resource_group_id", "vault", "secrets",
     "secret_fingerprints", "identities", "vms", "grants", "access_matrix",
-    "storage_accounts", "containers", "blobs", "blob_fingerprints",
+    "storage_accounts", "containers", "blobs", "blob_fingerprints", "scale_sets", "clusters",
 }  # fmt: skip
 
 

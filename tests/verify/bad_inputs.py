@@ -95,6 +95,43 @@ def write_stack(case: Case, directory: Path) -> Path:
 
 
 FC = "mikit:identities/app/federatedCredentials/0"
+AKS_ISSUER = "https://westeurope.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000001/1a2b"
+SCALE_SET: dict[str, Any] = {"name": "vmss-web", "instances": 2, "userAssigned": ["app"]}
+WORKLOADS: dict[str, Any] = {
+    "api": {"namespace": "shop", "serviceAccount": "api", "identity": "app"},
+    "batch": {"namespace": "shop", "serviceAccount": "batch"},
+}
+
+
+def _scale_set(**fields: Any) -> dict[str, Any]:
+    """A ``mikit:scaleSets`` with one set ``web`` (``None`` removes a field)."""
+    entry = {k: v for k, v in {**SCALE_SET, **fields}.items() if v is not None}
+    return {"mikit:scaleSets": {"web": entry}}
+
+
+def _cluster(workloads: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A ``mikit:clusters`` with one cluster ``aks`` holding ``workloads``."""
+    return {
+        "mikit:clusters": {
+            "aks": {
+                "name": "aks-bad",
+                "workloads": WORKLOADS if workloads is None else workloads,
+                **fields,
+            }
+        }
+    }
+
+
+def _workload(**fields: Any) -> dict[str, Any]:
+    """``_cluster`` with workload ``api`` changed."""
+    return _cluster({**WORKLOADS, "api": {**WORKLOADS["api"], **fields}})
+
+
+def _aks_credential(issuer: str, subject: str, **more: Any) -> dict[str, Any]:
+    """The identity's credential made a hand-written one for an AKS service account."""
+    return _set(FC, {"name": "k8s", "issuer": issuer, "subject": subject, **more})
+
+
 G0 = "mikit:grants/0"
 VM = "mikit:vms/web"
 
@@ -195,6 +232,83 @@ CASES: tuple[Case, ...] = (
     Case("Key Vault Administrator at secret scope", _set(f"{G0}/role", "Key Vault Administrator")),
     Case(
         "User Access Administrator at secret scope", _set(f"{G0}/role", "User Access Administrator")
+    ),
+    # ---- scale sets
+    Case("scale set with 101 instances", _scale_set(instances=101)),
+    Case("scale set with -1 instances", _scale_set(instances=-1)),
+    Case("scale set instances not a number", _scale_set(instances="two")),
+    Case("scale set without identity", _scale_set(userAssigned=None)),
+    Case("scale set naming an unknown identity", _scale_set(userAssigned=["nope"])),
+    Case("scale set name starts with a hyphen", _scale_set(name="-vmss")),
+    Case("unknown scale set key", _scale_set(instance=2)),
+    Case(
+        "grant to a scale set whose system identity is off",
+        _scale_set() | _set(f"{G0}/principal", "scaleset:web"),
+    ),
+    Case(
+        "grant to an undeclared scale set", _scale_set() | _set(f"{G0}/principal", "scaleset:api")
+    ),
+    # ---- clusters and workloads
+    Case("cluster name starts with a hyphen", _cluster(name="-aks")),
+    Case("cluster with no nodes", _cluster(nodeCount=0)),
+    Case("workloads not a mapping", _cluster(["api"])),  # type: ignore[arg-type]
+    Case("unknown workload key", _workload(serviceAcount="api")),
+    Case("workload namespace in upper case", _workload(namespace="Shop")),
+    Case("workload service account with an underscore", _workload(serviceAccount="api_sa")),
+    Case("workload naming an unknown identity", _workload(identity="nope")),
+    Case("two workloads on one service account", _workload(serviceAccount="batch")),
+    Case(
+        "one workload key in two clusters",
+        {
+            "mikit:clusters": {
+                "aks": {"name": "aks-one", "workloads": WORKLOADS},
+                "aks2": {"name": "aks-two", "workloads": {"api": WORKLOADS["batch"]}},
+            }
+        },
+    ),
+    Case(
+        "grant to a workload without identity",
+        _cluster() | _set(f"{G0}/principal", "workload:batch"),
+    ),
+    Case("grant to an undeclared workload", _cluster() | _set(f"{G0}/principal", "workload:web")),
+    Case(
+        "the 21st federated credential on one identity",
+        _cluster()
+        | _set(
+            "mikit:identities/app/federatedCredentials",
+            [
+                {"name": f"gh{i}", "issuer": ISSUER, "subject": f"repo:o/r:environment:e{i}"}
+                for i in range(20)
+            ],
+        ),
+    ),
+    Case(
+        "cluster issuer without its trailing slash",
+        _aks_credential(AKS_ISSUER, "system:serviceaccount:shop:other"),
+    ),
+    Case(
+        "cluster issuer typed in for a workload of the stack",
+        _cluster() | _aks_credential(AKS_ISSUER + "/", "system:serviceaccount:shop:api"),
+    ),
+    Case(
+        "service account subject with 'serviceaccounts'",
+        _aks_credential(AKS_ISSUER + "/", "system:serviceaccounts:shop:api"),
+    ),
+    Case(
+        "service account subject without its name",
+        _aks_credential(AKS_ISSUER + "/", "system:serviceaccount:shop"),
+    ),
+    Case(
+        "service account subject with an upper-case namespace",
+        _aks_credential(AKS_ISSUER + "/", "system:serviceaccount:Shop:api"),
+    ),
+    Case(
+        "cluster credential with the wrong audience",
+        _aks_credential(
+            AKS_ISSUER + "/",
+            "system:serviceaccount:shop:api",
+            audiences=["api://AzureADTokenExchange/"],
+        ),
     ),
     # ---- the file itself
     Case("document is a list", file="- mikit:location: westeurope\n"),

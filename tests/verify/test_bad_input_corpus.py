@@ -175,7 +175,7 @@ EXPECTED: dict[str, str] = {
         "mikit:grants[0].principal: 'vm:web' names a VM whose system identity is off. Fix: set mikit:vms.web.systemIdentity: true, or grant a user-assigned identity"
     ),
     "grant principal without prefix": (
-        "mikit:grants[0].principal: 'app' is not a principal reference. Fix: write vm:<vm key> (its system identity) or identity:<identity key>"
+        "mikit:grants[0].principal: 'app' is not a principal reference. Fix: write vm:<vm key> (its system identity), scaleset:<scale set key> (its system identity), workload:<workload key> (its identity) or identity:<identity key>"
     ),
     "grant to an undeclared secret": (
         "mikit:grants[0].target: 'secret:dbx' names a secret that is not declared in mikit:secrets. Fix: use one of 'secret:db', 'vault'"
@@ -203,6 +203,87 @@ EXPECTED: dict[str, str] = {
     ),
     "User Access Administrator at secret scope": (
         "mikit:grants[0].role: 'User Access Administrator' is a privileged role (it can change access or holds a whole data plane), here at 'secret:db'. Fix: grant a data role such as 'Key Vault Secrets User', or opt in with allowPrivileged: true on that grant (pulumi config set --path 'mikit:grants[0].allowPrivileged' true)"
+    ),
+    "scale set with 101 instances": (
+        "mikit:scaleSets.web.instances: 101 is not a whole number of instances from 0 to 100. Fix: use 0-100 (a set in one placement group holds at most 100)"
+    ),
+    "scale set with -1 instances": (
+        "mikit:scaleSets.web.instances: -1 is not a whole number of instances from 0 to 100. Fix: use 0-100 (a set in one placement group holds at most 100)"
+    ),
+    "scale set instances not a number": (
+        "mikit:scaleSets.web.instances: 'two' is not a whole number. Fix: use a whole number"
+    ),
+    "scale set without identity": (
+        "mikit:scaleSets.web: {'systemIdentity': False, 'userAssigned': None} has no identity at all. Fix: set systemIdentity: true and/or userAssigned: [<identity key>]"
+    ),
+    "scale set naming an unknown identity": (
+        "mikit:scaleSets.web.userAssigned[0]: 'nope' is not a key of mikit:identities. Fix: use one of 'app'"
+    ),
+    "scale set name starts with a hyphen": (
+        "mikit:scaleSets.web.name: '-vmss' is not a valid Linux VM name. Fix: use 1-64 letters, digits and hyphens, not starting or ending with a hyphen and not only digits"
+    ),
+    "unknown scale set key": (
+        "mikit:scaleSets.web.instance: 2 is not a known setting. Fix: did you mean 'instances'? remove it or fix its spelling; allowed here: name, instances, systemIdentity, userAssigned, size"
+    ),
+    "grant to a scale set whose system identity is off": (
+        "mikit:grants[0].principal: 'scaleset:web' names a scale set whose system identity is off. Fix: set mikit:scaleSets.web.systemIdentity: true, or grant a user-assigned identity"
+    ),
+    "grant to an undeclared scale set": (
+        "mikit:grants[0].principal: 'scaleset:api' names a scale set that does not exist. Fix: use one of 'vm:web', 'identity:app'"
+    ),
+    "cluster name starts with a hyphen": (
+        "mikit:clusters.aks.name: '-aks' is not a valid AKS cluster name. Fix: use 1-63 letters, digits, '-' and '_', starting and ending with a letter or digit"
+    ),
+    "cluster with no nodes": (
+        "mikit:clusters.aks.nodeCount: 0 is not 1-1000 nodes. Fix: use 1 or more"
+    ),
+    "workloads not a mapping": (
+        "mikit:clusters.aks.workloads: ['api'] is not a mapping. Fix: write key: value pairs"
+    ),
+    "unknown workload key": (
+        "mikit:clusters.aks.workloads.api.serviceAcount: 'api' is not a known setting. Fix: did you mean 'serviceAccount'? remove it or fix its spelling; allowed here: namespace, serviceAccount, identity"
+    ),
+    "workload namespace in upper case": (
+        "mikit:clusters.aks.workloads.api.namespace: 'Shop' is not a valid Kubernetes namespace. Fix: use 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+    ),
+    "workload service account with an underscore": (
+        "mikit:clusters.aks.workloads.api.serviceAccount: 'api_sa' is not a valid Kubernetes service account name. Fix: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (at most 253)"
+    ),
+    "workload naming an unknown identity": (
+        "mikit:clusters.aks.workloads.api.identity: 'nope' is not a key of mikit:identities. Fix: use one of 'app'"
+    ),
+    "two workloads on one service account": (
+        "mikit:clusters.aks.workloads.batch.serviceAccount: 'batch' is already used in namespace 'shop' by workload 'api': one service account has one subject, and Entra ID refuses a second credential with the same issuer and subject. Fix: give this workload a service account of its own"
+    ),
+    "one workload key in two clusters": (
+        "mikit:clusters.aks.workloads.api: 'api' is also a workload of mikit:clusters.aks2. Fix: give each workload a key of its own (grants name them workload:<key>)"
+    ),
+    "grant to a workload without identity": (
+        "mikit:grants[0].principal: 'workload:batch' names a workload that runs without workload identity (its pods would reach IMDS as the node's kubelet identity). Fix: set mikit:clusters.aks.workloads.batch.identity: <identity key>"
+    ),
+    "grant to an undeclared workload": (
+        "mikit:grants[0].principal: 'workload:web' names a workload that does not exist. Fix: use one of 'vm:web', 'workload:api', 'identity:app'"
+    ),
+    "the 21st federated credential on one identity": (
+        "mikit:clusters.aks.workloads.api.identity: 'app' needs 21 federated credentials on one identity (20 in mikit:identities.app.federatedCredentials, 1 workload); Entra ID allows 20. Fix: bind some workloads to a second identity"
+    ),
+    "cluster issuer without its trailing slash": (
+        "mikit:identities.app.federatedCredentials[0].issuer: 'https://westeurope.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000001/1a2b' lacks the trailing slash every AKS issuer URL ends with; Entra ID compares issuers character by character (AADSTS700211). Fix: write https://westeurope.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000001/1a2b/ (as az aks show --query oidcIssuerProfile.issuerURL prints it), or declare the workload under mikit:clusters so the stack federates it from the cluster's output"
+    ),
+    "cluster issuer typed in for a workload of the stack": (
+        "mikit:identities.app.federatedCredentials[0]: 'k8s' is the credential workload 'api' of mikit:clusters.aks already gets from the cluster's issuer output (a typed copy of an issuer is how AADSTS700211 happens). Fix: remove this entry"
+    ),
+    "service account subject with 'serviceaccounts'": (
+        "mikit:identities.app.federatedCredentials[0].subject: 'system:serviceaccounts:shop:api' is not the subject of a Kubernetes service account token (AADSTS700213 at the first exchange). Fix: write system:serviceaccount:<namespace>:<service account>"
+    ),
+    "service account subject without its name": (
+        "mikit:identities.app.federatedCredentials[0].subject: 'system:serviceaccount:shop' is not the subject of a Kubernetes service account token (AADSTS700213 at the first exchange). Fix: write system:serviceaccount:<namespace>:<service account>"
+    ),
+    "service account subject with an upper-case namespace": (
+        "mikit:identities.app.federatedCredentials[0].subject: 'system:serviceaccount:Shop:api' names namespace 'Shop', which is not a valid Kubernetes namespace. Fix: use 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+    ),
+    "cluster credential with the wrong audience": (
+        "mikit:identities.app.federatedCredentials[0].audiences: ['api://AzureADTokenExchange/'] is not the audience of the tokens AKS projects for workload identity (AADSTS700212). Fix: use ['api://AzureADTokenExchange']"
     ),
     "document is a list": (
         "stack file: '{dir}/Pulumi.bad.yaml' holds a YAML list, not a mapping. Fix: write it as a mapping with a config: key, e.g. 'config:' then '  mikit:location: westeurope' on the next line"

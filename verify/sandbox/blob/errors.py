@@ -33,6 +33,11 @@ MESSAGES = {
     "BlobAlreadyExists": "The specified blob already exists.",
     "BlobNotFound": "The specified blob does not exist.",
     "ConditionNotMet": "The condition specified using HTTP conditional header(s) is not met.",
+    "InvalidMd5": (
+        "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits "
+        "and Base64-encoded."
+    ),
+    "UnsatisfiableCondition": "The request includes an unsatisfiable condition for this operation.",
     "ContainerAlreadyExists": "The specified container already exists.",
     "ContainerBeingDeleted": "The specified container is being deleted.",
     "ContainerNotFound": "The specified container does not exist.",
@@ -58,6 +63,9 @@ MESSAGES = {
     "Md5Mismatch": (
         "The MD5 value specified in the request did not match with the MD5 value "
         "calculated by the server."
+    ),
+    "MissingRequiredQueryParameter": (
+        "A query parameter that's mandatory for this request is not specified."
     ),
     "MissingRequiredHeader": "An HTTP header that's mandatory for this request is not specified.",
     "NoAuthenticationInformation": (
@@ -117,11 +125,14 @@ class BlobError(Exception):
         return xml_bytes(root), headers
 
     def response(self, *, head: bool = False, version: str | None = None) -> Response:
-        """The HTTP answer: XML body (none for HEAD), common headers, ``x-ms-error-code``."""
+        """The HTTP answer: XML body (none for HEAD or 304), common headers,
+        ``x-ms-error-code``."""
         body, own = self.document()
         headers = {**common_headers(version, None), **own}
         if head:
             return Response(status_code=self.status, headers=headers)
+        if self.status == 304:  # Not Modified has no body; the code is in the header
+            return Response(status_code=304, headers=headers, media_type="application/xml")
         return Response(
             body, status_code=self.status, headers=headers, media_type="application/xml"
         )

@@ -17,7 +17,15 @@ Put Blob, overwrite    ``blobs/write``                 as above (no resource tag
 Delete Blob            ``blobs/delete``                path, isCurrentVersion
 Get Blob Tags          ``blobs/tags/read``             path, isCurrentVersion, blob index tags
 Set Blob Tags          ``blobs/tags/write``            path, isCurrentVersion, tags; request tags
+Find Blobs by Tags     ``blobs/filter/action``         none beyond the account's (no container
+                                                       name either, even in a container)
 =====================  ==============================  =====================================
+
+Each context is cut to what the attribute catalog (``components.conditions``, Microsoft's
+list) names for its action and suboperation, so a condition can never read an attribute
+Azure would not supply. Create and Delete Container are *actions*
+(``containers/write``, ``containers/delete``), authorized without conditions, as List
+Containers is.
 
 Read, write and add also carry the encryption scope (``$account-encryption-key``: no
 encryption scopes are modelled), as ``components.access.blob_read`` does for the matrix.
@@ -36,6 +44,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from components.conditions import RequestContext
+from components.conditions.catalog import AttributeCatalog
 
 PREFIX = "Microsoft.Storage/storageAccounts/blobServices/containers"
 BLOB_READ = f"{PREFIX}/blobs/read"
@@ -44,9 +53,13 @@ BLOB_ADD = f"{PREFIX}/blobs/add/action"
 BLOB_DELETE = f"{PREFIX}/blobs/delete"
 BLOB_TAGS_READ = f"{PREFIX}/blobs/tags/read"
 BLOB_TAGS_WRITE = f"{PREFIX}/blobs/tags/write"
+BLOB_FILTER = f"{PREFIX}/blobs/filter/action"
 #: List Containers (and Get Container Properties) are authorized by this *action*, the one
-#: Storage Blob Data Reader carries in ``actions``, not in ``dataActions``.
+#: Storage Blob Data Reader carries in ``actions``, not in ``dataActions``; Create and
+#: Delete Container by the write and delete actions (Storage Blob Data Contributor's).
 CONTAINERS_READ = f"{PREFIX}/read"
+CONTAINERS_WRITE = f"{PREFIX}/write"
+CONTAINERS_DELETE = f"{PREFIX}/delete"
 
 ACCOUNT_NAME = "Microsoft.Storage/storageAccounts:name"
 IS_HNS_ENABLED = "Microsoft.Storage/storageAccounts:isHnsEnabled"
@@ -108,8 +121,24 @@ def request_context(
     return RequestContext(
         action=action,
         suboperation=suboperation,
-        resource=resource,
+        resource=_supplied(action, suboperation, resource),
         request=dict(request or {}),
         principal={},
         environment={"UtcNow": datetime.now(UTC), "isPrivateLink": False},
     )
+
+
+def _supplied(
+    action: str, suboperation: str | None, resource: dict[str, object]
+) -> dict[str, object]:
+    """``resource`` without the attributes Microsoft's list does not give this action."""
+    info = AttributeCatalog.builtin().actions.get(action.lower())
+    attributes = info.for_suboperation(suboperation) if info is not None else None
+    if attributes is None:
+        return resource
+    tags = any(name.startswith(BLOB_TAGS.lower()) for name in attributes.resource)
+    return {
+        name: value
+        for name, value in resource.items()
+        if (name == BLOB_TAGS and tags) or attributes.has("Resource", name)
+    }

@@ -30,15 +30,21 @@ What the service checks, in Azure's order:
 
 Operations: Get Blob (with ``x-ms-range``: 206, 416 ``InvalidRange`` on an empty blob),
 Get Blob Properties (HEAD), Put Blob (block blobs in one request, ``x-ms-tags``,
-``If-None-Match: *``), Delete Blob, List Blobs (prefix, ``include=tags``, paging), Get /
-Set Blob Tags, List Containers, Get Container Properties. Anything else is refused with
-Azure's code for it rather than answered loosely.
+``x-ms-meta-*`` metadata, ``Content-MD5`` / ``x-ms-blob-content-md5`` checked against the
+body), Delete Blob, List Blobs (prefix, ``delimiter`` with ``BlobPrefix``,
+``include=metadata,tags``, paging), Get / Set Blob Tags, Find Blobs by Tags (in a
+container and in the account, :mod:`verify.sandbox.blob.tag_filter`), List Containers,
+Get Container Properties, Create / Delete Container; conditional headers on reads and
+writes (:mod:`verify.sandbox.blob.conditional`). Anything else is refused with Azure's
+code for it rather than answered loosely.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -49,17 +55,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from verify.sandbox.auth import Authenticator, AuthError
-from verify.sandbox.blob import wire
+from verify.sandbox.blob import tag_filter, wire
+from verify.sandbox.blob.conditional import Conditions, check_read, check_write
 from verify.sandbox.blob.errors import BlobError
 from verify.sandbox.blob.request_context import (
     BLOB_ADD,
     BLOB_DELETE,
+    BLOB_FILTER,
     BLOB_READ,
     BLOB_TAGS,
     BLOB_TAGS_READ,
     BLOB_TAGS_WRITE,
     BLOB_WRITE,
+    CONTAINERS_DELETE,
     CONTAINERS_READ,
+    CONTAINERS_WRITE,
     LIST_PREFIX,
     SUB_LIST,
     SUB_WRITE_WITH_TAGS,
@@ -77,6 +87,9 @@ DEFAULT_PAGE_SIZE = 5000  # List Blobs / List Containers' documented maximum
 #: memory and serves configuration files, so it caps a body far lower and answers
 #: Azure's 413 ``RequestBodyTooLarge`` above it.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Metadata names are C# identifiers (Azure: 400 ``InvalidMetadata`` otherwise).
+_METADATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_META = "x-ms-meta-"
 
 
 class _Call:
@@ -176,14 +189,18 @@ class BlobService:
         suboperation: str | None = None,
         request_attributes: Mapping[str, object] | None = None,
     ) -> None:
-        """Allowed when any of ``actions`` is granted at the container (conditions included)."""
-        assert call.container is not None
-        scope = call.account.container_scope(call.container)
+        """Allowed when any of ``actions`` is granted at the container (conditions included);
+        a request on the account itself (Find Blobs by Tags) needs a grant on the account."""
+        scope = (
+            call.account.container_scope(call.container)
+            if call.container is not None
+            else f"{call.account.id}/blobServices/default"
+        )
         for action in actions:
             context = request_context(
                 action,
                 account=call.account.name,
-                container=call.container,
+                container=call.container or "",
                 blob=call.blob,
                 tags=blob.tags if blob is not None else None,
                 suboperation=suboperation,
@@ -202,6 +219,11 @@ class BlobService:
                 return
         raise BlobError(403, "AuthorizationPermissionMismatch")
 
+    def _authorize_action(self, call: _Call, action: str, scope: str) -> None:
+        """A container *action* (read, write, delete): RBAC only, conditions never apply."""
+        if not self._rbac.check_action(call.claims["oid"], action, scope).allowed:
+            raise BlobError(403, "AuthorizationPermissionMismatch")
+
     def _existing(self, call: _Call) -> StoredBlob | None:
         """The blob the request names, or None; ``ContainerNotFound`` when its container is
         missing (after authorization, so a stranger learns nothing from the difference)."""
@@ -218,7 +240,9 @@ class BlobService:
 
     # --------------------------------------------------------------- blob operations
     @staticmethod
-    def _blob_headers(blob: StoredBlob) -> dict[str, str]:
+    def _blob_headers(blob: StoredBlob, *, ranged: bool = False) -> dict[str, str]:
+        """Get Blob / Get Blob Properties headers; a ranged read carries the whole blob's
+        MD5 as ``x-ms-blob-content-md5`` instead of ``Content-MD5`` (Get Blob's page)."""
         headers = {
             "ETag": blob.etag,
             "Last-Modified": wire.http_date(blob.last_modified),
@@ -231,17 +255,26 @@ class BlobService:
         }
         if blob.tags:
             headers["x-ms-tag-count"] = str(len(blob.tags))
+        headers["x-ms-blob-content-md5" if ranged else "Content-MD5"] = blob.content_md5
         return headers
 
     def _get_blob(self, call: _Call) -> Response:
         blob = self._existing(call)
         self._authorize(call, (BLOB_READ,), blob=blob)
         self._require_container(call)
+        check_read(
+            Conditions.from_headers(call.request.headers),
+            blob.etag if blob else None,
+            blob.last_modified if blob else None,
+        )
         if blob is None:
             raise BlobError(404, "BlobNotFound")
-        headers = {**call.headers(), **self._blob_headers(blob)}
-        headers["Content-Type"] = blob.content_type
         wanted = call.request.headers.get("x-ms-range") or call.request.headers.get("range")
+        headers = {
+            **call.headers(),
+            **self._blob_headers(blob, ranged=bool(wanted and not call.head)),
+        }
+        headers["Content-Type"] = blob.content_type
         body, status = blob.content, 200
         if wanted:
             start, end = _parse_range(wanted, blob.size)
@@ -253,8 +286,8 @@ class BlobService:
             headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
         if call.head:
             headers["Content-Length"] = str(blob.size)
-            return Response(status_code=200, headers=headers)
-        return Response(body, status_code=status, headers=headers)
+            return _with_metadata(Response(status_code=200, headers=headers), blob)
+        return _with_metadata(Response(body, status_code=status, headers=headers), blob)
 
     def _put_blob(self, call: _Call) -> Response:
         if call.request.headers.get("x-ms-blob-type") != "BlockBlob":
@@ -266,6 +299,7 @@ class BlobService:
                 extra={"HeaderName": "x-ms-blob-type"},
             )
         existing = self._existing(call)
+        metadata = _metadata(call.request)
         tags = _header_tags(call.request.headers.get("x-ms-tags"))
         request_attributes: dict[str, object] = {}
         suboperation = None
@@ -287,6 +321,12 @@ class BlobService:
         self._require_container(call)
         if existing is not None and call.request.headers.get("if-none-match") == "*":
             raise BlobError(409, "BlobAlreadyExists")
+        check_write(
+            Conditions.from_headers(call.request.headers),
+            existing.etag if existing else None,
+            existing.last_modified if existing else None,
+        )
+        _check_md5(call.request.headers, call.request.state.body)
         assert call.container is not None and call.blob is not None
         blob = self._state.put_blob(
             call.account.name,
@@ -296,12 +336,14 @@ class BlobService:
             content_type=call.request.headers.get("x-ms-blob-content-type")
             or call.request.headers.get("content-type"),
             tags=tags,
+            metadata=metadata,
         )
         headers = call.headers()
         headers.update(
             {
                 "ETag": blob.etag,
                 "Last-Modified": wire.http_date(blob.last_modified),
+                "Content-MD5": blob.content_md5,
                 "x-ms-request-server-encrypted": "true",
             }
         )
@@ -311,6 +353,11 @@ class BlobService:
         blob = self._existing(call)
         self._authorize(call, (BLOB_DELETE,), blob=blob)
         self._require_container(call)
+        check_write(
+            Conditions.from_headers(call.request.headers),
+            blob.etag if blob else None,
+            blob.last_modified if blob else None,
+        )
         assert call.container is not None and call.blob is not None
         if (
             blob is None
@@ -355,7 +402,11 @@ class BlobService:
         return f"{str(call.request.base_url).rstrip('/')}/{call.account.name}/"
 
     def _list_blobs(self, call: _Call) -> Response:
+        """List Blobs, flat or (with ``delimiter``) one level: names that go on past the
+        delimiter after the prefix collapse into one ``BlobPrefix``, paged together with
+        the blobs in name order."""
         prefix = call.query.get("prefix", "")
+        delimiter = call.query.get("delimiter") or None
         include = {i.strip().lower() for i in call.query.get("include", "").split(",") if i}
         self._authorize(
             call, (BLOB_READ,), suboperation=SUB_LIST, request_attributes={LIST_PREFIX: prefix}
@@ -365,27 +416,37 @@ class BlobService:
         self._require_container(call)
         assert call.container is not None
         size, start, marker = _paging(call)
-        found = self._state.list_blobs(call.account.name, call.container, prefix)
+        found: list[StoredBlob | str] = []
+        for b in self._state.list_blobs(call.account.name, call.container, prefix):
+            cut = b.name.find(delimiter, len(prefix)) if delimiter else -1
+            if cut < 0:
+                found.append(b)
+            elif not found or found[-1] != b.name[: cut + len(delimiter or "")]:
+                found.append(b.name[: cut + len(delimiter or "")])
         page = found[start : start + size]
         next_marker = _marker(start + size) if start + size < len(found) else ""
         items = [
-            (
-                b.name,
+            wire.PrefixEntry(entry)
+            if isinstance(entry, str)
+            else wire.BlobEntry(
+                entry.name,
                 {
-                    "Creation-Time": wire.http_date(b.created),
-                    "Last-Modified": wire.http_date(b.last_modified),
-                    "Etag": b.etag,
-                    "Content-Length": str(b.size),
-                    "Content-Type": b.content_type,
+                    "Creation-Time": wire.http_date(entry.created),
+                    "Last-Modified": wire.http_date(entry.last_modified),
+                    "Etag": entry.etag,
+                    "Content-Length": str(entry.size),
+                    "Content-Type": entry.content_type,
+                    "Content-MD5": entry.content_md5,
                     "BlobType": "BlockBlob",
                     "LeaseStatus": "unlocked",
                     "LeaseState": "available",
                     "ServerEncrypted": "true",
-                    **({"TagCount": str(len(b.tags))} if b.tags else {}),
+                    **({"TagCount": str(len(entry.tags))} if entry.tags else {}),
                 },
-                dict(b.tags) if "tags" in include else None,
+                metadata=dict(entry.metadata) if "metadata" in include else None,
+                tags=dict(entry.tags) if "tags" in include else None,
             )
-            for b in page
+            for entry in page
         ]
         body = wire.blob_list_document(
             self._service_endpoint(call),
@@ -394,9 +455,78 @@ class BlobService:
             prefix=prefix,
             marker=marker,
             max_results=int(call.query["maxresults"]) if "maxresults" in call.query else None,
+            delimiter=delimiter,
             next_marker=next_marker,
         )
         return Response(body, headers=call.headers(), media_type="application/xml")
+
+    def _find_blobs(self, call: _Call) -> Response:
+        """Find Blobs by Tags, in one container (``restype=container&comp=blobs``) or in the
+        account (``comp=blobs``): its own data action, ``blobs/filter/action``."""
+        where = call.query.get("where")
+        if where is None:
+            raise BlobError(
+                400,
+                "MissingRequiredQueryParameter",
+                extra={"QueryParameterName": "where"},
+            )
+        self._authorize(call, (BLOB_FILTER,))
+        if call.container is not None:
+            self._require_container(call)
+        try:
+            expression = tag_filter.parse(where)
+        except tag_filter.TagFilterError as exc:
+            raise BlobError(
+                400,
+                "InvalidQueryParameterValue",
+                message=str(exc),
+                extra={"QueryParameterName": "where", "QueryParameterValue": where},
+            ) from exc
+        size, start, _ = _paging(call)
+        found = self._state.find_blobs(
+            call.account.name,
+            lambda b: (
+                (call.container is None or b.container == call.container)
+                and expression.matches(b.container, b.tags)
+            ),
+        )
+        page = found[start : start + size]
+        next_marker = _marker(start + size) if start + size < len(found) else ""
+        body = wire.found_blobs_document(
+            self._service_endpoint(call),
+            where,
+            [(b.name, b.container, expression.shown_tags(b.tags)) for b in page],
+            next_marker=next_marker,
+        )
+        return Response(body, headers=call.headers(), media_type="application/xml")
+
+    def _create_container(self, call: _Call) -> Response:
+        assert call.container is not None
+        self._authorize_action(call, CONTAINERS_WRITE, call.account.container_scope(call.container))
+        _check_container_name(call.container)
+        try:
+            container = self._state.create_container(
+                call.account.name, call.container, exclusive=True
+            )
+        except SandboxError as exc:
+            raise BlobError(exc.status, exc.code) from exc
+        headers = call.headers()
+        headers.update(
+            {
+                "ETag": _container_etag(container.id),
+                "Last-Modified": wire.http_date(container.created),
+            }
+        )
+        return Response(status_code=201, headers=headers)
+
+    def _delete_container(self, call: _Call) -> Response:
+        assert call.container is not None
+        self._authorize_action(
+            call, CONTAINERS_DELETE, call.account.container_scope(call.container)
+        )
+        if self._state.delete_container(call.account.name, call.container) is None:
+            raise BlobError(404, "ContainerNotFound")
+        return Response(status_code=202, headers=call.headers())
 
     def _container_properties(self, call: _Call) -> Response:
         assert call.container is not None
@@ -460,13 +590,21 @@ class BlobService:
         if call.container is None:
             if method == "GET" and comp == "list":
                 return self._list_containers
+            if method == "GET" and comp == "blobs":
+                return self._find_blobs
         elif call.blob is None:
             if restype != "container":
                 raise BlobError(400, "InvalidUri")
-            if method == "GET" and comp == "list":
-                return self._list_blobs
-            if method == "GET" and comp is None:
-                return self._container_properties
+            container_ops: dict[tuple[str, str | None], Callable[[_Call], Response]] = {
+                ("GET", "list"): self._list_blobs,
+                ("GET", "blobs"): self._find_blobs,
+                ("GET", None): self._container_properties,
+                ("PUT", None): self._create_container,
+                ("DELETE", None): self._delete_container,
+            }
+            found_op = container_ops.get((method, comp))
+            if found_op is not None:
+                return found_op
         else:
             table: dict[tuple[str, str | None], Callable[[_Call], Response]] = {
                 ("GET", None): self._get_blob,
@@ -561,6 +699,67 @@ def _header_tags(value: str | None) -> dict[str, str] | None:
     if value is None:
         return None
     return dict(parse_qsl(value, keep_blank_values=True))
+
+
+def _with_metadata(response: Response, blob: StoredBlob) -> Response:
+    """Adds ``x-ms-meta-<name>`` headers with each name as stored (Starlette lowercases the
+    headers it is given; Azure answers with the name as written, which clients hand back
+    as the metadata key). Request header names reach the service lowercased (ASGI), so a
+    stored name is lowercase unless the state was written directly."""
+    for name, value in blob.metadata.items():
+        response.raw_headers.append(((_META + name).encode("latin-1"), value.encode("latin-1")))
+    return response
+
+
+def _metadata(request: Request) -> dict[str, str]:
+    """``x-ms-meta-<name>`` headers (names arrive lowercased: ASGI lowercases header names,
+    where Azure would keep their case); a repeated name joins its values with a comma; a
+    name that is not a C# identifier is 400 ``InvalidMetadata``."""
+    found: dict[str, str] = {}
+    for raw_name, raw_value in request.headers.raw:
+        header = raw_name.decode("latin-1")
+        if not header.lower().startswith(_META) or len(header) == len(_META):
+            continue
+        name, value = header[len(_META) :], raw_value.decode("latin-1")
+        if not _METADATA_NAME.match(name):
+            raise BlobError(400, "InvalidMetadata")
+        found[name] = f"{found[name]},{value}" if name in found else value
+    return found
+
+
+def _check_md5(headers: Mapping[str, str], body: bytes) -> None:
+    """Put Blob's integrity check: ``x-ms-blob-content-md5`` (else ``Content-MD5``) must be
+    a base64 128-bit value (400 ``InvalidMd5``) equal to the body's (400 ``Md5Mismatch``,
+    naming both)."""
+    given = headers.get("x-ms-blob-content-md5") or headers.get("content-md5")
+    if given is None:
+        return
+    try:
+        decoded = base64.b64decode(given, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    if len(decoded) != 16:
+        raise BlobError(400, "InvalidMd5")
+    actual = hashlib.md5(body).digest()  # noqa: S324 - Azure's integrity hash
+    if decoded != actual:
+        raise BlobError(
+            400,
+            "Md5Mismatch",
+            extra={
+                "UserSpecifiedMd5": given,
+                "ServerCalculatedMd5": base64.b64encode(actual).decode(),
+            },
+        )
+
+
+#: Container names: 3-63 lowercase letters, digits and single hyphens, starting and
+#: ending with a letter or digit ("Naming and referencing containers, blobs, and metadata").
+_CONTAINER_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def _check_container_name(name: str) -> None:
+    if not _CONTAINER_NAME.match(name):
+        raise BlobError(400, "InvalidResourceName")
 
 
 def _marker(index: int) -> str:

@@ -18,6 +18,7 @@ import email.utils
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 #: The REST versions accepted, exactly: every version azure-storage-blob 12.31 can send (its
 #: ``_SUPPORTED_API_VERSIONS``, 2019-02-02 ... 2026-10-06; its default is the newest) and
@@ -130,33 +131,91 @@ def parse_tags_document(body: bytes) -> dict[str, str]:
     return tags
 
 
+def _echo(root: ET.Element, *, prefix: str, marker: str, max_results: int | None) -> None:
+    """A listing echoes ``prefix``, ``marker`` and ``maxresults`` only when the request has
+    them, as Azure does (a bare List Blobs is ``<EnumerationResults ...><Blobs />
+    <NextMarker /></EnumerationResults>``)."""
+    if prefix:
+        ET.SubElement(root, "Prefix").text = prefix
+    if marker:
+        ET.SubElement(root, "Marker").text = marker
+    if max_results is not None:
+        ET.SubElement(root, "MaxResults").text = str(max_results)
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    """One ``<Blob>`` of a listing: properties, and metadata / tags when asked for."""
+
+    name: str
+    properties: Mapping[str, str]
+    metadata: Mapping[str, str] | None = None
+    tags: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class PrefixEntry:
+    """One ``<BlobPrefix>`` of a delimited listing (a "directory")."""
+
+    name: str
+
+
 def blob_list_document(
     service_endpoint: str,
     container: str,
-    blobs: Iterable[tuple[str, Mapping[str, str], Mapping[str, str] | None]],
+    entries: Iterable[BlobEntry | PrefixEntry],
     *,
     prefix: str,
     marker: str,
     max_results: int | None,
     next_marker: str,
+    delimiter: str | None = None,
 ) -> bytes:
-    """List Blobs' ``EnumerationResults``; each blob is (name, properties, tags or None)."""
+    """List Blobs' ``EnumerationResults``: blobs and (with a delimiter) prefixes in name
+    order; ``<Metadata>`` only for a blob that has metadata, as Azurite lists it."""
     root = ET.Element(
         "EnumerationResults", ServiceEndpoint=service_endpoint, ContainerName=container
     )
-    ET.SubElement(root, "Prefix").text = prefix or None
-    ET.SubElement(root, "Marker").text = marker or None
-    if max_results is not None:
-        ET.SubElement(root, "MaxResults").text = str(max_results)
+    _echo(root, prefix=prefix, marker=marker, max_results=max_results)
+    if delimiter is not None:
+        ET.SubElement(root, "Delimiter").text = delimiter
     items = ET.SubElement(root, "Blobs")
-    for name, properties, tags in blobs:
+    for entry in entries:
+        if isinstance(entry, PrefixEntry):
+            ET.SubElement(ET.SubElement(items, "BlobPrefix"), "Name").text = entry.name
+            continue
+        blob = ET.SubElement(items, "Blob")
+        ET.SubElement(blob, "Name").text = entry.name
+        props = ET.SubElement(blob, "Properties")
+        for prop, value in entry.properties.items():
+            ET.SubElement(props, prop).text = value
+        if entry.metadata:
+            meta = ET.SubElement(blob, "Metadata")
+            for name, value in entry.metadata.items():
+                ET.SubElement(meta, name).text = value
+        if entry.tags is not None:
+            _tag_set(ET.SubElement(blob, "Tags"), entry.tags)
+    ET.SubElement(root, "NextMarker").text = next_marker or None
+    return xml_bytes(root)
+
+
+def found_blobs_document(
+    service_endpoint: str,
+    where: str,
+    blobs: Iterable[tuple[str, str, Mapping[str, str]]],
+    *,
+    next_marker: str,
+) -> bytes:
+    """Find Blobs by Tags' ``EnumerationResults``: the expression echoed in ``<Where>``,
+    each blob as (name, container, the tags the expression names)."""
+    root = ET.Element("EnumerationResults", ServiceEndpoint=service_endpoint)
+    ET.SubElement(root, "Where").text = where
+    items = ET.SubElement(root, "Blobs")
+    for name, container, tags in blobs:
         blob = ET.SubElement(items, "Blob")
         ET.SubElement(blob, "Name").text = name
-        props = ET.SubElement(blob, "Properties")
-        for prop, value in properties.items():
-            ET.SubElement(props, prop).text = value
-        if tags is not None:
-            _tag_set(ET.SubElement(blob, "Tags"), tags)
+        ET.SubElement(blob, "ContainerName").text = container
+        _tag_set(ET.SubElement(blob, "Tags"), tags)
     ET.SubElement(root, "NextMarker").text = next_marker or None
     return xml_bytes(root)
 
@@ -172,10 +231,7 @@ def container_list_document(
 ) -> bytes:
     """List Containers' ``EnumerationResults``."""
     root = ET.Element("EnumerationResults", ServiceEndpoint=service_endpoint)
-    ET.SubElement(root, "Prefix").text = prefix or None
-    ET.SubElement(root, "Marker").text = marker or None
-    if max_results is not None:
-        ET.SubElement(root, "MaxResults").text = str(max_results)
+    _echo(root, prefix=prefix, marker=marker, max_results=max_results)
     items = ET.SubElement(root, "Containers")
     for name, properties in containers:
         item = ET.SubElement(items, "Container")

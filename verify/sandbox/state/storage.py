@@ -7,8 +7,10 @@ What Blob Storage's data plane needs to answer like Azure, and nothing more:
 - a container is a child ARM resource,
   ``<account id>/blobServices/default/containers/<name>``: the narrowest scope a role
   assignment can have for blob data (a blob is not an ARM resource);
-- a blob is content (bytes, never logged), a content type, an ETag that changes on every
-  write, and up to 10 blob index tags, which ABAC conditions read.
+- a blob is content (bytes, never logged), a content type, the content's MD5 (Azure
+  computes and keeps it for a blob written in one Put Blob), user metadata
+  (``x-ms-meta-*``), an ETag that changes on every write, and up to 10 blob index tags,
+  which ABAC conditions and Find Blobs by Tags read.
 
 Creating or deleting an account emits ``storage_account_created`` / ``_deleted`` so the
 Sandbox can give each account its own HTTPS listener, as vaults get theirs.
@@ -16,7 +18,9 @@ Sandbox can give each account its own HTTPS listener, as vaults get theirs.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,10 +68,17 @@ class StoredBlob:
     created: float
     last_modified: float
     tags: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
         return len(self.content)
+
+    @property
+    def content_md5(self) -> str:
+        """The base64 MD5 of the content, as ``Content-MD5`` and listings carry it."""
+        digest = hashlib.md5(self.content).digest()  # noqa: S324 - Azure's integrity hash
+        return base64.b64encode(digest).decode()
 
 
 def _etag(content: bytes, stamp: float) -> str:
@@ -169,13 +180,23 @@ class StorageMixin(StateBase):
         return account
 
     # ------------------------------------------------------------- containers
-    def create_container(self, account: str, name: str) -> BlobContainer:
-        """PUT semantics (idempotent): an existing container keeps its blobs."""
+    def create_container(
+        self, account: str, name: str, *, exclusive: bool = False
+    ) -> BlobContainer:
+        """ARM's PUT semantics (idempotent): an existing container keeps its blobs.
+
+        ``exclusive`` is the data plane's Create Container: an existing one is 409
+        ``ContainerAlreadyExists``.
+        """
         acct = self._require_account(account)
         with self._lock:
             _, containers, blobs = self._storage_tables()
             key = (acct.name.lower(), name)
             existing = containers.get(key)
+            if existing is not None and exclusive:
+                raise SandboxError(
+                    409, "ContainerAlreadyExists", "The specified container already exists."
+                )
             if existing is not None:
                 return existing
             container = BlobContainer(acct.container_scope(name), acct.name, name, self.clock())
@@ -220,8 +241,10 @@ class StorageMixin(StateBase):
         *,
         content_type: str | None = None,
         tags: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> StoredBlob:
-        """Create or overwrite (a new ETag each time); tags replace the old ones when given."""
+        """Create or overwrite (a new ETag each time); tags replace the old ones when given,
+        metadata always (Put Blob replaces a blob's metadata with the request's)."""
         with self._lock:
             table = self._blob_table(account, container)
             now = self.clock()
@@ -236,6 +259,7 @@ class StorageMixin(StateBase):
                 created=old.created if old else now,
                 last_modified=now,
                 tags=dict(tags) if tags is not None else {},
+                metadata=dict(metadata or {}),
             )
             table[name] = blob
             return blob
@@ -250,6 +274,19 @@ class StorageMixin(StateBase):
             table = self._blob_table(account, container)
             found = [b for n, b in table.items() if n.startswith(prefix)]
         return sorted(found, key=lambda b: b.name)
+
+    def find_blobs(self, account: str, matches: Callable[[StoredBlob], bool]) -> list[StoredBlob]:
+        """Every blob of the account ``matches`` accepts, by container then name."""
+        acct = self._require_account(account)
+        with self._lock:
+            found = [
+                blob
+                for key, table in self._storage_tables()[2].items()
+                if key[0] == acct.name.lower()
+                for blob in table.values()
+                if matches(blob)
+            ]
+        return sorted(found, key=lambda b: (b.container, b.name))
 
     def delete_blob(self, account: str, container: str, name: str) -> StoredBlob | None:
         with self._lock:

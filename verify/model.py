@@ -241,14 +241,18 @@ class TokenReport(_Model):
     http_status: int | None = None
     error_code: str | None = None
     message: str | None = None
-    source: str | None = None
+    #: Which credential source answered (``imds``, ``app_service``, ``workload_identity``,
+    #: ``stash`` for a replayed token...; verify.probe.credential_source).
+    credential_source: str | None = None
     imds_requests: int | None = None
     waited_ms: int | None = None
     expires_in_seconds: int | None = None
     elapsed_ms: int | None = None
 
 
-class SecretReport(_Model):
+class TargetReport(_Model):
+    """What the probe saw reading one target: a secret or a blob."""
+
     outcome: Outcome
     http_status: int | None = None
     error_code: str | None = None
@@ -265,12 +269,12 @@ class IdentityReport(_Model):
     mode: str = "fresh"
     token: TokenReport
     claims: dict[str, Any] | None = None
-    secrets: dict[str, SecretReport]
+    secrets: dict[str, TargetReport]
     #: Blob key -> outcome, read with the same credential's storage token (its claims in
     #: ``blob_claims``); empty when the probe was given no blobs.
     blob_token: TokenReport | None = None
     blob_claims: dict[str, Any] | None = None
-    blobs: dict[str, SecretReport] = Field(default_factory=dict)
+    blobs: dict[str, TargetReport] = Field(default_factory=dict)
     elapsed_ms: int | None = None
 
 

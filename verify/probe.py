@@ -11,10 +11,12 @@ a deletion), gets a token for ``https://vault.azure.net``, then calls
 ``SecretClient.get_secret`` for each secret. It reports JSON:
 
 * the token's identity claims (``oid``, ``tid``, ``aud``, ``xms_mirid``, ``exp``...),
-  decoded from the JWT payload without verification -- never the token itself;
+  decoded from the JWT payload without verification -- never the token itself -- and
+  which credential source answered (``credential_source``: ``imds``, ``app_service``,
+  ``workload_identity``..., see :func:`credential_source`);
 * per secret: ``read`` / ``forbidden`` / ``not_found`` / ``no_identity`` / ``unreachable``
   / ``inconclusive`` with the HTTP status and service error code (``forbidden`` only for
-  Key Vault's 403 ``ForbiddenByRbac``: see :func:`keyvault_denial_proven`), and a SHA-256
+  Key Vault's 403 ``ForbiddenByRbac``: see :func:`denial_proven`), and a SHA-256
   fingerprint of a value read (``sha256:<hex>``) so a caller can compare it with the
   expected value without seeing it;
 * per blob (spec ``blobs``: key -> URL), with the same credential's token for
@@ -53,6 +55,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 try:  # The VM's venv provides these; say so plainly when it does not.
@@ -78,13 +81,16 @@ OUTCOMES = ("read", "forbidden", "not_found", "no_identity", "unreachable", "inc
 #: The only signal that proves Key Vault denied a read: 403 with this inner error code
 #: (RBAC evaluated the caller and found no role with the data action). A 401, another
 #: 403 (firewall, disabled secret, policy), a 5xx, a reset or a timeout proves nothing.
-KEYVAULT_DENIAL_INNER_CODE = "ForbiddenByRbac"
+KEYVAULT_DENIAL = (403, "ForbiddenByRbac")
+#: Key Vault's proof that a secret does not exist.
+KEYVAULT_MISSING = (404, ("SecretNotFound",))
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 #: Blob Storage's only proof of "denied": 403 ``AuthorizationPermissionMismatch`` (RBAC,
 #: conditions included, found no grant for the data action). ``AuthorizationFailure``
 #: (firewall, private endpoint), other 403s, 401, 5xx, resets and timeouts prove nothing.
-BLOB_DENIAL_CODE = "AuthorizationPermissionMismatch"
-BLOB_MISSING_CODES = ("BlobNotFound", "ContainerNotFound")
+BLOB_DENIAL = (403, "AuthorizationPermissionMismatch")
+#: Blob Storage's proof that a blob (or its container) does not exist.
+BLOB_MISSING = (404, ("BlobNotFound", "ContainerNotFound"))
 #: The stash name of an identity's storage token (its vault token is stashed by selector).
 STORAGE_STASH_SUFFIX = "|storage"
 CLAIMS_REPORTED = ("oid", "tid", "aud", "xms_mirid", "appid", "iss", "iat", "nbf", "exp")
@@ -169,9 +175,11 @@ def _load_blobs(raw: object) -> dict[str, str]:
 # --------------------------------------------------------------------------- helpers
 
 
-def fingerprint(value: str) -> str:
-    """``sha256:<hex>`` of a secret value: comparable, not reversible, safe to print."""
-    return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+def fingerprint(value: str | bytes) -> str:
+    """``sha256:<hex>`` of a secret value (UTF-8) or a blob's content: comparable, not
+    reversible, safe to print. The stack computes its fingerprints the same way."""
+    data = value.encode("utf-8") if isinstance(value, str) else value
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def decode_claims(token: str) -> dict[str, Any]:
@@ -295,10 +303,14 @@ def fresh_credential(
 
     Every other credential of the chain is excluded: on a VM where someone ran
     ``az login`` the chain would otherwise prove the operator's access, not the VM's.
+    Which source answered is still reported (:func:`credential_source`), so a verifier
+    can refuse a token that came from the wrong one.
     """
     kwargs: dict[str, Any] = {
         "exclude_environment_credential": True,
-        "exclude_workload_identity_credential": True,
+        # Workload identity only where a token file is projected (an AKS pod): there it
+        # is the host's own source; everywhere else it has nothing to answer with.
+        "exclude_workload_identity_credential": not os.environ.get("AZURE_FEDERATED_TOKEN_FILE"),
         "exclude_shared_token_cache_credential": True,
         "exclude_visual_studio_code_credential": True,
         "exclude_cli_credential": True,
@@ -314,6 +326,46 @@ def fresh_credential(
     if selector != "system":
         kwargs["managed_identity_client_id"] = selector
     return DefaultAzureCredential(**kwargs)
+
+
+#: azure-identity's credential class -> the source a report names. Managed identity
+#: picks one class per hosting environment from its variables (IMDS, the App Service
+#: endpoint, workload identity's token file, Arc, ...); the rest are DefaultAzureCredential's
+#: other chain members, named so that a token from the wrong one says where it came from.
+CREDENTIAL_SOURCES = {
+    "ImdsCredential": "imds",
+    "AppServiceCredential": "app_service",
+    "WorkloadIdentityCredential": "workload_identity",
+    "AzureArcCredential": "azure_arc",
+    "ServiceFabricCredential": "service_fabric",
+    "AzureMLCredential": "azure_ml",
+    "CloudShellCredential": "cloud_shell",
+    "EnvironmentCredential": "environment",
+    "AzureCliCredential": "azure_cli",
+    "AzurePowerShellCredential": "azure_powershell",
+    "AzureDeveloperCliCredential": "azure_developer_cli",
+    "SharedTokenCacheCredential": "shared_token_cache",
+    "VisualStudioCodeCredential": "visual_studio_code",
+    "InteractiveBrowserCredential": "interactive_browser",
+    "BrokerCredential": "broker",
+    "StashedTokenCredential": "stash",
+}
+
+
+def credential_source(credential: Any) -> str:
+    """The source that answered the last token request of ``credential``.
+
+    ``DefaultAzureCredential`` (a ``ChainedTokenCredential``) records the chain member that
+    returned the token (``_successful_credential``); ``ManagedIdentityCredential`` delegates
+    to the class it chose for the hosting environment (``_credential``). Both are read
+    after a token was returned, so the answer is what was used, not what was configured.
+    An unknown class is reported as ``unknown:<class>``, never guessed.
+    """
+    answered = getattr(credential, "_successful_credential", None) or credential
+    if type(answered).__name__ == "ManagedIdentityCredential":
+        answered = getattr(answered, "_credential", None) or answered
+    name = type(answered).__name__
+    return CREDENTIAL_SOURCES.get(name, f"unknown:{name}")
 
 
 class StashedTokenCredential:
@@ -374,14 +426,21 @@ def classify_token_error(exc: BaseException, trace: ImdsTrace) -> dict[str, Any]
     }
 
 
-def keyvault_denial_proven(status: int | None, innererror: object) -> bool:
-    """Key Vault's proof of "denied": 403 whose ``innererror.code`` is ``ForbiddenByRbac``.
+def denial_proven(status: int | None, code: str | None, denial: tuple[int, str]) -> bool:
+    """A service's proof of "denied": exactly its status with exactly its code.
 
-    Kept apart from the other services' evidence (Blob has its own rule) because each
-    service proves a denial with its own code, and nothing else may count as one.
+    The one rule for every data plane (``denial`` is :data:`KEYVAULT_DENIAL`, whose code
+    is the inner error code, or :data:`BLOB_DENIAL`); each service proves a denial with
+    its own code, and nothing else may count as one. The verifier judges with this too.
     """
-    code = innererror.get("code") if isinstance(innererror, dict) else None
-    return status == 403 and code == KEYVAULT_DENIAL_INNER_CODE
+    return (status, code) == denial
+
+
+def absence_proven(
+    status: int | None, code: str | None, missing: tuple[int, tuple[str, ...]]
+) -> bool:
+    """A service's proof that the target does not exist: its 404 with one of its codes."""
+    return status == missing[0] and code in missing[1]
 
 
 def classify_secret_error(exc: BaseException) -> dict[str, Any]:
@@ -393,7 +452,8 @@ def classify_secret_error(exc: BaseException) -> dict[str, Any]:
         inner = getattr(error, "innererror", None)
         if isinstance(inner, dict) and inner.get("code"):
             code = f"{code}/{inner['code']}"
-        if keyvault_denial_proven(status, inner):
+        inner_code = inner.get("code") if isinstance(inner, dict) else None
+        if denial_proven(status, inner_code, KEYVAULT_DENIAL):
             outcome = "forbidden"
         elif status in (401, 403):
             outcome = "inconclusive"
@@ -433,13 +493,25 @@ def classify_secret_error(exc: BaseException) -> dict[str, Any]:
 # --------------------------------------------------------------------------- probing
 
 
-def read_secret(
-    client: Any, name: str, plan: RetryPlan, deadline: Deadline, retry_forbidden: bool = True
+def read_with_retries(
+    fetch: Callable[[], dict[str, Any]],
+    classify: Callable[[BaseException], dict[str, Any]],
+    plan: RetryPlan,
+    deadline: Deadline,
+    *,
+    retry_forbidden: bool,
+    throttled: tuple[int, ...],
+    out_of_budget: dict[str, Any],
 ) -> dict[str, Any]:
-    """One secret, with the retry plan; reports attempts and how long it waited.
+    """Read one target (a secret or a blob) with the retry plan; the one retry loop.
 
-    ``retry_forbidden`` is False for a secret expected to be denied: waiting out RBAC
-    propagation for a 403 that is the right answer would only burn the budget.
+    ``fetch`` reads it and returns the ``read`` result (with its fingerprint); ``classify``
+    maps the exception of a failed read to an outcome by that service's evidence rule.
+    Retried: the service's proven RBAC denial while it may still be propagating (only when
+    ``retry_forbidden``: waiting out a 403 that is the right answer would only burn the
+    budget), and a status in ``throttled`` whose ``Retry-After`` fits the plan. Any other
+    403 or a 401 will not change by waiting, so it is not retried. ``out_of_budget`` is
+    the result when the budget ran out before an attempt. Reports attempts and waits.
     """
     started = time.monotonic()
     attempts = 0
@@ -448,20 +520,13 @@ def read_secret(
     while True:
         attempts += 1
         if deadline.remaining() <= 0:
-            result: dict[str, Any] = {
-                "outcome": "unreachable",
-                "http_status": None,
-                "error_code": "BudgetExhausted",
-                "message": "the probe's time budget ran out before this secret was tried",
-            }
+            result = dict(out_of_budget)
             break
         try:
-            secret = client.get_secret(name)
+            result = fetch()
         except Exception as exc:
-            result = classify_secret_error(exc)
+            result = classify(exc)
             status = result.get("http_status")
-            # Only an RBAC denial is what propagation looks like; another 403 or a 401 is
-            # not going to change by waiting, so it is not retried as one.
             denied = result["outcome"] == "forbidden"
             if denied and first_403 is None:
                 first_403 = time.monotonic()
@@ -470,27 +535,54 @@ def read_secret(
                 break
             if status == 403 and not denied:
                 break
+            if status in throttled and retry_after is not None:
+                status = 429  # the plan waits out a Retry-After as it does a 429's
             delay = plan.delay(status, retry_after, attempts, first_403 or 0)
             if delay is None:
                 break
             time.sleep(delay)
             waited += delay
             continue
-        value = secret.value or ""
-        props = secret.properties
-        result = {
-            "outcome": "read",
-            "http_status": 200,
-            "error_code": None,
-            "fingerprint": fingerprint(value),
-            "version": props.version,
-        }
-        del value
         break
     result["attempts"] = attempts
     result["waited_ms"] = int(waited * 1000)
     result["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     return result
+
+
+def _budget_spent(outcome: str, what: str) -> dict[str, Any]:
+    return {
+        "outcome": outcome,
+        "http_status": None,
+        "error_code": "BudgetExhausted",
+        "message": f"the probe's time budget ran out before this {what} was tried",
+    }
+
+
+def read_secret(
+    client: Any, name: str, plan: RetryPlan, deadline: Deadline, retry_forbidden: bool = True
+) -> dict[str, Any]:
+    """One secret (:func:`read_with_retries`; Key Vault's 429 is waited out)."""
+
+    def fetch() -> dict[str, Any]:
+        secret = client.get_secret(name)
+        return {
+            "outcome": "read",
+            "http_status": 200,
+            "error_code": None,
+            "fingerprint": fingerprint(secret.value or ""),
+            "version": secret.properties.version,
+        }
+
+    return read_with_retries(
+        fetch,
+        classify_secret_error,
+        plan,
+        deadline,
+        retry_forbidden=retry_forbidden,
+        throttled=(429,),
+        out_of_budget=_budget_spent("unreachable", "secret"),
+    )
 
 
 def _secret_client(spec: dict[str, Any], credential: Any, deadline: Deadline) -> Any:
@@ -570,7 +662,7 @@ def probe_identity(
             return report
         token, expires_on = str(stashed["token"]), int(stashed["expires_on"])
         credential = StashedTokenCredential(token, expires_on)
-        report["token"] = {"outcome": "ok", "source": "stash", "imds_requests": 0}
+        report["token"] = {"outcome": "ok", "credential_source": "stash", "imds_requests": 0}
     else:
         got = fresh_token(selector, spec, deadline, plan)
         trace = got.trace
@@ -594,7 +686,7 @@ def probe_identity(
         token, expires_on = got.info.token, int(got.info.expires_on)
         report["token"] = {
             "outcome": "ok",
-            "source": "imds",
+            "credential_source": credential_source(credential),
             "imds_requests": got.requests,
             "waited_ms": got.waited_ms,
             "elapsed_ms": int((time.monotonic() - started) * 1000),
@@ -637,9 +729,9 @@ def classify_blob_error(exc: BaseException) -> dict[str, Any]:
         headers = response.headers if response is not None else {}
         code = getattr(exc, "error_code", None) or headers.get("x-ms-error-code") or str(status)
         code = str(getattr(code, "value", code))  # azure-storage-blob's StorageErrorCode enum
-        if status == 403 and code == BLOB_DENIAL_CODE:
+        if denial_proven(status, code, BLOB_DENIAL):
             outcome = "forbidden"
-        elif status == 404 and code in BLOB_MISSING_CODES:
+        elif absence_proven(status, code, BLOB_MISSING):
             outcome = "not_found"
         else:
             outcome = "inconclusive"
@@ -670,56 +762,28 @@ def read_blob(
     *,
     retry_forbidden: bool = True,
 ) -> dict[str, Any]:
-    """One blob, with the retry plan: 403 ``AuthorizationPermissionMismatch`` while RBAC
-    propagates (only when the read is expected to work), 429/503 with a ``Retry-After``
-    that fits. Reports the SHA-256 of the content, never the content."""
-    started = time.monotonic()
-    attempts = 0
-    waited = 0.0
-    first_403: float | None = None
-    while True:
-        attempts += 1
-        if deadline.remaining() <= 0:
-            result: dict[str, Any] = {
-                "outcome": "inconclusive",
-                "http_status": None,
-                "error_code": "BudgetExhausted",
-                "message": "the probe's time budget ran out before this blob was tried",
-            }
-            break
-        try:
-            with _blob_client(url, credential, spec, deadline) as client:
-                content = client.download_blob().readall()
-        except Exception as exc:
-            result = classify_blob_error(exc)
-            denied = result["outcome"] == "forbidden"
-            if denied and first_403 is None:
-                first_403 = time.monotonic()
-            retry_after = result.pop("retry_after", None)
-            status = result.get("http_status")
-            if denied and not retry_forbidden:
-                break
-            if status == 403 and not denied:
-                break
-            throttled = status in (429, 503) and retry_after is not None
-            delay = plan.delay(429 if throttled else status, retry_after, attempts, first_403 or 0)
-            if delay is None:
-                break
-            time.sleep(delay)
-            waited += delay
-            continue
-        result = {
+    """One blob (:func:`read_with_retries`; a 429 or 503 with a ``Retry-After`` that fits
+    is waited out). Reports the SHA-256 of the content, never the content."""
+
+    def fetch() -> dict[str, Any]:
+        with _blob_client(url, credential, spec, deadline) as client:
+            content = client.download_blob().readall()
+        return {
             "outcome": "read",
             "http_status": 200,
             "error_code": None,
-            "fingerprint": "sha256:" + hashlib.sha256(content).hexdigest(),
+            "fingerprint": fingerprint(content),
         }
-        del content
-        break
-    result["attempts"] = attempts
-    result["waited_ms"] = int(waited * 1000)
-    result["elapsed_ms"] = int((time.monotonic() - started) * 1000)
-    return result
+
+    return read_with_retries(
+        fetch,
+        classify_blob_error,
+        plan,
+        deadline,
+        retry_forbidden=retry_forbidden,
+        throttled=(429, 503),
+        out_of_budget=_budget_spent("inconclusive", "blob"),
+    )
 
 
 def _blob_client(url: str, credential: Any, spec: dict[str, Any], deadline: Deadline) -> Any:
@@ -759,7 +823,7 @@ def probe_blobs(
             }
         else:
             token, expires_on = str(stashed["token"]), int(stashed["expires_on"])
-            token_report: dict[str, Any] = {"outcome": "ok", "source": "stash"}
+            token_report: dict[str, Any] = {"outcome": "ok", "credential_source": "stash"}
     else:
         credential, trace = fresh
         before = len(trace.statuses)
@@ -772,7 +836,7 @@ def probe_blobs(
             token, expires_on = info.token, int(info.expires_on)
             token_report = {
                 "outcome": "ok",
-                "source": "imds",
+                "credential_source": credential_source(credential),
                 "imds_requests": len(trace.statuses) - before,
                 "elapsed_ms": int((time.monotonic() - started) * 1000),
             }

@@ -8,7 +8,7 @@
   list the exact failing cell.
 * a rich summary table on the terminal.
 
-Nothing here decides pass/fail; it prints what :mod:`verify.check` and
+Nothing here decides pass/fail; it prints what :mod:`verify.evidence` and
 :mod:`verify.lifecycle` decided. No secret value or token ever reaches a report: the
 inputs carry claims and fingerprints only.
 """
@@ -26,7 +26,7 @@ from rich.table import Table
 
 from components.roles import RoleCatalog
 from verify import report_storage
-from verify.check import CellResult
+from verify.evidence.cells import CellResult
 from verify.model import StackOutputs, grant_allows
 from verify.results import RunReport
 
@@ -117,21 +117,22 @@ def _cell_mark(cell: CellResult) -> str:
 
 
 def render_matrix(cells: Iterable[CellResult]) -> str:
-    """Rows VM/identity, columns secrets; each cell coloured by outcome."""
+    """Rows host/identity, columns targets (secrets, then blobs); each cell coloured by
+    outcome."""
     cells = list(cells)
-    kinds = {c.secret: c.kind for c in cells}
-    secrets = sorted(kinds, key=lambda name: (kinds[name] == "blob", name))
+    kinds = {c.target: c.kind for c in cells}
+    targets = sorted(kinds, key=lambda name: (kinds[name] == "blob", name))
     rows: dict[tuple[str, str], dict[str, CellResult]] = {}
     for cell in cells:
-        rows.setdefault((cell.vm, cell.identity), {})[cell.secret] = cell
-    titles = [f"blob {s}" if kinds[s] == "blob" else s for s in secrets]
-    header = "| VM | identity | " + " | ".join(titles) + " |"
-    rule = "|---|---|" + "---|" * len(secrets)
+        rows.setdefault((cell.host, cell.identity), {})[cell.target] = cell
+    titles = [f"blob {t}" if kinds[t] == "blob" else t for t in targets]
+    header = "| host | identity | " + " | ".join(titles) + " |"
+    rule = "|---|---|" + "---|" * len(targets)
     body = [
-        f"| {vm} | {identity} | "
-        + " | ".join(_cell_mark(row[s]) if s in row else "" for s in secrets)
+        f"| {host} | {identity} | "
+        + " | ".join(_cell_mark(row[t]) if t in row else "" for t in targets)
         + " |"
-        for (vm, identity), row in sorted(rows.items())
+        for (host, identity), row in sorted(rows.items())
     ]
     legend = (
         f"\n{MARK_READ} allowed and read · {MARK_DENIED} denied and refused · "
@@ -164,14 +165,14 @@ def render_markdown(run: RunReport) -> str:
         out += ["## Access matrix", "", render_matrix(run.check.cells)]
         out += ["### Identities seen in the tokens", ""]
         out += [
-            "| VM | identity | expected principal | token oid | result |",
-            "|---|---|---|---|---|",
+            "| host | identity | expected principal | token oid | credential source | result |",
+            "|---|---|---|---|---|---|",
         ]
         for ident in run.check.identities:
             mark = "✅" if ident.passed else "❌ " + ident.detail
             out.append(
-                f"| {ident.vm} | {ident.identity} | {ident.expected_principal} | "
-                f"{ident.observed_oid} | {mark} |"
+                f"| {ident.host} | {ident.identity} | {ident.expected_principal} | "
+                f"{ident.observed_oid} | {ident.credential_source or '-'} | {mark} |"
             )
         out.append("")
         if run.check.failures:
@@ -226,7 +227,7 @@ def render_junit(run: RunReport) -> bytes:
         )
         for ident in run.check.identities:
             case = ET.SubElement(
-                suite, "testcase", classname=f"identity.{ident.vm}", name=f"{ident.identity} oid"
+                suite, "testcase", classname=f"identity.{ident.host}", name=f"{ident.identity} oid"
             )
             if not ident.passed:
                 ET.SubElement(case, "failure", message=ident.detail)
@@ -234,8 +235,8 @@ def render_junit(run: RunReport) -> bytes:
             case = ET.SubElement(
                 suite,
                 "testcase",
-                classname=f"matrix.{cell.vm}.{cell.identity}",
-                name=f"{'blob ' if cell.kind == 'blob' else ''}{cell.secret} {cell.expected}",
+                classname=f"matrix.{cell.host}.{cell.identity}",
+                name=f"{'blob ' if cell.kind == 'blob' else ''}{cell.target} {cell.expected}",
             )
             if not cell.passed:
                 ET.SubElement(case, "failure", message=cell.detail)
@@ -295,28 +296,28 @@ def summary_tables(run: RunReport) -> list[Table]:
 def _matrix_table(cells: list[CellResult]) -> Table:
     if len(cells) <= SUMMARY_ROW_LIMIT:
         table = Table(title="Access matrix", show_lines=False)
-        for col in ("VM", "identity", "secret", "expected", "observed", "result"):
+        for col in ("host", "identity", "target", "expected", "observed", "result"):
             table.add_column(col)
         for c in cells:
             table.add_row(
-                c.vm,
+                c.host,
                 c.identity,
-                c.secret,
+                c.target,
                 c.expected,
                 c.observed + (f" ({c.note})" if c.note else ""),
                 "[green]pass[/]" if c.passed else "[red]FAIL[/]",
             )
     else:
         table = Table(title=f"Access matrix ({len(cells)} cells)")
-        for col in ("VM", "cells", "read", "refused", "failed"):
+        for col in ("host", "cells", "read", "refused", "failed"):
             table.add_column(col)
-        per_vm: dict[str, list[CellResult]] = {}
+        per_host: dict[str, list[CellResult]] = {}
         for c in cells:
-            per_vm.setdefault(c.vm, []).append(c)
-        for vm, items in sorted(per_vm.items()):
+            per_host.setdefault(c.host, []).append(c)
+        for host, items in sorted(per_host.items()):
             bad = sum(not c.passed for c in items)
             table.add_row(
-                vm,
+                host,
                 str(len(items)),
                 str(sum(c.observed == "read" for c in items)),
                 str(sum(c.observed == "forbidden" for c in items)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from verify.check import CheckResult
+from verify.evidence.cells import CheckResult
 from verify.model import StackOutputs
 
 

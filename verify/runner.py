@@ -10,14 +10,12 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from verify.check import (
-    CheckResult,
-    compare,
-    expectations_from,
-    matrix_consistency,
-)
+from verify.check import expectations_from, matrix_consistency
+from verify.evidence.cells import CheckResult
+from verify.evidence.judge import judge
 from verify.interrupt import Interrupted
 from verify.lifecycle import Lifecycle, Progress, run_scenarios
+from verify.model import derive_matrix
 from verify.orphans import Candidate, clean_orphans
 from verify.results import RunReport, ScenarioResult, Step
 from verify.targets.arm import AZURE_PROPAGATION_WAIT
@@ -57,7 +55,7 @@ def run_check(
     """
     outputs = target.outputs()
     wait = propagation_wait_for(target, propagation_wait)
-    problems = matrix_consistency(outputs)
+    problems = matrix_consistency(outputs, derive_matrix(outputs))  # the run's one derivation
     expectations = expectations_from(outputs)
     requests = requests_for(
         expectations,
@@ -69,7 +67,7 @@ def run_check(
         f"probing {len(requests)} VM(s), {len(expectations)} matrix cells "
         f"(RBAC propagation wait up to {wait:g} s)"
     )
-    result = compare(
+    result = judge(
         outputs,
         expectations,
         target.probe(requests),

@@ -17,7 +17,7 @@ def check_cells_problems(
     an allowed cell read the secret (200), a denied one got Key Vault's 403."""
     problems: list[str] = []
     check = report.get("check") or {}
-    cells = {(c["vm"], c["identity"], c["secret"]): c for c in check.get("cells") or []}
+    cells = {(c["host"], c["identity"], c["target"]): c for c in check.get("cells") or []}
     wanted = {(m["vm"], m["identity"], m["secret"]): m["expected"] for m in matrix}
     if not wanted:
         problems.append("the stack exports an empty access matrix: nothing would be proved")

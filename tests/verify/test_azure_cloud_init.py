@@ -99,7 +99,7 @@ def test_the_probe_runs_only_after_cloud_init_has_installed_its_venv(
     assert run.check.passed, run.check.failures
     assert log.read_text().splitlines() == ["status --wait", "status --wait"]  # once per VM
     assert all(f"{MARKER} status=done rc=0" in out for out in seen)
-    observed = {(c.vm, c.identity, c.secret): c.observed for c in run.check.cells}
+    observed = {(c.host, c.identity, c.target): c.observed for c in run.check.cells}
     assert observed[("a", "system", "db-password")] == "read"
     assert observed[("a", "system", "api-key")] == "forbidden"
 

@@ -432,7 +432,7 @@ def test_check_through_run_command_script_on_sandbox_vms(world: World, tmp_path:
     assert run.check.passed, run.check.failures
     assert {c[0] for c in vms.calls} == {"run_command"}
     assert {c[3] for c in vms.calls} == {"RunShellScript"}
-    observed = {(c.vm, c.identity, c.secret): c.observed for c in run.check.cells}
+    observed = {(c.host, c.identity, c.target): c.observed for c in run.check.cells}
     assert observed[("a", "system", "api-key")] == "forbidden"
     assert observed[("a", "system", "db-password")] == "read"
     assert observed[("b", "shared", "api-key")] == "read"

@@ -11,7 +11,7 @@ import base64
 import json
 from typing import Any
 
-from verify.check import Expectation
+from verify.evidence.cells import Expectation
 from verify.model import load_outputs
 from verify.targets.azure import run_command_script
 from verify.targets.base import ProbeRequest

@@ -168,7 +168,7 @@ def test_access_nobody_granted_fails_on_exactly_those_cells(deployed: SandboxTar
         run = check_report(deployed, "sandbox")
     finally:
         sb.state.delete_role_assignment(extra.id)
-    failed = sorted((c.vm, c.secret) for c in run.check.cells if not c.passed)
+    failed = sorted((c.host, c.target) for c in run.check.cells if not c.passed)
     assert failed == [
         ("batch", "data/reports/private/payroll.csv"),
         ("batch", "data/reports/q4/summary.csv"),

@@ -8,7 +8,8 @@ import pytest
 from verify_world import probe_result_for, sample_outputs
 
 from components.errors import ConfigError
-from verify.check import compare, expectations_from, matrix_consistency
+from verify.check import expectations_from, matrix_consistency
+from verify.evidence.judge import judge
 from verify.model import ProbeResult, derive_matrix, load_outputs
 
 
@@ -20,7 +21,7 @@ def _run(raw: dict, overrides: dict[str, dict] | None = None, mutate=None):
         if mutate:
             mutate(vm, data)
         probes[vm] = ProbeResult.model_validate(data)
-    return compare(outputs, expectations_from(outputs), probes)
+    return judge(outputs, expectations_from(outputs), probes)
 
 
 def test_correct_deployment_passes_every_cell() -> None:
@@ -83,8 +84,8 @@ def test_vm_that_could_not_be_probed_fails_every_cell() -> None:
         "web": ProbeResult.model_validate(probe_result_for(raw, "web")),
         "batch": RuntimeError("Run Command timed out"),
     }
-    result = compare(outputs, expectations_from(outputs), probes)
-    batch = [c for c in result.cells if c.vm == "batch"]
+    result = judge(outputs, expectations_from(outputs), probes)
+    batch = [c for c in result.cells if c.host == "batch"]
     assert batch and all(not c.passed and c.observed == "not_probed" for c in batch)
     assert "Run Command timed out" in batch[0].detail
 
@@ -99,12 +100,14 @@ def test_reader_on_the_vault_reads_nothing_in_the_derived_matrix() -> None:
 
 def test_exported_matrix_that_disagrees_with_grants_is_reported() -> None:
     raw = sample_outputs()
-    assert matrix_consistency(load_outputs(raw)) == []
+    outputs = load_outputs(raw)
+    assert matrix_consistency(outputs, derive_matrix(outputs)) == []
     bad = copy.deepcopy(raw)
     for cell in bad["access_matrix"]:
         if cell["vm"] == "web" and cell["identity"] == "system" and cell["secret"] == "api-key":
             cell["expected"] = "allowed"
-    (problem,) = matrix_consistency(load_outputs(bad))
+    bad_outputs = load_outputs(bad)
+    (problem,) = matrix_consistency(bad_outputs, derive_matrix(bad_outputs))
     assert "access_matrix says allowed" in problem and "grants imply denied" in problem
 
 
@@ -137,7 +140,7 @@ def test_unverified_values_pass_only_when_asked_and_say_so() -> None:
     raw["secret_fingerprints"] = "[secret]"
     outputs = load_outputs(raw)
     probes = {vm: ProbeResult.model_validate(probe_result_for(raw, vm)) for vm in raw["vms"]}
-    result = compare(outputs, expectations_from(outputs), probes, allow_unverified_values=True)
+    result = judge(outputs, expectations_from(outputs), probes, allow_unverified_values=True)
     assert result.passed, result.failures
     reads = [c for c in result.cells if c.observed == "read"]
     assert reads and {c.note for c in reads} == {"value not compared"}

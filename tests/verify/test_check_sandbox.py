@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from components import access
 from verify.runner import check_report
 from verify.sandbox import Fault, SandboxConfig
 from verify.targets.sandbox import SANDBOX_PROPAGATION_WAIT, SandboxTarget
@@ -36,23 +37,23 @@ def test_check_fails_when_denied_cells_get_401_instead_of_passing(target: Sandbo
     run = check_report(target, "sandbox")
     assert fault.hits > 0
     assert run.check is not None and not run.check.passed
-    hit = [c for c in run.check.cells if c.secret == "break-glass"]
+    hit = [c for c in run.check.cells if c.target == "break-glass"]
     assert hit and {c.expected for c in hit} == {"denied"}
     assert all(not c.passed and c.observed == "inconclusive" for c in hit)
     assert all("401" in c.detail and "inconclusive" in c.detail for c in hit)
-    assert all(c.passed for c in run.check.cells if c.secret != "break-glass")
+    assert all(c.passed for c in run.check.cells if c.target != "break-glass")
 
 
 def test_check_fails_on_a_5xx_or_reset_for_a_denied_cell(target: SandboxTarget) -> None:
     target.sandbox.faults.add(Fault(service="keyvault", status=503, path="/secrets/break-glass"))
     run = check_report(target, "sandbox")
     assert run.check is not None and not run.check.passed
-    assert {c.observed for c in run.check.cells if c.secret == "break-glass"} == {"unreachable"}
+    assert {c.observed for c in run.check.cells if c.target == "break-glass"} == {"unreachable"}
     target.sandbox.faults.clear()
     target.sandbox.faults.add(Fault(service="keyvault", kind="reset", path="/secrets/break-glass"))
     run = check_report(target, "sandbox")
     assert run.check is not None and not run.check.passed
-    assert not any(c.passed for c in run.check.cells if c.secret == "break-glass")
+    assert not any(c.passed for c in run.check.cells if c.target == "break-glass")
 
 
 def test_a_denied_cell_that_reads_fails_at_once_without_waiting(target: SandboxTarget) -> None:
@@ -84,7 +85,7 @@ def test_a_fresh_grant_still_propagating_fails_without_a_wait(target: SandboxTar
     st.create_role_assignment(grant.scope, grant.role_definition_id, solo, name=grant.name)
     run = check_report(target, "sandbox", propagation_wait=0.0)
     assert run.check is not None and not run.check.passed
-    bad = {(c.vm, c.secret): c for c in run.check.cells if not c.passed}
+    bad = {(c.host, c.target): c for c in run.check.cells if not c.passed}
     # Grants younger than the delay (all of them when this test runs alone) fail too.
     assert ("solo", "app-db-password") in bad
     # Fresh Blob grants fail the same way, with Blob Storage's own proof of a denial.
@@ -100,3 +101,24 @@ def test_check_with_a_5_second_propagation_delay_passes_with_the_defaults() -> N
     with SandboxTarget(config=SandboxConfig(propagation_delay_seconds=5.0)) as t:
         run = check_report(t, "sandbox")
     assert run.check is not None and run.check.passed, run.check.failures
+
+
+def test_one_check_derives_the_access_matrix_once(
+    target: SandboxTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The matrix is computed from the grants once per run and passed along (to the
+    consistency check with the exported matrix), never re-derived per use."""
+    calls: list[int] = []
+    derive = access.access_matrix
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return derive(*args, **kwargs)  # type: ignore[arg-type]
+
+    target.outputs()
+    monkeypatch.setattr(access, "access_matrix", counted)
+    run = check_report(target, "sandbox")
+    assert run.check is not None and run.check.passed, run.check.failures if run.check else None
+    assert len(calls) == 1
+    sources = {i.credential_source for i in run.check.identities}
+    assert sources == {"imds"}, sources

@@ -19,7 +19,7 @@ import pytest
 from e2e_checks import check_cells_problems, lifecycle_problems
 
 import verify.credentials
-from verify.check import CellResult
+from verify.evidence.cells import CellResult
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E = ROOT / "tests" / "verify" / "test_e2e_azure.py"
@@ -77,9 +77,9 @@ def _cell(
     secret: str, expected: str, observed: str, status: int | None, passed: bool = True
 ) -> CellResult:
     return CellResult(
-        vm="solo",
+        host="solo",
         identity="system",
-        secret=secret,
+        target=secret,
         expected=expected,
         observed=observed,
         passed=passed,

@@ -98,7 +98,7 @@ def test_baseline_covers_both_directions(full_run: dict[str, Any]) -> None:
     cells = full_run["check"]["cells"]
     assert {c["observed"] for c in cells} == {"read", "forbidden"}
     # break-glass: nobody may read it.
-    assert {c["observed"] for c in cells if c["secret"] == "break-glass"} == {"forbidden"}
+    assert {c["observed"] for c in cells if c["target"] == "break-glass"} == {"forbidden"}
     assert all(c["fingerprint_match"] for c in cells if c["observed"] == "read")
 
 
@@ -174,7 +174,7 @@ def test_an_extra_grant_nobody_expected_fails_the_check(check_target: SandboxTar
     finally:
         st.delete_role_assignment(extra.id)
     assert run.check is not None and not run.check.passed
-    bad = sorted(c.vm for c in run.check.cells if not c.passed)
+    bad = sorted(c.host for c in run.check.cells if not c.passed)
     assert bad == ["hybrid", "worker1", "worker2"]
     assert all("access nobody granted" in f for f in run.check.failures)
 
@@ -318,8 +318,8 @@ def test_imds_5xx_fails_that_vm_quickly_and_names_it(check_target: SandboxTarget
     run = check_report(check_target, "sandbox")
     assert time.monotonic() - started < 15
     assert run.check is not None and not run.check.passed
-    assert {c.vm for c in run.check.cells if not c.passed} == {"worker1"}
-    assert {c.observed for c in run.check.cells if c.vm == "worker1"} == {"unreachable"}
+    assert {c.host for c in run.check.cells if not c.passed} == {"worker1"}
+    assert {c.observed for c in run.check.cells if c.host == "worker1"} == {"unreachable"}
 
 
 def test_keyvault_429_with_short_retry_after_still_passes(check_target: SandboxTarget) -> None:

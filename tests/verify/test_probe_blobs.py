@@ -15,9 +15,10 @@ import pytest
 from verify_world import ProbeRunner, World
 
 from verify import probe
-from verify.check import Expectation
-from verify.check_blobs import blob_cell, blob_denial_proven
-from verify.model import IdentityReport, SecretReport, TokenReport, load_outputs
+from verify.evidence.blob import PLANE as BLOB
+from verify.evidence.cells import Expectation
+from verify.evidence.judge import judge_cell
+from verify.model import IdentityReport, TargetReport, TokenReport, load_outputs
 from verify.sandbox import Fault
 
 ACCOUNT, CONTAINER = "stprobetest01", "config"
@@ -163,20 +164,20 @@ def test_check_counts_only_the_mismatch_code_as_denied() -> None:
     exp = Expectation("vm", "system", "system", "p", "a/c/p", "denied", kind="blob")
     token = TokenReport(outcome="ok")
 
-    def cell(seen: SecretReport) -> tuple[str, bool]:
+    def cell(seen: TargetReport) -> tuple[str, bool]:
         report = IdentityReport(selector="system", token=token, secrets={}, blobs={"a/c/p": seen})
-        judged = blob_cell(exp, report, outputs, allow_unverified=False)
+        judged = judge_cell(exp, report, outputs, allow_unverified_values=False)
         return judged.observed, judged.passed
 
-    proven = SecretReport(
+    proven = TargetReport(
         outcome="forbidden", http_status=403, error_code="AuthorizationPermissionMismatch"
     )
-    firewall = SecretReport(outcome="forbidden", http_status=403, error_code="AuthorizationFailure")
-    assert blob_denial_proven(proven) and not blob_denial_proven(firewall)
+    firewall = TargetReport(outcome="forbidden", http_status=403, error_code="AuthorizationFailure")
+    assert BLOB.denial_proven(proven) and not BLOB.denial_proven(firewall)
     assert cell(proven) == ("forbidden", True)
     assert cell(firewall) == ("inconclusive", False)  # an older probe's label is not trusted
     allowed = Expectation("vm", "system", "system", "p", "a/c/p", "allowed", kind="blob")
-    wrong = SecretReport(outcome="read", http_status=200, fingerprint="sha256:" + "1" * 64)
+    wrong = TargetReport(outcome="read", http_status=200, fingerprint="sha256:" + "1" * 64)
     report = IdentityReport(selector="system", token=token, secrets={}, blobs={"a/c/p": wrong})
-    judged = blob_cell(allowed, report, outputs, allow_unverified=False)
+    judged = judge_cell(allowed, report, outputs, allow_unverified_values=False)
     assert not judged.passed and "fingerprint differs" in judged.detail

@@ -214,7 +214,7 @@ def test_stashed_token_replayed_after_the_identity_is_deleted(
     replay = {"mode": "replay", "token_dir": str(tmp_path)}
     world.sb.faults.deleted_principal_tokens = "accept"
     accepted = _only(run_probe(vm, [uai.client_id], secrets=["api-key"], **replay), uai.client_id)
-    assert accepted["token"]["source"] == "stash"
+    assert accepted["token"]["credential_source"] == "stash"
     assert accepted["claims"]["oid"] == uai.principal_id
     assert accepted["token"]["expires_in_seconds"] > 3600
     assert accepted["secrets"]["api-key"]["outcome"] == "read"

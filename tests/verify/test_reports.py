@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from verify_world import probe_result_for, sample_outputs
 
-from verify.check import compare, expectations_from
+from verify.check import expectations_from
+from verify.evidence.judge import judge
 from verify.model import ProbeResult, load_outputs
 from verify.report import print_summary, render_markdown, render_mermaid, write_reports
 from verify.results import RunReport, ScenarioResult, Step
@@ -24,7 +25,7 @@ def _run(wrong: bool) -> RunReport:
         for vm in raw["vms"]
     }
     run = RunReport("lifecycle", "sandbox", "sandbox", "2026-01-01T00:00:00Z", outputs=outputs)
-    run.check = compare(outputs, expectations_from(outputs), probes)
+    run.check = judge(outputs, expectations_from(outputs), probes)
     run.scenarios = [
         ScenarioResult(
             "delete-vm",
@@ -112,14 +113,14 @@ def test_unverified_values_say_value_not_compared_in_all_three_reports(tmp_path:
     outputs = load_outputs(raw)
     probes = {vm: ProbeResult.model_validate(probe_result_for(raw, vm)) for vm in raw["vms"]}
     run = RunReport("check", "azure", "dev", "2026-01-01T00:00:00Z", outputs=outputs)
-    run.check = compare(outputs, expectations_from(outputs), probes, allow_unverified_values=True)
+    run.check = judge(outputs, expectations_from(outputs), probes, allow_unverified_values=True)
     assert run.passed
-    reads = {(c.vm, c.identity, c.secret) for c in run.check.cells if c.observed == "read"}
+    reads = {(c.host, c.identity, c.target) for c in run.check.cells if c.observed == "read"}
     paths = write_reports(run, tmp_path)
 
     data = json.loads(paths["json"].read_text())
     noted = {
-        (c["vm"], c["identity"], c["secret"])
+        (c["host"], c["identity"], c["target"])
         for c in data["check"]["cells"]
         if c["note"] == "value not compared"
     }

@@ -56,7 +56,7 @@ def test_check_verifies_the_users_topology_and_names_it(user_stack: Path, tmp_pa
     assert code == 0, report["check"]
     assert (report["stack"], report["stack_file"]) == ("mine", str(user_stack))
     assert sorted(report["stack_outputs"]["vms"]) == ["batch", "web1", "web2"]
-    assert {c["vm"] for c in report["check"]["cells"]} == {"batch", "web1", "web2"}
+    assert {c["host"] for c in report["check"]["cells"]} == {"batch", "web1", "web2"}
     markdown = (tmp_path / "report.md").read_text()
     assert f"- stack file: `{user_stack}`" in markdown
     assert "`web1` (vm-mine-web1)" in markdown and "`batch` (vm-mine-batch)" in markdown

@@ -172,7 +172,11 @@ def probe_result_for(outputs: dict[str, Any], vm: str, overrides: dict | None = 
         identities.append(
             {
                 "selector": selector,
-                "token": {"outcome": "ok", "expires_in_seconds": 86000},
+                "token": {
+                    "outcome": "ok",
+                    "credential_source": "imds",
+                    "expires_in_seconds": 86000,
+                },
                 "claims": {
                     "oid": oid,
                     "tid": outputs["tenant_id"],

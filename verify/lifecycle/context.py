@@ -13,13 +13,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from verify.check import (
-    CheckResult,
-    Expectation,
-    compare,
-    expectations_from,
-)
-from verify.model import Grant, Identity, StackOutputs
+from verify.check import expectations_from
+from verify.evidence.cells import CheckResult, Expectation
+from verify.evidence.judge import judge
+from verify.model import Grant, Identity, StackOutputs, derive_matrix
 from verify.results import Step
 from verify.targets.base import Target
 from verify.targets.probing import requests_for
@@ -46,7 +43,7 @@ class Lifecycle:
     propagation_wait: float = PROPAGATION_WAIT
     probe_budget: float = PROBE_BUDGET
     #: Accept reads whose value cannot be compared (fingerprints hidden); each such
-    #: cell then says "value not compared" (verify.check.judge_keyvault_cell).
+    #: cell then says "value not compared" (verify.evidence.judge).
     allow_unverified_values: bool = False
     current: StackOutputs = field(init=False)
     used: set[str] = field(default_factory=set)
@@ -78,15 +75,15 @@ class Lifecycle:
     def expectations(
         self, vms: Iterable[str], identity: str | None = None, outputs: StackOutputs | None = None
     ) -> list[Expectation]:
-        """Cells for ``vms`` (optionally one identity) from the grants as they are now."""
+        """Cells for ``vms`` (optionally one identity) from the grants as they are now
+        (derived once for this state of the deployment)."""
         outputs = outputs or self.current
         wanted = set(vms)
-        cells = [
+        return [
             e
-            for e in expectations_from(outputs, derived=True)
-            if e.vm in wanted and (identity is None or e.identity == identity)
+            for e in expectations_from(outputs, derive_matrix(outputs))
+            if e.host in wanted and (identity is None or e.identity == identity)
         ]
-        return cells
 
     def probe_and_compare(
         self,
@@ -108,7 +105,7 @@ class Lifecycle:
         )
         self.progress(f"    probing {len(requests)} VM(s): {', '.join(r.vm for r in requests)}")
         probes = self.target.probe(requests)
-        return compare(
+        return judge(
             outputs, expectations, probes, allow_unverified_values=self.allow_unverified_values
         )
 

@@ -11,12 +11,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from verify.evidence import keyvault
 from verify.lifecycle.context import Lifecycle
 from verify.model import (
     Identity,
     IdentityReport,
-    SecretReport,
     StackOutputs,
+    TargetReport,
     TokenReport,
     derive_matrix,
 )
@@ -48,9 +49,9 @@ def replay_step(lc: Lifecycle, vm: str, identity: str, outputs: StackOutputs) ->
         why = report.token.error_code if report else "no report"
         return Step(name, expected, f"no stashed token ({why})", False, time.monotonic() - started)
     allowed = {
-        c.secret
+        c.target
         for c in derive_matrix(outputs)
-        if c.vm == vm and c.identity == identity and c.expected == "allowed"
+        if c.vm == vm and c.identity == identity and c.kind == "secret" and c.expected == "allowed"
     }
     outcomes = {s: report.secrets[s] for s in allowed if s in report.secrets}
     accepted = sorted(s for s, r in outcomes.items() if r.outcome == "read")
@@ -87,12 +88,13 @@ def replay_step(lc: Lifecycle, vm: str, identity: str, outputs: StackOutputs) ->
     )
 
 
-def old_token_refused(report: SecretReport) -> bool:
-    """Key Vault refused the replayed token: its RBAC denial (403 ``ForbiddenByRbac``), or
-    its own 401 ``Unauthorized`` for the token itself. An injected or proxy 401 carries
-    another code and, like a 5xx or a reset, is unclear, not a refusal."""
+def old_token_refused(report: TargetReport) -> bool:
+    """Key Vault refused the replayed token: its RBAC denial (the check's own rule,
+    :meth:`verify.evidence.plane.Plane.denial_proven`), or its own 401 ``Unauthorized``
+    for the token itself. An injected or proxy 401 carries another code and, like a 5xx
+    or a reset, is unclear, not a refusal."""
     if report.outcome == "forbidden":
-        return report.http_status == 403 and (report.error_code or "").endswith("ForbiddenByRbac")
+        return keyvault.PLANE.denial_proven(report)
     return report.http_status == 401 and (report.error_code or "") == "Unauthorized"
 
 

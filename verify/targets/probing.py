@@ -25,7 +25,7 @@ from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from pathlib import Path
 from typing import Any
 
-from verify.check import Expectation
+from verify.evidence.cells import Expectation
 from verify.interrupt import CANCELLED, POLL_SECONDS, check_cancelled
 from verify.model import ProbeResult, StackOutputs
 from verify.targets.base import ProbeOutcome, ProbeRequest
@@ -77,25 +77,25 @@ def build_spec(
 def expect_map(
     cells: Iterable[tuple[str, str, str]],
 ) -> dict[str, dict[str, str]]:
-    """(selector, secret, expected) -> the probe's ``expect`` mapping (allowed/denied only)."""
+    """(selector, target, expected) -> the probe's ``expect`` mapping (allowed/denied only)."""
     mapping: dict[str, dict[str, str]] = {}
-    for selector, secret, expected in cells:
+    for selector, target, expected in cells:
         if expected in ("allowed", "denied"):
-            mapping.setdefault(selector, {})[secret] = expected
+            mapping.setdefault(selector, {})[target] = expected
     return mapping
 
 
 def requests_for(
     expectations: Iterable[Expectation], secrets: Sequence[str], **options: Any
 ) -> list[ProbeRequest]:
-    """One request per VM covering every identity its expectations name.
+    """One request per host covering every identity its expectations name.
 
     ``options`` are the remaining :class:`ProbeRequest` fields (budget, stash, ...).
     """
     expectations = list(expectations)
     plan: dict[str, list[str]] = {}
     for exp in expectations:
-        selectors = plan.setdefault(exp.vm, [])
+        selectors = plan.setdefault(exp.host, [])
         if exp.selector not in selectors:
             selectors.append(exp.selector)
     return [
@@ -104,10 +104,10 @@ def requests_for(
             selectors=tuple(selectors),
             secrets=tuple(secrets),
             blobs=tuple(
-                sorted({e.secret for e in expectations if e.vm == vm and e.kind == "blob"})
+                sorted({e.target for e in expectations if e.host == vm and e.kind == "blob"})
             ),
             expect=expect_map(
-                (e.selector, e.secret, e.expected) for e in expectations if e.vm == vm
+                (e.selector, e.target, e.expected) for e in expectations if e.host == vm
             ),
             **options,
         )

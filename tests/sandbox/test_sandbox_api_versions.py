@@ -25,6 +25,7 @@ from verify.sandbox.api_versions import (
     DATA,
     arm_resource_type,
     arm_versions,
+    blob_versions,
     check_arm,
     keyvault_versions,
 )
@@ -399,6 +400,18 @@ def test_a_version_is_refused_for_a_type_its_folder_does_not_publish(
     assert refused.value.code == "NoRegisteredProviderFound"
     if other_type is not None:
         check_arm(other_type, version, "westeurope")
+
+
+def test_blob_versions_are_the_specs_and_the_clients() -> None:
+    """Blob's x-ms-version list: every blob.json version folder published (up to 2027-03-07,
+    newer than the installed client's default) and every version the client can send."""
+    from azure.storage.blob._serialize import _SUPPORTED_API_VERSIONS  # noqa: PLC0415
+
+    listed = set(blob_versions().versions)
+    assert set(_SUPPORTED_API_VERSIONS) <= listed
+    assert {"2027-03-07", "2026-12-06", "2021-10-04"} <= listed
+    assert "0000-00-00" not in listed and "2027-03-08" not in listed
+    assert json.loads(DATA.read_text())["blob"]["spec_commits"]
 
 
 def test_a_child_resource_is_governed_by_its_parents_list() -> None:

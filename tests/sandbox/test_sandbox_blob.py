@@ -108,9 +108,13 @@ class StaticCredential:
 # ------------------------------------------------------------------ versions
 def test_accepted_versions_are_every_version_the_installed_client_can_send() -> None:
     """Issue 11: the list is exact, not "the recent ones": every version azure-storage-blob
-    can be pinned to, plus 2021-10-04 (which Azure offers and that client skips)."""
-    assert _SUPPORTED_API_VERSIONS[-1] == SUPPORTED_VERSIONS[-1]
-    assert set(SUPPORTED_VERSIONS) == set(_SUPPORTED_API_VERSIONS) | {"2021-10-04"}
+    can be pinned to, plus 2021-10-04 (which Azure offers and that client skips), plus every
+    blob.json version the REST API specification publishes (2027-03-07 is newer than the
+    installed client's default: the next client release must not be refused)."""
+    spec = {"2020-06-02", "2026-12-06", "2027-03-07"}  # published, beyond the client's list
+    assert _SUPPORTED_API_VERSIONS[-1] in SUPPORTED_VERSIONS
+    assert SUPPORTED_VERSIONS[-1] == "2027-03-07"
+    assert set(SUPPORTED_VERSIONS) == set(_SUPPORTED_API_VERSIONS) | {"2021-10-04"} | spec
     assert list(SUPPORTED_VERSIONS) == sorted(SUPPORTED_VERSIONS)
 
 

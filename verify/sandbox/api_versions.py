@@ -16,7 +16,8 @@ that service answers with:
   (Microsoft.Resources), else 400 ``NoRegisteredProviderFound`` with ARM's message naming
   the supported versions;
 - Key Vault data plane: :func:`check_keyvault` -> 400 ``BadParameter`` "The specified
-  version (x) is not recognized. Consider using the latest supported version (y).".
+  version (x) is not recognized. Consider using the latest supported version (y).";
+- Blob Storage: :func:`blob_versions` (the Blob plane answers 400 ``InvalidHeaderValue``).
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ def served_versions(resource_type: str) -> VersionList | None:
             return known
         parts.pop()
     return None
+
+
+def blob_versions() -> VersionList:
+    """Blob Storage's ``x-ms-version`` values: every ``blob.json`` version folder of the
+    specification, every version the installed client can send, and 2021-10-04."""
+    return _entry(_load()["blob"])
 
 
 def keyvault_versions() -> VersionList:

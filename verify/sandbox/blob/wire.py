@@ -20,47 +20,18 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-#: The REST versions accepted, exactly: every version azure-storage-blob 12.31 can send (its
-#: ``_SUPPORTED_API_VERSIONS``, 2019-02-02 ... 2026-10-06; its default is the newest) and
-#: 2021-10-04, which Azure offers but that client skips (Microsoft's Business Central
-#: "Storage Service API Version" enum, linking Microsoft's versioning page). Azure also
-#: answers older versions (Bearer tokens need 2017-11-09 or later, "Versioning for Azure
-#: Storage"); 2017-11-09 ... 2018-11-09 are not listed here because no source read names
-#: them all (see docs/azure-fidelity.md). Anything else: 400 ``InvalidHeaderValue``.
-SUPPORTED_VERSIONS = (
-    "2019-02-02",
-    "2019-07-07",
-    "2019-10-10",
-    "2019-12-12",
-    "2020-02-10",
-    "2020-04-08",
-    "2020-06-12",
-    "2020-08-04",
-    "2020-10-02",
-    "2020-12-06",
-    "2021-02-12",
-    "2021-04-10",
-    "2021-06-08",
-    "2021-08-06",
-    "2021-10-04",
-    "2021-12-02",
-    "2022-11-02",
-    "2023-01-03",
-    "2023-05-03",
-    "2023-08-03",
-    "2023-11-03",
-    "2024-05-04",
-    "2024-08-04",
-    "2024-11-04",
-    "2025-01-05",
-    "2025-05-05",
-    "2025-07-05",
-    "2025-11-05",
-    "2026-02-06",
-    "2026-04-06",
-    "2026-06-06",
-    "2026-10-06",
-)
+from verify.sandbox.api_versions import blob_versions
+
+#: The REST versions accepted, exactly (``verify/sandbox/data/api_versions.json``, "blob"):
+#: every ``blob.json`` version folder Microsoft's REST API specification publishes
+#: (2019-02-02 ... 2027-03-07, newer than the installed client's default), every version
+#: azure-storage-blob can send (its ``_SUPPORTED_API_VERSIONS``) and 2021-10-04, which Azure
+#: offers but that client skips (Microsoft's Business Central "Storage Service API Version"
+#: enum, linking Microsoft's versioning page). Azure also answers older versions (Bearer
+#: tokens need 2017-11-09 or later, "Versioning for Azure Storage"); 2017-11-09 ... 2018-11-09
+#: are not listed because no source read names them all (see docs/azure-fidelity.md).
+#: Anything else: 400 ``InvalidHeaderValue``.
+SUPPORTED_VERSIONS = blob_versions().versions
 SERVER = "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"
 
 

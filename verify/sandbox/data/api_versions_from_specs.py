@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.keyvault.secrets import ApiVersion
+from azure.storage.blob._serialize import _SUPPORTED_API_VERSIONS
 
 HERE = Path(__file__).parent
 LISTING = HERE / "spec_listing.json"
@@ -138,6 +139,13 @@ KEYVAULT_RULES = (
     Rule(
         r"specification/keyvault/data-plane/Microsoft\.KeyVault/(?:(?:stable|preview)/)?(?P<v>[^/]+)/.+"
     ),
+)
+
+#: Blob Storage's data plane: the ``x-ms-version`` is the version folder of ``blob.json``
+#: (Storage versions carry no ``-preview`` suffix even in ``preview/``; ``0000-00-00`` is
+#: TypeSpec's placeholder folder, not a version).
+BLOB_RULES = (
+    Rule(r"specification/storage/data-plane/Microsoft\.BlobStorage/" + _V + r"/blob\.json"),
 )
 
 #: resource type -> (pulumi-azure-native module file, relative to the package) whose docstring
@@ -252,6 +260,10 @@ def generate(listing: dict[str, Any]) -> dict[str, Any]:
     client = {v.value for v in ApiVersion}
     kv_all = sorted(kv_versions | client, key=_order)
     stable = [v for v in kv_all if "preview" not in v]
+    blob_versions, blob_commits = _versions_by_rules(BLOB_RULES, files)
+    blob_client = set(_SUPPORTED_API_VERSIONS)
+    blob_recorded = set(listing["recorded"]["blob"]["versions"])
+    blob_all = sorted(blob_versions | blob_client | blob_recorded)
     return {
         "_about": (
             "api-versions the sandbox accepts, per ARM resource type and data plane: exactly "
@@ -272,6 +284,18 @@ def generate(listing: dict[str, Any]) -> dict[str, Any]:
                 f"({len(client)} versions)",
             ],
             "spec_commits": sorted(kv_commits),
+            "read": listing["read"],
+        },
+        "blob": {
+            "versions": blob_all,
+            "sources": [
+                f"{listing['repo']}: {len(blob_versions)} blob.json version folders "
+                "(spec_listing.json)",
+                f"azure-storage-blob {metadata.version('azure-storage-blob')} "
+                f"_SUPPORTED_API_VERSIONS ({len(blob_client)} versions)",
+                *listing["recorded"]["blob"]["sources"],
+            ],
+            "spec_commits": sorted(blob_commits),
             "read": listing["read"],
         },
     }

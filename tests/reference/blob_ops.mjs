@@ -41,8 +41,10 @@ const pipeline = newPipeline(credential, { retryOptions: { maxTries: 1 } });
 pipeline._coreHttpClient = httpClient;
 const service = new BlobServiceClient(input.accountUrl, pipeline);
 
-function md5(text, wrong) {
-  const digest = createHash("md5").update(wrong ? text + "!" : text).digest();
+// The body's MD5 ("right"), another body's ("wrong"), or 3 bytes ("short").
+function md5(text, kind) {
+  if (kind === "short") return new Uint8Array(Buffer.from("abc"));
+  const digest = createHash("md5").update(kind === "wrong" ? text + "!" : text).digest();
   return new Uint8Array(digest);
 }
 
@@ -85,7 +87,7 @@ async function run(op) {
         blobHTTPHeaders: { blobContentType: op.content_type },
         conditions: await conditions(op),
       };
-      if (op.md5) options.blobHTTPHeaders.blobContentMD5 = md5(op.data, op.md5 === "wrong");
+      if (op.md5) options.blobHTTPHeaders.blobContentMD5 = md5(op.data, op.md5);
       return blob.upload(op.data, Buffer.byteLength(op.data), options);
     }
     case "properties": return blob.getProperties({ conditions: await conditions(op) });
@@ -96,7 +98,7 @@ async function run(op) {
       last.body = Buffer.concat(chunks).toString("utf8");
       return response;
     }
-    case "delete_blob": return blob.delete();
+    case "delete_blob": return blob.delete({ conditions: await conditions(op) });
     case "set_tags": return blob.setTags(op.tags);
     case "get_tags": return blob.getTags();
     case "list_flat":
@@ -109,7 +111,7 @@ async function run(op) {
       return firstPage(container.listBlobsByHierarchy(op.delimiter, {
         prefix: op.prefix,
         includeMetadata: (op.include ?? []).includes("metadata"),
-      }).byPage());
+      }).byPage({ maxPageSize: op.max_results }));
     case "find_container": return firstPage(container.findBlobsByTags(op.where).byPage());
     case "find_account": return firstPage(service.findBlobsByTags(op.where).byPage());
     default: throw new Error(`unknown operation ${op.op}`);

@@ -122,8 +122,11 @@ def _conditions(service: BlobServiceClient, op: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-def _md5(data: str, wrong: bool) -> bytearray:
-    return bytearray(hashlib.md5((data + "!" if wrong else data).encode()).digest())
+def _md5(data: str, kind: str) -> bytearray:
+    """The body's MD5 ("right"), another body's ("wrong"), or 3 bytes ("short")."""
+    if kind == "short":
+        return bytearray(b"abc")
+    return bytearray(hashlib.md5((data + "!" if kind == "wrong" else data).encode()).digest())
 
 
 def _run(service: BlobServiceClient, op: Mapping[str, Any], recorder: _Recorder) -> None:
@@ -147,14 +150,18 @@ def _run(service: BlobServiceClient, op: Mapping[str, Any], recorder: _Recorder)
         assert blob is not None
         settings = ContentSettings(content_type=op.get("content_type"))
         if op.get("md5"):
-            settings.content_md5 = _md5(op["data"], op["md5"] == "wrong")
+            settings.content_md5 = _md5(op["data"], op["md5"])
         conditions = _conditions(service, op)
+        missing = conditions.get("match_condition") is MatchConditions.IfMissing
+        if missing:
+            conditions.pop("match_condition")
         blob.upload_blob(
             op["data"].encode(),
-            overwrite=conditions.get("match_condition") is not MatchConditions.IfMissing,
+            overwrite=not missing,
             metadata=op.get("metadata"),
             tags=op.get("tags"),
             content_settings=settings,
+            **conditions,
         )
     elif kind == "properties":
         assert blob is not None
@@ -166,7 +173,7 @@ def _run(service: BlobServiceClient, op: Mapping[str, Any], recorder: _Recorder)
             recorder.last["body"] = data.decode()
     elif kind == "delete_blob":
         assert blob is not None
-        blob.delete_blob()
+        blob.delete_blob(**_conditions(service, op))
     elif kind == "set_tags":
         assert blob is not None
         blob.set_blob_tags(op["tags"])
@@ -187,6 +194,7 @@ def _run(service: BlobServiceClient, op: Mapping[str, Any], recorder: _Recorder)
                 name_starts_with=op.get("prefix"),
                 include=op.get("include"),
                 delimiter=op["delimiter"],
+                results_per_page=op.get("max_results"),
             ).by_page()
         )
     elif kind == "find_container":

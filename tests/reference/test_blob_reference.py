@@ -122,6 +122,9 @@ def test_match_figure(runs: dict[tuple[str, str], dict[str, dict[str, Any]]]) ->
         matched += len(runs[(client, "azurite")]) - len(mismatched)
         for op_id, found in mismatched.items():
             print(f"[{client}] {op_id}:\n  " + "\n  ".join(found))
+        for op_id, result in runs[(client, "sandbox")].items():
+            same = "=" if op_id not in mismatched else "!"
+            print(f"  {same} {client:10} {op_id:40} {result['status']} {result['code'] or ''}")
     print(f"{matched} of {total} operations match Azurite")
 
 

@@ -68,6 +68,7 @@ def make_bindings(sb: Sandbox) -> Bindings:
             "new_guid": str(uuid.uuid4()),
             "new_name": f"new-{suffix}",
             "identity": identity.name,
+            "identity_id": identity.id,
             "vm": vm.name,
             "vault": vault.name,
             "deleted_vault": gone.name,

@@ -28,12 +28,12 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from components.armid import is_guid
 from components.errors import ConfigError
-from verify.sandbox import blob
 from verify.sandbox.arm import cli as arm_cli
 from verify.sandbox.arm import service as arm
 from verify.sandbox.arm.service import ArmService
 from verify.sandbox.auth import Authenticator
-from verify.sandbox.blob import BlobService
+from verify.sandbox.blob import errors as blob_errors
+from verify.sandbox.blob.service import BlobService
 from verify.sandbox.entra.credentials import AsyncSandboxCredential, SandboxCredential
 from verify.sandbox.entra.service import TokenEndpoint
 from verify.sandbox.entra.tokens import TokenIssuer
@@ -346,7 +346,7 @@ class Sandbox:
                 self._blob.app(account.name),
                 "blob",
                 account.name,
-                blob.fault_error_body,
+                blob_errors.fault_error_body,
                 tls=True,
                 aliases=(account.id,),
             )

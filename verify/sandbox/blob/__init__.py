@@ -2,11 +2,7 @@
 
 ``service`` routes each request to its operation and applies RBAC and ABAC, ``errors`` is
 the one factory for Storage's XML error bodies (faults included), ``wire`` holds the
-listing and tag documents, and ``request_context`` builds what a role-assignment
-condition sees of each data action.
+listing and tag documents, ``request_context`` builds what a role-assignment condition
+sees of each data action, ``conditional`` evaluates the conditional headers and
+``tag_filter`` parses and evaluates Find Blobs by Tags' where-expression.
 """
-
-from verify.sandbox.blob.errors import BlobError, fault_error_body
-from verify.sandbox.blob.service import STORAGE_AUDIENCES, BlobService
-
-__all__ = ["STORAGE_AUDIENCES", "BlobError", "BlobService", "fault_error_body"]

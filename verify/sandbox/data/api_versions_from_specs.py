@@ -82,6 +82,7 @@ _WEB = "specification/web/resource-manager/Microsoft.Web/AppService/"
 _APP = "specification/app/resource-manager/Microsoft.App/ContainerApps/"
 _AKS = "specification/containerservice/resource-manager/Microsoft.ContainerService/aks/"
 _LOCKS = "specification/resources/resource-manager/Microsoft.Authorization/locks/stable/"
+_STORAGE = "specification/storage/resource-manager/Microsoft.Storage/Storage/"
 
 #: resource type -> the spec files that publish it. ``compute.json`` (to 2021-11-01) and
 #: ``ComputeRP.json`` (from 2024-11-01) hold both VMs and scale sets (with their instances);
@@ -89,7 +90,8 @@ _LOCKS = "specification/resources/resource-manager/Microsoft.Authorization/locks
 #: ``virtualMachineScaleSet.json``. Key Vault's ``keyvault.json``/``openapi.json`` serve vaults,
 #: and ``deletedVaults`` from 2016-10-01 (soft delete). Web's ``WebApps.json`` holds ``sites``
 #: and their ``config`` children, ``AppServicePlans.json`` the ``serverfarms``; from 2025-03-01
-#: one ``openapi.json`` holds both.
+#: one ``openapi.json`` holds both. Storage: ``storage.json`` the accounts and ``blob.json`` the
+#: blob services and containers, until one ``openapi.json`` (2025-06-01) holds all three.
 RULES: dict[str, tuple[Rule, ...]] = {
     "Microsoft.Authorization/roleAssignments": (
         Rule(_AUTHZ + _V + r"/authorization-RoleAssignmentsCalls\.json"),
@@ -127,9 +129,13 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "Microsoft.ContainerService/managedClusters": (Rule(_AKS + _V + r"/managedClusters\.json"),),
     "Microsoft.Resources/resourceGroups": (),
     "Microsoft.Resources/subscriptions": (),
-    "Microsoft.Storage/storageAccounts": (),
-    "Microsoft.Storage/storageAccounts/blobServices": (),
-    "Microsoft.Storage/storageAccounts/blobServices/containers": (),
+    "Microsoft.Storage/storageAccounts": (Rule(_STORAGE + _V + r"/(?:storage|openapi)\.json"),),
+    "Microsoft.Storage/storageAccounts/blobServices": (
+        Rule(_STORAGE + _V + r"/(?:blob|openapi)\.json"),
+    ),
+    "Microsoft.Storage/storageAccounts/blobServices/containers": (
+        Rule(_STORAGE + _V + r"/(?:blob|openapi)\.json"),
+    ),
 }
 
 #: Key Vault's data plane (secrets): ``secrets.json`` in a version folder, or any file of a

@@ -327,7 +327,11 @@ def test_api_versions_json_is_what_the_spec_listing_generates() -> None:
     hand edits, and the listing (paths + commits) is the record of where it came from."""
     gen = gen_module
     listing = json.loads(gen.LISTING.read_text())
-    assert gen.render(gen.generate(listing)) == DATA.read_text()
+    assert gen.render(gen.generate(listing)) == DATA.read_text(), (
+        "api_versions.json is not what the listing generates (a hand edit, or a new "
+        "pulumi-azure-native / azure-storage-blob / azure-keyvault-secrets in uv.lock): run "
+        "`python -m uv run python -m verify.sandbox.data.api_versions_from_specs`"
+    )
     assert listing["repo"] == "Azure/azure-rest-api-specs"
     for path, commit in gen.spec_files(listing):
         assert path.startswith("specification/"), path

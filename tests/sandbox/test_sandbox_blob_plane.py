@@ -136,6 +136,30 @@ def test_delimiter_listing_pages_prefixes_with_blobs(sb: Sandbox, plane: Plane) 
         assert [i.name for i in container.walk_blobs("a/", delimiter="/")] == ["a/1.txt", "a/2.txt"]
 
 
+def test_condition_on_the_listing_prefix_holds_for_delimited_listings(
+    sb: Sandbox, plane: Plane
+) -> None:
+    """A delimited listing is List Blobs (``blobs/read``, suboperation ``Blob.List``): its
+    request ``prefix`` is what a condition reads; the delimiter changes nothing."""
+    read = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+    only_a = (
+        f"((!(ActionMatches{{'{read}'}} AND SubOperationMatches{{'Blob.List'}})) OR "
+        "(@Request[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:prefix] "
+        "StringStartsWith 'a/'))"
+    )
+    reader = plane.identity(sb, "Storage Blob Data Reader", plane.account.id, only_a)
+    with client(sb, plane, reader) as svc:
+        container = svc.get_container_client("data")
+        assert [i.name for i in container.walk_blobs("a/", delimiter="/")] == [
+            "a/1.txt",
+            "a/2.txt",
+        ]
+        assert outcome(lambda: list(container.walk_blobs(delimiter="/"))) == (
+            "403 AuthorizationPermissionMismatch"
+        )
+        assert container.get_blob_client("b.txt").download_blob().readall() == b"b.txt"
+
+
 def test_listing_echoes_only_given_parameters(sb: Sandbox, plane: Plane) -> None:
     """Azure's bare List Blobs is ``<EnumerationResults ...><Blobs>..</Blobs><NextMarker />``:
     no empty ``Prefix``/``Marker`` and no ``MaxResults`` nobody asked for (Azurite sends

@@ -531,8 +531,7 @@ class BlobService:
     def _container_properties(self, call: _Call) -> Response:
         assert call.container is not None
         scope = call.account.container_scope(call.container)
-        if not self._rbac.check_action(call.claims["oid"], CONTAINERS_READ, scope).allowed:
-            raise BlobError(403, "AuthorizationPermissionMismatch")
+        self._authorize_action(call, CONTAINERS_READ, scope)
         container = self._state.container(call.account.name, call.container)
         if container is None:
             raise BlobError(404, "ContainerNotFound")
@@ -551,8 +550,7 @@ class BlobService:
 
     def _list_containers(self, call: _Call) -> Response:
         scope = f"{call.account.id}/blobServices/default"
-        if not self._rbac.check_action(call.claims["oid"], CONTAINERS_READ, scope).allowed:
-            raise BlobError(403, "AuthorizationPermissionMismatch")
+        self._authorize_action(call, CONTAINERS_READ, scope)
         prefix = call.query.get("prefix", "")
         size, start, marker = _paging(call)
         found = [c for c in self._state.containers(call.account.name) if c.name.startswith(prefix)]

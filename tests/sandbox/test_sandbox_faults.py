@@ -223,3 +223,32 @@ def test_fault_file_json_and_errors(tmp_path: Path) -> None:
         assert field in error.value.field, text
     with pytest.raises(ConfigError, match="cannot be read"):
         FaultPlan().load(tmp_path / "absent.toml")
+
+
+# ---------------------------------------------------- each service's own body
+def test_a_fault_on_the_issuer_answers_in_entra_s_error_shape(sb: Sandbox) -> None:
+    """Each listener renders an injected fault through its own service's error factory: the
+    issuer used to borrow IMDS's, so msal saw a body Entra never sends."""
+    url = f"{sb.authority_url}/{sb.tenant_id}/v2.0/.well-known/openid-configuration"
+    with sb.faults.injected(Fault("issuer", status=429, retry_after=1)):
+        raw = requests.get(url, verify=sb.ca_cert_path, timeout=5)
+    body = raw.json()
+    assert raw.status_code == 429
+    assert (body["error"], body["error_codes"]) == ("temporarily_unavailable", [90055])
+    assert body["error_description"].startswith("AADSTS90055: ")
+    with sb.faults.injected(Fault("graph", status=503)):
+        graph = requests.get(f"{sb.graph_url}/v1.0/servicePrincipals", verify=sb.ca_cert_path)
+    assert graph.json()["error"]["code"] == "serviceNotAvailable"
+    assert set(graph.json()["error"]["innerError"]) == {"date", "request-id", "client-request-id"}
+
+
+def test_another_tenant_s_discovery_is_entra_s_90002_body(sb: Sandbox) -> None:
+    other = "00000000-0000-0000-0000-000000000000"
+    raw = requests.get(
+        f"{sb.authority_url}/{other}/v2.0/.well-known/openid-configuration",
+        verify=sb.ca_cert_path,
+        timeout=5,
+    )
+    body = raw.json()
+    assert (raw.status_code, body["error"], body["error_codes"]) == (400, "invalid_tenant", [90002])
+    assert body["error_description"].startswith("AADSTS90002: Tenant ")

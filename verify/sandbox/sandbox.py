@@ -29,22 +29,23 @@ from azure.core.pipeline.transport import AioHttpTransport
 from components.armid import is_guid
 from components.errors import ConfigError
 from verify.sandbox.arm import cli as arm_cli
-from verify.sandbox.arm import service as arm
+from verify.sandbox.arm import errors as arm_errors
 from verify.sandbox.arm.service import ArmService
 from verify.sandbox.auth import Authenticator
 from verify.sandbox.blob import errors as blob_errors
 from verify.sandbox.blob.service import BlobService
+from verify.sandbox.entra import errors as entra_errors
 from verify.sandbox.entra.credentials import AsyncSandboxCredential, SandboxCredential
 from verify.sandbox.entra.service import TokenEndpoint
 from verify.sandbox.entra.tokens import TokenIssuer
 from verify.sandbox.faults import FaultPlan
-from verify.sandbox.graph import service as graph
+from verify.sandbox.graph import errors as graph_errors
 from verify.sandbox.graph.service import GraphService
-from verify.sandbox.imds import service as imds
+from verify.sandbox.imds import errors as imds_errors
 from verify.sandbox.imds.service import ImdsService
-from verify.sandbox.keyvault import service as keyvault
+from verify.sandbox.keyvault import errors as keyvault_errors
 from verify.sandbox.keyvault.service import KeyVaultService
-from verify.sandbox.oidc import service as oidc
+from verify.sandbox.oidc import errors as oidc_errors
 from verify.sandbox.oidc.service import OidcIssuer
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.requestlog import RequestLog
@@ -155,22 +156,13 @@ class Sandbox:
             self.issuer_service, self.state, lambda: self.faults.deleted_principal_tokens, skew
         )
         self._imds = ImdsService(self.state, self.issuer_service)
-        self._keyvault = KeyVaultService(
-            self.state,
-            self.issuer_service,
-            self.rbac,
-            self.faults,
-            skew,
-            authenticator=self.authenticator,
-        )
+        self._keyvault = KeyVaultService(self.state, self.authenticator, self.rbac)
         self._blob = BlobService(self.state, self.authenticator, self.rbac)
         self._arm = ArmService(
             self.state,
-            self.issuer_service,
+            self.authenticator,
             self.rbac,
             self._vault_uri_or_default,
-            skew,
-            authenticator=self.authenticator,
             cloud=self.cloud_metadata,
         )
         self.graph_directory_read = self.config.graph_directory_read
@@ -221,13 +213,18 @@ class Sandbox:
             self._tls = Tls(workdir)
             self._loop = EventLoopThread()
             self._arm_listener = self._listen(
-                self._arm.app(), "arm", "arm", arm.error_body, port=self.config.arm_port, tls=True
+                self._arm.app(),
+                "arm",
+                "arm",
+                arm_errors.fault_error_body,
+                port=self.config.arm_port,
+                tls=True,
             )
             self._issuer_listener = self._listen(
                 self.issuer_service.app(self._token_endpoint.routes()),
                 "issuer",
                 "issuer",
-                imds.error_body,
+                entra_errors.fault_error_body,
                 port=self.config.issuer_port,
                 tls=True,
             )
@@ -235,7 +232,7 @@ class Sandbox:
                 self._graph.app(),
                 "graph",
                 "graph",
-                graph.error_body,
+                graph_errors.fault_error_body,
                 port=self.config.graph_port,
                 tls=True,
             )
@@ -243,7 +240,7 @@ class Sandbox:
                 self.oidc.app(),
                 "oidc",
                 "oidc",
-                oidc.error_body,
+                oidc_errors.fault_error_body,
                 port=self.config.oidc_port,
                 tls=True,
             )
@@ -322,7 +319,11 @@ class Sandbox:
             if self._loop is None or vm.id.lower() in self._imds_listeners:
                 return
             self._imds_listeners[vm.id.lower()] = self._listen(
-                self._imds.app(vm.id), "imds", vm.name, imds.error_body, aliases=(vm.id,)
+                self._imds.app(vm.id),
+                "imds",
+                vm.name,
+                imds_errors.fault_error_body,
+                aliases=(vm.id,),
             )
 
     def _start_vault(self, vault: Vault) -> None:
@@ -333,7 +334,7 @@ class Sandbox:
                 self._keyvault.app(vault.name),
                 "keyvault",
                 vault.name,
-                keyvault.error_body,
+                keyvault_errors.fault_error_body,
                 tls=True,
                 aliases=(vault.id,),
             )

@@ -39,9 +39,10 @@ from components.roles import guid_from_role_reference
 from verify.sandbox.api_versions import arm_resource_type, check_arm
 from verify.sandbox.arm import cli as arm_cli
 from verify.sandbox.arm import request_rules as arm_requests
+from verify.sandbox.arm.errors import ArmHttpError, body_refused, error, unauthorized
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, json_object, read_body
-from verify.sandbox.entra.tokens import ARM_AUDIENCES, TokenIssuer
+from verify.sandbox.entra.tokens import ARM_AUDIENCES
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.state.records import DeletedVault
 from verify.sandbox.state.store import (
@@ -70,44 +71,24 @@ _RESOURCE = re.compile(
 _VM_EXPANDS = frozenset({"instanceview", "userdata", "resiliencypolicy"})
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def error_body(status: int) -> dict[str, Any]:
-    """ARM's error shape for an injected fault."""
-    codes = {
-        429: ("TooManyRequests", "The request is being throttled; retry after the indicated time."),
-        410: ("Gone", "The resource is temporarily unavailable."),
-    }
-    code, message = codes.get(status, ("InternalServerError", "Encountered internal server error."))
-    return {"error": {"code": code, "message": message}}
-
-
-class _ResponseError(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
 class ArmService:
+    """The ARM slice's routes over the shared state; every request authenticated by the
+    sandbox's one :class:`~verify.sandbox.auth.Authenticator` and authorized by its RBAC."""
+
     def __init__(
         self,
         state: SandboxState,
-        issuer: TokenIssuer,
+        authenticator: Authenticator,
         rbac: RbacEvaluator,
         vault_uri: Callable[[str], str] = lambda name: f"https://{name}.vault.azure.net/",
-        leeway_seconds: int = 300,
         *,
-        authenticator: Authenticator | None = None,
         cloud: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self._cloud = cloud  # the /metadata/endpoints document (arm_cli.cloud_metadata)
         self._state = state
         self._vault_uri = vault_uri
-        self._issuer = issuer
         self._rbac = rbac
-        self._leeway = leeway_seconds
-        self._auth = authenticator or Authenticator(issuer, state, lambda: "accept", leeway_seconds)
+        self._auth = authenticator
 
     # -------------------------------------------------------------- auth
     def _authenticate(self, request: Request) -> dict[str, Any]:
@@ -115,7 +96,7 @@ class ArmService:
         try:
             claims = self._auth.authenticate(request.headers.get("authorization"), ARM_AUDIENCES)
         except AuthError as failure:
-            raise _ResponseError(unauthorized(failure)) from failure
+            raise ArmHttpError(unauthorized(failure)) from failure
         request.state.principal_id = claims["oid"]
         return claims
 
@@ -135,7 +116,7 @@ class ArmService:
         )
         if not decision.allowed:
             refused = arm_rules.authorization_failed(claims["oid"], action, scope)
-            raise _ResponseError(error(refused.status, refused.code, refused.message))
+            raise ArmHttpError.of(refused.status, refused.code, refused.message)
 
     def _known_principal_type(self, principal_id: object) -> str | None:
         """What ARM looks up when the PUT names no principalType (every sandbox principal
@@ -181,7 +162,7 @@ class ArmService:
     ) -> Response:
         if rest == "":
             if request.method != "GET":
-                raise _ResponseError(error(405, "MethodNotAllowed", "Only GET lists assignments."))
+                raise ArmHttpError.of(405, "MethodNotAllowed", "Only GET lists assignments.")
             return self._list_assignments(request, claims, scope)
         handlers = {
             "GET": self._get_assignment,
@@ -190,7 +171,7 @@ class ArmService:
         }
         handler = handlers.get(request.method)
         if handler is None:
-            raise _ResponseError(error(405, "MethodNotAllowed", f"{request.method} not allowed."))
+            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
         return handler(request, claims, scope, rest)
 
     def _list_assignments(self, request: Request, claims: dict[str, Any], scope: str) -> Response:
@@ -333,7 +314,7 @@ class ArmService:
         )
         action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(request.method)
         if action is None:
-            raise _ResponseError(error(405, "MethodNotAllowed", f"{request.method} not allowed."))
+            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
         self._authorize(
             claims, f"Microsoft.ManagedIdentity/userAssignedIdentities/{action}", uai_id
         )
@@ -372,7 +353,7 @@ class ArmService:
         )
         action = {"GET": "read", "PATCH": "write", "DELETE": "delete"}.get(request.method)
         if action is None:
-            raise _ResponseError(error(405, "MethodNotAllowed", f"{request.method} not allowed."))
+            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
         self._authorize(claims, f"Microsoft.Compute/virtualMachines/{action}", vm_id)
         vm = self._state.vm(vm_id)
         if vm is None:
@@ -470,7 +451,7 @@ class ArmService:
                 return error(400, "MissingApiVersionParameter", message)
             check_arm(arm_resource_type(path), version, self._state.location)
             return self._route(request, claims, path)
-        except _ResponseError as answer:
+        except ArmHttpError as answer:
             return answer.response
         except SandboxError as exc:
             return error(exc.status, exc.code, exc.message)
@@ -493,11 +474,11 @@ class ArmService:
         Microsoft.KeyVault[/locations/{location}]/deletedVaults[/{name}]``, what
         ``python -m verify preflight`` asks before a vault is created."""
         if request.method != "GET":
-            raise _ResponseError(error(405, "MethodNotAllowed", f"{request.method} not allowed."))
+            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
         sub = match.group("sub")
         if sub.lower() != self._state.subscription_id.lower():
-            raise _ResponseError(
-                error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+            raise ArmHttpError.of(
+                404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found."
             )
         self._authorize(
             claims, "Microsoft.KeyVault/locations/deletedVaults/read", f"/subscriptions/{sub}"
@@ -556,11 +537,11 @@ class ArmService:
         m = _RESOURCE.match(path)
         if not m or m.group("sub").lower() != self._state.subscription_id.lower():
             code = "SubscriptionNotFound" if m else "NotFound"
-            raise _ResponseError(error(404, code, f"No ARM resource at '{path}' in the sandbox."))
+            raise ArmHttpError.of(404, code, f"No ARM resource at '{path}' in the sandbox.")
         group = self._state.resource_group(m.group("rg"))
         if group is None:
             message = f"Resource group '{m.group('rg')}' could not be found."
-            raise _ResponseError(error(404, "ResourceGroupNotFound", message))
+            raise ArmHttpError.of(404, "ResourceGroupNotFound", message)
         provider, type_ = (m.group("provider") or "").lower(), (m.group("type") or "").lower()
         name = m.group("name")
         if not provider:
@@ -605,7 +586,7 @@ class ArmService:
             try:
                 claims = self._authenticate(request)
                 request.state.json = await read_body(request, ARM_MAX_BODY_BYTES)
-            except _ResponseError as answer:
+            except ArmHttpError as answer:
                 return answer.response
             except BodyError as exc:
                 return body_refused(exc)
@@ -684,57 +665,7 @@ def _json_body(request: Request) -> dict[str, Any]:
     try:
         return json_object(request.state.json)
     except BodyError as exc:
-        raise _ResponseError(body_refused(exc)) from exc
-
-
-def body_refused(exc: BodyError) -> JSONResponse:
-    """ARM's answer to a body it will not take: 413 past the 4 MB cap (the resource-provider
-    contract), else 400 ``InvalidRequestContent`` (what ARM answers to content it cannot
-    deserialize)."""
-    if exc.problem == "too_large":
-        return error(413, "RequestEntityTooLarge", exc.message)
-    if exc.problem == "timeout":
-        return error(408, "RequestTimeout", exc.message)
-    return error(
-        400,
-        "InvalidRequestContent",
-        f"The request content was invalid and could not be deserialized: {exc.message}",
-    )
-
-
-def unauthorized(failure: AuthError) -> JSONResponse:
-    """ARM's 401 for a request that is not authenticated, with its ``WWW-Authenticate``.
-
-    The code follows ARM's per-failure codes: ``AuthenticationFailed`` (no token),
-    ``ExpiredAuthenticationToken``, ``InvalidAuthenticationTokenAudience``,
-    ``InvalidAuthenticationTokenTenant``, else ``InvalidAuthenticationToken`` ("The access
-    token is invalid.": a bad signature, a malformed claim, a deleted principal refused).
-    """
-    if failure.kind == "missing":
-        code, message = (
-            "AuthenticationFailed",
-            "Authentication failed. The 'Authorization' header is missing.",
-        )
-    elif failure.reason == "expired":
-        code, message = "ExpiredAuthenticationToken", f"The access token has expired. {failure}"
-    elif failure.reason == "audience":
-        code = "InvalidAuthenticationTokenAudience"
-        message = (
-            "The access token has been obtained for wrong audience or resource. It should "
-            f"exactly match with one of the allowed audiences {', '.join(ARM_AUDIENCES)}. "
-            f"{failure}"
-        )
-    elif failure.reason in ("issuer", "tenant"):
-        code = "InvalidAuthenticationTokenTenant"
-        message = f"The access token is from the wrong issuer. {failure}"
-    else:
-        code, message = "InvalidAuthenticationToken", f"The access token is invalid. {failure}"
-    response = error(401, code, message)
-    response.headers["WWW-Authenticate"] = (
-        'Bearer authorization_uri="https://login.windows.net/", error="invalid_token", '
-        f'error_description="{message.split(". ")[0]}."'
-    )
-    return response
+        raise ArmHttpError(body_refused(exc)) from exc
 
 
 def _not_found(type_: str, name: str, rg: str) -> JSONResponse:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ssl
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +43,7 @@ from starlette.routing import Route
 
 from components.armid import is_guid
 from components.errors import ConfigError
+from verify.sandbox.entra.errors import EntraError
 from verify.sandbox.entra.tokens import TokenIssuer
 from verify.sandbox.server import require_loopback
 from verify.sandbox.state.federation import ClientCertificate, FederatedCredential
@@ -57,36 +57,6 @@ CERT_DOCS = "https://docs.microsoft.com/azure/active-directory/develop/active-di
 APP_TOKEN_LIFETIME_SECONDS = 3599
 MAX_FORM_BYTES = 1 << 20
 _FETCH_TIMEOUT = aiohttp.ClientTimeout(total=5)
-
-
-class EntraError(Exception):
-    """One AADSTS refusal: HTTP status, OAuth ``error``, AADSTS number and message."""
-
-    def __init__(self, status: int, error: str, code: int, message: str) -> None:
-        super().__init__(f"AADSTS{code}: {message}")
-        self.status = status
-        self.error = error
-        self.code = code
-        self.message = message
-
-    def response(self, base_url: str) -> JSONResponse:
-        now = datetime.now(UTC)
-        stamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
-        trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
-        description = (
-            f"AADSTS{self.code}: {self.message}\r\nTrace ID: {trace_id}\r\n"
-            f"Correlation ID: {correlation_id}\r\nTimestamp: {stamp}"
-        )
-        body = {
-            "error": self.error,
-            "error_description": description,
-            "error_codes": [self.code],
-            "timestamp": stamp,
-            "trace_id": trace_id,
-            "correlation_id": correlation_id,
-            "error_uri": f"{base_url.rstrip('/')}/error?code={self.code}",
-        }
-        return JSONResponse(body, status_code=self.status)
 
 
 def _missing(name: str) -> EntraError:

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from components.armid import is_guid
+from verify.sandbox.entra.errors import EntraError
 from verify.sandbox.state.records import ServicePrincipal
 
 VAULT_AUDIENCES = ("https://vault.azure.net", "https://vault.azure.net/")
@@ -303,12 +304,12 @@ class TokenIssuer:
         async def openid(request: Request) -> JSONResponse:
             tenant = request.path_params["tenant"]
             if tenant not in (self.tenant_id, "common", "organizations"):
-                return JSONResponse(
-                    {
-                        "error": "invalid_tenant",
-                        "error_description": f"AADSTS90002: Tenant '{tenant}' not found.",
-                    },
-                    status_code=400,
+                message = (
+                    f"Tenant '{tenant}' not found. Check to make sure you have the correct "
+                    "tenant ID and are signing into the correct cloud."
+                )
+                return EntraError(400, "invalid_tenant", 90002, message).response(
+                    str(request.base_url)
                 )
             version = "v2" if "/v2.0/" in request.url.path else "v1"
             return JSONResponse(self.openid_configuration(str(request.base_url), version))

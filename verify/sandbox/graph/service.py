@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -45,6 +43,7 @@ from starlette.routing import Route
 from components.armid import is_guid
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.entra.tokens import GRAPH_AUDIENCES
+from verify.sandbox.graph.errors import GraphError, error_response
 from verify.sandbox.state.store import SandboxState, ServicePrincipal
 
 _ODATA_TYPE = "#microsoft.graph.servicePrincipal"
@@ -60,51 +59,6 @@ _FILTERS = {
         re.IGNORECASE,
     ),
 }
-
-
-class GraphError(Exception):
-    """A Graph error answer: status, ``error.code`` and ``error.message``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def error_response(
-    status: int, code: str, message: str, client_request_id: str | None = None
-) -> JSONResponse:
-    """Graph's error body, with the ``innerError`` Graph adds to every error."""
-    request_id = str(uuid.uuid4())
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-                "request-id": request_id,
-                "client-request-id": client_request_id or request_id,
-            },
-        }
-    }
-    headers = {"request-id": request_id, "client-request-id": client_request_id or request_id}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="", authorization_uri="", client_id=""'
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def error_body(status: int) -> dict[str, Any]:
-    """Graph's error shape for an injected fault (throttling, outage)."""
-    codes = {
-        429: ("TooManyRequests", "Too many requests. Please retry after the indicated time."),
-        503: ("serviceNotAvailable", "Service unavailable. Please retry."),
-    }
-    code, message = codes.get(status, ("generalException", "An internal server error occurred."))
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    request_id = str(uuid.uuid4())
-    inner = {"date": stamp, "request-id": request_id, "client-request-id": request_id}
-    return {"error": {"code": code, "message": message, "innerError": inner}}
 
 
 def service_principal_json(sp: ServicePrincipal) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from verify.sandbox.entra.tokens import IssuedToken, TokenIssuer
+from verify.sandbox.imds.errors import ImdsError
 from verify.sandbox.state.store import SandboxState, ServicePrincipal, VirtualMachine
 
 TOKEN_PATH = "/metadata/identity/oauth2/token"  # noqa: S105 (a URL path)
@@ -50,33 +51,6 @@ MULTIPLE_IDENTITIES = (
     "identity in the token request"
 )
 CACHE_MIN_REMAINING_SECONDS = 300
-
-
-class ImdsError(Exception):
-    """An IMDS error answer: HTTP status plus the ``error`` / ``error_description`` body."""
-
-    def __init__(self, status: int, error: str, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(
-            {"error": self.error, "error_description": self.description}, status_code=self.status
-        )
-
-
-def error_body(status: int) -> dict[str, Any]:
-    """IMDS's error shape for an injected fault (throttling, outage, restart)."""
-    descriptions = {
-        429: ("too_many_requests", "IMDS is throttling requests; retry after the indicated time"),
-        410: ("service_unavailable", "IMDS is restarting; retry"),
-    }
-    error, description = descriptions.get(
-        status, ("internal_error", "IMDS failed to process the request")
-    )
-    return {"error": error, "error_description": description}
 
 
 class ImdsService:

@@ -35,9 +35,9 @@ from components.roles import DELETE_SECRET, GET_SECRET, READ_SECRET_METADATA, SE
 from verify.sandbox.api_versions import check_keyvault
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import KEYVAULT_MAX_BODY_BYTES, BodyError, read_body
-from verify.sandbox.entra.tokens import VAULT_AUDIENCES, TokenIssuer
-from verify.sandbox.faults import FaultPlan
+from verify.sandbox.entra.tokens import VAULT_AUDIENCES
 from verify.sandbox.keyvault.bodies import set_secret_fields
+from verify.sandbox.keyvault.errors import KeyVaultHttpError, error
 from verify.sandbox.keyvault.secret_rules import check_name
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.state.store import (
@@ -58,56 +58,18 @@ NOT_FOUND_HELP = (
 )
 
 
-def error(
-    status: int,
-    code: str,
-    message: str,
-    inner: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if inner:
-        body["innererror"] = {"code": inner}
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
-
-
-def error_body(status: int) -> dict[str, Any]:
-    """Key Vault's error shape for an injected fault."""
-    codes = {
-        429: (
-            "Throttled",
-            "Request was not processed because too many requests were received. "
-            "Reason: VaultRequestTypeLimitReached",
-        )
-    }
-    code, message = codes.get(status, ("InternalServerError", "An unexpected error occurred."))
-    return {"error": {"code": code, "message": message}}
-
-
-class _DeniedError(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
 class KeyVaultService:
+    """The secrets data plane of every vault in the shared state, one app per vault."""
+
     def __init__(
         self,
         state: SandboxState,
-        issuer: TokenIssuer,
+        authenticator: Authenticator,
         rbac: RbacEvaluator,
-        faults: FaultPlan,
-        leeway_seconds: int = 300,
-        *,
-        authenticator: Authenticator | None = None,
     ) -> None:
         self._state = state
-        self._issuer = issuer
         self._rbac = rbac
-        self._faults = faults
-        self._leeway = leeway_seconds
-        self._auth = authenticator or Authenticator(
-            issuer, state, lambda: faults.deleted_principal_tokens, leeway_seconds
-        )
+        self._auth = authenticator
 
     @property
     def challenge(self) -> str:
@@ -117,8 +79,8 @@ class KeyVaultService:
         )
 
     # --------------------------------------------------------------- auth
-    def _unauthorized(self, message: str) -> _DeniedError:
-        return _DeniedError(
+    def _unauthorized(self, message: str) -> KeyVaultHttpError:
+        return KeyVaultHttpError(
             error(401, "Unauthorized", message, headers={"WWW-Authenticate": self.challenge})
         )
 
@@ -159,7 +121,7 @@ class KeyVaultService:
             "DecisionReason: null \r\n"
             f"Vault: {vault.name};location={vault.location}\r\n"
         )
-        raise _DeniedError(error(403, "Forbidden", message, inner="ForbiddenByRbac"))
+        raise KeyVaultHttpError(error(403, "Forbidden", message, inner="ForbiddenByRbac"))
 
     # ------------------------------------------------------------ bodies
     @staticmethod
@@ -332,7 +294,7 @@ class KeyVaultService:
                 vault = self._admit(request, vault_name)
                 request.state.body = await _read_body(request)
                 return handler(request, vault, claims)
-            except _DeniedError as denied:
+            except KeyVaultHttpError as denied:
                 return denied.response
             except SandboxError as exc:
                 return error(exc.status, exc.code, exc.message)

@@ -186,8 +186,3 @@ class OidcIssuer:
                 Route("/.well-known/jwks", keys),
             ]
         )
-
-
-def error_body(status: int) -> dict[str, Any]:
-    """The issuer's answer to an injected fault (GitHub answers plain JSON messages)."""
-    return {"message": f"sandbox fault: HTTP {status}"}

@@ -54,6 +54,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from verify.evidence.blob import AUDIENCES as BLOB_EVIDENCE_AUDIENCES
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.blob import tag_filter, wire
 from verify.sandbox.blob.conditional import Conditions, check_read, check_write
@@ -81,7 +82,8 @@ from verify.sandbox.state.records import SandboxError
 from verify.sandbox.state.storage import StorageAccount, StoredBlob
 from verify.sandbox.state.store import SandboxState
 
-STORAGE_AUDIENCES = ("https://storage.azure.com", "https://storage.azure.com/")
+#: The audiences Storage accepts: the Blob plane's evidence module states them once.
+STORAGE_AUDIENCES = BLOB_EVIDENCE_AUDIENCES
 DEFAULT_PAGE_SIZE = 5000  # List Blobs / List Containers' documented maximum
 #: Put Blob in one request takes at most 5000 MiB on Azure; the sandbox holds blobs in
 #: memory and serves configuration files, so it caps a body far lower and answers

@@ -51,6 +51,15 @@ def test_the_readme_has_exactly_the_two_setup_commands() -> None:
     assert found == SETUP_COMMANDS
 
 
+def test_ci_run_runs_the_readme_test_command() -> None:
+    """`.ci/run` is CI's entry point: it runs the README's test command, part by part, in
+    order (with the Azure CLI environment for tests/azcli set up in between)."""
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    parts = SETUP_COMMANDS[1].split(" && ")
+    positions = [lines.index(part) for part in parts]
+    assert positions == sorted(positions)
+
+
 def github_anchor(heading: str) -> str:
     """The fragment GitHub gives a Markdown heading: lower case, punctuation other than
     '-' and '_' dropped, each space a '-'."""

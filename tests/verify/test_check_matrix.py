@@ -7,9 +7,11 @@ import copy
 import pytest
 from verify_world import probe_result_for, sample_outputs
 
+from components import access
 from components.errors import ConfigError
 from verify.check import expectations_from, matrix_consistency
 from verify.evidence.judge import judge
+from verify.lifecycle.context import Lifecycle
 from verify.model import ProbeResult, derive_matrix, load_outputs
 
 
@@ -184,3 +186,23 @@ def test_only_keyvault_403_forbidden_by_rbac_proves_denied(status: int, code: st
 def test_keyvault_403_forbidden_by_rbac_is_a_denial() -> None:
     result = _run(sample_outputs(), mutate=_denied_answer(403, "Forbidden/ForbiddenByRbac"))
     assert result.passed
+
+
+def test_the_lifecycle_derives_each_state_of_the_deployment_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Fixed:
+        def outputs(self):
+            return load_outputs(sample_outputs())
+
+    calls: list[int] = []
+    derive = access.access_matrix
+    monkeypatch.setattr(access, "access_matrix", lambda *a, **k: calls.append(1) or derive(*a, **k))
+    lc = Lifecycle(Fixed())  # type: ignore[arg-type]
+    first = lc.expectations(["web", "batch"])
+    assert lc.expectations(["web"], "system") and lc.matrix() and len(calls) == 1
+    lc.forget_system_identity("web")  # a new state: derived again, once
+    after = lc.expectations(["web", "batch"])
+    lc.expectations(["batch"])
+    assert len(calls) == 2
+    assert len(after) < len(first)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from verify.check import expectations_from
 from verify.evidence.cells import CheckResult, Expectation
 from verify.evidence.judge import judge
-from verify.model import Grant, Identity, StackOutputs, derive_matrix
+from verify.model import AccessCell, Grant, Identity, StackOutputs, derive_matrix
 from verify.results import Step
 from verify.targets.base import Target
 from verify.targets.probing import requests_for
@@ -54,6 +54,11 @@ class Lifecycle:
     #: Lower-cased principal ID -> the step that removed it, recorded only when that step
     #: succeeded: the only principals orphan cleanup may consider (verify.orphans rule 1).
     removed_by: dict[str, str] = field(default_factory=dict)
+    #: The matrix derived for the last outputs asked about (each change replaces
+    #: ``current`` with a new object, so a state is derived once however often it is used).
+    _derived: tuple[StackOutputs, list[AccessCell]] | None = field(
+        default=None, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.current = self.target.outputs()
@@ -72,16 +77,23 @@ class Lifecycle:
 
     # -- probing -------------------------------------------------------------------
 
+    def matrix(self, outputs: StackOutputs | None = None) -> list[AccessCell]:
+        """The access matrix the grants imply for ``outputs`` (default: now), derived once
+        per state of the deployment."""
+        outputs = outputs or self.current
+        if self._derived is None or self._derived[0] is not outputs:
+            self._derived = (outputs, derive_matrix(outputs))
+        return self._derived[1]
+
     def expectations(
         self, vms: Iterable[str], identity: str | None = None, outputs: StackOutputs | None = None
     ) -> list[Expectation]:
-        """Cells for ``vms`` (optionally one identity) from the grants as they are now
-        (derived once for this state of the deployment)."""
+        """Cells for ``vms`` (optionally one identity) from the grants as they are now."""
         outputs = outputs or self.current
         wanted = set(vms)
         return [
             e
-            for e in expectations_from(outputs, derive_matrix(outputs))
+            for e in expectations_from(outputs, self.matrix(outputs))
             if e.host in wanted and (identity is None or e.identity == identity)
         ]
 

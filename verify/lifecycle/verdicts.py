@@ -19,7 +19,6 @@ from verify.model import (
     StackOutputs,
     TargetReport,
     TokenReport,
-    derive_matrix,
 )
 from verify.results import Step
 from verify.targets.base import ProbeRequest
@@ -50,7 +49,7 @@ def replay_step(lc: Lifecycle, vm: str, identity: str, outputs: StackOutputs) ->
         return Step(name, expected, f"no stashed token ({why})", False, time.monotonic() - started)
     allowed = {
         c.target
-        for c in derive_matrix(outputs)
+        for c in lc.matrix(outputs)
         if c.vm == vm and c.identity == identity and c.kind == "secret" and c.expected == "allowed"
     }
     outcomes = {s: report.secrets[s] for s in allowed if s in report.secrets}

@@ -34,12 +34,22 @@ const httpClient = {
   },
 };
 
+function client(credential) {
+  const pipeline = newPipeline(credential, { retryOptions: { maxTries: 1 } });
+  // The pipeline takes a v1 (core-http) client in its options; a core-rest-pipeline client,
+  // which this recorder wraps, is what it keeps in _coreHttpClient once converted.
+  pipeline._coreHttpClient = httpClient;
+  return new BlobServiceClient(input.accountUrl, pipeline);
+}
+
 const credential = new ManagedIdentityCredential({ clientId: input.clientId });
-const pipeline = newPipeline(credential, { retryOptions: { maxTries: 1 } });
-// The pipeline takes a v1 (core-http) client in its options; a core-rest-pipeline client,
-// which this recorder wraps, is what it keeps in _coreHttpClient once converted.
-pipeline._coreHttpClient = httpClient;
-const service = new BlobServiceClient(input.accountUrl, pipeline);
+const vaultToken = await credential.getToken("https://vault.azure.net/.default");
+const clients = {
+  default: client(credential),
+  // A token for another audience (Key Vault), as a misconfigured application would send.
+  wrong_audience: client({ getToken: async () => vaultToken }),
+};
+let service = clients.default;
 
 // The body's MD5 ("right"), another body's ("wrong"), or 3 bytes ("short").
 function md5(text, kind) {
@@ -121,6 +131,7 @@ async function run(op) {
 const results = [];
 for (const op of input.operations) {
   last = null;
+  service = clients[op.credential ?? "default"];
   try {
     await run(op);
     results.push({ id: op.id, ...last });

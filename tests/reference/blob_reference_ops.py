@@ -26,7 +26,8 @@ def operations(container: str) -> list[dict[str, Any]]:
     """The operation list for one client run in its own ``container``.
 
     ``conditions`` values ``"etag"`` / ``"last_modified"`` mean "the blob's current one",
-    which the runner reads first (that read is not recorded).
+    which the runner reads first (that read is not recorded); ``credential:
+    "wrong_audience"`` sends a managed-identity token issued for Key Vault instead.
     """
     c = container
     text_a = "alpha content\n"
@@ -240,6 +241,13 @@ def operations(container: str) -> list[dict[str, Any]]:
             "where": "\"team!\"='red'",
         },
         {"id": "create_container_bad_name", "op": "create_container", "container": "Bad_Name"},
+        {
+            "id": "token_for_another_audience",
+            "op": "properties",
+            "container": c,
+            "blob": "dir1/a.txt",
+            "credential": "wrong_audience",
+        },
         {"id": "delete_blob", "op": "delete_blob", "container": c, "blob": "dir1/b.txt"},
         {"id": "properties_missing", "op": "properties", "container": c, "blob": "dir1/b.txt"},
         {"id": "download_missing", "op": "download", "container": c, "blob": "dir1/b.txt"},

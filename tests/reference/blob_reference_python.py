@@ -8,12 +8,14 @@ retries off, and the last HTTP response of each operation recorded through
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from azure.core import MatchConditions
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.identity import ManagedIdentityCredential
 from azure.storage.blob import BlobServiceClient, ContentSettings
@@ -39,6 +41,16 @@ class _Recorder:
         }
 
 
+class _StaticCredential:
+    """Hands out one fixed token (here: one for another audience)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
 def _date(value: str) -> datetime:
     return parsedate_to_datetime(value)
 
@@ -59,12 +71,21 @@ def run(
         connection_verify=connection_verify,
         raw_response_hook=recorder,
     )
+    vault_token = credential.get_token("https://vault.azure.net/.default").token
+    wrong_audience = BlobServiceClient(
+        account_url,
+        _StaticCredential(vault_token),
+        retry_total=0,
+        connection_verify=connection_verify,
+        raw_response_hook=recorder,
+    )
     results: list[dict[str, Any]] = []
-    with service, credential:
+    with service, credential, wrong_audience:
         for op in operations:
             recorder.last, recorder.stream = None, op["op"] == "download"
+            client = wrong_audience if op.get("credential") == "wrong_audience" else service
             try:
-                _run(service, op, recorder)
+                _run(client, op, recorder)
             except HttpResponseError:
                 pass
             except Exception as exc:

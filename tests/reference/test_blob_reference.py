@@ -34,6 +34,15 @@ AZURE_JUDGED: dict[str, str] = {
         "Azure sends that header only for a ranged read (Get Blob REST page; recorded "
         "responses in azure-sdk-for-js carry Content-MD5 alone)"
     ),
+    **{
+        f"{client}:token_for_another_audience": (
+            "a token for another audience: Azurite answers 403 AuthenticationFailed "
+            '("Invalid token audience."); Azure answers 401 InvalidAuthenticationInfo with '
+            '"Audience validation failed. Audience did not match." and the Storage challenge '
+            "(Azure/AzureStor #119 quotes the service's answer)"
+        )
+        for client in ("python", "javascript")
+    },
 }
 
 _HIJACKERS = (

@@ -37,14 +37,11 @@ FLEET: dict[str, Any] = {
 
 
 def fleet_config(**overrides: Any) -> dict[str, Any]:
+    """The dev stack with FLEET's hosts (dev grants scaleset:web already) and a grant to
+    workload:api."""
     config = dev_config(**copy.deepcopy(FLEET))
     grants = [
         *config["mikit:grants"],
-        {
-            "principal": "scaleset:web",
-            "role": "Key Vault Secrets User",
-            "target": "secret:reports-token",
-        },
         {
             "principal": "workload:api",
             "role": "Key Vault Secrets User",

@@ -69,6 +69,8 @@ def test_ids_are_arm_ids_on_the_real_resource_group_path(dev: Deployment) -> Non
         if reg.type == RA:  # an extension resource below its scope
             assert reg.id.startswith(reg.inputs["scope"] + "/providers/Microsoft.Authorization/")
             continue
+        if reg.type.startswith(("kubernetes:", "pulumi:providers:kubernetes")):
+            continue  # objects inside the stack's cluster, through its provider: not ARM
         if reg.type == PULUMI_SEEDED_BLOB:  # a data-plane object: <container id>/blobs/<path>
             container = reg.id.split("/blobs/", 1)[0]
             assert armid.parse(container, reg.name).resource_group == "rg-mikit-dev"
@@ -189,6 +191,7 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
         ("vm:hybrid", "Key Vault Reader"),
         ("vm:solo", "Storage Blob Data Reader"),
         ("identity:shared", "Storage Blob Data Reader"),
+        ("scaleset:web", "Key Vault Secrets User"),
     }
     assert (
         by_principal["vm:solo", "Storage Blob Data Reader"]["scope"]
@@ -216,6 +219,10 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
     )
     assert by_principal["vm:hybrid", "Key Vault Reader"]["scope"] == out["vault"]["id"]
     assert (
+        by_principal["scaleset:web", "Key Vault Secrets User"]["principal_id"]
+        == out["scale_sets"]["web"]["system_principal_id"]
+    )
+    assert (
         by_principal["vm:solo", "Key Vault Secrets User"]["principal_id"]
         == out["vms"]["solo"]["system_principal_id"]
     )
@@ -233,7 +240,7 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
             == f"{grant['scope']}/providers/Microsoft.Authorization/roleAssignments/{grant['name']}"
         )
     sent = dev.mocks.of_type(RA)
-    assert len(sent) == 7
+    assert len(sent) == 8
     for reg in sent:
         assert reg.inputs["principalType"] == "ServicePrincipal"
         assert ROLE_DEF_ID.match(reg.inputs["roleDefinitionId"])
@@ -353,5 +360,8 @@ def test_components_use_their_type_tokens_and_parent_children(dev: Deployment) -
         "mikit:compute:LinuxVirtualMachine",
         "mikit:authorization:RoleAssignment",
         "mikit:storage:StorageAccount",
+        "mikit:compute:LinuxScaleSet",
+        "mikit:containerservice:AksCluster",
+        "mikit:containerservice:WorkloadIdentityBinding",
     }
     assert dev.mocks.invocations[0].token == "azure-native:authorization:getClientConfig"

@@ -73,6 +73,7 @@ async function conditions(op) {
   }
   if (cond.if_modified_since) out.ifModifiedSince = date(cond.if_modified_since);
   if (cond.if_unmodified_since) out.ifUnmodifiedSince = date(cond.if_unmodified_since);
+  if (cond.if_tags) out.tagConditions = cond.if_tags;
   return out;
 }
 

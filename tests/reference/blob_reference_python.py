@@ -133,6 +133,8 @@ def _conditions(service: BlobServiceClient, op: Mapping[str, Any]) -> dict[str, 
         else:
             out["etag"] = current.etag if current else cond["if_none_match"]
             out["match_condition"] = MatchConditions.IfModified
+    if "if_tags" in cond:
+        out["if_tags_match_condition"] = cond["if_tags"]
     for key in ("if_modified_since", "if_unmodified_since"):
         if key in cond:
             out[key] = (

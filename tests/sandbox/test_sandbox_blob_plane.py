@@ -25,7 +25,7 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 from sandbox_world import OnVm
 
 from verify.sandbox import Sandbox
-from verify.sandbox.blob.tag_filter import TagFilterError, parse
+from verify.sandbox.blob.tag_filter import TagFilterError, parse_if_tags, parse_where
 from verify.sandbox.state.storage import StorageAccount
 from verify.sandbox.state.store import VirtualMachine
 
@@ -272,8 +272,8 @@ def test_condition_on_filter_sees_the_account_only(sb: Sandbox, plane: Plane) ->
 @pytest.mark.parametrize(
     ("where", "position", "problem"),
     [
-        ("\"a\"='1' OR \"b\"='2'", 8, "unexpected 'OR'"),
-        ("\"a\"<>'1'", 4, "unexpected '>'"),
+        ("\"a\"='1' OR \"b\"='2'", 8, "unexpected or"),
+        ("\"a\"<>'1'", 3, "unexpected <>"),
         ("\"a\"='1' AND \"a\"='2'", 12, "multiple conditions for a single tag"),
         ("\"a!\"='x'", 0, "'!' not permitted"),
         ("@container>'c'", 0, "@container can only be compared with '='"),
@@ -284,13 +284,15 @@ def test_condition_on_filter_sees_the_account_only(sb: Sandbox, plane: Plane) ->
 )
 def test_where_expression_errors(where: str, position: int, problem: str) -> None:
     with pytest.raises(TagFilterError) as refused:
-        parse(where)
+        parse_where(where)
     assert refused.value.position == position
     assert problem in str(refused.value)
 
 
 def test_where_expression_ranges_and_grouping() -> None:
-    expression = parse("(@container='data' and \"tier\">='2') AND \"tier\"<'5' AND \"n\"='it'")
+    expression = parse_where(
+        "(@container='data' and \"tier\">='2') AND \"tier\"<'5' AND \"n\"='it'"
+    )
     assert expression.tag_names == ("tier", "n")
     assert expression.matches("data", {"tier": "3", "n": "it", "x": "y"})
     assert not expression.matches("other", {"tier": "3", "n": "it"})
@@ -377,3 +379,57 @@ def test_md5_header_value_is_base64_of_the_content(sb: Sandbox, plane: Plane) ->
         )
         assert ranged["x-ms-blob-content-md5"] == headers["content-md5"]
         assert "content-md5" not in ranged
+
+
+# ------------------------------------------------------------------ x-ms-if-tags
+def test_if_tags_conditions_on_the_blobs_tags(sb: Sandbox, plane: Plane) -> None:
+    """``x-ms-if-tags`` is a condition on the blob's index tags: a miss is 412 on reads and
+    writes alike; a malformed expression is 400 before anything else."""
+    owner = plane.identity(sb, "Storage Blob Data Owner", plane.account.id)
+    with client(sb, plane, owner) as svc:
+        blob = svc.get_blob_client("data", "a/1.txt")
+        assert blob.get_blob_properties(if_tags_match_condition="\"team\"='red'").size == 7
+        assert outcome(
+            lambda: blob.download_blob(if_tags_match_condition="\"team\"='blue' OR \"x\"='y'")
+        ) == ("412 ConditionNotMet")
+        assert outcome(lambda: blob.delete_blob(if_tags_match_condition="\"team\"<>'red'")) == (
+            "412 ConditionNotMet"
+        )
+        assert outcome(lambda: blob.get_blob_tags(if_tags_match_condition="\"team\"='x'")) == (
+            "412 ConditionNotMet"
+        )
+        assert outcome(lambda: blob.get_blob_properties(if_tags_match_condition="team=red")) == (
+            "400 InvalidHeaderValue"
+        )
+        blob.delete_blob(if_tags_match_condition="\"team\"='red'")
+        assert outcome(blob.get_blob_properties) == "404 BlobNotFound"
+
+
+def test_read_with_tag_conditions_is_its_own_suboperation(sb: Sandbox, plane: Plane) -> None:
+    """A read carrying ``x-ms-if-tags`` is ``blobs/read`` with suboperation
+    ``Blob.Read.WithTagConditions``, which a condition can single out."""
+    read = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+    no_tag_conditions = (
+        f"((!(ActionMatches{{'{read}'}} AND "
+        "SubOperationMatches{'Blob.Read.WithTagConditions'})) OR "
+        "(@Resource[Microsoft.Storage/storageAccounts:name] StringEquals 'nobody'))"
+    )
+    reader = plane.identity(sb, "Storage Blob Data Reader", plane.account.id, no_tag_conditions)
+    with client(sb, plane, reader) as svc:
+        blob = svc.get_blob_client("data", "a/1.txt")
+        assert blob.download_blob().readall() == b"a/1.txt"
+        assert outcome(lambda: blob.download_blob(if_tags_match_condition="\"team\"='red'")) == (
+            "403 AuthorizationPermissionMismatch"
+        )
+
+
+def test_if_tags_grammar_differs_from_where() -> None:
+    expression = parse_if_tags("\"a\"='1' AND \"b\"<>'2' OR (\"c\">'x')")
+    assert expression.matches("any", {"a": "1", "b": "3"})  # (a AND b) OR c
+    assert expression.matches("any", {"c": "y"})
+    assert not expression.matches("any", {"a": "1"})  # a comparison on a missing tag is false
+    assert not expression.matches("any", {"a": "1", "b": "2"})
+    with pytest.raises(TagFilterError, match="unsupported parameter"):
+        parse_if_tags("@container='c'")
+    # No count or range limits in the header.
+    parse_if_tags(" AND ".join(f"\"t{i}\"='v'" for i in range(11)) + " AND \"t0\"='w'")

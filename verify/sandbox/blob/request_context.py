@@ -9,7 +9,9 @@ validates against), besides account name, ``isHnsEnabled`` (false) and container
 =====================  ==============================  =====================================
 operation              action (suboperation)           further attributes
 =====================  ==============================  =====================================
-Get Blob / Properties  ``blobs/read``                  path, isCurrentVersion, index tags, enc.
+Get Blob / Properties  ``blobs/read`` (with            path, isCurrentVersion, index tags, enc.
+                       ``x-ms-if-tags``:
+                       ``Blob.Read.WithTagConditions``)
 List Blobs             ``blobs/read`` (``Blob.List``)  request ``prefix``
 Put Blob, new          ``blobs/add/action`` or         path; with ``x-ms-tags``: suboperation
                        ``blobs/write``                 ``Blob.Write.WithTagHeaders``, request tags
@@ -74,6 +76,8 @@ LIST_PREFIX = f"{PREFIX}/blobs:prefix"
 
 SUB_LIST = "Blob.List"
 SUB_WRITE_WITH_TAGS = "Blob.Write.WithTagHeaders"
+#: Get Blob / Get Blob Properties with ``x-ms-if-tags``.
+SUB_READ_WITH_TAG_CONDITIONS = "Blob.Read.WithTagConditions"
 
 
 #: Which attributes each operation supplies:

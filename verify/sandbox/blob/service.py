@@ -35,8 +35,9 @@ body), Delete Blob, List Blobs (prefix, ``delimiter`` with ``BlobPrefix``,
 ``include=metadata,tags``, paging), Get / Set Blob Tags, Find Blobs by Tags (in a
 container and in the account, :mod:`verify.sandbox.blob.tag_filter`), List Containers,
 Get Container Properties, Create / Delete Container; conditional headers on reads and
-writes (:mod:`verify.sandbox.blob.conditional`). Anything else is refused with Azure's
-code for it rather than answered loosely.
+writes (:mod:`verify.sandbox.blob.conditional`) and ``x-ms-if-tags`` on Get Blob, Get Blob
+Properties, Put Blob, Delete Blob and Get / Set Blob Tags (412 ``ConditionNotMet``).
+Anything else is refused with Azure's code for it rather than answered loosely.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from verify.sandbox.blob.request_context import (
     CONTAINERS_WRITE,
     LIST_PREFIX,
     SUB_LIST,
+    SUB_READ_WITH_TAG_CONDITIONS,
     SUB_WRITE_WITH_TAGS,
     request_context,
 )
@@ -262,7 +264,13 @@ class BlobService:
 
     def _get_blob(self, call: _Call) -> Response:
         blob = self._existing(call)
-        self._authorize(call, (BLOB_READ,), blob=blob)
+        if_tags = _if_tags(call)
+        self._authorize(
+            call,
+            (BLOB_READ,),
+            blob=blob,
+            suboperation=SUB_READ_WITH_TAG_CONDITIONS if if_tags is not None else None,
+        )
         self._require_container(call)
         check_read(
             Conditions.from_headers(call.request.headers),
@@ -271,6 +279,7 @@ class BlobService:
         )
         if blob is None:
             raise BlobError(404, "BlobNotFound")
+        _check_if_tags(if_tags, blob)
         wanted = call.request.headers.get("x-ms-range") or call.request.headers.get("range")
         headers = {
             **call.headers(),
@@ -301,6 +310,7 @@ class BlobService:
                 extra={"HeaderName": "x-ms-blob-type"},
             )
         existing = self._existing(call)
+        if_tags = _if_tags(call)
         metadata = _metadata(call.request)
         tags = _header_tags(call.request.headers.get("x-ms-tags"))
         request_attributes: dict[str, object] = {}
@@ -328,6 +338,7 @@ class BlobService:
             existing.etag if existing else None,
             existing.last_modified if existing else None,
         )
+        _check_if_tags(if_tags, existing)
         _check_md5(call.request.headers, call.request.state.body)
         assert call.container is not None and call.blob is not None
         blob = self._state.put_blob(
@@ -353,6 +364,7 @@ class BlobService:
 
     def _delete_blob(self, call: _Call) -> Response:
         blob = self._existing(call)
+        if_tags = _if_tags(call)
         self._authorize(call, (BLOB_DELETE,), blob=blob)
         self._require_container(call)
         check_write(
@@ -360,6 +372,7 @@ class BlobService:
             blob.etag if blob else None,
             blob.last_modified if blob else None,
         )
+        _check_if_tags(if_tags, blob)
         assert call.container is not None and call.blob is not None
         if (
             blob is None
@@ -370,16 +383,19 @@ class BlobService:
 
     def _get_tags(self, call: _Call) -> Response:
         blob = self._existing(call)
+        if_tags = _if_tags(call)
         self._authorize(call, (BLOB_TAGS_READ,), blob=blob)
         self._require_container(call)
         if blob is None:
             raise BlobError(404, "BlobNotFound")
+        _check_if_tags(if_tags, blob)
         return Response(
             wire.tags_document(blob.tags), headers=call.headers(), media_type="application/xml"
         )
 
     def _set_tags(self, call: _Call) -> Response:
         blob = self._existing(call)
+        if_tags = _if_tags(call)
         try:
             tags = wire.parse_tags_document(call.request.state.body)
         except wire.BadTagsError as exc:
@@ -391,6 +407,7 @@ class BlobService:
             request_attributes={BLOB_TAGS: tags},
         )
         self._require_container(call)
+        _check_if_tags(if_tags, blob)
         assert call.container is not None and call.blob is not None
         if (
             blob is None
@@ -476,7 +493,7 @@ class BlobService:
         if call.container is not None:
             self._require_container(call)
         try:
-            expression = tag_filter.parse(where)
+            expression = tag_filter.parse_where(where)
         except tag_filter.TagFilterError as exc:
             raise BlobError(
                 400,
@@ -699,6 +716,27 @@ def _header_tags(value: str | None) -> dict[str, str] | None:
     if value is None:
         return None
     return dict(parse_qsl(value, keep_blank_values=True))
+
+
+def _if_tags(call: _Call) -> tag_filter.TagFilter | None:
+    """The request's ``x-ms-if-tags`` expression, or None; a malformed one is 400
+    ``InvalidHeaderValue`` (before authorization, as every header check is)."""
+    value = call.request.headers.get("x-ms-if-tags")
+    if value is None:
+        return None
+    try:
+        return tag_filter.parse_if_tags(value)
+    except tag_filter.TagFilterError as exc:
+        raise BlobError(
+            400, "InvalidHeaderValue", extra={"HeaderName": "x-ms-if-tags", "HeaderValue": value}
+        ) from exc
+
+
+def _check_if_tags(if_tags: tag_filter.TagFilter | None, blob: StoredBlob | None) -> None:
+    """412 ``ConditionNotMet`` when an existing blob's tags do not satisfy ``x-ms-if-tags``
+    (a missing blob is left to the operation's own answer)."""
+    if if_tags is not None and blob is not None and not if_tags.matches(blob.container, blob.tags):
+        raise BlobError(412, "ConditionNotMet")
 
 
 def _with_metadata(response: Response, blob: StoredBlob) -> Response:

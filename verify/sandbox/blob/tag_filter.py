@@ -1,14 +1,20 @@
-"""Find Blobs by Tags: the where-expression, parsed (``tag_filter.lark``) and evaluated.
+"""Blob index tag expressions, parsed (``tag_filter.lark``) and evaluated: Find Blobs by
+Tags' ``where`` and the ``x-ms-if-tags`` conditional header.
 
-Microsoft's "Find Blobs by Tags" page defines the expression: comparisons of a tag with a
+Microsoft's "Find Blobs by Tags" page defines ``where``: comparisons of a tag with a
 single-quoted value, joined by ``AND``; ``=``, ``>``, ``>=``, ``<``, ``<=`` compare
 strings by ordinal; ``@container = 'name'`` limits the search to one container; at most
 10 distinct tags; several conditions on one tag only when they form a range; tag names
 1-128 and values 0-256 characters of letters, digits, space and ``+ - . / : = _``. A blob
 matches when every comparison holds; the response lists, per blob, only the tags the
-expression names. Anything else is 400 ``InvalidQueryParameterValue`` naming the
-``where`` parameter, with "Error parsing query at or near character position N: ..." as
-Azurite (Microsoft's emulator) words it.
+expression names. A refused ``where`` is 400 ``InvalidQueryParameterValue`` naming the
+parameter, with "Error parsing query at or near character position N: ..." as Azurite
+(Microsoft's emulator) words it.
+
+``x-ms-if-tags`` ("Specifying conditional headers for Blob service operations") takes the
+same comparisons plus ``<>`` and ``OR`` (``AND`` binds tighter), no ``@`` parameters and
+none of the count, range or length limits; a refused one is 400 ``InvalidHeaderValue``.
+A comparison on a tag the blob does not have is false, whatever the operator.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ _ALLOWED = re.compile(r"^[A-Za-z0-9 +\-./:=_]*$")
 
 
 class TagFilterError(ValueError):
-    """A where-expression Azure refuses; ``position`` counts characters from 0."""
+    """An expression Azure refuses; ``position`` counts characters from 0."""
 
     def __init__(self, position: int, problem: str) -> None:
         self.position = position
@@ -46,6 +52,7 @@ class Comparison:
             return False
         return {
             "=": actual == self.value,
+            "<>": actual != self.value,
             ">": actual > self.value,
             ">=": actual >= self.value,
             "<": actual < self.value,
@@ -54,10 +61,24 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Expression, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Expression, ...]
+
+
+Expression = Comparison | AllOf | AnyOf
+
+
+@dataclass(frozen=True)
 class TagFilter:
-    """A parsed where-expression: every comparison must hold."""
+    """A parsed expression and the comparisons in it, in the order written."""
 
     text: str
+    expression: Expression
     comparisons: tuple[Comparison, ...]
 
     @property
@@ -70,12 +91,17 @@ class TagFilter:
         return tuple(seen)
 
     def matches(self, container: str, tags: dict[str, str]) -> bool:
-        return all(
-            c.holds(container if c.key == CONTAINER else tags.get(c.key)) for c in self.comparisons
-        )
+        def holds(node: Expression) -> bool:
+            if isinstance(node, Comparison):
+                return node.holds(container if node.key == CONTAINER else tags.get(node.key))
+            if isinstance(node, AllOf):
+                return all(holds(part) for part in node.parts)
+            return any(holds(part) for part in node.parts)
+
+        return holds(self.expression)
 
     def shown_tags(self, tags: dict[str, str]) -> dict[str, str]:
-        """The blob's tags the expression names: what the response lists for it."""
+        """The blob's tags the expression names: what Find Blobs by Tags lists for it."""
         return {name: tags[name] for name in self.tag_names if name in tags}
 
 
@@ -91,8 +117,17 @@ def _unquote(token: Token) -> str:
     return text[1:-1].replace(quote * 2, quote)
 
 
-def parse(text: str) -> TagFilter:
-    """The expression, or :class:`TagFilterError` at the position Azure would name."""
+def parse_where(text: str) -> TagFilter:
+    """Find Blobs by Tags' ``where``, or :class:`TagFilterError` where Azure refuses it."""
+    return _parse(text, header=False)
+
+
+def parse_if_tags(text: str) -> TagFilter:
+    """An ``x-ms-if-tags`` header, or :class:`TagFilterError`."""
+    return _parse(text, header=True)
+
+
+def _parse(text: str, *, header: bool) -> TagFilter:
     try:
         tree = _parser().parse(text)
     except UnexpectedEOF:
@@ -106,25 +141,57 @@ def parse(text: str) -> TagFilter:
         raise TagFilterError(position or 0, f"unexpected {shown}") from None
     except UnexpectedInput as exc:  # any other lark input error
         raise TagFilterError(getattr(exc, "pos_in_stream", 0) or 0, str(exc)) from None
-    comparisons = tuple(_comparisons(tree))
-    _check(comparisons)
-    return TagFilter(text, tuple(c for c, _ in comparisons))
+    positioned: list[tuple[Comparison, int]] = []
+    expression = _build(tree, positioned, header=header)
+    if header:
+        _check_header(positioned)
+    else:
+        _check_where(positioned)
+    return TagFilter(text, expression, tuple(c for c, _ in positioned))
 
 
-def _comparisons(tree: Tree[Token]) -> list[tuple[Comparison, int]]:
-    out: list[tuple[Comparison, int]] = []
-    for node in tree.find_data("comparison"):
+def _build(
+    node: Tree[Token] | Token, out: list[tuple[Comparison, int]], *, header: bool
+) -> Expression:
+    """The expression of a parse tree, collecting each comparison with its position."""
+    assert isinstance(node, Tree)
+    if node.data == "comparison":
         key_tree, operator, value = node.children
         assert isinstance(key_tree, Tree) and isinstance(operator, Token)
         assert isinstance(value, Token)
         key_token = key_tree.children[0]
         assert isinstance(key_token, Token)
+        if operator == "<>" and not header:
+            raise TagFilterError(operator.start_pos or 0, "unexpected <>")
         key = _unquote(key_token) if key_token.type == "QUOTED_KEY" else str(key_token)
-        out.append((Comparison(key, str(operator), _unquote(value)), key_token.start_pos or 0))
-    return out
+        comparison = Comparison(key, str(operator), _unquote(value))
+        out.append((comparison, key_token.start_pos or 0))
+        return comparison
+    parts = []
+    for child in node.children:
+        if isinstance(child, Token):  # an OR keyword
+            if not header:
+                raise TagFilterError(child.start_pos or 0, "unexpected or")
+            continue
+        parts.append(_build(child, out, header=header))
+    return AnyOf(tuple(parts)) if node.data == "disjunction" else AllOf(tuple(parts))
 
 
-def _check(comparisons: tuple[tuple[Comparison, int], ...]) -> None:
+def _check_characters(comparison: Comparison, position: int) -> None:
+    for text in (comparison.key, comparison.value):
+        if not _ALLOWED.match(text):
+            bad = next(ch for ch in text if not _ALLOWED.match(ch))
+            raise TagFilterError(position, f"'{bad}' not permitted in tag name or value")
+
+
+def _check_header(comparisons: list[tuple[Comparison, int]]) -> None:
+    for comparison, position in comparisons:
+        if comparison.key.startswith("@"):
+            raise TagFilterError(position, f"unsupported parameter '{comparison.key}'")
+        _check_characters(comparison, position)
+
+
+def _check_where(comparisons: list[tuple[Comparison, int]]) -> None:
     seen: dict[str, list[str]] = {}
     for comparison, position in comparisons:
         key, operator, value = comparison.key, comparison.operator, comparison.value
@@ -140,10 +207,7 @@ def _check(comparisons: tuple[tuple[Comparison, int], ...]) -> None:
                 raise TagFilterError(
                     position, "tag value must be between 0 and 256 characters in length"
                 )
-            for text in (key, value):
-                if not _ALLOWED.match(text):
-                    bad = next(ch for ch in text if not _ALLOWED.match(ch))
-                    raise TagFilterError(position, f"'{bad}' not permitted in tag name or value")
+            _check_characters(comparison, position)
         previous = seen.setdefault(key, [])
         kinds = {_kind(op) for op in previous}
         if previous and ("=" in kinds or _kind(operator) in kinds or operator == "="):

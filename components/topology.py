@@ -32,6 +32,7 @@ from components.network import Network, NetworkArgs
 from components.role_assignment import RoleAssignment
 from components.role_lookup import RoleResolver
 from components.stack_config import (
+    APP_PREFIX,
     BLOB_VALUE_PREFIX,
     CONTAINER_PREFIX,
     IDENTITY_PREFIX,
@@ -44,6 +45,7 @@ from components.stack_config import (
     grant_principals,
 )
 from components.storage import BlobSeed, StorageAccount, StorageAccountArgs
+from components.topology_apps import AppsBuilder
 from components.vm import LinuxVirtualMachine, LinuxVirtualMachineArgs
 
 
@@ -185,6 +187,13 @@ class Topology:
             for key, vm in cfg.vms.items()
         }
         #: Each host's grant reference (``vm:<key>`` ...) -> the component that holds it.
+        self.apps = AppsBuilder(
+            cfg,
+            resource_group_name=rg_name,
+            vault=self.vault,
+            identities=self.identities,
+            tags=tags,
+        )
         self.hosts: dict[str, Grantable] = {f"{VM_PREFIX}{k}": vm for k, vm in self.vms.items()}
         self.fleet = FleetHosts(
             cfg,
@@ -194,6 +203,7 @@ class Topology:
             tags=tags,
         )
         self.hosts.update(self.fleet.hosts)
+        self.hosts.update({f"{APP_PREFIX}{k}": app for k, app in self.apps.apps.items()})
         self.grants: list[tuple[str, RoleAssignment]] = []
         for grant in cfg.grants:
             holder = self._principal(grant.principal)
@@ -284,6 +294,7 @@ class Topology:
             ),
             "identities": identities,
             "vms": vms,
+            "apps": self.apps.exports(),
             "grants": grants,
             **self._storage_exports(),
             **self.fleet.exports(),

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import pulumi
 
-from components.errors import ConfigError
+from components.errors import NOT_SET, ConfigError
 from components.identity import ManagedIdentities
 
 #: How a caller names the app's system identity (Container Apps' own spelling).
@@ -83,7 +83,7 @@ def code_client_id(
     several = len(identities.user_assigned_ids) > 1
     raise ConfigError(
         field,
-        None,
+        NOT_SET,
         (
             "is not set, but the app holds several user-assigned identities and no system "
             "identity, so its code cannot know which to use"

@@ -26,7 +26,7 @@ from components.apps.identities import (
     check_held,
     code_client_id,
 )
-from components.errors import ConfigError
+from components.errors import NOT_SET, ConfigError
 from components.grants import Grantable
 from components.identity import ManagedIdentities
 from components.keyvault_refs import SYSTEM_ASSIGNED, parse_secret_uri, reference_value
@@ -273,7 +273,7 @@ class _Site(pulumi.ComponentResource, Grantable):
             if args.key_vault_references and not args.identities.system_assigned:
                 raise ConfigError(
                     "key_vault_reference_identity",
-                    None,
+                    NOT_SET,
                     "is not set, so Key Vault references would resolve with the system "
                     "identity, which is off",
                     "set it to the ID of the user-assigned identity that may read the vault",

@@ -10,6 +10,7 @@ module (:mod:`.vms` ...) registered by one field of :class:`StackConfig` (see
 half a topology behind.
 """
 
+from components.stack_config.apps import AppConfig
 from components.stack_config.base import ConfigModel
 from components.stack_config.hosts import GrantPrincipal, HostConfig, HostKind
 from components.stack_config.keys import (
@@ -50,8 +51,11 @@ from components.stack_config.wording import parse
 
 #: ``vm:``: a grant principal naming a VM's system identity.
 VM_PREFIX = f"{VmConfig.PRINCIPAL_PREFIX}:"
+#: ``app:``: a grant principal naming an app's system identity.
+APP_PREFIX = f"{AppConfig.PRINCIPAL_PREFIX}:"
 
 __all__ = [
+    "APP_PREFIX",
     "BLOB_VALUE_PREFIX",
     "CONTAINER_PREFIX",
     "HOST_KINDS",
@@ -62,6 +66,7 @@ __all__ = [
     "STORAGE_PREFIX",
     "VAULT_TARGET",
     "VM_PREFIX",
+    "AppConfig",
     "BlobConfig",
     "ConfigModel",
     "FederatedCredentialConfig",

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from components.stack_config.apps import AppConfig
 from components.stack_config.base import ConfigModel
 from components.stack_config.clusters import ClusterConfig
 from components.stack_config.hosts import HostKind, host_kinds_of
@@ -96,6 +97,7 @@ class StackConfig(ConfigModel):
     identities: dict[str, IdentityConfig] = Field(default_factory=dict)
     # Host maps: one field per host kind (components.stack_config.hosts).
     vms: dict[str, VmConfig] = Field(default_factory=dict)
+    apps: dict[str, AppConfig] = Field(default_factory=dict)
     scale_sets: dict[str, ScaleSetConfig] = Field(default_factory=dict)
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     grants: list[GrantConfig] = Field(default_factory=list)

@@ -26,6 +26,7 @@ _WORDING: Mapping[str, tuple[str, str]] = {
     "model_type": ("is not a mapping", "write key: value pairs"),
     "greater_than_equal": ("is below the minimum {ge}", "use a number from {ge}"),
     "less_than_equal": ("is above the maximum {le}", "use a number up to {le}"),
+    "literal_error": ("is not one of {expected}", "use one of {expected}"),
 }
 
 

@@ -27,8 +27,12 @@ def test_stack_file_is_valid(stack: str) -> None:
     config = load_stack_config(STACKS / f"Pulumi.{stack}.yaml")
     cfg = parse(without_namespace(config))
     roles = check(cfg, CatalogRoleResolver())
-    # dev and sandbox add the scale set's grant to prod's seven
-    assert len(roles) == len(cfg.grants) == (7 if stack == "prod" else 8)
+    # dev and sandbox add the scale set's grant and two grants to apps' system identities
+    # (Key Vault references) to prod's seven.
+    assert len(roles) == len(cfg.grants) == (7 if stack == "prod" else 10)
+    assert {a.kind for a in cfg.apps.values()} == (
+        set() if stack == "prod" else {"webapp", "functionapp", "containerapp"}
+    )
     assert cfg.vault.purge_protection is (stack == "prod")
     # Real-Azure stacks carry no secret value in clear; the sandbox one carries them all.
     values = {k for k in config if k.startswith(("mikit:secret-", "mikit:blob-"))}

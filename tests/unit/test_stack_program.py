@@ -25,7 +25,7 @@ VM = "azure-native:compute:VirtualMachine"
 
 CONTRACT_KEYS = {
     "tenant_id", "subscription_id", "location", "resource_group_id", "vault", "secrets",
-    "secret_fingerprints", "identities", "vms", "grants", "access_matrix",
+    "secret_fingerprints", "identities", "vms", "apps", "grants", "access_matrix",
     "storage_accounts", "containers", "blobs", "blob_fingerprints", "scale_sets", "clusters",
 }  # fmt: skip
 
@@ -53,6 +53,12 @@ def test_exports_exactly_the_contract_schema(dev: Deployment) -> None:
     assert shared["tenant_id"] == dev.backend.tenant_id
     for vm in out["vms"].values():
         assert set(vm) == {"name", "id", "system_principal_id", "user_assigned"}
+    for app in out["apps"].values():
+        assert set(app) == {
+            "kind", "name", "id", "system_principal_id", "user_assigned", "host_name",
+            "default_identity", "key_vault_references", "key_vault_reference_identity",
+            "identity_lifecycles",
+        }  # fmt: skip
     for grant in out["grants"]:
         assert set(grant) == {
             "name", "id", "principal", "principal_id", "principal_type", "role_name",
@@ -192,7 +198,13 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
         ("vm:solo", "Storage Blob Data Reader"),
         ("identity:shared", "Storage Blob Data Reader"),
         ("scaleset:web", "Key Vault Secrets User"),
+        ("app:web", "Key Vault Secrets User"),
+        ("app:jobs", "Key Vault Secrets User"),
     }
+    for app, secret in (("web", "app-db-password"), ("jobs", "reports-token")):
+        grant = by_principal[f"app:{app}", "Key Vault Secrets User"]
+        assert grant["scope"] == out["secrets"][secret]["scope"]
+        assert grant["principal_id"] == out["apps"][app]["system_principal_id"]
     assert (
         by_principal["vm:solo", "Storage Blob Data Reader"]["scope"]
         == out["containers"]["data/reports"]["scope"]
@@ -240,7 +252,7 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
             == f"{grant['scope']}/providers/Microsoft.Authorization/roleAssignments/{grant['name']}"
         )
     sent = dev.mocks.of_type(RA)
-    assert len(sent) == 8
+    assert len(sent) == 10
     for reg in sent:
         assert reg.inputs["principalType"] == "ServicePrincipal"
         assert ROLE_DEF_ID.match(reg.inputs["roleDefinitionId"])
@@ -363,5 +375,10 @@ def test_components_use_their_type_tokens_and_parent_children(dev: Deployment) -
         "mikit:compute:LinuxScaleSet",
         "mikit:containerservice:AksCluster",
         "mikit:containerservice:WorkloadIdentityBinding",
+        "mikit:web:AppServicePlan",
+        "mikit:web:WebApp",
+        "mikit:web:FunctionApp",
+        "mikit:app:ContainerAppsEnvironment",
+        "mikit:app:ContainerApp",
     }
     assert dev.mocks.invocations[0].token == "azure-native:authorization:getClientConfig"

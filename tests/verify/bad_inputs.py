@@ -134,6 +134,17 @@ def _aks_credential(issuer: str, subject: str, **more: Any) -> dict[str, Any]:
 
 G0 = "mikit:grants/0"
 VM = "mikit:vms/web"
+APPS = "mikit:apps"
+#: A valid app of each kind: the app cases change one thing of one of them.
+WEBAPP = {"kind": "webapp", "name": "app-bad-inputs", "systemIdentity": True}
+CONTAINERAPP = {"kind": "containerapp", "name": "ca-bad-inputs", "userAssigned": ["app"]}
+
+
+def _app(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``mikit:apps`` holding one app ``site``: ``base`` with ``changes`` (None: removed)."""
+    app = {**base, **changes}
+    return {APPS: {"site": {k: v for k, v in app.items() if v is not None}}}
+
 
 CASES: tuple[Case, ...] = (
     # ---- unknown keys, at every level
@@ -216,6 +227,70 @@ CASES: tuple[Case, ...] = (
             "mikit:grants",
             [VALID["config"]["mikit:grants"][0], VALID["config"]["mikit:grants"][0]],
         ),
+    ),
+    # ---- apps (App Service, Functions, Container Apps)
+    Case("app kind unknown", _app(WEBAPP, kind="website")),
+    Case("app kind missing", _app(WEBAPP, kind=None)),
+    Case("unknown app key", _app(WEBAPP, systemIdentiy=True)),
+    Case("apps not a mapping", _set(APPS, ["site"])),
+    Case("app key not a name", {APPS: {"my site": WEBAPP}}),
+    Case("web app name too long", _app(WEBAPP, name="a" * 61)),
+    Case("web app name starts with a hyphen", _app(WEBAPP, name="-app")),
+    Case("container app name with capitals", _app(CONTAINERAPP, name="CA-bad")),
+    Case("container app name too long", _app(CONTAINERAPP, name="c" * 33)),
+    Case("container app name with --", _app(CONTAINERAPP, name="ca--bad")),
+    Case("container app environment name", _app(CONTAINERAPP, environment="Env_1")),
+    Case("app plan name", _app(WEBAPP, plan="plan one")),
+    Case("plan on a container app", _app(CONTAINERAPP, plan="plan-one")),
+    Case("identity lifecycles on a web app", _app(WEBAPP, identityLifecycles={"system": "None"})),
+    Case("ingress port not a number", _app(CONTAINERAPP, ingressPort="http")),
+    Case("public ingress without a port", _app(CONTAINERAPP, externalIngress=True)),
+    Case("app names an unknown identity", _app(WEBAPP, userAssigned=["ap"])),
+    Case("app userAssigned empty", _app(WEBAPP, userAssigned=[])),
+    Case("app without identity", _app(WEBAPP, systemIdentity=False)),
+    Case("reference to an undeclared secret", _app(WEBAPP, keyVaultReferences={"DB": "dbx"})),
+    Case("reference setting name", _app(WEBAPP, keyVaultReferences={"DB-PASSWORD": "db"})),
+    Case(
+        "reference shadows a setting",
+        _app(WEBAPP, keyVaultReferences={"DB": "db"}, settings={"DB": "plain"}),
+    ),
+    Case("app sets AZURE_CLIENT_ID", _app(WEBAPP, settings={"AZURE_CLIENT_ID": "x"})),
+    Case(
+        "reference identity not held",
+        _app(WEBAPP, keyVaultReferences={"DB": "db"}, keyVaultReferenceIdentity="app"),
+    ),
+    Case(
+        "reference identity system but off",
+        _app(CONTAINERAPP, keyVaultReferences={"DB": "db"}, keyVaultReferenceIdentity="system"),
+    ),
+    Case(
+        "references with no identity to resolve them",
+        _app(CONTAINERAPP, keyVaultReferences={"DB": "db"}),
+    ),
+    Case("default identity not held", _app(WEBAPP, defaultIdentity="app")),
+    Case("default identity system", _app(WEBAPP, defaultIdentity="system")),
+    Case(
+        "several identities and no default",
+        _app(CONTAINERAPP, userAssigned=["app", "other"])
+        | _set("mikit:identities/other", {"name": "id-other"}),
+    ),
+    Case("identity lifecycle unknown", _app(CONTAINERAPP, identityLifecycles={"app": "Sometimes"})),
+    Case(
+        "identity lifecycle hides the code's identity",
+        _app(CONTAINERAPP, identityLifecycles={"app": "None"}),
+    ),
+    Case(
+        "identity lifecycle of an identity not held",
+        _app(CONTAINERAPP, identityLifecycles={"system": "All"}),
+    ),
+    Case("grant to an unknown app", _app(WEBAPP) | _set(f"{G0}/principal", "app:sit")),
+    Case(
+        "grant to an app without system identity",
+        _app(CONTAINERAPP) | _set(f"{G0}/principal", "app:site"),
+    ),
+    Case(
+        "two apps with one name",
+        {APPS: {"one": WEBAPP, "two": {**WEBAPP, "name": WEBAPP["name"].upper()}}},
     ),
     # ---- roles
     Case("role name misspelt", _set(f"{G0}/role", "Key Vault Secret Usr")),

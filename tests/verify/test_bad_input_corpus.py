@@ -175,7 +175,110 @@ EXPECTED: dict[str, str] = {
         "mikit:grants[0].principal: 'vm:web' names a VM whose system identity is off. Fix: set mikit:vms.web.systemIdentity: true, or grant a user-assigned identity"
     ),
     "grant principal without prefix": (
-        "mikit:grants[0].principal: 'app' is not a principal reference. Fix: write vm:<vm key> (its system identity), scaleset:<scale set key> (its system identity), workload:<workload key> (its identity) or identity:<identity key>"
+        "mikit:grants[0].principal: 'app' is not a principal reference. Fix: write vm:<vm key> (its system identity), app:<app key> (its system identity), scaleset:<scale set key> (its system identity), workload:<workload key> (its identity) or identity:<identity key>"
+    ),
+    "app kind unknown": (
+        "mikit:apps.site.kind: 'website' is not one of 'webapp', 'functionapp' or 'containerapp'. Fix: use one of 'webapp', 'functionapp' or 'containerapp'"
+    ),
+    "app kind missing": (
+        "mikit:apps.site.kind: is required but not set. Fix: set it: pulumi config set --path 'mikit:apps.site.kind' <value> (see docs/stack-config.md)"
+    ),
+    "unknown app key": (
+        "mikit:apps.site.systemIdentiy: True is not a known setting. Fix: did you mean 'systemIdentity'? remove it or fix its spelling; allowed here: name, kind, systemIdentity, userAssigned, defaultIdentity, keyVaultReferences, keyVaultReferenceIdentity, settings, plan, publicNetworkAccess, environment, identityLifecycles, ingressPort, externalIngress"
+    ),
+    "apps not a mapping": ("mikit:apps: ['site'] is not a mapping. Fix: write key: value pairs"),
+    "app key not a name": (
+        "mikit:apps.my site: 'my site' is not a valid key. Fix: use 1-63 letters, digits, '-' and '_', starting with a letter or digit"
+    ),
+    "web app name too long": (
+        "mikit:apps.site.name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is not a valid App Service app name. Fix: use 2-60 letters, digits and hyphens, not starting or ending with a hyphen (it becomes <name>.azurewebsites.net, so it must be unique in Azure)"
+    ),
+    "web app name starts with a hyphen": (
+        "mikit:apps.site.name: '-app' is not a valid App Service app name. Fix: use 2-60 letters, digits and hyphens, not starting or ending with a hyphen (it becomes <name>.azurewebsites.net, so it must be unique in Azure)"
+    ),
+    "container app name with capitals": (
+        "mikit:apps.site.name: 'CA-bad' is not a valid container app name. Fix: use 2-32 lowercase letters, digits and hyphens, starting with a letter, ending with a letter or digit, without '--'"
+    ),
+    "container app name too long": (
+        "mikit:apps.site.name: 'ccccccccccccccccccccccccccccccccc' is not a valid container app name. Fix: use 2-32 lowercase letters, digits and hyphens, starting with a letter, ending with a letter or digit, without '--'"
+    ),
+    "container app name with --": (
+        "mikit:apps.site.name: 'ca--bad' is not a valid container app name. Fix: use 2-32 lowercase letters, digits and hyphens, starting with a letter, ending with a letter or digit, without '--'"
+    ),
+    "container app environment name": (
+        "mikit:apps.site.environment: 'Env_1' is not a valid Container Apps environment name. Fix: use 2-60 lowercase letters, digits and hyphens, starting with a letter, ending with a letter or digit, without '--'"
+    ),
+    "app plan name": (
+        "mikit:apps.site.plan: 'plan one' is not a valid App Service plan name. Fix: use 1-60 letters, digits and hyphens"
+    ),
+    "plan on a container app": (
+        "mikit:apps.site.plan: 'plan-one' applies only to web apps and Function apps, and this app is kind 'containerapp'. Fix: remove it, or change the app's kind"
+    ),
+    "identity lifecycles on a web app": (
+        "mikit:apps.site.identityLifecycles: {'system': 'None'} applies only to container apps, and this app is kind 'webapp'. Fix: remove it, or change the app's kind"
+    ),
+    "ingress port not a number": (
+        "mikit:apps.site.ingressPort: 'http' is not a whole number. Fix: use a whole number"
+    ),
+    "public ingress without a port": (
+        "mikit:apps.site.externalIngress: True asks for public ingress without an ingressPort. Fix: set mikit:apps.site.ingressPort to the port the container listens on"
+    ),
+    "app names an unknown identity": (
+        "mikit:apps.site.userAssigned[0]: 'ap' is not a key of mikit:identities. Fix: use one of 'app'"
+    ),
+    "app userAssigned empty": (
+        "mikit:apps.site.userAssigned: [] is an empty list. Fix: list at least one identity key (from mikit:identities), or leave the key out"
+    ),
+    "app without identity": (
+        "mikit:apps.site: {'systemIdentity': False, 'userAssigned': None} has no identity at all. Fix: set systemIdentity: true and/or userAssigned: [<identity key>]"
+    ),
+    "reference to an undeclared secret": (
+        "mikit:apps.site.keyVaultReferences.DB: 'dbx' names a secret that is not declared in mikit:secrets. Fix: use one of 'db'"
+    ),
+    "reference setting name": (
+        "mikit:apps.site.keyVaultReferences.DB-PASSWORD: 'DB-PASSWORD' is not a valid app setting name. Fix: use letters, digits and '_', not starting with a digit (it becomes an environment variable)"
+    ),
+    "reference shadows a setting": (
+        "mikit:apps.site.keyVaultReferences.DB: 'db' uses the name of a plain setting (DB). Fix: give the reference its own name, or drop the plain setting"
+    ),
+    "app sets AZURE_CLIENT_ID": (
+        "mikit:apps.site.settings.AZURE_CLIENT_ID: 'x' is set by the kit from the app's defaultIdentity. Fix: remove it and set mikit:apps.site.defaultIdentity: <identity key>"
+    ),
+    "reference identity not held": (
+        "mikit:apps.site.keyVaultReferenceIdentity: 'app' names an identity the app does not hold, so it cannot be used for Key Vault references. Fix: use one of 'system'"
+    ),
+    "reference identity system but off": (
+        "mikit:apps.site.keyVaultReferenceIdentity: 'system' names the system identity for Key Vault references, but the app's system identity is off. Fix: set systemIdentity: true, or name one of the app's userAssigned identities"
+    ),
+    "references with no identity to resolve them": (
+        "mikit:apps.site.keyVaultReferenceIdentity: is not set, so Key Vault references would resolve with the system identity, which is off. Fix: set it to the key of the user-assigned identity that may read the vault"
+    ),
+    "default identity not held": (
+        "mikit:apps.site.defaultIdentity: 'app' names an identity the app does not hold, so it cannot be used for the app's code. Fix: use one of 'system'"
+    ),
+    "default identity system": (
+        "mikit:apps.site.defaultIdentity: 'system' names the system identity, which the code uses anyway when no default is set. Fix: remove defaultIdentity, or name a user-assigned identity key"
+    ),
+    "several identities and no default": (
+        "mikit:apps.site.defaultIdentity: is not set, but the app holds several user-assigned identities and no system identity, so its code cannot know which to use. Fix: set it to one of 'app', 'other'"
+    ),
+    "identity lifecycle unknown": (
+        "mikit:apps.site.identityLifecycles.app: 'Sometimes' is not one of 'All', 'Main', 'Init' or 'None'. Fix: use one of 'All', 'Main', 'Init' or 'None'"
+    ),
+    "identity lifecycle hides the code's identity": (
+        "mikit:apps.site.identityLifecycles.app: 'None' hides the identity the app's code uses from its main container. Fix: use All or Main, or give the code another defaultIdentity"
+    ),
+    "identity lifecycle of an identity not held": (
+        "mikit:apps.site.identityLifecycles.system: 'system' names the system identity for identity lifecycles, but the app's system identity is off. Fix: set systemIdentity: true, or name one of the app's userAssigned identities"
+    ),
+    "grant to an unknown app": (
+        "mikit:grants[0].principal: 'app:sit' names an app that does not exist. Fix: use one of 'vm:web', 'app:site', 'identity:app'"
+    ),
+    "grant to an app without system identity": (
+        "mikit:grants[0].principal: 'app:site' names an app whose system identity is off. Fix: set mikit:apps.site.systemIdentity: true, or grant a user-assigned identity"
+    ),
+    "two apps with one name": (
+        "mikit:apps.*.name: 'APP-BAD-INPUTS' appears twice. Fix: give each a distinct name"
     ),
     "grant to an undeclared secret": (
         "mikit:grants[0].target: 'secret:dbx' names a secret that is not declared in mikit:secrets. Fix: use one of 'secret:db', 'vault'"

@@ -1,0 +1,227 @@
+"""``mikit:apps``: App Service web apps, Function apps and Container Apps.
+
+Each entry holds identities like a VM (``systemIdentity``, ``userAssigned``) and adds what
+an app host needs: Key Vault references (``keyVaultReferences``: app setting or environment
+variable -> a ``mikit:secrets`` name) read by ``keyVaultReferenceIdentity`` (``system`` or
+an identity key), the identity its code uses (``defaultIdentity``, set for you when the app
+holds exactly one user-assigned identity and no system identity), and for container apps
+each identity's ``identityLifecycles`` (``None`` hides it from the app's code). Every
+choice is checked against what the app holds before anything is deployed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from components.apps import names
+from components.apps.identities import CLIENT_ID_SETTING, SYSTEM
+from components.errors import NOT_SET, ConfigError
+from components.stack_config.base import choices
+from components.stack_config.hosts import HostConfig, check_identity_refs, require_some_identity
+
+if TYPE_CHECKING:
+    from components.stack_config.schema import StackConfig
+
+WEBAPP = "webapp"
+FUNCTIONAPP = "functionapp"
+CONTAINERAPP = "containerapp"
+Lifecycle = Literal["All", "Main", "Init", "None"]
+
+#: Keys that only one family of app kinds takes.
+_WEB_ONLY = {"plan": "plan", "public_network_access": "publicNetworkAccess"}
+_CONTAINER_ONLY = {
+    "environment": "environment",
+    "identity_lifecycles": "identityLifecycles",
+    "ingress_port": "ingressPort",
+    "external_ingress": "externalIngress",
+}
+
+
+class AppConfig(HostConfig):
+    PRINCIPAL_PREFIX: ClassVar[str] = "app"
+    NOUN: ClassVar[str] = "an app"
+    PRINCIPAL_HINT: ClassVar[str] = "app:<app key> (its system identity)"
+
+    kind: Literal["webapp", "functionapp", "containerapp"]
+    name: str
+    system_identity: bool = False
+    user_assigned: list[str] | None = None
+    default_identity: str | None = None
+    key_vault_references: dict[str, str] = Field(default_factory=dict)
+    key_vault_reference_identity: str | None = None
+    settings: dict[str, str] = Field(default_factory=dict)
+    # webapp / functionapp
+    plan: str | None = None
+    public_network_access: bool | None = None
+    # containerapp
+    environment: str | None = None
+    identity_lifecycles: dict[str, Lifecycle] = Field(default_factory=dict)
+    ingress_port: int | None = None
+    external_ingress: bool | None = None
+
+    @field_validator("user_assigned")
+    @classmethod
+    def _not_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("is an empty list; a user-assigned identity is required here")
+        return value
+
+    @property
+    def is_web(self) -> bool:
+        return self.kind in (WEBAPP, FUNCTIONAPP)
+
+    def plan_name(self) -> str:
+        return self.plan or f"{self.name}-plan"
+
+    def environment_name(self, cfg: StackConfig) -> str:
+        return self.environment or f"{cfg.resource_group.lower()}-cae"
+
+    def code_identity(self) -> str | None:
+        """The identity key whose client ID the code gets (None: the system identity)."""
+        if self.default_identity is not None:
+            return self.default_identity
+        if not self.system_identity and len(self.user_assigned or []) == 1:
+            return (self.user_assigned or [])[0]
+        return None
+
+    def reference_identity(self) -> str:
+        """``system`` or the identity key that resolves Key Vault references."""
+        return self.key_vault_reference_identity or SYSTEM
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def check(self, key: str, where: str, cfg: StackConfig) -> None:
+        if self.is_web:
+            names.site_name(self.name, f"{where}.name")
+            if self.plan is not None:
+                names.plan_name(self.plan, f"{where}.plan")
+        else:
+            names.container_app_name(self.name, f"{where}.name")
+            if self.environment is not None:
+                names.environment_name(self.environment, f"{where}.environment")
+            if self.external_ingress and self.ingress_port is None:
+                raise ConfigError(
+                    f"{where}.externalIngress",
+                    True,
+                    "asks for public ingress without an ingressPort",
+                    f"set {where}.ingressPort to the port the container listens on",
+                )
+        self._check_kind_keys(where)
+        check_identity_refs(self.user_assigned, where, cfg)
+        require_some_identity(self, where)
+        self._check_settings(where, cfg)
+        self._check_identity_choices(where)
+        if not self.is_web:
+            self._check_lifecycles(where)
+
+    def _check_kind_keys(self, where: str) -> None:
+        others = _CONTAINER_ONLY if self.is_web else _WEB_ONLY
+        for attribute, alias in others.items():
+            value = getattr(self, attribute)
+            if value is not None and value != {}:
+                takes = "container apps" if self.is_web else "web apps and Function apps"
+                raise ConfigError(
+                    f"{where}.{alias}",
+                    value,
+                    f"applies only to {takes}, and this app is kind {self.kind!r}",
+                    "remove it, or change the app's kind",
+                )
+
+    def _check_settings(self, where: str, cfg: StackConfig) -> None:
+        for setting, value in self.settings.items():
+            names.setting_name(setting, f"{where}.settings.{setting}")
+            if setting == CLIENT_ID_SETTING:
+                raise ConfigError(
+                    f"{where}.settings.{setting}",
+                    value,
+                    "is set by the kit from the app's defaultIdentity",
+                    f"remove it and set {where}.defaultIdentity: <identity key>",
+                )
+        for setting, secret in self.key_vault_references.items():
+            at = f"{where}.keyVaultReferences.{setting}"
+            names.setting_name(setting, at)
+            if setting in self.settings or setting == CLIENT_ID_SETTING:
+                raise ConfigError(
+                    at,
+                    secret,
+                    f"uses the name of a plain setting ({setting})",
+                    "give the reference its own name, or drop the plain setting",
+                )
+            if secret not in cfg.secrets:
+                raise ConfigError(
+                    at,
+                    secret,
+                    "names a secret that is not declared in mikit:secrets",
+                    choices("use one of", cfg.secrets),
+                )
+
+    def _held(self, identity: str) -> bool:
+        if identity == SYSTEM:
+            return self.system_identity
+        return identity in (self.user_assigned or [])
+
+    def _not_held(self, field: str, identity: str, purpose: str) -> ConfigError:
+        if identity == SYSTEM:
+            return ConfigError(
+                field,
+                identity,
+                f"names the system identity for {purpose}, but the app's system identity is off",
+                "set systemIdentity: true, or name one of the app's userAssigned identities",
+            )
+        return ConfigError(
+            field,
+            identity,
+            f"names an identity the app does not hold, so it cannot be used for {purpose}",
+            choices(
+                "use one of",
+                ([SYSTEM] if self.system_identity else []) + list(self.user_assigned or []),
+            ),
+        )
+
+    def _check_identity_choices(self, where: str) -> None:
+        chosen = self.key_vault_reference_identity
+        if chosen is not None and not self._held(chosen):
+            raise self._not_held(
+                f"{where}.keyVaultReferenceIdentity", chosen, "Key Vault references"
+            )
+        if self.key_vault_references and chosen is None and not self.system_identity:
+            raise ConfigError(
+                f"{where}.keyVaultReferenceIdentity",
+                NOT_SET,
+                "is not set, so Key Vault references would resolve with the system identity, "
+                "which is off",
+                "set it to the key of the user-assigned identity that may read the vault",
+            )
+        default = self.default_identity
+        if default is not None and (default == SYSTEM or not self._held(default)):
+            if default == SYSTEM:
+                raise ConfigError(
+                    f"{where}.defaultIdentity",
+                    default,
+                    "names the system identity, which the code uses anyway when no default is set",
+                    "remove defaultIdentity, or name a user-assigned identity key",
+                )
+            raise self._not_held(f"{where}.defaultIdentity", default, "the app's code")
+        if default is None and not self.system_identity and len(self.user_assigned or []) > 1:
+            raise ConfigError(
+                f"{where}.defaultIdentity",
+                NOT_SET,
+                "is not set, but the app holds several user-assigned identities and no "
+                "system identity, so its code cannot know which to use",
+                "set it to one of " + ", ".join(repr(i) for i in self.user_assigned or []),
+            )
+
+    def _check_lifecycles(self, where: str) -> None:
+        for identity, lifecycle in self.identity_lifecycles.items():
+            at = f"{where}.identityLifecycles.{identity}"
+            if not self._held(identity):
+                raise self._not_held(at, identity, "identity lifecycles")
+            if lifecycle in ("None", "Init") and identity == (self.code_identity() or SYSTEM):
+                raise ConfigError(
+                    at,
+                    lifecycle,
+                    "hides the identity the app's code uses from its main container",
+                    "use All or Main, or give the code another defaultIdentity",
+                )

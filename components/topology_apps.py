@@ -1,0 +1,158 @@
+"""The apps of the reference topology (``mikit:apps``): one builder and one export per app.
+
+Web apps and Function apps share a plan per distinct ``plan`` name, container apps an
+environment per distinct ``environment`` name. Key Vault references point at the
+topology's vault; the identities they and the code use are the topology's user-assigned
+identities, chosen in the stack config and checked there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from components.apps import (
+    SYSTEM,
+    ContainerApp,
+    ContainerAppArgs,
+    ContainerAppSecret,
+    ContainerAppsEnvironment,
+    FunctionApp,
+    FunctionAppArgs,
+    IdentitySetting,
+    KeyVaultReference,
+    WebApp,
+    WebAppArgs,
+)
+from components.apps.web import AppServicePlan, AppServicePlanArgs
+from components.identity import ManagedIdentities, UserAssignedIdentity
+from components.key_vault import KeyVault
+from components.stack_config import AppConfig, StackConfig
+from components.stack_config.apps import FUNCTIONAPP, WEBAPP
+
+AppHost = WebApp | FunctionApp | ContainerApp
+
+
+class AppsBuilder:
+    """Builds every app of ``cfg.apps`` against the topology's vault and identities."""
+
+    def __init__(
+        self,
+        cfg: StackConfig,
+        *,
+        resource_group_name: pulumi.Input[str],
+        vault: KeyVault,
+        identities: Mapping[str, UserAssignedIdentity],
+        tags: Mapping[str, str],
+    ) -> None:
+        self.cfg = cfg
+        self.rg = resource_group_name
+        self.vault = vault
+        self.identity_components = identities
+        self.tags = dict(tags)
+        self.plans: dict[str, AppServicePlan] = {}
+        self.environments: dict[str, ContainerAppsEnvironment] = {}
+        self.apps: dict[str, AppHost] = {key: self._app(key, app) for key, app in cfg.apps.items()}
+
+    def _identities(self, app: AppConfig) -> ManagedIdentities:
+        return ManagedIdentities(
+            system_assigned=app.system_identity,
+            user_assigned_ids=[self.identity_components[k].id for k in app.user_assigned or []],
+        )
+
+    def _identity_id(self, choice: str) -> pulumi.Input[str]:
+        return SYSTEM if choice == SYSTEM else self.identity_components[choice].id
+
+    def _app(self, key: str, app: AppConfig) -> AppHost:
+        code = app.code_identity()
+        default = self.identity_components[code] if code else None
+        if app.is_web:
+            plan_name = app.plan_name()
+            if plan_name not in self.plans:
+                self.plans[plan_name] = AppServicePlan(
+                    f"plan-{plan_name}",
+                    AppServicePlanArgs(
+                        name=plan_name,
+                        resource_group_name=self.rg,
+                        location=self.cfg.location,
+                        tags=self.tags,
+                    ),
+                )
+            args = dict(
+                name=app.name,
+                resource_group_name=self.rg,
+                location=self.cfg.location,
+                identities=self._identities(app),
+                plan_id=self.plans[plan_name].id,
+                app_settings=dict(app.settings),
+                key_vault_references=[
+                    KeyVaultReference.to(setting, self.vault, secret)
+                    for setting, secret in sorted(app.key_vault_references.items())
+                ],
+                key_vault_reference_identity=self._identity_id(app.reference_identity()),
+                default_identity=default,
+                public_network_access=bool(app.public_network_access),
+                tags=self.tags,
+            )
+            if app.kind == FUNCTIONAPP:
+                return FunctionApp(f"app-{key}", FunctionAppArgs(**args))  # type: ignore[arg-type]
+            assert app.kind == WEBAPP
+            return WebApp(f"app-{key}", WebAppArgs(**args))  # type: ignore[arg-type]
+        env_name = app.environment_name(self.cfg)
+        if env_name not in self.environments:
+            self.environments[env_name] = ContainerAppsEnvironment(
+                f"cae-{env_name}",
+                name=env_name,
+                resource_group_name=self.rg,
+                location=self.cfg.location,
+                tags=self.tags,
+            )
+        resolver = self._identity_id(app.reference_identity())
+        return ContainerApp(
+            f"app-{key}",
+            ContainerAppArgs(
+                name=app.name,
+                resource_group_name=self.rg,
+                location=self.cfg.location,
+                identities=self._identities(app),
+                environment_id=self.environments[env_name].id,
+                env=dict(app.settings),
+                secrets=[
+                    ContainerAppSecret.from_vault(secret.lower(), self.vault, secret, resolver)
+                    for secret in sorted(set(app.key_vault_references.values()))
+                ],
+                secret_env={
+                    var: secret.lower() for var, secret in app.key_vault_references.items()
+                },
+                identity_settings=[
+                    IdentitySetting(self._identity_id(identity), lifecycle)
+                    for identity, lifecycle in sorted(app.identity_lifecycles.items())
+                ],
+                default_identity=default,
+                ingress_port=app.ingress_port,
+                external_ingress=bool(app.external_ingress),
+                tags=self.tags,
+            ),
+        )
+
+    def exports(self) -> dict[str, Any]:
+        """``apps``: per app key its kind, name, id, system principal, identities, host
+        name, the identity its code uses and its Key Vault references."""
+        out: dict[str, Any] = {}
+        for key, host in self.apps.items():
+            app = self.cfg.apps[key]
+            out[key] = {
+                "kind": app.kind,
+                "name": host.name,
+                "id": host.id,
+                "system_principal_id": host.principal_id,
+                "user_assigned": list(app.user_assigned or []),
+                "host_name": host.host_name,
+                "default_identity": app.code_identity(),
+                "key_vault_references": dict(app.key_vault_references),
+                "key_vault_reference_identity": app.reference_identity(),
+                "identity_lifecycles": dict(app.identity_lifecycles),
+            }
+        return out

@@ -29,11 +29,9 @@ from components.apps.identities import (
 from components.errors import ConfigError
 from components.grants import Grantable
 from components.identity import ManagedIdentities
-from components.identity_type import BOTH
+from components.identity_type import identity_type
 
 LIFECYCLES = ("All", "Main", "Init", "None")
-#: Microsoft.App spells the combined identity type without the space Microsoft.Web uses.
-APP_BOTH = "SystemAssigned,UserAssigned"
 HELLO_IMAGE = "mcr.microsoft.com/azuredocs/containerapps-helloworld:latest"
 
 
@@ -271,7 +269,6 @@ class ContainerApp(pulumi.ComponentResource, Grantable):
             env_vars.append(
                 azure_native.app.EnvironmentVarArgs(name=CLIENT_ID_SETTING, value=client_id)
             )
-        identity_type = args.identities.type
         app = azure_native.app.ContainerApp(
             resource_name,
             container_app_name=args.name,
@@ -279,7 +276,11 @@ class ContainerApp(pulumi.ComponentResource, Grantable):
             location=args.location,
             managed_environment_id=environment_id,
             identity=azure_native.app.ManagedServiceIdentityArgs(
-                type=APP_BOTH if identity_type == BOTH else identity_type,
+                type=identity_type(
+                    args.identities.system_assigned,
+                    bool(args.identities.user_assigned_ids),
+                    compact=True,
+                ),
                 user_assigned_identities=list(args.identities.user_assigned_ids) or None,
             ),
             configuration=azure_native.app.ConfigurationArgs(

@@ -10,11 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from components.arm.shapes import AttachedIdentity, vm_identity
-from components.identity_type import BOTH
+from components.identity_type import BOTH, BOTH_COMPACT
 
 JSON = dict[str, Any]
-#: Microsoft.App's spelling of ``SystemAssigned, UserAssigned``.
-APP_BOTH = "SystemAssigned,UserAssigned"
 WEB_DOMAIN = "azurewebsites.net"
 
 
@@ -34,7 +32,7 @@ def identity(
         system_principal_id=system_principal_id, tenant_id=tenant_id, user_assigned=user_assigned
     )
     if block is not None and compact and block["type"] == BOTH:
-        block["type"] = APP_BOTH
+        block["type"] = BOTH_COMPACT
     return block
 
 

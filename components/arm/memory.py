@@ -45,6 +45,7 @@ from components.conditions import (
     INVALID_CONDITION_MESSAGE,
     arm_condition_refusal,
 )
+from components.identity_type import NONE, parse_identity_type
 from components.roles import RoleCatalog, guid_from_role_reference
 
 __all__ = ["InMemoryArm", "default_vault_uri", "role_definitions"]
@@ -356,8 +357,11 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
         every identity-bearing type (VMs, sites, container apps)."""
         existing = self.get(arm_id)
         identity_in = inputs.get("identity") or {}
-        kind = str(identity_in.get("type") or "None")
-        system_on = "systemassigned" in kind.replace(" ", "").lower()
+        try:
+            kinds = parse_identity_type(identity_in.get("type") or NONE)
+        except ValueError as bad:
+            raise ArmError(400, "InvalidParameter", str(bad)) from bad
+        system_on = kinds.system
         old_identity = (existing or {}).get("identity") or {}
         system_principal = (
             (old_identity.get("principalId") or self._new_guid()) if system_on else None
@@ -375,7 +379,7 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
             attached[uai["id"]] = arm_shapes.AttachedIdentity(
                 props["principalId"], props["clientId"]
             )
-        if "userassigned" in kind.lower() and not attached:
+        if kinds.user and not attached:
             raise ArmError(
                 400,
                 "InvalidParameter",

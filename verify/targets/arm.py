@@ -22,6 +22,7 @@ from azure.mgmt.compute.models import (
 )
 from azure.mgmt.msi.models import Identity
 
+from components.identity_type import identity_type, parse_identity_type
 from verify.model import StackOutputs
 from verify.targets.base import Assignment, IdentityInfo
 from verify.targets.directory import DirectoryClient
@@ -34,6 +35,14 @@ POLL_INTERVAL = 1.0
 #: guide": up to 10 minutes (600 seconds) after role assignments change). Bounded, and
 #: only cells expected allowed wait; ``--propagation-wait`` changes it.
 AZURE_PROPAGATION_WAIT = 600.0
+
+
+def _has_system_identity(vm: Any) -> bool:
+    """Whether an azure-mgmt-compute ``VirtualMachine`` has its system identity on. The SDK
+    hands ``identity.type`` over as a ``ResourceIdentityType`` member, whose ``str()`` is
+    ``ResourceIdentityType.SYSTEM_ASSIGNED``: a substring test on it never matched, and a
+    detach or attach dropped the VM's system identity."""
+    return vm.identity is not None and parse_identity_type(vm.identity.type).system
 
 
 def to_assignment(model: Any) -> Assignment:
@@ -166,11 +175,9 @@ class ArmOperations:
         identity_id = self.outputs().identities[identity].id
         current = self.compute.virtual_machines.get(self._rg, self._vm_name(vm))
         uais = set((current.identity.user_assigned_identities or {}) if current.identity else {})
-        has_system = bool(
-            current.identity and "systemassigned" in str(current.identity.type).lower()
-        )
+        has_system = _has_system_identity(current)
         uais = {u for u in uais if u.lower() != identity_id.lower()} | {identity_id}
-        kind = "SystemAssigned, UserAssigned" if has_system else "UserAssigned"
+        kind = identity_type(has_system, True)
         self.compute.virtual_machines.begin_update(
             self._rg,
             self._vm_name(vm),
@@ -200,17 +207,15 @@ class ArmOperations:
         listed = [u for u in uais if u.lower() == identity_id.lower()]
         if not listed:
             return
-        has_system = bool(
-            current.identity and "systemassigned" in str(current.identity.type).lower()
-        )
+        has_system = _has_system_identity(current)
         remaining = [u for u in uais if u.lower() != identity_id.lower()]
         if remaining:
             update = VirtualMachineIdentity(
-                type="SystemAssigned, UserAssigned" if has_system else "UserAssigned",
+                type=identity_type(has_system, True),
                 user_assigned_identities={listed[0]: None},  # type: ignore[dict-item]
             )
         else:
-            update = VirtualMachineIdentity(type="SystemAssigned" if has_system else "None")
+            update = VirtualMachineIdentity(type=identity_type(has_system, False))
         self.compute.virtual_machines.begin_update(
             self._rg,
             self._vm_name(vm),

@@ -35,6 +35,7 @@ from components import armid
 from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
+from components.identity_type import NONE, parse_identity_type
 from components.roles import guid_from_role_reference
 from verify.sandbox.api_versions import arm_resource_type, check_arm
 from verify.sandbox.arm import cli as arm_cli
@@ -396,10 +397,11 @@ class ArmService:
         tags = arm_requests.tags_field(body)
         if body.get("identity") is not None:
             identity = arm_requests.object_field(body, "identity")
-            kind = arm_requests.string_field(identity, "type", "identity.type") or "None"
-            kinds = {k.strip().lower() for k in kind.split(",")}
-            system = "systemassigned" in kinds
-            wants_user = "userassigned" in kinds
+            kind = arm_requests.string_field(identity, "type", "identity.type") or NONE
+            try:
+                system, wants_user = parse_identity_type(kind)
+            except ValueError as bad:
+                return error(400, "InvalidParameter", f"identity.type: {bad}")
             changes = arm_requests.object_field(
                 identity, "userAssignedIdentities", "identity.userAssignedIdentities"
             )

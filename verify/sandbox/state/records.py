@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from components.arm.errors import ArmError
+from components.identity_type import identity_type
 
 PrincipalKind = Literal["system", "user", "application"]
 PrincipalType = Literal["ServicePrincipal", "User", "Group", "ForeignGroup", "Device"]
@@ -90,12 +91,7 @@ class VirtualMachine:
     @property
     def identity_type(self) -> str:
         """ARM's computed ``identity.type``."""
-        kinds = []
-        if self.system_principal_id:
-            kinds.append("SystemAssigned")
-        if self.user_assigned:
-            kinds.append("UserAssigned")
-        return ", ".join(kinds) or "None"
+        return identity_type(bool(self.system_principal_id), bool(self.user_assigned))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,18 +83,19 @@ def runs(
     azurite: Any,
     reference_world: Any,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[tuple[str, str], dict[str, dict[str, Any]]]]:
+) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
     """(client, service) -> operation id -> normalized result; each run in its own container."""
     sb = reference_world.sandbox
     services = {"azurite": azurite.url, "sandbox": sb.blob_url(reference_world.account)}
     trust = tmp_path_factory.mktemp("trust") / "ca.pem"
     trust.write_text(Path(azurite.ca_path).read_text() + Path(sb.ca_cert_path).read_text())
     saved = {name: os.environ.pop(name, None) for name in _HIJACKERS}
+    saved["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST")
     os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = sb.imds_url(reference_world.vm)
     env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(trust)}
     client_id = reference_world.identity.client_id
     out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-    try:
+    try:  # the environment is this process's only while the runs last
         for service, url in services.items():
             ops = operations("py-main")
             results = run_python(url, client_id, ops, connection_verify=str(trust))
@@ -103,12 +103,13 @@ def runs(
             ops = operations("js-main")
             results = _run_javascript(node, url, client_id, ops, env)
             out[("javascript", service)] = {r["id"]: normalize(r) for r in results}
-        yield out
     finally:
-        os.environ.pop("AZURE_POD_IDENTITY_AUTHORITY_HOST", None)
         for name, value in saved.items():
-            if value is not None:
+            if value is None:
+                os.environ.pop(name, None)
+            else:
                 os.environ[name] = value
+    return out
 
 
 def _report(

@@ -7,7 +7,9 @@ placeholders, bound by :class:`Bindings`), then compares:
 
 - the status: one the example lists;
 - the headers that matter: each header the example's response names for that status
-  (``Location`` of a 202), and ``application/json`` where the example has a body;
+  (``Location`` of a 202), the plane's own (:data:`PLANE_HEADERS`: ARM's request and
+  correlation IDs, Key Vault's request ID), and ``application/json`` where the example has
+  a body;
 - the body's SHAPE, not its values: the same keys at every level, each with the same JSON
   type (object, array, string, number, boolean, null); array items against the union of the
   example's items; maps (``tags``, ``userAssignedIdentities``) by their values only.
@@ -178,16 +180,25 @@ def _diff(expected: Any, actual: Any, path: str, found: set[str]) -> None:
                 _diff(model, item, f"{path}[]", found)
 
 
-def compare(ex: dict[str, Any], response: requests.Response) -> list[str]:
+#: Headers every response of a plane carries on Azure (and clients read): ARM's request and
+#: correlation IDs, Key Vault's request ID.
+PLANE_HEADERS = {
+    "arm": ("x-ms-request-id", "x-ms-correlation-request-id"),
+    "keyvault": ("x-ms-request-id",),
+}
+
+
+def compare(ex: dict[str, Any], response: requests.Response, plane: str = "arm") -> list[str]:
     """Every difference between the sandbox's answer and the example's response."""
     responses: dict[str, Any] = ex["responses"]
     status = str(response.status_code)
     if status not in responses:
         return [f"status {status} (example: {', '.join(sorted(responses))}): {response.text[:300]}"]
     expected = responses[status]
+    wanted = [*expected.get("headers", {}), *PLANE_HEADERS.get(plane, ())]
     differences = [
         f"header {name}"
-        for name in expected.get("headers", {})
+        for name in wanted
         if name.lower() not in {h.lower() for h in response.headers}
     ]
     text = response.content.strip()

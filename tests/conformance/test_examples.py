@@ -70,7 +70,7 @@ def test_example_replays_against_the_sandbox(
     )
     ex = example(row)
     response = send(row, bindings, request_body(row, ex, bindings))
-    differences = compare(ex, response)
+    differences = compare(ex, response, row["plane"])
     record = os.environ.get("MIKIT_CONFORMANCE_RECORD")
     if record:  # to fill a new row: the differences found, one JSON line per operation
         with Path(record).open("a") as out:
@@ -81,6 +81,27 @@ def test_example_replays_against_the_sandbox(
         "and docs/azure-fidelity.md:\n  "
         + "\n  ".join(sorted(set(differences) ^ set(row["differences"])))
     )
+
+
+def test_arm_echoes_the_callers_correlation_id(shared_bindings: Bindings) -> None:
+    """ARM returns the x-ms-correlation-request-id a caller sends (az and the SDKs send one
+    per command and print it with errors), and its own x-ms-request-id."""
+    sb = shared_bindings.sb
+    correlation = "6f1c6bd4-8f7e-4e2b-9c41-0d6a3f1c2b7e"
+    response = SESSION.get(
+        f"{sb.arm_url}/subscriptions/{sb.subscription_id}/resourceGroups/"
+        f"{shared_bindings.values['rg']}",
+        params={"api-version": "2022-09-01"},
+        headers={
+            "Authorization": f"Bearer {sb.issue_token(sb.operator, ARM)}",
+            "x-ms-correlation-request-id": correlation,
+        },
+        verify=sb.ca_cert_path,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-ms-correlation-request-id"] == correlation
+    assert response.headers["x-ms-request-id"] != correlation
 
 
 AWAITING = [row for row in REPLAYED if row.get("awaiting")]

@@ -22,6 +22,7 @@ import socket
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,34 @@ class EventLoopThread:
             self.loop.close()
 
 
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _arm_headers(scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """What every ARM response carries: its own request ID and the correlation ID, echoed
+    when the client sent one (``az`` and azure-mgmt-* print them with every error)."""
+    correlation = _header(scope, b"x-ms-correlation-request-id") or str(uuid.uuid4())
+    return [
+        (b"x-ms-request-id", str(uuid.uuid4()).encode()),
+        (b"x-ms-correlation-request-id", correlation.encode("latin-1")),
+    ]
+
+
+def _keyvault_headers(scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """Key Vault's request ID on every response (azure-keyvault-* log it with errors)."""
+    return [(b"x-ms-request-id", str(uuid.uuid4()).encode())]
+
+
+#: Headers a real service adds to every response, by sandbox service name (Blob sets its
+#: own in verify.sandbox.blob.wire). Microsoft's REST API examples and the services' REST
+#: references list them; only the ones clients read are modelled.
+SERVICE_HEADERS: dict[str, Any] = {"arm": _arm_headers, "keyvault": _keyvault_headers}
+
+
 class ServiceMiddleware:
     """Faults and the request log, around one service's ASGI app."""
 
@@ -185,6 +214,11 @@ class ServiceMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                extra = SERVICE_HEADERS.get(self.service)
+                if extra is not None:
+                    present = {name.lower() for name, _ in message.get("headers", [])}
+                    added = [(k, v) for k, v in extra(scope) if k not in present]
+                    message = {**message, "headers": [*message.get("headers", []), *added]}
                 if not body_read:
                     # Answered without reading the body (a 401 before it, a 413 over the cap):
                     # close the connection after the answer instead of draining what the

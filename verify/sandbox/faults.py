@@ -41,7 +41,7 @@ from typing import Any, Literal
 from components.errors import ConfigError
 
 FaultKind = Literal["status", "delay", "reset"]
-SERVICES = ("imds", "keyvault", "blob", "arm", "issuer", "graph", "oidc", "*")
+SERVICES = ("imds", "keyvault", "blob", "arm", "issuer", "graph", "oidc", "aks-oidc", "*")
 KINDS = ("status", "delay", "reset")
 DeletedPrincipalTokens = Literal["accept", "refuse"]
 _ids = itertools.count(1)

@@ -28,6 +28,8 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from components.armid import is_guid
 from components.errors import ConfigError
+from verify.sandbox.aks import errors as aks_errors
+from verify.sandbox.aks.issuer import ClusterIssuers
 from verify.sandbox.arm import cli as arm_cli
 from verify.sandbox.arm import errors as arm_errors
 from verify.sandbox.arm.service import ArmService
@@ -176,6 +178,8 @@ class Sandbox:
             self.state, self.issuer_service, ssl_context=self.ssl_context, leeway_seconds=skew
         )
         self.oidc = OidcIssuer()
+        #: Every AKS cluster's OIDC issuer (discovery, JWKS, projected service-account tokens).
+        self.clusters = ClusterIssuers()
         self.operator: ServicePrincipal = self.state.create_principal("sandbox-operator")
         # The operator's role stands for access held long before this run (as the deployer's
         # is on Azure), so it is dated at the epoch: the propagation delay applies to grants
@@ -197,6 +201,7 @@ class Sandbox:
         self._issuer_listener: Listener | None = None
         self._graph_listener: Listener | None = None
         self._oidc_listener: Listener | None = None
+        self._clusters_listener: Listener | None = None
         self._imds_listeners: dict[str, Listener] = {}
         self._vault_listeners: dict[str, Listener] = {}
         self._blob_listeners: dict[str, Listener] = {}
@@ -245,9 +250,17 @@ class Sandbox:
                 tls=True,
             )
             self.oidc.url = self._oidc_listener.url
+            self._clusters_listener = self._listen(
+                self.clusters.app(),
+                "aks-oidc",
+                "aks-oidc",
+                aks_errors.fault_error_body,
+                tls=True,
+            )
+            self.clusters.url = self._clusters_listener.url
             for resource in self._graph_own_audiences():
                 self.issuer_service.add_resource(resource)
-            for vm in self.state.vms():
+            for vm in [*self.state.vms(), *self.state.instances()]:
                 self._start_imds(vm)
             for vault in self.state.vaults():
                 self._start_vault(vault)
@@ -268,6 +281,7 @@ class Sandbox:
                 self._issuer_listener,
                 self._graph_listener,
                 self._oidc_listener,
+                self._clusters_listener,
             ]
             self._imds_listeners.clear()
             self._vault_listeners.clear()
@@ -362,6 +376,12 @@ class Sandbox:
         if kind == "vm_created" and isinstance(obj, VirtualMachine):
             self._start_imds(obj)
         elif kind == "vm_deleted" and isinstance(obj, VirtualMachine):
+            with self._lock:
+                listener = self._imds_listeners.pop(obj.id.lower(), None)
+            self._stop_listener(listener)
+        elif kind == "instance_created" and isinstance(obj, VirtualMachine):
+            self._start_imds(obj)  # a scale-set instance: its own IMDS, the set's principals
+        elif kind == "instance_deleted" and isinstance(obj, VirtualMachine):
             with self._lock:
                 listener = self._imds_listeners.pop(obj.id.lower(), None)
             self._stop_listener(listener)
@@ -538,10 +558,11 @@ class Sandbox:
 
     def _find_vm(self, vm: VirtualMachine | str) -> VirtualMachine:
         key = vm.id if isinstance(vm, VirtualMachine) else vm
+        hosts = [*self.state.vms(), *self.state.instances()]  # VMs and scale-set instances
         found = (
-            self.state.vm(key)
+            (self.state.vm(key) or self.state.instance(key))
             if key.startswith("/")
-            else next((v for v in self.state.vms() if v.name.lower() == key.lower()), None)
+            else next((v for v in hosts if v.name.lower() == key.lower()), None)
         )
         if found is None:
             raise ConfigError(

@@ -40,12 +40,14 @@ from components.arm.tokens import (
     PULUMI_FEDERATED_CREDENTIAL,
     PULUMI_KEY_VAULT,
     PULUMI_KEY_VAULT_SECRET,
+    PULUMI_MANAGED_CLUSTER,
     PULUMI_RESOURCE_GROUP,
     PULUMI_ROLE_ASSIGNMENT,
     PULUMI_SEEDED_BLOB,
     PULUMI_STORAGE_ACCOUNT,
     PULUMI_USER_ASSIGNED_IDENTITY,
     PULUMI_VIRTUAL_MACHINE,
+    PULUMI_VIRTUAL_MACHINE_SCALE_SET,
 )
 from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
@@ -126,8 +128,12 @@ class SandboxBackend(InMemoryArm):
                 PULUMI_BLOB_CONTAINER: self._sb_blob_container,
                 PULUMI_BLOB: self._sb_blob,
                 PULUMI_SEEDED_BLOB: self._sb_seeded_blob,
+                PULUMI_VIRTUAL_MACHINE_SCALE_SET: self._sb_scale_set,
+                PULUMI_MANAGED_CLUSTER: self._sb_cluster,
             }
         )
+        # A cluster's issuer is one of the sandbox's HTTPS cluster issuers.
+        self.cluster_issuer = sandbox.clusters.issuer_url
 
     def create_or_update(
         self,
@@ -249,6 +255,50 @@ class SandboxBackend(InMemoryArm):
         )
         return doc
 
+    def _sb_scale_set(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """ARM's answer (the shared model), then the set and its instances in the sandbox,
+        whose one system principal the answer carries."""
+        doc = self._scale_set(arm_id, inputs)
+        identity_in = inputs.get("identity") or {}
+        ss = self.state.create_scale_set(
+            _rg_name(arm_id),
+            arm_id.rstrip("/").rsplit("/", 1)[-1],
+            capacity=int(doc["sku"]["capacity"]),
+            system_assigned="systemassigned"
+            in str(identity_in.get("type") or "").replace(" ", "").lower(),
+            user_assigned=[str(u) for u in identity_in.get("userAssignedIdentities") or []],
+            location=self._location(inputs),
+            tags=dict(inputs.get("tags") or {}),
+            vm_size=str(doc["sku"]["name"] or "Standard_B2ls_v2"),
+        )
+        if ss.system_principal_id and doc.get("identity"):
+            doc["identity"]["principalId"] = ss.system_principal_id
+        return doc
+
+    def _kubelet_identity(self, node_rg: str, cluster: str, location: str) -> dict[str, str]:
+        """AKS's kubelet identity, created in the sandbox (its node resource group)."""
+        self.state.create_resource_group(node_rg, location)
+        uai = self.state.create_identity(node_rg, f"{cluster}-agentpool", location)
+        return {"resourceId": uai.id, "clientId": uai.client_id, "objectId": uai.principal_id}
+
+    def _sb_cluster(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """ARM's answer, then the cluster in the sandbox: its issuer (already served), its
+        node pool holding the kubelet identity."""
+        doc = self._managed_cluster(arm_id, inputs)
+        props = doc["properties"]
+        if self.state.cluster(arm_id) is None:
+            pools = props.get("agentPoolProfiles") or [{}]
+            self.state.create_cluster(
+                _rg_name(arm_id),
+                doc["name"],
+                issuer_url=str((props.get("oidcIssuerProfile") or {}).get("issuerURL") or ""),
+                kubelet_identity_id=props["identityProfile"]["kubeletidentity"]["resourceId"],
+                node_resource_group=props["nodeResourceGroup"],
+                node_count=int(pools[0].get("count") or 1),
+                location=doc["location"],
+            )
+        return doc
+
     def _blob_endpoint(self, account: str) -> str:
         """The account's loopback Blob endpoint once it exists in the sandbox (path-style,
         ``https://127.0.0.1:<port>/<account>/``), as the vault URI is its listener's."""
@@ -341,7 +391,25 @@ def deploy(
     config = dict(load_stack_config(stack_config))
     config.update(config_overrides or {})
     mocks = AzureMocks(SandboxBackend(sandbox))
-    return run_program(program, config, mocks=mocks, stack=stack)
+    outputs = run_program(program, config, mocks=mocks, stack=stack)
+    register_workloads(sandbox, outputs)
+    return outputs
+
+
+def register_workloads(sandbox: Sandbox, outputs: Mapping[str, Any]) -> None:
+    """The clusters' workloads, as Kubernetes holds them once the program applied its
+    service accounts: each with the client ID its service account is annotated with.
+    (The mock runtime hands Kubernetes objects to no backend; the stack's ``clusters``
+    output carries the same declarations.)"""
+    for cluster in (outputs.get("clusters") or {}).values():
+        for key, workload in (cluster.get("workloads") or {}).items():
+            sandbox.state.add_workload(
+                str(cluster["id"]),
+                str(key),
+                str(workload["namespace"]),
+                str(workload["service_account"]),
+                workload.get("client_id"),
+            )
 
 
 def probe_environment(imds_url: str) -> dict[str, str]:

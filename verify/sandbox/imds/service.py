@@ -136,7 +136,8 @@ class ImdsService:
         resource = params.get("resource", "").strip()
         if not resource:
             raise ImdsError(400, "invalid_request", "Required query variable 'resource' is missing")
-        vm = self._state.vm(vm_id)
+        # A VM, or a scale-set instance (which holds its set's principals).
+        vm = self._state.vm(vm_id) or self._state.instance(vm_id)
         if vm is None:  # the listener outlived its VM for a moment
             raise ImdsError(400, "invalid_request", "Identity not found")
         principal = self.resolve(vm, params)

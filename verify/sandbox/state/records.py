@@ -21,6 +21,7 @@ EventKind = Literal[
     "vm_created", "vm_updated", "vm_deleted", "identity_created", "identity_deleted",
     "vault_created", "vault_deleted", "principal_deleted",
     "storage_account_created", "storage_account_deleted",
+    "instance_created", "instance_deleted", "cluster_created", "cluster_deleted",
 ]  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from verify.sandbox.state.base import Listener, StateBase
 from verify.sandbox.state.federation import ClientCredentialsMixin
+from verify.sandbox.state.fleet import FleetMixin
 from verify.sandbox.state.keyvault import VaultsMixin
 from verify.sandbox.state.rbac import RoleAssignmentsMixin
 from verify.sandbox.state.records import (
@@ -66,7 +67,9 @@ __all__ = [
 ]
 
 
-class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin, StorageMixin):
+class SandboxState(
+    VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin, StorageMixin, FleetMixin
+):
     """Thread-safe in-memory Azure: one tenant, one subscription.
 
     The core (lock, events, principals, groups) is :class:`StateBase`; each further
@@ -278,6 +281,11 @@ class SandboxState(VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin, St
             vm = replace(vm, tags=dict(tags))
             self._vms[key(vm_id)] = vm
         return vm
+
+    def _unbind(self, vm_id: str) -> None:
+        """Forget which principals ``vm_id`` held (lock held)."""
+        for binding in [b for b in self._bindings if b[0] == key(vm_id)]:
+            del self._bindings[binding]
 
     def delete_vm(self, vm_id: str) -> VirtualMachine | None:
         """Delete the VM and its system principal; its role assignments stay, orphaned."""

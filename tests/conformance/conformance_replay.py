@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,6 @@ class Bindings:
     values: dict[str, str]
     vault: str
     keyvault_principal: ServicePrincipal
-    seen: dict[str, str] = field(default_factory=dict)
 
     def fill(self, text: str) -> str:
         def one(match: re.Match[str]) -> str:
@@ -210,7 +208,3 @@ def compare(ex: dict[str, Any], response: requests.Response, plane: str = "arm")
         differences.append(f"content-type {response.headers.get('content-type')}")
         return differences
     return differences + shape_differences(expected["body"], response.json())
-
-
-def new_name() -> str:
-    return f"x{uuid.uuid4().hex[:10]}"

@@ -64,7 +64,7 @@ def run_check(
         propagation_wait=wait,
     )
     progress(
-        f"probing {len(requests)} VM(s), {len(expectations)} matrix cells "
+        f"probing {len(requests)} host(s), {len(expectations)} matrix cells "
         f"(RBAC propagation wait up to {wait:g} s)"
     )
     result = judge(

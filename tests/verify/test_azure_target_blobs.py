@@ -72,5 +72,5 @@ def test_run_command_spec_carries_the_blob_urls() -> None:
 
 
 def test_unknown_blob_keys_are_not_invented() -> None:
-    request = ProbeRequest(vm="a", selectors=("system",), secrets=("db",), blobs=("x/y/z",))
+    request = ProbeRequest(host="a", selectors=("system",), secrets=("db",), blobs=("x/y/z",))
     assert build_spec(outputs(), request)["blobs"] == {}

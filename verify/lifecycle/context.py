@@ -115,7 +115,7 @@ class Lifecycle:
             replay=replay,
             budget=self.probe_budget + propagation_wait,
         )
-        self.progress(f"    probing {len(requests)} VM(s): {', '.join(r.vm for r in requests)}")
+        self.progress(f"    probing {len(requests)} host(s): {', '.join(r.host for r in requests)}")
         probes = self.target.probe(requests)
         return judge(
             outputs, expectations, probes, allow_unverified_values=self.allow_unverified_values

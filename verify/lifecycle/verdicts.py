@@ -32,7 +32,7 @@ def replay_step(lc: Lifecycle, vm: str, identity: str, outputs: StackOutputs) ->
     probes = lc.target.probe(
         [
             ProbeRequest(
-                vm=vm, selectors=(selector,), secrets=secrets, replay=True, budget=lc.probe_budget
+                host=vm, selectors=(selector,), secrets=secrets, replay=True, budget=lc.probe_budget
             )
         ]
     )
@@ -129,7 +129,7 @@ def system_token_gone_step(lc: Lifecycle, vm: str, principal: str, before: Stack
 
     secrets = tuple(sorted(before.secrets))
     probes = lc.target.probe(
-        [ProbeRequest(vm=vm, selectors=("system",), secrets=secrets, budget=lc.probe_budget)]
+        [ProbeRequest(host=vm, selectors=("system",), secrets=secrets, budget=lc.probe_budget)]
     )
     probe = probes.get(vm)
     report = None if probe is None or isinstance(probe, BaseException) else probe

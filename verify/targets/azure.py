@@ -201,7 +201,7 @@ class AzureTarget(ArmOperations):
         )
         poller = self.compute.virtual_machines.begin_run_command(
             self._outputs.resource_group,
-            self._outputs.vms[request.vm].name,
+            self._outputs.vms[request.host].name,
             RunCommandInput(
                 command_id="RunShellScript",
                 script=run_command_script(spec, self.probe_pythons, self.cloud_init_wait),
@@ -213,20 +213,20 @@ class AzureTarget(ArmOperations):
         poller.wait(timeout=bound)
         if not poller.done():
             raise RunCommandTimeoutError(
-                f"Run Command on {request.vm} did not finish within {bound:.0f} s "
+                f"Run Command on {request.host} did not finish within {bound:.0f} s "
                 "(cloud-init wait + probe budget + Run Command overhead): not probed"
             )
         stdout = run_command_stdout(poller.result())
         cloud_init = parse_status(stdout)
         if cloud_init is not None and not cloud_init.finished:
-            raise RuntimeError(f"{cloud_init.describe()} on {request.vm}: not probed")
+            raise RuntimeError(f"{cloud_init.describe()} on {request.host}: not probed")
         try:
             return ProbeResult.model_validate(parse_output(stdout))
         except ValueError as exc:
             tail = stdout.strip()[-400:]
             seen = f" ({cloud_init.describe()})" if cloud_init is not None else ""
             raise RuntimeError(
-                f"Run Command on {request.vm} gave no probe result{seen}: {tail}"
+                f"Run Command on {request.host} gave no probe result{seen}: {tail}"
             ) from exc
 
     def run_command_timeout(self, spec: Mapping[str, Any]) -> float:

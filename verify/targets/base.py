@@ -18,7 +18,8 @@ from verify.targets.directory import DirectoryClient
 
 @dataclass(frozen=True)
 class ProbeRequest:
-    """Run the probe on one VM for these identities and secrets.
+    """Run the probe on one host (a VM: ``host_kind`` ``vm``) for these identities and
+    targets.
 
     ``stash_token`` keeps each token on the VM for a later ``replay`` run; ``replay``
     presents the stashed tokens instead of asking IMDS (the "token obtained before the
@@ -28,7 +29,7 @@ class ProbeRequest:
     whether the expectations held.
     """
 
-    vm: str
+    host: str
     selectors: tuple[str, ...]
     secrets: tuple[str, ...]
     propagation_wait: float = 0.0
@@ -39,6 +40,8 @@ class ProbeRequest:
     replay: bool = False
     budget: float = 30.0
     expect: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Which kind of host ``host`` names, so a target knows where to run the probe.
+    host_kind: str = "vm"
 
 
 @dataclass(frozen=True)

@@ -94,13 +94,16 @@ def requests_for(
     """
     expectations = list(expectations)
     plan: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
     for exp in expectations:
         selectors = plan.setdefault(exp.host, [])
+        kinds[exp.host] = exp.host_kind
         if exp.selector not in selectors:
             selectors.append(exp.selector)
     return [
         ProbeRequest(
-            vm=vm,
+            host=vm,
+            host_kind=kinds[vm],
             selectors=tuple(selectors),
             secrets=tuple(secrets),
             blobs=tuple(
@@ -145,7 +148,7 @@ def fan_out(
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return {req.vm: outcome for req, outcome in zip(requests, outcomes, strict=True)}
+    return {req.host: outcome for req, outcome in zip(requests, outcomes, strict=True)}
 
 
 # --------------------------------------------------------------------------- probe processes

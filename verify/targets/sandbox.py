@@ -491,25 +491,25 @@ class SandboxTarget(ArmOperations):
         return os.path.join(self._token_root, vm)
 
     def _probe_one(self, request: ProbeRequest) -> ProbeResult:
-        vm = self._outputs.vms[request.vm]
+        vm = self._outputs.vms[request.host]
         spec = build_spec(
             self._outputs,
             request,
             ca_bundle=self.sandbox.ca_cert_path,
             verify_challenge_resource=False,
-            token_dir=self._token_dir(request.vm),
+            token_dir=self._token_dir(request.host),
         )
         env = probe_environment(self.sandbox.imds_url(vm.id))
         launch = run_probe_forked if self.probe_launcher == "forkserver" else run_probe_subprocess
         try:
             done = launch(spec, env, request.budget + 15)
         except ProbeTimeoutError as exc:
-            raise RuntimeError(f"probe on {request.vm}: {exc}") from exc
+            raise RuntimeError(f"probe on {request.host}: {exc}") from exc
         try:
             return ProbeResult.model_validate(parse_output(done.stdout))
         except ValueError as exc:
             raise RuntimeError(
-                f"probe on {request.vm} exited {done.returncode} without a result: "
+                f"probe on {request.host} exited {done.returncode} without a result: "
                 f"{done.stderr.strip()[-400:]}"
             ) from exc
 

@@ -598,7 +598,7 @@ def _secret_client(spec: dict[str, Any], credential: Any, deadline: Deadline) ->
 
 
 class TokenAttempts:
-    """The outcome of asking IMDS for a token, possibly more than once (429 only)."""
+    """The outcome of asking for a token, possibly more than once (429 only)."""
 
     def __init__(self) -> None:
         self.info: Any = None
@@ -610,26 +610,38 @@ class TokenAttempts:
 
 
 def fresh_token(
-    selector: str, spec: dict[str, Any], deadline: Deadline, plan: RetryPlan
+    selector: str,
+    spec: dict[str, Any],
+    deadline: Deadline,
+    plan: RetryPlan,
+    *,
+    scope: str = VAULT_SCOPE,
+    via: TokenAttempts | None = None,
 ) -> TokenAttempts:
-    """A token from IMDS; a 429 is waited out when its ``Retry-After`` fits the plan.
+    """A token for ``scope``; a 429 is waited out when its ``Retry-After`` fits the plan.
 
     Each attempt is a NEW credential: msal remembers a 429 for its ``Retry-After`` and
-    would answer the retry from that memory instead of asking IMDS again.
+    would answer the retry from that memory instead of asking again. With ``via`` (the
+    attempts that got this identity's first token) that credential is asked once, so
+    every token of one identity comes from one credential and one source.
     """
     got = TokenAttempts()
     attempt = 0
     while True:
         attempt += 1
-        got.trace = ImdsTrace()
-        got.credential = fresh_credential(selector, spec, got.trace, deadline)
+        if via is None:
+            got.trace = ImdsTrace()
+            got.credential = fresh_credential(selector, spec, got.trace, deadline)
+        else:
+            got.trace, got.credential = via.trace, via.credential
+        before = len(got.trace.statuses)
         try:
-            got.info = got.credential.get_token_info(VAULT_SCOPE)
+            got.info = got.credential.get_token_info(scope)
             got.error = None
         except Exception as exc:
             got.error = exc
-        got.requests += len(got.trace.statuses)
-        if got.info is not None:
+        got.requests += len(got.trace.statuses) - before
+        if got.info is not None or via is not None:
             return got
         last = got.trace.statuses[-1] if got.trace.statuses else None
         delay = plan.delay(last, got.trace.retry_after, attempt, 0.0) if last == 429 else None
@@ -639,74 +651,112 @@ def fresh_token(
         got.waited_ms += int(delay * 1000)
 
 
+class Obtained:
+    """One token of one identity, or why there is none: ``report`` is what the result
+    says about it (never the token), ``credential`` what presents it to a client."""
+
+    def __init__(
+        self,
+        report: dict[str, Any],
+        token: str | None = None,
+        expires_on: int = 0,
+        credential: Any = None,
+        attempts: TokenAttempts | None = None,
+    ) -> None:
+        self.report = report
+        self.token = token
+        self.expires_on = expires_on
+        self.credential = credential
+        self.attempts = attempts
+
+    def failure_rows(self, names: Any) -> dict[str, dict[str, Any]]:
+        """What each target reports when there was no token to read it with."""
+        row = {k: self.report.get(k) for k in ("outcome", "http_status", "error_code", "message")}
+        return {name: dict(row) for name in names}
+
+
+def obtain_token(
+    selector: str,
+    spec: dict[str, Any],
+    deadline: Deadline,
+    plan: RetryPlan,
+    *,
+    scope: str,
+    stash_name: str,
+    what: str,
+    via: Obtained | None = None,
+) -> Obtained:
+    """The token for ``scope``, the same way for every data plane: in replay mode the one
+    an earlier run stashed under ``stash_name``; otherwise a fresh one (:func:`fresh_token`,
+    through ``via``'s credential when given), stashed when the spec asks."""
+    started = time.monotonic()
+    if spec["mode"] == "replay":
+        stashed = load_stashed_token(spec["token_dir"], stash_name)
+        if stashed is None:
+            return Obtained(
+                {
+                    "outcome": "no_identity",
+                    "http_status": None,
+                    "error_code": "NoStashedToken",
+                    "message": f"no {what} was stashed for this identity by an earlier run",
+                }
+            )
+        token, expires_on = str(stashed["token"]), int(stashed["expires_on"])
+        report = {"outcome": "ok", "credential_source": "stash", "imds_requests": 0}
+        return Obtained(report, token, expires_on, StashedTokenCredential(token, expires_on))
+    through = via.attempts if via is not None else None
+    got = fresh_token(selector, spec, deadline, plan, scope=scope, via=through)
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    if got.info is None:
+        failure = dict(classify_token_error(got.error or RuntimeError("no token"), got.trace))
+        failure.update(imds_requests=got.requests, waited_ms=got.waited_ms, elapsed_ms=elapsed_ms)
+        return Obtained(failure, attempts=got)
+    token, expires_on = got.info.token, int(got.info.expires_on)
+    report = {
+        "outcome": "ok",
+        "credential_source": credential_source(got.credential),
+        "imds_requests": got.requests,
+        "waited_ms": got.waited_ms,
+        "elapsed_ms": elapsed_ms,
+    }
+    if spec["stash_token"] and spec["token_dir"]:
+        stash_token(spec["token_dir"], stash_name, token, expires_on)
+        report["stashed"] = True
+    return Obtained(report, token, expires_on, got.credential, got)
+
+
+def _present(obtained: Obtained) -> dict[str, Any]:
+    """The claims of an obtained token, its lifetime noted in its report; the token itself
+    goes no further than the client that presents it."""
+    obtained.report["expires_in_seconds"] = int(obtained.expires_on - time.time())
+    return decode_claims(str(obtained.token))
+
+
 def probe_identity(
     selector: str, spec: dict[str, Any], deadline: Deadline, plan: RetryPlan
 ) -> dict[str, Any]:
-    """Token for one identity, then every secret with it."""
+    """The vault token for one identity, then every secret with it, then its blobs."""
     started = time.monotonic()
     report: dict[str, Any] = {"selector": selector, "mode": spec["mode"], "secrets": {}}
-    credential: Any
-    if spec["mode"] == "replay":
-        stashed = load_stashed_token(spec["token_dir"], selector)
-        if stashed is None:
-            failure: dict[str, Any] = {
-                "outcome": "no_identity",
-                "http_status": None,
-                "error_code": "NoStashedToken",
-                "message": "no token was stashed for this identity by an earlier run",
-            }
-            report["token"] = failure
-            report["claims"] = None
-            report["secrets"] = {name: dict(failure) for name in spec["secrets"]}
-            report["blobs"] = {key: dict(failure) for key in spec["blobs"]}
-            return report
-        token, expires_on = str(stashed["token"]), int(stashed["expires_on"])
-        credential = StashedTokenCredential(token, expires_on)
-        report["token"] = {"outcome": "ok", "credential_source": "stash", "imds_requests": 0}
-    else:
-        got = fresh_token(selector, spec, deadline, plan)
-        trace = got.trace
-        if got.info is None:
-            failure = dict(classify_token_error(got.error or RuntimeError("no token"), trace))
-            failure["imds_requests"] = got.requests
-            failure["waited_ms"] = got.waited_ms
-            failure["elapsed_ms"] = int((time.monotonic() - started) * 1000)
-            report["token"] = failure
-            report["claims"] = None
-            report["secrets"] = {
-                name: {k: failure[k] for k in ("outcome", "http_status", "error_code", "message")}
-                for name in spec["secrets"]
-            }
-            report["blobs"] = {
-                key: {k: failure[k] for k in ("outcome", "http_status", "error_code", "message")}
-                for key in spec["blobs"]
-            }
-            return report
-        credential = got.credential
-        token, expires_on = got.info.token, int(got.info.expires_on)
-        report["token"] = {
-            "outcome": "ok",
-            "credential_source": credential_source(credential),
-            "imds_requests": got.requests,
-            "waited_ms": got.waited_ms,
-            "elapsed_ms": int((time.monotonic() - started) * 1000),
-        }
-        if spec["stash_token"] and spec["token_dir"]:
-            stash_token(spec["token_dir"], selector, token, expires_on)
-            report["token"]["stashed"] = True
-    report["claims"] = decode_claims(token)
-    report["token"]["expires_in_seconds"] = int(expires_on - time.time())
-    del token
+    vault = obtain_token(
+        selector, spec, deadline, plan, scope=VAULT_SCOPE, stash_name=selector, what="token"
+    )
+    report["token"] = vault.report
+    if vault.token is None:
+        report["claims"] = None
+        report["secrets"] = vault.failure_rows(spec["secrets"])
+        report["blobs"] = vault.failure_rows(spec["blobs"])
+        return report
+    report["claims"] = _present(vault)
     wanted = (spec.get("expect") or {}).get(selector)
     if spec["secrets"]:
-        client = _secret_client(spec, credential, deadline)
+        client = _secret_client(spec, vault.credential, deadline)
         with client:
             for name in spec["secrets"]:
                 retry = wanted is None or wanted.get(name) == "allowed"
                 report["secrets"][name] = read_secret(client, name, plan, deadline, retry)
     if spec["blobs"]:
-        fresh = None if spec["mode"] == "replay" else (credential, trace)
-        report.update(probe_blobs(selector, spec, fresh, deadline, plan))
+        report.update(probe_blobs(selector, spec, vault, deadline, plan))
     report["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     return report
 
@@ -800,60 +850,33 @@ def _blob_client(url: str, credential: Any, spec: dict[str, Any], deadline: Dead
 def probe_blobs(
     selector: str,
     spec: dict[str, Any],
-    fresh: tuple[Any, ImdsTrace] | None,
+    vault: Obtained,
     deadline: Deadline,
     plan: RetryPlan,
 ) -> dict[str, Any]:
     """``blob_token``, ``blob_claims`` and ``blobs`` for one identity.
 
-    ``fresh`` is the identity's credential (the one its vault token came from) and its
-    IMDS trace; it is asked for a ``https://storage.azure.com`` token. None means replay:
-    present the storage token an earlier run stashed.
+    The ``https://storage.azure.com`` token is asked of the credential the identity's
+    vault token came from (``vault``), or in replay mode taken from an earlier run's stash.
     """
-    started = time.monotonic()
-    failure: dict[str, Any] | None = None
-    if fresh is None:
-        stashed = load_stashed_token(spec["token_dir"], selector + STORAGE_STASH_SUFFIX)
-        if stashed is None:
-            failure = {
-                "outcome": "no_identity",
-                "http_status": None,
-                "error_code": "NoStashedToken",
-                "message": "no storage token was stashed for this identity by an earlier run",
-            }
-        else:
-            token, expires_on = str(stashed["token"]), int(stashed["expires_on"])
-            token_report: dict[str, Any] = {"outcome": "ok", "credential_source": "stash"}
-    else:
-        credential, trace = fresh
-        before = len(trace.statuses)
-        try:
-            info = credential.get_token_info(STORAGE_SCOPE)
-        except Exception as exc:
-            failure = dict(classify_token_error(exc, trace))
-            failure["imds_requests"] = len(trace.statuses) - before
-        else:
-            token, expires_on = info.token, int(info.expires_on)
-            token_report = {
-                "outcome": "ok",
-                "credential_source": credential_source(credential),
-                "imds_requests": len(trace.statuses) - before,
-                "elapsed_ms": int((time.monotonic() - started) * 1000),
-            }
-            if spec["stash_token"] and spec["token_dir"]:
-                stash_token(spec["token_dir"], selector + STORAGE_STASH_SUFFIX, token, expires_on)
-                token_report["stashed"] = True
-    if failure is not None:
-        row = {k: failure[k] for k in ("outcome", "http_status", "error_code", "message")}
+    storage = obtain_token(
+        selector,
+        spec,
+        deadline,
+        plan,
+        scope=STORAGE_SCOPE,
+        stash_name=selector + STORAGE_STASH_SUFFIX,
+        what="storage token",
+        via=vault,
+    )
+    if storage.token is None:
         return {
-            "blob_token": failure,
+            "blob_token": storage.report,
             "blob_claims": None,
-            "blobs": {key: dict(row) for key in spec["blobs"]},
+            "blobs": storage.failure_rows(spec["blobs"]),
         }
-    token_report["expires_in_seconds"] = int(expires_on - time.time())
-    claims = decode_claims(token)
-    presented = StashedTokenCredential(token, expires_on)
-    del token
+    claims = _present(storage)
+    presented = StashedTokenCredential(storage.token, storage.expires_on)
     wanted = (spec.get("expect") or {}).get(selector)
     results = {
         key: read_blob(
@@ -866,7 +889,7 @@ def probe_blobs(
         )
         for key, url in spec["blobs"].items()
     }
-    return {"blob_token": token_report, "blob_claims": claims, "blobs": results}
+    return {"blob_token": storage.report, "blob_claims": claims, "blobs": results}
 
 
 def evaluate(result: dict[str, Any], expect: dict[str, dict[str, str]] | None) -> bool:

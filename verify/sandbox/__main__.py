@@ -6,6 +6,12 @@ cleanly. ``--demo`` seeds a small topology (a vault with two secrets, a shared
 user-assigned identity, two VMs, secret- and vault-scoped grants, and ``vm-ops`` whose
 system identity owns the group, for ``az login --identity``) so there is something to
 point a client at; secret values are random and never printed.
+
+``--stack-file FILE`` deploys that stack instead (the stack program in the mock runtime,
+as ``verify check --target sandbox`` does) and lists, per host, what a process needs to
+run *as* that host here: each VM's and scale-set instance's IMDS address, and for each
+cluster workload the variables the workload identity webhook injects, its projected
+token file (valid 24 h, the longest the webhook allows) and its node's IMDS address.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from components.errors import ConfigError
+from verify.sandbox.aks.issuer import TOKEN_LIFETIME_RANGE
+from verify.sandbox.aks.workloads import pod_environment
 from verify.sandbox.sandbox import Sandbox, SandboxConfig
 
 
@@ -46,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workdir", help="directory for the CA certificate (default: a temp dir)")
     p.add_argument("--demo", action="store_true", help="seed a small demo topology")
+    p.add_argument(
+        "--stack-file",
+        metavar="FILE",
+        help="deploy this stack file (Pulumi.<stack>.yaml) and list its hosts' environments",
+    )
     p.add_argument("--json", action="store_true", help="print the endpoints as JSON")
     return p
 
@@ -73,6 +86,65 @@ def seed_demo(sb: Sandbox) -> None:
         "Owner",
         ops.system_principal_id,
     )
+
+
+def deploy_stack(sb: Sandbox, stack_file: str) -> dict[str, Any]:
+    """Deploy ``stack_file`` into ``sb``; what each of its hosts needs (see the module doc)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from verify.targets.sandbox import deploy  # noqa: PLC0415 (loads Pulumi: only on demand)
+
+    path = Path(stack_file)
+    stack = path.stem.split(".", 1)[-1] if path.stem.startswith("Pulumi.") else path.stem
+    outputs = deploy(sb, stack_config=path, stack=stack)
+    token_dir = Path(sb.ca_cert_path).parent / "workload-tokens"
+    hosts: dict[str, Any] = {
+        "vms": {
+            key: {"name": vm["name"], "imds": sb.imds_url(str(vm["id"]))}
+            for key, vm in (outputs.get("vms") or {}).items()
+        },
+        "scale_sets": {
+            key: {
+                "name": ss["name"],
+                "instances": {
+                    i.name: {"id": i.id, "imds": sb.imds_url(i)}
+                    for i in sb.state.instances(str(ss["id"]))
+                },
+            }
+            for key, ss in (outputs.get("scale_sets") or {}).items()
+        },
+        "workloads": {},
+    }
+    for cluster_key, cluster in (outputs.get("clusters") or {}).items():
+        for key in cluster.get("workloads") or {}:
+            workload = sb.state.workload(key)
+            if workload is None:
+                continue
+            pod = pod_environment(sb, workload, token_dir, lifetime_seconds=TOKEN_LIFETIME_RANGE[1])
+            hosts["workloads"][key] = {
+                "cluster": cluster_key,
+                "namespace": workload.namespace,
+                "service_account": workload.service_account,
+                "env": pod.webhook,
+                "token_file": str(pod.token_file) if pod.token_file else None,
+                "imds": pod.imds,
+                "ca_bundle": pod.ca_bundle,
+            }
+    return hosts
+
+
+def _print_hosts(hosts: dict[str, Any]) -> None:
+    for key, vm in hosts["vms"].items():
+        print(f"  vm {key:<14} imds {vm['imds']}")
+    for key, ss in hosts["scale_sets"].items():
+        for name, instance in ss["instances"].items():
+            print(f"  scaleset {key} {name:<24} imds {instance['imds']}")
+    for key, w in hosts["workloads"].items():
+        print(f"  workload {key} ({w['cluster']} {w['namespace']}/{w['service_account']})")
+        for name, value in w["env"].items():
+            print(f"    {name}={value}")
+        if not w["env"]:
+            print(f"    (no workload identity: IMDS on its node {w['imds']} is the kubelet's)")
 
 
 def _print_text(endpoints: dict[str, Any], sb: Sandbox) -> None:
@@ -127,11 +199,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         with sb:
             if args.demo:
                 seed_demo(sb)
+            try:
+                hosts = deploy_stack(sb, args.stack_file) if args.stack_file else None
+            except ConfigError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
             endpoints = sb.endpoints()
+            if hosts is not None:
+                endpoints["hosts"] = hosts
             if args.json:
                 print(json.dumps(endpoints, indent=2), flush=True)
             else:
                 _print_text(endpoints, sb)
+                if hosts is not None:
+                    _print_hosts(hosts)
             while not stop.wait(0.5):
                 pass
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from azure.identity import DefaultAzureCredential
+from verify_world import World
 
 from verify import probe
 from verify.evidence import blob, keyvault
@@ -204,3 +205,33 @@ def test_workload_identity_and_the_developer_credentials_are_named(
         assert probe.credential_source(credential) == source
     assert probe.credential_source(object()) == "unknown:object"
     assert probe.credential_source(probe.StashedTokenCredential("t", 0)) == "stash"
+
+
+# ---------------------------------------------------------------- one home for the audiences
+
+
+@pytest.mark.parametrize("audience", [*keyvault.AUDIENCES, blob.AUDIENCE])
+def test_the_sandbox_vault_accepts_exactly_key_vaults_audiences(
+    world: World, audience: str
+) -> None:
+    """The sandbox's Key Vault takes its audiences from the evidence module: a token for
+    each of them is judged by RBAC (200/403/404); a storage token is refused (401)."""
+    token = world.sb.issue_token(world.vm_a.system_principal_id, audience)
+    spec = probe.load_spec(
+        {
+            "vault_url": world.vault_url,
+            "secrets": ["no-such-secret"],
+            "ca_bundle": world.sb.ca_cert_path,
+            "verify_challenge_resource": False,
+            "budget_seconds": 5,
+        }
+    )
+    deadline = probe.Deadline(5)
+    plan = probe.RetryPlan(spec, deadline)
+    credential = probe.StashedTokenCredential(token, 2**31)
+    with probe._secret_client(spec, credential, deadline) as client:
+        seen = probe.read_secret(client, "no-such-secret", plan, deadline, retry_forbidden=False)
+    if audience in keyvault.AUDIENCES:
+        assert seen["http_status"] in (403, 404), seen
+    else:
+        assert (seen["outcome"], seen["http_status"]) == ("inconclusive", 401), seen

@@ -28,10 +28,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from components.armid import is_guid
+from verify.evidence import blob as blob_evidence
+from verify.evidence import keyvault as keyvault_evidence
 from verify.sandbox.entra.errors import EntraError
 from verify.sandbox.state.records import ServicePrincipal
 
-VAULT_AUDIENCES = ("https://vault.azure.net", "https://vault.azure.net/")
 ARM_AUDIENCES = (
     "https://management.azure.com",
     "https://management.azure.com/",
@@ -41,11 +42,12 @@ ARM_AUDIENCES = (
 #: Entra accepts as a resource too.
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_AUDIENCES = ("https://graph.microsoft.com", "https://graph.microsoft.com/", GRAPH_APP_ID)
+#: The data planes' audiences come from their evidence modules (one home per plane).
 KNOWN_RESOURCES = (
-    *VAULT_AUDIENCES,
+    *keyvault_evidence.AUDIENCES,
     *ARM_AUDIENCES,
     *GRAPH_AUDIENCES,
-    "https://storage.azure.com",
+    blob_evidence.AUDIENCE,
 )
 
 

@@ -32,10 +32,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from components.roles import DELETE_SECRET, GET_SECRET, READ_SECRET_METADATA, SET_SECRET
+from verify.evidence import keyvault as keyvault_evidence
 from verify.sandbox.api_versions import check_keyvault
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import KEYVAULT_MAX_BODY_BYTES, BodyError, read_body
-from verify.sandbox.entra.tokens import VAULT_AUDIENCES
 from verify.sandbox.keyvault.bodies import set_secret_fields
 from verify.sandbox.keyvault.errors import KeyVaultHttpError, error
 from verify.sandbox.keyvault.secret_rules import check_name
@@ -91,7 +91,9 @@ class KeyVaultService:
         client that sent a bad token is told where to get a good one.
         """
         try:
-            claims = self._auth.authenticate(request.headers.get("authorization"), VAULT_AUDIENCES)
+            claims = self._auth.authenticate(
+                request.headers.get("authorization"), keyvault_evidence.AUDIENCES
+            )
         except AuthError as failure:
             prefix = {
                 "missing": "AKV10000: Request is missing a Bearer or PoP token.",

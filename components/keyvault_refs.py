@@ -73,8 +73,8 @@ def is_reference(value: str) -> bool:
 def parse_secret_uri(uri: str, *, any_host: bool = False) -> ParsedReference | None:
     """``https://<vault>.vault.azure.net/secrets/<name>[/<version>]`` (None if malformed).
 
-    ``any_host`` accepts another host (the sandbox's loopback vault), the vault then being
-    the host's first label.
+    ``any_host`` accepts another host (the sandbox's loopback vault): the vault is then
+    known only by its URL (``vault`` empty, ``vault_url`` set).
     """
     parts = urlsplit(uri.strip())
     host = parts.hostname or ""
@@ -84,7 +84,7 @@ def parse_secret_uri(uri: str, *, any_host: bool = False) -> ParsedReference | N
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) not in (2, 3) or segments[0] != "secrets" or not _SECRET.match(segments[1]):
         return None
-    vault = match.group(1) if match else host.split(".")[0]
+    vault = match.group(1) if match else ""
     version = segments[2] if len(segments) == 3 else None
     netloc = parts.netloc
     return ParsedReference(vault, segments[1], version, f"https://{netloc}/")

@@ -266,7 +266,7 @@ class _Site(pulumi.ComponentResource, Grantable):
                     "use https://<vault>.vault.azure.net/secrets/<name>[/<version>] "
                     "(e.g. vault.secret_uris['<name>'])",
                 )
-            settings[ref.setting] = pulumi.Output.from_input(ref.secret_uri).apply(reference_value)
+            settings[ref.setting] = ref.secret_uri  # made a reference below, once all passed
         chosen = args.key_vault_reference_identity
         kv_identity: pulumi.Input[str]
         if chosen is None:
@@ -285,6 +285,8 @@ class _Site(pulumi.ComponentResource, Grantable):
             )
             kv_identity = SYSTEM_ASSIGNED if chosen == SYSTEM else chosen
         client_id = code_client_id(args.identities, args.default_identity, "default_identity")
+        for ref in args.key_vault_references:
+            settings[ref.setting] = pulumi.Output.from_input(ref.secret_uri).apply(reference_value)
         return settings, kv_identity, client_id
 
     def _grant_principal(self) -> pulumi.Output[str]:

@@ -258,15 +258,12 @@ class AppsArm:
                 "The identity chosen to resolve Key Vault references is not enabled.",
             )
         vault = next(
-            (
-                v
-                for v in self.of_type("Microsoft.KeyVault/vaults")
-                if v["name"].lower() == parsed.vault.lower()
-            ),
+            (v for v in self.of_type("Microsoft.KeyVault/vaults") if _is_vault(v, parsed)),
             None,
         )
         if vault is None:
-            return keyvault_refs.VAULT_NOT_FOUND, f"Key Vault '{parsed.vault}' was not found."
+            named = parsed.vault or parsed.vault_url
+            return keyvault_refs.VAULT_NOT_FOUND, f"Key Vault '{named}' was not found."
         secret_id = f"{vault['id']}/secrets/{parsed.secret}"
         if not reads_secret(principal, secret_id):
             return (
@@ -291,3 +288,14 @@ class AppsArm:
             if role is not None and role.permits_data_action(GET_SECRET):
                 return True
         return False
+
+
+def _is_vault(doc: JSON, parsed: keyvault_refs.ParsedReference) -> bool:
+    """The vault a reference names: by name, or (a loopback vault) by its URI."""
+    if parsed.vault:
+        return str(doc["name"]).lower() == parsed.vault.lower()
+    uri = str((doc.get("properties") or {}).get("vaultUri") or "")
+    return (
+        bool(parsed.vault_url)
+        and uri.rstrip("/").lower() == str(parsed.vault_url).rstrip("/").lower()
+    )

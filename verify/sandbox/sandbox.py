@@ -30,6 +30,9 @@ from components.armid import is_guid
 from components.errors import ConfigError
 from verify.sandbox.aks import errors as aks_errors
 from verify.sandbox.aks.issuer import ClusterIssuers
+from verify.sandbox.appservice import errors as appservice_errors
+from verify.sandbox.appservice.service import TOKEN_PATH as APP_TOKEN_PATH
+from verify.sandbox.appservice.service import AppServiceIdentity
 from verify.sandbox.arm import cli as arm_cli
 from verify.sandbox.arm import errors as arm_errors
 from verify.sandbox.arm.service import ArmService
@@ -59,7 +62,13 @@ from verify.sandbox.server import (
     require_loopback,
 )
 from verify.sandbox.state.storage import StorageAccount
-from verify.sandbox.state.store import SandboxState, ServicePrincipal, Vault, VirtualMachine
+from verify.sandbox.state.store import (
+    AppHost,
+    SandboxState,
+    ServicePrincipal,
+    Vault,
+    VirtualMachine,
+)
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -158,6 +167,7 @@ class Sandbox:
             self.issuer_service, self.state, lambda: self.faults.deleted_principal_tokens, skew
         )
         self._imds = ImdsService(self.state, self.issuer_service)
+        self._appservice = AppServiceIdentity(self.state, self.issuer_service)
         self._keyvault = KeyVaultService(self.state, self.authenticator, self.rbac)
         self._blob = BlobService(self.state, self.authenticator, self.rbac)
         self._arm = ArmService(
@@ -203,6 +213,7 @@ class Sandbox:
         self._oidc_listener: Listener | None = None
         self._clusters_listener: Listener | None = None
         self._imds_listeners: dict[str, Listener] = {}
+        self._app_listeners: dict[str, Listener] = {}
         self._vault_listeners: dict[str, Listener] = {}
         self._blob_listeners: dict[str, Listener] = {}
         self.state.subscribe(self._on_event)
@@ -262,6 +273,8 @@ class Sandbox:
                 self.issuer_service.add_resource(resource)
             for vm in [*self.state.vms(), *self.state.instances()]:
                 self._start_imds(vm)
+            for app in self.state.apps():
+                self._start_app(app)
             for vault in self.state.vaults():
                 self._start_vault(vault)
             for account in self.state.storage_accounts():
@@ -275,6 +288,7 @@ class Sandbox:
                 return
             listeners = [
                 *self._imds_listeners.values(),
+                *self._app_listeners.values(),
                 *self._vault_listeners.values(),
                 *self._blob_listeners.values(),
                 self._arm_listener,
@@ -284,6 +298,7 @@ class Sandbox:
                 self._clusters_listener,
             ]
             self._imds_listeners.clear()
+            self._app_listeners.clear()
             self._vault_listeners.clear()
             self._blob_listeners.clear()
             live = [listener for listener in listeners if listener is not None]
@@ -340,6 +355,20 @@ class Sandbox:
                 aliases=(vm.id,),
             )
 
+    def _start_app(self, app: AppHost) -> None:
+        """One identity endpoint per app (plain HTTP on loopback, as the platform's is
+        reached over the app's own loopback)."""
+        with self._lock:
+            if self._loop is None or app.id.lower() in self._app_listeners:
+                return
+            self._app_listeners[app.id.lower()] = self._listen(
+                self._appservice.app(app.id),
+                "appservice",
+                app.name,
+                appservice_errors.fault_error_body,
+                aliases=(app.id,),
+            )
+
     def _start_vault(self, vault: Vault) -> None:
         with self._lock:
             if self._loop is None or vault.name.lower() in self._vault_listeners:
@@ -384,6 +413,11 @@ class Sandbox:
         elif kind == "instance_deleted" and isinstance(obj, VirtualMachine):
             with self._lock:
                 listener = self._imds_listeners.pop(obj.id.lower(), None)
+        elif kind == "app_created" and isinstance(obj, AppHost):
+            self._start_app(obj)
+        elif kind == "app_deleted" and isinstance(obj, AppHost):
+            with self._lock:
+                listener = self._app_listeners.pop(obj.id.lower(), None)
             self._stop_listener(listener)
         elif kind == "vault_created" and isinstance(obj, Vault):
             self._start_vault(obj)
@@ -503,6 +537,44 @@ class Sandbox:
                 "vm", str(vm), "has no IMDS listener", "create the VM in sb.state first"
             )
         return listener.url
+
+    def app_identity_endpoint(self, app: AppHost | str) -> str:
+        """``http://127.0.0.1:<port>/msi/token``: an app's ``IDENTITY_ENDPOINT`` (by app
+        object, ARM ID or name)."""
+        self._require_started()
+        found = self._find_app(app)
+        with self._lock:
+            listener = self._app_listeners.get(found.id.lower())
+        if listener is None:
+            raise ConfigError("app", str(app), "has no identity endpoint", "deploy the app first")
+        return listener.url + APP_TOKEN_PATH
+
+    def app_env(self, app: AppHost | str) -> dict[str, str]:
+        """The environment App Service / Functions / Container Apps give the app's process
+        (``IDENTITY_ENDPOINT``, ``IDENTITY_HEADER``; Container Apps also ``MSI_ENDPOINT``)
+        plus the sandbox CA bundle, so code run locally gets exactly that app's tokens."""
+        found = self._find_app(app)
+        endpoint = self.app_identity_endpoint(found)
+        env = {
+            "IDENTITY_ENDPOINT": endpoint,
+            "IDENTITY_HEADER": found.identity_header,
+            "REQUESTS_CA_BUNDLE": self.ca_cert_path,
+            "SSL_CERT_FILE": self.ca_cert_path,
+        }
+        if found.kind == "containerapp":
+            env["MSI_ENDPOINT"] = endpoint
+        return env
+
+    def _find_app(self, app: AppHost | str) -> AppHost:
+        wanted = app.id if isinstance(app, AppHost) else app
+        found = (
+            self.state.app(wanted)
+            if wanted.startswith("/")
+            else next((a for a in self.state.apps() if a.name.lower() == wanted.lower()), None)
+        )
+        if found is None:
+            raise ConfigError("app", wanted, "is not an app of this sandbox", "deploy it first")
+        return found
 
     def vault_url(self, vault: Vault | str) -> str:
         """``https://127.0.0.1:<port>/`` of a vault's data plane (by Vault, ARM ID or name)."""
@@ -653,6 +725,7 @@ class Sandbox:
             "oidc_url": self.oidc_url,
             "ca_cert_path": self.ca_cert_path,
             "imds": {vm.name: self.imds_url(vm) for vm in self.state.vms()},
+            "apps": {a.name: self.app_identity_endpoint(a) for a in self.state.apps()},
             "vaults": {v.name: self.vault_url(v) for v in self.state.vaults()},
             "storage_accounts": {a.name: self.blob_url(a) for a in self.state.storage_accounts()},
         }

@@ -30,13 +30,16 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
 
+from components.arm import app_shapes
 from components.arm.errors import ArmError
 from components.arm.memory import InMemoryArm
 from components.arm.memory_storage import default_blob_endpoint
 from components.arm.rules import WriteOrdering
+from components.arm.shapes import AttachedIdentity
 from components.arm.tokens import (
     PULUMI_BLOB,
     PULUMI_BLOB_CONTAINER,
+    PULUMI_CONTAINER_APP,
     PULUMI_FEDERATED_CREDENTIAL,
     PULUMI_KEY_VAULT,
     PULUMI_KEY_VAULT_SECRET,
@@ -48,6 +51,7 @@ from components.arm.tokens import (
     PULUMI_USER_ASSIGNED_IDENTITY,
     PULUMI_VIRTUAL_MACHINE,
     PULUMI_VIRTUAL_MACHINE_SCALE_SET,
+    PULUMI_WEB_APP,
 )
 from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
@@ -130,6 +134,8 @@ class SandboxBackend(InMemoryArm):
                 PULUMI_SEEDED_BLOB: self._sb_seeded_blob,
                 PULUMI_VIRTUAL_MACHINE_SCALE_SET: self._sb_scale_set,
                 PULUMI_MANAGED_CLUSTER: self._sb_cluster,
+                PULUMI_WEB_APP: self._sb_site,
+                PULUMI_CONTAINER_APP: self._sb_container_app,
             }
         )
         # A cluster's issuer is one of the sandbox's HTTPS cluster issuers.
@@ -298,6 +304,68 @@ class SandboxBackend(InMemoryArm):
                 location=doc["location"],
             )
         return doc
+
+    def _sb_site(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._site(arm_id, inputs)  # the shared model's rules and shape
+        kind = "functionapp" if str(inputs.get("kind", "")).startswith("functionapp") else "webapp"
+        return self._sb_app(doc, inputs, kind, hidden=())
+
+    def _sb_container_app(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._container_app(arm_id, inputs)
+        settings = (inputs.get("configuration") or {}).get("identitySettings") or []
+        # Lifecycle None hides an identity from the app's code, Init from its main container.
+        hidden = [str(s["identity"]) for s in settings if s.get("lifecycle") in ("None", "Init")]
+        return self._sb_app(doc, inputs, "containerapp", hidden=hidden)
+
+    def _sb_app(
+        self, doc: dict[str, Any], inputs: dict[str, Any], kind: str, hidden: Sequence[str]
+    ) -> dict[str, Any]:
+        """The app in the sandbox's state (its principals, its identity endpoint); the
+        document's identity block then shows the state's principals."""
+        identity_in = inputs.get("identity") or {}
+        system_on = "systemassigned" in str(identity_in.get("type") or "").replace(" ", "").lower()
+        app = self.state.create_or_update_app(
+            doc["id"],
+            kind=kind,
+            system_assigned=system_on,
+            user_assigned=[str(u) for u in identity_in.get("userAssignedIdentities") or []],
+            hidden=hidden,
+            tags=dict(inputs.get("tags") or {}),
+        )
+        attached = {}
+        for uai_id in app.user_assigned:
+            uai = self.state.attached_identity(app.id, uai_id)
+            if uai is not None:
+                attached[uai.id] = AttachedIdentity(uai.principal_id, uai.client_id)
+        block = app_shapes.identity(
+            system_principal_id=app.system_principal_id,
+            tenant_id=self.state.tenant_id,
+            user_assigned=attached,
+            compact=kind == "containerapp",
+        )
+        if block is None:
+            doc.pop("identity", None)
+        else:
+            doc["identity"] = block
+        return doc
+
+    def key_vault_reference_statuses(
+        self,
+        site_id: str,
+        reads_secret: Any = None,
+        *,
+        any_host: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Statuses decided by the sandbox's RBAC evaluator, the one Key Vault enforces."""
+
+        def reads(principal_id: str, secret_id: str) -> bool:
+            return self.sandbox.rbac.check_data_action(
+                principal_id, "Microsoft.KeyVault/vaults/secrets/getSecret/action", secret_id
+            ).allowed
+
+        return super().key_vault_reference_statuses(
+            site_id, reads_secret or reads, any_host=any_host
+        )
 
     def _blob_endpoint(self, account: str) -> str:
         """The account's loopback Blob endpoint once it exists in the sandbox (path-style,

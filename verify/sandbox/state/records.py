@@ -22,6 +22,7 @@ EventKind = Literal[
     "vault_created", "vault_deleted", "principal_deleted",
     "storage_account_created", "storage_account_deleted",
     "instance_created", "instance_deleted", "cluster_created", "cluster_deleted",
+    "app_created", "app_deleted",
 ]  # fmt: skip
 
 

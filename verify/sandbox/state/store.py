@@ -25,6 +25,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
+from verify.sandbox.state.apps import AppHost, AppsMixin
 from verify.sandbox.state.base import Listener, StateBase
 from verify.sandbox.state.federation import ClientCredentialsMixin
 from verify.sandbox.state.fleet import FleetMixin
@@ -49,6 +50,7 @@ from verify.sandbox.state.records import (
 from verify.sandbox.state.storage import StorageMixin
 
 __all__ = [
+    "AppHost",
     "DeletedSecret",
     "EventKind",
     "Listener",
@@ -68,7 +70,12 @@ __all__ = [
 
 
 class SandboxState(
-    VaultsMixin, RoleAssignmentsMixin, ClientCredentialsMixin, StorageMixin, FleetMixin
+    VaultsMixin,
+    RoleAssignmentsMixin,
+    ClientCredentialsMixin,
+    StorageMixin,
+    FleetMixin,
+    AppsMixin,
 ):
     """Thread-safe in-memory Azure: one tenant, one subscription.
 
@@ -85,6 +92,7 @@ class SandboxState(
         # (VM, identity ID) -> the identity as it was when attached: the VM holds that
         # principal, not whatever later carries the same name.
         self._bindings: dict[tuple[str, str], UserAssignedIdentity] = {}
+        self._init_apps()
 
     # ---------------------------------------------------- user-assigned identities
     def create_identity(

@@ -1,0 +1,241 @@
+"""The App Service / Functions / Container Apps identity endpoint, one per app, after a
+stack with one app of each kind sharing one user-assigned identity is deployed into the
+sandbox: the real azure-identity (sync and async) gets each app's tokens through the app's
+own ``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``, and every refusal has the platform's
+status and body."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import pytest
+from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
+from azure.keyvault.secrets import SecretClient
+
+from components.testing import AzureMocks, run_program
+from verify.sandbox import Sandbox
+from verify.stacks import PROGRAM
+from verify.targets.sandbox import SandboxBackend
+
+VAULT = "https://vault.azure.net"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJLVFMIXrgzADPBSTYezYSlnCLrMmPku+3yCgAiifuvd me"
+
+
+@dataclass
+class Deployed:
+    outputs: dict[str, Any]
+    backend: SandboxBackend
+    values: dict[str, str]
+
+    def app(self, key: str) -> dict[str, Any]:
+        return dict(self.outputs["apps"][key])
+
+
+def _config(suffix: str) -> dict[str, Any]:
+    values = {"db": f"db-{uuid.uuid4().hex}", "api": f"api-{uuid.uuid4().hex}"}
+    return {
+        "mikit:location": "westeurope",
+        "mikit:resourceGroup": f"rg-apps-{suffix}",
+        "mikit:sshPublicKey": SSH_KEY,
+        "mikit:vault": {"name": f"kv-apps-{suffix}", "softDeleteRetentionDays": 7},
+        "mikit:secrets": ["db", "api"],
+        **{f"mikit:secret-{k}": v for k, v in values.items()},
+        "mikit:identities": {"shared": {"name": f"id-shared-{suffix}"}},
+        "mikit:apps": {
+            "web": {
+                "kind": "webapp",
+                "name": f"app-web-{suffix}",
+                "systemIdentity": True,
+                "userAssigned": ["shared"],
+                "keyVaultReferences": {"DB_PASSWORD": "db", "API_KEY": "api"},
+            },
+            "func": {
+                "kind": "functionapp",
+                "name": f"func-{suffix}",
+                "userAssigned": ["shared"],
+                "keyVaultReferences": {"API_KEY": "api"},
+                "keyVaultReferenceIdentity": "shared",
+            },
+            "jobs": {
+                "kind": "containerapp",
+                "name": f"ca-jobs-{suffix}",
+                "systemIdentity": True,
+                "userAssigned": ["shared"],
+                "identityLifecycles": {"shared": "None"},
+            },
+        },
+        "mikit:grants": [
+            {"principal": "app:web", "role": "Key Vault Secrets User", "target": "secret:db"},
+            {
+                "principal": "identity:shared",
+                "role": "Key Vault Secrets User",
+                "target": "secret:api",
+            },
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def deployed(sb: Sandbox) -> Deployed:
+    suffix = uuid.uuid4().hex[:6]
+    config = _config(suffix)
+    backend = SandboxBackend(sb)
+    outputs = run_program(PROGRAM, config, mocks=AzureMocks(backend), stack="sandbox")
+    values = {k.removeprefix("mikit:secret-"): v for k, v in config.items() if "secret-" in k}
+    return Deployed(dict(outputs), backend, values)
+
+
+@pytest.fixture
+def on_app(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    def enter(name: str) -> dict[str, str]:
+        env = sb.app_env(name)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return env
+
+    yield enter
+
+
+def _claims(token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_each_app_gets_its_own_system_identity_through_azure_identity(
+    deployed: Deployed, on_app: Any, sb: Sandbox
+) -> None:
+    for key in ("web", "jobs"):
+        app = deployed.app(key)
+        on_app(app["name"])
+        token = ManagedIdentityCredential().get_token(f"{VAULT}/.default").token
+        claims = _claims(token)
+        assert claims["oid"] == app["system_principal_id"]
+        assert claims["xms_mirid"].lower() == app["id"].lower()
+
+
+def test_a_user_assigned_only_app_uses_its_client_id(
+    deployed: Deployed, on_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = deployed.outputs["identities"]["shared"]
+    on_app(deployed.app("func")["name"])
+    # What the component sets as the app setting AZURE_CLIENT_ID, DefaultAzureCredential reads.
+    monkeypatch.setenv("AZURE_CLIENT_ID", shared["client_id"])
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential")
+    token = DefaultAzureCredential().get_token(f"{VAULT}/.default").token
+    assert _claims(token)["oid"] == shared["principal_id"]
+
+
+def test_the_async_credential_and_a_secret_read(
+    deployed: Deployed, on_app: Any, sb: Sandbox
+) -> None:
+    web = deployed.app("web")
+    on_app(web["name"])
+
+    async def token() -> str:
+        async with AsyncManagedIdentityCredential() as credential:
+            return (await credential.get_token(f"{VAULT}/.default")).token
+
+    assert _claims(asyncio.run(token()))["oid"] == web["system_principal_id"]
+    client = SecretClient(
+        deployed.outputs["vault"]["uri"], ManagedIdentityCredential(), **sb.keyvault_client_kwargs()
+    )
+    assert client.get_secret("db").value == deployed.values["db"]
+
+
+def test_selectors_and_the_hidden_identity(deployed: Deployed, sb: Sandbox) -> None:
+    shared = deployed.outputs["identities"]["shared"]
+    web, jobs = deployed.app("web"), deployed.app("jobs")
+    env = sb.app_env(web["name"])
+    base = f"{env['IDENTITY_ENDPOINT']}?api-version=2019-08-01&resource={VAULT}"
+    header = {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]}
+    for selector in (
+        f"client_id={shared['client_id']}",
+        f"principal_id={shared['principal_id']}",
+        f"object_id={shared['principal_id']}",
+        f"mi_res_id={shared['id']}",
+    ):
+        status, body = _get(f"{base}&{selector}", header)
+        assert status == 200, body
+        answer = json.loads(body)
+        assert set(answer) == {"access_token", "expires_on", "resource", "token_type", "client_id"}
+        assert isinstance(answer["expires_on"], str) and answer["expires_on"].isdigit()
+        assert answer["client_id"] == shared["client_id"]
+        assert _claims(answer["access_token"])["oid"] == shared["principal_id"]
+    # The container app holds the shared identity, but its lifecycle None hides it from code.
+    jobs_env = sb.app_env(jobs["name"])
+    assert jobs_env["MSI_ENDPOINT"] == jobs_env["IDENTITY_ENDPOINT"]
+    status, body = _get(
+        f"{jobs_env['IDENTITY_ENDPOINT']}?api-version=2019-08-01&resource={VAULT}"
+        f"&client_id={shared['client_id']}",
+        {"X-IDENTITY-HEADER": jobs_env["IDENTITY_HEADER"]},
+    )
+    assert status == 500
+    error = json.loads(body)
+    assert set(error) == {"statusCode", "message", "correlationId"}
+    assert error["statusCode"] == 500
+    assert error["message"].startswith("No User Assigned or Delegated Managed Identity found")
+
+
+def test_refusals_have_the_platform_status_and_body(deployed: Deployed, sb: Sandbox) -> None:
+    web, func = deployed.app("web"), deployed.app("func")
+    env = sb.app_env(web["name"])
+    url = f"{env['IDENTITY_ENDPOINT']}?api-version=2019-08-01&resource={VAULT}"
+    assert _get(url) == (403, b"")
+    assert _get(url, {"X-IDENTITY-HEADER": "wrong"}) == (403, b"")
+    # Another app's header is wrong here too: each app has its own.
+    other = sb.app_env(func["name"])["IDENTITY_HEADER"]
+    assert _get(url, {"X-IDENTITY-HEADER": other}) == (403, b"")
+    assert _get(url, {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]}, method="POST")[0] == 405
+    unknown = f"{url}&client_id={uuid.uuid4()}"
+    status, body = _get(unknown, {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]})
+    assert status == 500 and json.loads(body)["statusCode"] == 500
+    # No selector on an app without a system identity: there is no identity to use.
+    func_env = sb.app_env(func["name"])
+    status, body = _get(
+        f"{func_env['IDENTITY_ENDPOINT']}?api-version=2019-08-01&resource={VAULT}",
+        {"X-IDENTITY-HEADER": func_env["IDENTITY_HEADER"]},
+    )
+    assert status == 500
+
+
+def test_key_vault_reference_statuses_come_from_the_vaults_rbac(deployed: Deployed) -> None:
+    web, func = deployed.app("web"), deployed.app("func")
+    web_statuses = {
+        r["name"]: r["properties"]["status"]
+        for r in deployed.backend.key_vault_reference_statuses(web["id"])
+    }
+    # The web app's system identity may read db only; api is the shared identity's.
+    assert web_statuses == {"DB_PASSWORD": "Resolved", "API_KEY": "AccessToKeyVaultDenied"}
+    func_statuses = {
+        r["name"]: r["properties"]["status"]
+        for r in deployed.backend.key_vault_reference_statuses(func["id"])
+    }
+    assert func_statuses == {"API_KEY": "Resolved"}
+
+
+def test_deleting_an_app_removes_its_endpoint_and_principal(
+    deployed: Deployed, sb: Sandbox
+) -> None:
+    jobs = deployed.app("jobs")
+    sb.app_env(jobs["name"])
+    sb.state.delete_app(jobs["id"])
+    assert sb.state.principal(jobs["system_principal_id"]) is None
+    with pytest.raises(Exception, match="is not an app of this sandbox"):
+        sb.app_env(jobs["name"])

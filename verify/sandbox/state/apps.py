@@ -1,0 +1,142 @@
+"""App hosts (App Service / Functions sites, container apps) in the sandbox's state (a
+SandboxState mixin).
+
+An app holds identities as a VM does (a system principal made with it and deleted with it
+or when turned off; user-assigned identities bound as attached), plus what its identity
+endpoint needs: the secret ``X-IDENTITY-HEADER`` value the platform gives the app's
+process (``IDENTITY_HEADER``), and the identities hidden from the app's code by a Container
+Apps ``identitySettings`` lifecycle of ``None`` (or ``Init``: init containers only; the
+probe and the app's code run in the main container). Creating or deleting an app emits
+``app_created`` / ``app_deleted`` so the Sandbox gives each app its own listener.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from verify.sandbox.state.records import SandboxError, key
+
+#: How identitySettings and Key Vault secrets name the system identity.
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class AppHost:
+    id: str
+    name: str
+    kind: str  # webapp | functionapp | containerapp
+    resource_group: str
+    system_principal_id: str | None
+    user_assigned: tuple[str, ...]
+    identity_header: str
+    #: ``system`` and/or identity ARM IDs (lower-cased) the app's code cannot use.
+    hidden: frozenset[str] = frozenset()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class AppsMixin:
+    """The host (SandboxState) provides ``_lock``, ``_emit``, ``_require_group``,
+    ``_resource_id``, ``create_principal``, ``_delete_principal``, ``_identities`` and
+    ``_bind``."""
+
+    _lock: Any
+    _apps: dict[str, AppHost]
+
+    def _init_apps(self) -> None:
+        self._apps = {}
+
+    def create_or_update_app(
+        self,
+        app_id: str,
+        *,
+        kind: str,
+        system_assigned: bool,
+        user_assigned: Sequence[str],
+        hidden: Collection[str] = (),
+        tags: dict[str, str] | None = None,
+    ) -> AppHost:
+        """Create the app or set its identities (a PUT: every listed identity rebound)."""
+        host: Any = self
+        parts = app_id.rstrip("/").split("/")
+        group, name = parts[parts.index("resourceGroups") + 1], parts[-1]
+        host._require_group(group)
+        events: list[tuple[str, object]] = []
+        with self._lock:
+            existing = self._apps.get(key(app_id))
+            ids: list[str] = []
+            for uai_id in user_assigned:
+                uai = host._identities.get(key(uai_id))
+                if uai is None:
+                    raise SandboxError(
+                        400,
+                        "FailedIdentityOperation",
+                        f"Identity '{uai_id}' does not exist or cannot be assigned.",
+                    )
+                if key(uai.id) not in {key(i) for i in ids}:
+                    ids.append(uai.id)
+            principal_id = existing.system_principal_id if existing else None
+            if system_assigned and principal_id is None:
+                principal_id = host.create_principal(name, "system", app_id).object_id
+            elif not system_assigned and principal_id is not None:
+                events.append(("principal_deleted", host._delete_principal(principal_id)))
+                principal_id = None
+            app = AppHost(
+                id=app_id,
+                name=name,
+                kind=kind,
+                resource_group=group,
+                system_principal_id=principal_id,
+                user_assigned=tuple(ids),
+                identity_header=existing.identity_header if existing else secrets.token_hex(16),
+                hidden=frozenset(h.lower() for h in hidden),
+                tags=dict(tags or {}),
+            )
+            self._apps[key(app_id)] = app
+            kept = {key(u) for u in existing.user_assigned} if existing else set()
+            host._bind(app, kept, None)
+        if existing is None:
+            events.insert(0, ("app_created", app))
+        host._emit(events)
+        return app
+
+    def app(self, app_id: str) -> AppHost | None:
+        with self._lock:
+            return self._apps.get(key(app_id))
+
+    def apps(self) -> list[AppHost]:
+        with self._lock:
+            return list(self._apps.values())
+
+    def delete_app(self, app_id: str) -> AppHost | None:
+        """Delete the app and its system principal; its role assignments stay, orphaned."""
+        host: Any = self
+        events: list[tuple[str, object]] = []
+        with self._lock:
+            app = self._apps.pop(key(app_id), None)
+            if app is None:
+                return None
+            for binding in [b for b in host._bindings if b[0] == key(app_id)]:
+                del host._bindings[binding]
+            if app.system_principal_id:
+                events.append(
+                    ("principal_deleted", host._delete_principal(app.system_principal_id))
+                )
+        host._emit([("app_deleted", app), *events])
+        return app
+
+    def set_app_system_identity(self, app_id: str, enabled: bool) -> AppHost:
+        """Turn the app's system identity on or off (a new principal when turned on)."""
+        app = self.app(app_id)
+        if app is None:
+            raise SandboxError(404, "ResourceNotFound", f"The Resource '{app_id}' was not found.")
+        return self.create_or_update_app(
+            app_id,
+            kind=app.kind,
+            system_assigned=enabled,
+            user_assigned=app.user_assigned,
+            hidden=app.hidden,
+            tags=app.tags,
+        )

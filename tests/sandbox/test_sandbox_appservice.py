@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+import yaml
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
@@ -27,6 +33,7 @@ from verify.stacks import PROGRAM
 from verify.targets.sandbox import SandboxBackend
 
 VAULT = "https://vault.azure.net"
+REPO = Path(__file__).resolve().parents[2]
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJLVFMIXrgzADPBSTYezYSlnCLrMmPku+3yCgAiifuvd me"
 
 
@@ -150,7 +157,7 @@ def test_the_async_credential_and_a_secret_read(
 
     async def token() -> str:
         async with AsyncManagedIdentityCredential() as credential:
-            return (await credential.get_token(f"{VAULT}/.default")).token
+            return str((await credential.get_token(f"{VAULT}/.default")).token)
 
     assert _claims(asyncio.run(token()))["oid"] == web["system_principal_id"]
     client = SecretClient(
@@ -239,3 +246,63 @@ def test_deleting_an_app_removes_its_endpoint_and_principal(
     assert sb.state.principal(jobs["system_principal_id"]) is None
     with pytest.raises(Exception, match="is not an app of this sandbox"):
         sb.app_env(jobs["name"])
+
+
+_USER_CODE = """
+import json, os, sys
+import jwt
+from azure.identity import DefaultAzureCredential
+out = {}
+for key, app in json.load(sys.stdin).items():
+    for var in [v for v in os.environ if v.startswith(("IDENTITY_", "MSI_", "AZURE_"))]:
+        del os.environ[var]
+    os.environ.update(app["env"])
+    os.environ["AZURE_TOKEN_CREDENTIALS"] = "ManagedIdentityCredential"
+    token = DefaultAzureCredential().get_token("https://vault.azure.net/.default").token
+    out[key] = jwt.decode(token, options={"verify_signature": False})["xms_mirid"]
+print(json.dumps(out))
+"""
+
+
+def test_the_command_lists_each_apps_environment_for_local_code(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_"))}
+    stack_file = REPO / "stacks" / "Pulumi.sandbox.yaml"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "verify.sandbox", "--stack-file", str(stack_file), "--json",
+         "--workdir", str(tmp_path)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.rstrip() == "}":
+                break
+        apps = json.loads("".join(lines))["hosts"]["apps"]
+        assert {k: a["kind"] for k, a in apps.items()} == {
+            "web": "webapp",
+            "func": "functionapp",
+            "jobs": "containerapp",
+        }
+        for app in apps.values():
+            assert {"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE"} <= set(app["env"])
+        assert "MSI_ENDPOINT" in apps["jobs"]["env"] and "AZURE_CLIENT_ID" in apps["func"]["env"]
+        config = yaml.safe_load(stack_file.read_text())["config"]
+        assert apps["web"]["env"]["DB_PASSWORD"] == config["mikit:secret-app-db-password"]
+        assert apps["web"]["key_vault_references"] == {"DB_PASSWORD": "Resolved"}
+        assert apps["jobs"]["env"]["REPORTS_TOKEN"] == config["mikit:secret-reports-token"]
+        child = subprocess.run(
+            [sys.executable, "-c", _USER_CODE],
+            input=json.dumps(apps), cwd=REPO, env=env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert child.returncode == 0, child.stderr
+        mirids = json.loads(child.stdout)
+        assert mirids["web"].lower() == apps["web"]["id"].lower()
+        assert mirids["jobs"].lower() == apps["jobs"]["id"].lower()
+        assert "/userassignedidentities/" in mirids["func"].lower()
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr

@@ -11,7 +11,10 @@ point a client at; secret values are random and never printed.
 as ``verify check --target sandbox`` does) and lists, per host, what a process needs to
 run *as* that host here: each VM's and scale-set instance's IMDS address, and for each
 cluster workload the variables the workload identity webhook injects, its projected
-token file (valid 24 h, the longest the webhook allows) and its node's IMDS address.
+token file (valid 24 h, the longest the webhook allows) and its node's IMDS address; for
+each app (web, Function, container app) the environment its platform gives it
+(``IDENTITY_ENDPOINT``, ``IDENTITY_HEADER``, ``AZURE_CLIENT_ID``, Key Vault references
+resolved as the platform resolves them, the CA bundle) with the vault and blob URLs.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import shlex
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from components.errors import ConfigError
@@ -57,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stack-file",
         metavar="FILE",
-        help="deploy this stack file (Pulumi.<stack>.yaml) and list its hosts' environments",
+        help="deploy this stack file (Pulumi.<stack>.yaml) and list its hosts' environments "
+        "(VMs, scale-set instances, workloads, apps: what local code needs to be that host)",
     )
     p.add_argument("--json", action="store_true", help="print the endpoints as JSON")
     return p
@@ -90,13 +96,14 @@ def seed_demo(sb: Sandbox) -> None:
 
 def deploy_stack(sb: Sandbox, stack_file: str) -> dict[str, Any]:
     """Deploy ``stack_file`` into ``sb``; what each of its hosts needs (see the module doc)."""
-    from pathlib import Path  # noqa: PLC0415
 
-    from verify.targets.sandbox import deploy  # noqa: PLC0415 (loads Pulumi: only on demand)
+    from verify.sandbox.appservice.environment import app_environments  # noqa: PLC0415
+    from verify.targets.sandbox import SandboxBackend, deploy  # noqa: PLC0415 (loads Pulumi)
 
     path = Path(stack_file)
     stack = path.stem.split(".", 1)[-1] if path.stem.startswith("Pulumi.") else path.stem
-    outputs = deploy(sb, stack_config=path, stack=stack)
+    backend = SandboxBackend(sb)
+    outputs = deploy(sb, stack_config=path, stack=stack, backend=backend)
     token_dir = Path(sb.ca_cert_path).parent / "workload-tokens"
     hosts: dict[str, Any] = {
         "vms": {
@@ -114,6 +121,9 @@ def deploy_stack(sb: Sandbox, stack_file: str) -> dict[str, Any]:
             for key, ss in (outputs.get("scale_sets") or {}).items()
         },
         "workloads": {},
+        # Each app's environment: its identity endpoint and header, AZURE_CLIENT_ID, its
+        # Key Vault references resolved as the platform resolves them, the CA bundle.
+        "apps": app_environments(sb, outputs, backend.key_vault_reference_statuses),
     }
     for cluster_key, cluster in (outputs.get("clusters") or {}).items():
         for key in cluster.get("workloads") or {}:
@@ -145,6 +155,10 @@ def _print_hosts(hosts: dict[str, Any]) -> None:
             print(f"    {name}={value}")
         if not w["env"]:
             print(f"    (no workload identity: IMDS on its node {w['imds']} is the kubelet's)")
+    for key, app in hosts["apps"].items():
+        print(f"  app {key} ({app['kind']} {app['name']})")
+        for var, value in sorted(app["env"].items()):
+            print(f"    export {var}={shlex.quote(value)}")
 
 
 def _print_text(endpoints: dict[str, Any], sb: Sandbox) -> None:

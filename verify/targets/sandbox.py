@@ -53,6 +53,7 @@ from components.arm.tokens import (
     PULUMI_VIRTUAL_MACHINE_SCALE_SET,
     PULUMI_WEB_APP,
 )
+from components.identity_type import parse_identity_type
 from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
@@ -323,7 +324,7 @@ class SandboxBackend(InMemoryArm):
         """The app in the sandbox's state (its principals, its identity endpoint); the
         document's identity block then shows the state's principals."""
         identity_in = inputs.get("identity") or {}
-        system_on = "systemassigned" in str(identity_in.get("type") or "").replace(" ", "").lower()
+        system_on = parse_identity_type(identity_in.get("type")).system
         app = self.state.create_or_update_app(
             doc["id"],
             kind=kind,
@@ -454,11 +455,15 @@ def deploy(
     stack_config: Path = STACK_CONFIG,
     stack: str = "sandbox",
     config_overrides: Mapping[str, Any] | None = None,
+    backend: SandboxBackend | None = None,
 ) -> dict[str, Any]:
-    """Run the stack program in the mock runtime against the sandbox; return its exports."""
+    """Run the stack program in the mock runtime against the sandbox; return its exports.
+
+    ``backend``: the deploy backend to use (to ask it afterwards, e.g. for Key Vault
+    reference statuses); a new one by default."""
     config = dict(load_stack_config(stack_config))
     config.update(config_overrides or {})
-    mocks = AzureMocks(SandboxBackend(sandbox))
+    mocks = AzureMocks(backend or SandboxBackend(sandbox))
     outputs = run_program(program, config, mocks=mocks, stack=stack)
     register_workloads(sandbox, outputs)
     return outputs

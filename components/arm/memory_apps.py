@@ -18,7 +18,7 @@ assignments, with the status the platform would report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from components import armid, keyvault_refs
@@ -210,70 +210,19 @@ class AppsArm:
         site = self.get(site_id)
         if site is None:
             return []
-        check = reads_secret or self._reads_secret
-        chosen = str(site["properties"].get("keyVaultReferenceIdentity") or "SystemAssigned")
-        identity = site.get("identity") or {}
-        user_assigned = {
-            k.lower(): v for k, v in (identity.get("userAssignedIdentities") or {}).items()
-        }
-        if chosen == keyvault_refs.SYSTEM_ASSIGNED:
-            principal = identity.get("principalId")
-            kind, uai = "SystemAssigned", None
-        else:
-            principal = (user_assigned.get(chosen.lower()) or {}).get("principalId")
-            kind, uai = "UserAssigned", chosen
-        out = []
-        for setting, value in sorted(self.app_settings.get(site["id"].lower(), {}).items()):
-            if not keyvault_refs.is_reference(value):
-                continue
-            parsed = keyvault_refs.parse_reference(value, any_host=any_host)
-            status, details = self._reference_status(parsed, principal, check)
-            out.append(
-                app_shapes.config_reference(
-                    site_id=site["id"],
-                    setting=setting,
-                    reference=value,
-                    status=status,
-                    identity_type=kind,
-                    user_assigned_id=uai,
-                    vault_name=parsed.vault if parsed else None,
-                    secret_name=parsed.secret if parsed else None,
-                    secret_version=parsed.version if parsed else None,
-                    details=details,
-                )
-            )
-        return out
 
-    def _reference_status(
-        self,
-        parsed: keyvault_refs.ParsedReference | None,
-        principal: str | None,
-        reads_secret: Callable[[str, str], bool],
-    ) -> tuple[str, str]:
-        if parsed is None:
-            return keyvault_refs.INVALID_SYNTAX, "The reference syntax is invalid."
-        if not principal:
-            return (
-                keyvault_refs.MSI_NOT_ENABLED,
-                "The identity chosen to resolve Key Vault references is not enabled.",
-            )
-        vault = next(
-            (v for v in self.of_type("Microsoft.KeyVault/vaults") if _is_vault(v, parsed)),
-            None,
+        def vault_id(parsed: keyvault_refs.ParsedReference) -> str | None:
+            docs = self.of_type("Microsoft.KeyVault/vaults")
+            return next((str(v["id"]) for v in docs if _is_vault(v, parsed)), None)
+
+        return reference_statuses(
+            site,
+            self.app_settings.get(site["id"].lower(), {}),
+            vault_id=vault_id,
+            secret_exists=lambda secret_id: self.get(secret_id) is not None,
+            reads_secret=reads_secret or self._reads_secret,
+            any_host=any_host,
         )
-        if vault is None:
-            named = parsed.vault or parsed.vault_url
-            return keyvault_refs.VAULT_NOT_FOUND, f"Key Vault '{named}' was not found."
-        secret_id = f"{vault['id']}/secrets/{parsed.secret}"
-        if not reads_secret(principal, secret_id):
-            return (
-                keyvault_refs.ACCESS_DENIED,
-                "Access to Key Vault was denied: the identity lacks a role with "
-                f"'{GET_SECRET}' at the secret or above.",
-            )
-        if self.get(secret_id) is None:
-            return keyvault_refs.SECRET_NOT_FOUND, f"Secret '{parsed.secret}' was not found."
-        return keyvault_refs.RESOLVED, "Reference resolved successfully."
 
     def _reads_secret(self, principal_id: str, secret_id: str) -> bool:
         catalog = RoleCatalog.builtin()
@@ -299,3 +248,82 @@ def _is_vault(doc: JSON, parsed: keyvault_refs.ParsedReference) -> bool:
         bool(parsed.vault_url)
         and uri.rstrip("/").lower() == str(parsed.vault_url).rstrip("/").lower()
     )
+
+
+def reference_statuses(
+    site: JSON,
+    settings: Mapping[str, str],
+    *,
+    vault_id: Callable[[keyvault_refs.ParsedReference], str | None],
+    secret_exists: Callable[[str], bool],
+    reads_secret: Callable[[str, str], bool],
+    any_host: bool = False,
+) -> list[JSON]:
+    """``.../config/configreferences/appsettings`` of ``site`` (its ARM document) with
+    ``settings``: one entry per Key Vault reference, in the order App Service checks it
+    (syntax, the resolving identity, the vault, access, the secret). One function for the
+    in-memory ARM and the sandbox's ARM front; each passes its own lookups."""
+    chosen = str(site["properties"].get("keyVaultReferenceIdentity") or "SystemAssigned")
+    identity = site.get("identity") or {}
+    user_assigned = {
+        k.lower(): v for k, v in (identity.get("userAssignedIdentities") or {}).items()
+    }
+    if chosen == keyvault_refs.SYSTEM_ASSIGNED:
+        principal = identity.get("principalId")
+        kind, uai = "SystemAssigned", None
+    else:
+        principal = (user_assigned.get(chosen.lower()) or {}).get("principalId")
+        kind, uai = "UserAssigned", chosen
+    out = []
+    for setting, value in sorted(settings.items()):
+        if not keyvault_refs.is_reference(value):
+            continue
+        parsed = keyvault_refs.parse_reference(value, any_host=any_host)
+        status, details = _reference_status(
+            parsed, principal, vault_id, secret_exists, reads_secret
+        )
+        out.append(
+            app_shapes.config_reference(
+                site_id=site["id"],
+                setting=setting,
+                reference=value,
+                status=status,
+                identity_type=kind,
+                user_assigned_id=uai,
+                vault_name=parsed.vault if parsed else None,
+                secret_name=parsed.secret if parsed else None,
+                secret_version=parsed.version if parsed else None,
+                details=details,
+            )
+        )
+    return out
+
+
+def _reference_status(
+    parsed: keyvault_refs.ParsedReference | None,
+    principal: str | None,
+    vault_id: Callable[[keyvault_refs.ParsedReference], str | None],
+    secret_exists: Callable[[str], bool],
+    reads_secret: Callable[[str, str], bool],
+) -> tuple[str, str]:
+    if parsed is None:
+        return keyvault_refs.INVALID_SYNTAX, "The reference syntax is invalid."
+    if not principal:
+        return (
+            keyvault_refs.MSI_NOT_ENABLED,
+            "The identity chosen to resolve Key Vault references is not enabled.",
+        )
+    vault = vault_id(parsed)
+    if vault is None:
+        named = parsed.vault or parsed.vault_url
+        return keyvault_refs.VAULT_NOT_FOUND, f"Key Vault '{named}' was not found."
+    secret_id = f"{vault}/secrets/{parsed.secret}"
+    if not reads_secret(principal, secret_id):
+        return (
+            keyvault_refs.ACCESS_DENIED,
+            "Access to Key Vault was denied: the identity lacks a role with "
+            f"'{GET_SECRET}' at the secret or above.",
+        )
+    if not secret_exists(secret_id):
+        return keyvault_refs.SECRET_NOT_FOUND, f"Secret '{parsed.secret}' was not found."
+    return keyvault_refs.RESOLVED, "Reference resolved successfully."

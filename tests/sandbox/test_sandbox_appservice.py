@@ -22,6 +22,7 @@ from typing import Any
 
 import jwt
 import pytest
+import requests
 import yaml
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
@@ -306,3 +307,41 @@ def test_the_command_lists_each_apps_environment_for_local_code(tmp_path: Path) 
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
+
+
+def _arm_get(sb: Sandbox, path: str, version: str) -> tuple[int, Any]:
+    token = sb.credential().get_token("https://management.azure.com/.default").token
+    response = requests.get(
+        f"{sb.arm_url}{path}?api-version={version}",
+        headers={"Authorization": f"Bearer {token}"},
+        verify=sb.ca_cert_path,
+        timeout=10,
+    )
+    return response.status_code, response.json() if response.content else None
+
+
+def test_arm_reads_sites_container_apps_and_reference_statuses(
+    deployed: Deployed, sb: Sandbox
+) -> None:
+    web, func = deployed.app("web"), deployed.app("func")
+    status, site = _arm_get(sb, web["id"], "2024-11-01")
+    assert status == 200, site
+    assert site["identity"]["principalId"] == web["system_principal_id"]
+    assert site["properties"]["defaultHostName"] == web["host_name"]
+    assert site["properties"]["siteConfig"]["appSettings"] is None
+    status, listed = _arm_get(sb, web["id"].rsplit("/", 1)[0], "2024-11-01")
+    assert status == 200 and {s["name"] for s in listed["value"]} == {web["name"], func["name"]}
+    status, refs = _arm_get(sb, f"{web['id']}/config/configreferences/appsettings", "2024-11-01")
+    assert status == 200, refs
+    assert {r["name"]: r["properties"]["status"] for r in refs["value"]} == {
+        "API_KEY": "AccessToKeyVaultDenied",
+        "DB_PASSWORD": "Resolved",
+    }
+    # The same answer as the deploy backend's (one rule, two fronts).
+    assert refs["value"] == deployed.backend.key_vault_reference_statuses(web["id"])
+    jobs = deployed.app("jobs")
+    if sb.state.app(jobs["id"]) is not None:
+        status, ca = _arm_get(sb, jobs["id"], "2025-07-01")
+        assert status == 200 and ca["identity"]["type"] == "SystemAssigned,UserAssigned"
+    status, missing = _arm_get(sb, web["id"] + "x", "2024-11-01")
+    assert status == 404 and missing["error"]["code"] == "ResourceNotFound"

@@ -30,12 +30,10 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
 
-from components.arm import app_shapes
 from components.arm.errors import ArmError
 from components.arm.memory import InMemoryArm
 from components.arm.memory_storage import default_blob_endpoint
 from components.arm.rules import WriteOrdering
-from components.arm.shapes import AttachedIdentity
 from components.arm.tokens import (
     PULUMI_BLOB,
     PULUMI_BLOB_CONTAINER,
@@ -58,6 +56,7 @@ from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
+from verify.sandbox.arm.apps import app_identity_block
 from verify.sandbox.arm.service import identity_json, vm_identity_json
 from verify.stacks import PACKAGED_SANDBOX_STACK, PROGRAM
 from verify.targets.arm import ArmOperations
@@ -333,21 +332,21 @@ class SandboxBackend(InMemoryArm):
             hidden=hidden,
             tags=dict(inputs.get("tags") or {}),
         )
-        attached = {}
-        for uai_id in app.user_assigned:
-            uai = self.state.attached_identity(app.id, uai_id)
-            if uai is not None:
-                attached[uai.id] = AttachedIdentity(uai.principal_id, uai.client_id)
-        block = app_shapes.identity(
-            system_principal_id=app.system_principal_id,
-            tenant_id=self.state.tenant_id,
-            user_assigned=attached,
-            compact=kind == "containerapp",
-        )
+        block = app_identity_block(self.state, app)
         if block is None:
             doc.pop("identity", None)
         else:
             doc["identity"] = block
+        self.state.create_or_update_app(
+            app.id,
+            kind=kind,
+            system_assigned=app.system_principal_id is not None,
+            user_assigned=app.user_assigned,
+            hidden=hidden,
+            tags=app.tags,
+            document=doc,
+            settings=self.app_settings.get(doc["id"].lower(), {}),
+        )
         return doc
 
     def key_vault_reference_statuses(

@@ -38,6 +38,7 @@ from components.errors import ConfigError
 from components.identity_type import NONE, parse_identity_type
 from components.roles import guid_from_role_reference
 from verify.sandbox.api_versions import arm_resource_type, check_arm
+from verify.sandbox.arm import apps as arm_apps
 from verify.sandbox.arm import cli as arm_cli
 from verify.sandbox.arm import request_rules as arm_requests
 from verify.sandbox.arm.errors import ArmHttpError, body_refused, error, unauthorized
@@ -532,6 +533,9 @@ class ArmService:
         if request.method == "GET" and _SUBSCRIPTIONS.match(path):
             status, body = arm_cli.subscriptions_response(self._state, claims["oid"], path)
             return JSONResponse(body, status_code=status)
+        answer = arm_apps.route(self, request, claims, path)
+        if answer is not None:
+            return answer
         return self._resource(request, claims, path)
 
     def _resource(self, request: Request, claims: dict[str, Any], path: str) -> Response:

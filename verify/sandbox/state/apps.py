@@ -35,6 +35,10 @@ class AppHost:
     #: ``system`` and/or identity ARM IDs (lower-cased) the app's code cannot use.
     hidden: frozenset[str] = frozenset()
     tags: dict[str, str] = field(default_factory=dict)
+    #: The site's or container app's ARM document as written (its identity block is
+    #: rebuilt from the state when read) and, for sites, its app settings.
+    document: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 class AppsMixin:
@@ -57,8 +61,11 @@ class AppsMixin:
         user_assigned: Sequence[str],
         hidden: Collection[str] = (),
         tags: dict[str, str] | None = None,
+        document: dict[str, Any] | None = None,
+        settings: dict[str, str] | None = None,
     ) -> AppHost:
-        """Create the app or set its identities (a PUT: every listed identity rebound)."""
+        """Create the app or set its identities (a PUT: every listed identity rebound);
+        ``document`` / ``settings`` None keep what the app had."""
         host: Any = self
         parts = app_id.rstrip("/").split("/")
         group, name = parts[parts.index("resourceGroups") + 1], parts[-1]
@@ -93,6 +100,12 @@ class AppsMixin:
                 identity_header=existing.identity_header if existing else secrets.token_hex(16),
                 hidden=frozenset(h.lower() for h in hidden),
                 tags=dict(tags or {}),
+                document=dict(
+                    document if document is not None else (existing.document if existing else {})
+                ),
+                settings=dict(
+                    settings if settings is not None else (existing.settings if existing else {})
+                ),
             )
             self._apps[key(app_id)] = app
             kept = {key(u) for u in existing.user_assigned} if existing else set()

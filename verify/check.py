@@ -14,33 +14,31 @@ from collections.abc import Iterable, Sequence
 from verify.evidence.cells import Expectation
 from verify.model import AccessCell, StackOutputs
 
-#: The host kind of every row of the stack's ``access_matrix`` today (the rows name VMs).
-VM_HOST = "vm"
-
 
 def expectations_from(
     outputs: StackOutputs, cells: Iterable[AccessCell] | None = None
 ) -> list[Expectation]:
     """The matrix cells as expectations: ``cells`` (a derivation of the grants as they are
     now), or the stack's exported matrix. Cells of hosts or identities the outputs no
-    longer hold are left out."""
+    longer hold are left out (:data:`verify.model.HOST_OUTPUTS` says where each host kind
+    is listed)."""
     found: list[Expectation] = []
     for cell in outputs.access_matrix if cells is None else cells:
-        if cell.vm not in outputs.vms:
+        if outputs.host_record(cell.host_kind, cell.host) is None:
             continue
         if cell.identity != "system" and cell.identity not in outputs.identities:
             continue
         found.append(
             Expectation(
-                host=cell.vm,
+                host=cell.host,
                 identity=cell.identity,
                 selector=outputs.identity_selector(cell.identity),
                 principal_id=cell.principal_id,
                 target=cell.target,
                 expected=cell.expected,
-                resource_id=outputs.resource_id_of(cell.vm, cell.identity),
+                resource_id=outputs.resource_id_of(cell.host, cell.identity, cell.host_kind),
                 kind=cell.kind,
-                host_kind=VM_HOST,
+                host_kind=cell.host_kind,
             )
         )
     return found
@@ -52,15 +50,19 @@ def matrix_consistency(outputs: StackOutputs, derived: Sequence[AccessCell]) -> 
     The matrix is exported for readers; the grants are what ARM holds. If they differ
     the stack program has a bug and the check would be testing the wrong thing.
     """
-    exported = {(c.vm, c.identity, c.kind, c.target): c.expected for c in outputs.access_matrix}
-    implied = {(c.vm, c.identity, c.kind, c.target): c.expected for c in derived}
+    exported = {_row(c): c.expected for c in outputs.access_matrix}
+    implied = {_row(c): c.expected for c in derived}
     problems = []
     for key in sorted(set(exported) | set(implied)):
         if exported.get(key) != implied.get(key):
-            vm, identity, kind, target = key
+            host_kind, host, identity, kind, target = key
             problems.append(
-                f"access_matrix says {exported.get(key) or 'nothing'} for vm {vm!r} identity "
-                f"{identity!r} {kind} {target!r}, the grants imply "
+                f"access_matrix says {exported.get(key) or 'nothing'} for {host_kind} {host!r} "
+                f"identity {identity!r} {kind} {target!r}, the grants imply "
                 f"{implied.get(key) or 'nothing'}"
             )
     return problems
+
+
+def _row(cell: AccessCell) -> tuple[str, str, str, str, str]:
+    return (cell.host_kind, cell.host, cell.identity, cell.kind, cell.target)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components import access
 from components.conditions import parse_condition
@@ -97,10 +97,31 @@ class BlobRef(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class AccessCell(_Model):
-    """One matrix row: a secret row names ``secret``, a blob row ``blob`` (its key)."""
+class HostRecord(Protocol):
+    """What the verifier reads of any exported host: its ARM ID and system principal."""
 
-    vm: str
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def system_principal_id(self) -> str | None: ...
+
+
+#: Host kind -> the stack output listing those hosts (key -> a record with ``id`` and
+#: ``system_principal_id``). A new host kind is one entry here (and its outputs field).
+HOST_OUTPUTS: dict[str, str] = {"vm": "vms"}
+
+
+class AccessCell(_Model):
+    """One matrix row: a secret row names ``secret``, a blob row ``blob`` (its key).
+
+    The host is ``host`` of kind ``host_kind``; the stack's VM rows name it ``vm`` (the
+    exported contract), which stands for ``host`` with ``host_kind`` ``vm``.
+    """
+
+    host: str
+    host_kind: str = "vm"
+    vm: str | None = None
     identity: str
     principal_id: str
     client_id: str | None = None
@@ -108,6 +129,13 @@ class AccessCell(_Model):
     blob: str | None = None
     kind: Literal["secret", "blob"] = "secret"
     expected: Expected
+
+    @model_validator(mode="before")
+    @classmethod
+    def _host_from_vm(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "host" not in data and data.get("vm") is not None:
+            return {**data, "host": data["vm"]}
+        return data
 
     @property
     def target(self) -> str:
@@ -148,9 +176,21 @@ class StackOutputs(_Model):
         """What the probe is given for a matrix identity: ``system`` or a client ID."""
         return "system" if identity == "system" else self.identities[identity].client_id
 
-    def principal_of(self, vm: str, identity: str) -> str | None:
+    def host_record(self, host_kind: str, key: str) -> HostRecord | None:
+        """The exported record of host ``key`` of ``host_kind`` (None: not in the outputs)."""
+        field = HOST_OUTPUTS.get(host_kind)
+        found: HostRecord | None = getattr(self, field).get(key) if field else None
+        return found
+
+    def _host(self, host_kind: str, key: str) -> HostRecord:
+        found = self.host_record(host_kind, key)
+        if found is None:
+            raise KeyError(f"{host_kind} {key!r} is not in the stack outputs")
+        return found
+
+    def principal_of(self, host: str, identity: str, host_kind: str = "vm") -> str | None:
         if identity == "system":
-            return self.vms[vm].system_principal_id
+            return self._host(host_kind, host).system_principal_id
         return self.identities[identity].principal_id
 
     def account_name(self, account_key: str) -> str:
@@ -158,9 +198,11 @@ class StackOutputs(_Model):
         found = self.storage_accounts.get(account_key)
         return found.name if found is not None else account_key
 
-    def resource_id_of(self, vm: str, identity: str) -> str:
-        """The ARM ID a token's ``xms_mirid`` claim names: the VM, or the identity."""
-        return self.vms[vm].id if identity == "system" else self.identities[identity].id
+    def resource_id_of(self, host: str, identity: str, host_kind: str = "vm") -> str:
+        """The ARM ID a token's ``xms_mirid`` claim names: the host, or the identity."""
+        if identity == "system":
+            return self._host(host_kind, host).id
+        return self.identities[identity].id
 
 
 def load_outputs(data: Mapping[str, Any] | str, source: str = "stack outputs") -> StackOutputs:

@@ -12,7 +12,7 @@ from components.errors import ConfigError
 from verify.check import expectations_from, matrix_consistency
 from verify.evidence.judge import judge
 from verify.lifecycle.context import Lifecycle
-from verify.model import ProbeResult, derive_matrix, load_outputs
+from verify.model import HOST_OUTPUTS, AccessCell, ProbeResult, derive_matrix, load_outputs
 
 
 def _run(raw: dict, overrides: dict[str, dict] | None = None, mutate=None):
@@ -206,3 +206,31 @@ def test_the_lifecycle_derives_each_state_of_the_deployment_once(
     lc.expectations(["batch"])
     assert len(calls) == 2
     assert len(after) < len(first)
+
+
+def test_a_cell_names_its_host_and_a_new_host_kind_is_one_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = sample_outputs()
+    outputs = load_outputs(raw)
+    (web,) = [
+        e
+        for e in expectations_from(outputs)
+        if (e.host, e.identity, e.target) == ("web", "system", "api-key")
+    ]
+    assert web.host_kind == "vm" and web.resource_id == raw["vms"]["web"]["id"]
+    row = AccessCell.model_validate(
+        {
+            "host": "web",
+            "host_kind": "app",
+            "identity": "system",
+            "principal_id": "p",
+            "secret": "api-key",
+            "expected": "denied",
+        }
+    )
+    # A kind the outputs do not list is left out, never judged as a VM.
+    assert expectations_from(outputs, [row]) == []
+    monkeypatch.setitem(HOST_OUTPUTS, "app", "vms")
+    (app,) = expectations_from(outputs, [row])
+    assert (app.host, app.host_kind, app.resource_id) == ("web", "app", raw["vms"]["web"]["id"])

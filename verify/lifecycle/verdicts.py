@@ -50,7 +50,10 @@ def replay_step(lc: Lifecycle, vm: str, identity: str, outputs: StackOutputs) ->
     allowed = {
         c.target
         for c in lc.matrix(outputs)
-        if c.vm == vm and c.identity == identity and c.kind == "secret" and c.expected == "allowed"
+        if c.host == vm
+        and c.identity == identity
+        and c.kind == "secret"
+        and c.expected == "allowed"
     }
     outcomes = {s: report.secrets[s] for s in allowed if s in report.secrets}
     accepted = sorted(s for s, r in outcomes.items() if r.outcome == "read")

@@ -153,6 +153,8 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
     ) -> dict[str, Any]:
         handler = self._handlers.get(resource_type, self._generic)
         with self._mutex:
+            if not _is_lock(arm_id):  # a ReadOnly lock refuses every write below it
+                rules.check_not_locked(arm_id, self.locks(), "write")
             # Handlers run one at a time under the mutex, so the write being handled can
             # read its ordering from here (see ``_federated_credential``).
             self._ordering = ordering

@@ -42,6 +42,7 @@ from components.arm.tokens import (
     PULUMI_KEY_VAULT,
     PULUMI_KEY_VAULT_SECRET,
     PULUMI_MANAGED_CLUSTER,
+    PULUMI_MANAGEMENT_LOCK,
     PULUMI_RESOURCE_GROUP,
     PULUMI_ROLE_ASSIGNMENT,
     PULUMI_SEEDED_BLOB,
@@ -51,7 +52,7 @@ from components.arm.tokens import (
     PULUMI_VIRTUAL_MACHINE_SCALE_SET,
     PULUMI_WEB_APP,
 )
-from components.identity_type import parse_identity_type
+from components.identity_type import NONE, parse_identity_type
 from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
@@ -136,10 +137,26 @@ class SandboxBackend(InMemoryArm):
                 PULUMI_MANAGED_CLUSTER: self._sb_cluster,
                 PULUMI_WEB_APP: self._sb_site,
                 PULUMI_CONTAINER_APP: self._sb_container_app,
+                PULUMI_MANAGEMENT_LOCK: self._sb_lock,
             }
         )
         # A cluster's issuer is one of the sandbox's HTTPS cluster issuers.
         self.cluster_issuer = sandbox.clusters.issuer_url
+        #: Types whose existence the sandbox's state answers itself; any other resource a
+        #: deploy creates is noted there as a scope, so a role assignment made through the
+        #: ARM front can target it too.
+        self._modelled = frozenset(
+            {
+                PULUMI_RESOURCE_GROUP,
+                PULUMI_USER_ASSIGNED_IDENTITY,
+                PULUMI_VIRTUAL_MACHINE,
+                PULUMI_KEY_VAULT,
+                PULUMI_KEY_VAULT_SECRET,
+                PULUMI_FEDERATED_CREDENTIAL,
+                PULUMI_STORAGE_ACCOUNT,
+                PULUMI_BLOB_CONTAINER,
+            }
+        )
 
     def create_or_update(
         self,
@@ -150,18 +167,33 @@ class SandboxBackend(InMemoryArm):
         ordering: WriteOrdering | None = None,
     ) -> dict[str, Any]:
         try:
-            return super().create_or_update(resource_type, arm_id, inputs, ordering=ordering)
+            doc = super().create_or_update(resource_type, arm_id, inputs, ordering=ordering)
         except SandboxError as exc:
             raise ArmError(exc.status, exc.code, exc.message) from exc
+        if resource_type not in self._modelled:
+            self.state.note_resource(doc["id"])
+        return doc
+
+    def locks(self) -> list[tuple[str, str]]:
+        """The sandbox's locks (made by this deploy, an earlier one, or through the ARM
+        front): one set of locks for the deploy path and the ARM front alike."""
+        return self.state.lock_levels()
+
+    def _sb_lock(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        doc = self._lock(arm_id, inputs)  # the shared model's scope check and document
+        props = doc.get("properties") or {}
+        self.state.create_lock(
+            str(inputs["scope"]),
+            arm_id.rstrip("/").rsplit("/", 1)[-1],
+            str(props.get("level") or inputs.get("level")),
+            props.get("notes"),
+        )
+        return doc
 
     def exists(self, arm_id: str) -> bool:
-        """Also what the sandbox holds from before the deploy (a group made by the test)."""
-        if super().exists(arm_id):
-            return True
-        parts = arm_id.rstrip("/").split("/")
-        if len(parts) == 5 and parts[3].lower() == "resourcegroups":
-            return self.state.resource_group(parts[4]) is not None
-        return False
+        """Also what the sandbox holds from before the deploy (a group made by the test, an
+        identity made through the ARM front): the scopes the ARM front checks too."""
+        return super().exists(arm_id) or self.state.exists(arm_id)
 
     def _sb_resource_group(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         self.state.create_resource_group(
@@ -181,7 +213,7 @@ class SandboxBackend(InMemoryArm):
     def _sb_vm(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         doc = self._virtual_machine(arm_id, inputs)  # validates, builds the non-identity parts
         identity_in = inputs.get("identity") or {}
-        system_on = "systemassigned" in str(identity_in.get("type") or "").replace(" ", "").lower()
+        system_on = parse_identity_type(identity_in.get("type") or NONE).system
         uais = [str(u) for u in identity_in.get("userAssignedIdentities") or []]
         existing = self.state.vm(arm_id)
         if existing is None:

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from components import armid
 from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
+from components.arm.errors import ArmError
 from components.errors import ConfigError
 from components.identity_type import NONE, parse_identity_type
 from components.roles import guid_from_role_reference
@@ -56,6 +57,7 @@ from verify.sandbox.state.store import (
 )
 
 AUTHZ = "/providers/microsoft.authorization/"
+LOCKS = AUTHZ + "locks"
 _SUBSCRIPTIONS = re.compile(r"^/subscriptions(?:/[^/]+)?$", re.IGNORECASE)
 _DELETED_VAULTS = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.keyvault"
@@ -249,6 +251,8 @@ class ArmService:
             message = "roleDefinitionId and principalId are required."
             return error(400, "InvalidRoleAssignmentRequest", message)
         existed = self._state.role_assignment(self._assignment_id(scope, name)) is not None
+        # The shared model's rule: an assignment goes below a scope that exists (404).
+        arm_rules.check_scope_exists(scope, self._state.subscription_id, self._state.exists)
         created = self._state.create_role_assignment(
             scope,
             role,
@@ -453,13 +457,25 @@ class ArmService:
                 message = "The api-version query parameter (?api-version=) is required."
                 return error(400, "MissingApiVersionParameter", message)
             check_arm(arm_resource_type(path), version, self._state.location)
+            self._check_locks(request.method, path)
             return self._route(request, claims, path)
         except ArmHttpError as answer:
             return answer.response
+        except ArmError as refused:
+            return error(refused.status, refused.code, refused.message)
         except SandboxError as exc:
             return error(exc.status, exc.code, exc.message)
         except ConfigError as exc:
             return error(400, "InvalidParameter", str(exc))
+
+    def _check_locks(self, method: str, path: str) -> None:
+        """The shared model's lock rule on every mutating call: a DELETE at or below a
+        locked scope, or any write under a ``ReadOnly`` lock, is 409 ``ScopeLocked``.
+        A lock itself can always be deleted or changed (that is how one is lifted)."""
+        if method not in ("PUT", "PATCH", "DELETE") or LOCKS in path.lower():
+            return
+        operation = "delete" if method == "DELETE" else "write"
+        arm_rules.check_not_locked(path, self._state.lock_levels(), operation)
 
     def _route(self, request: Request, claims: dict[str, Any], path: str) -> Response:
         cut = path.lower().rfind(AUTHZ)

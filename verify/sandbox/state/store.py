@@ -25,11 +25,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
+from components import armid
+from components.errors import ConfigError
 from verify.sandbox.state.apps import AppHost, AppsMixin
 from verify.sandbox.state.base import Listener, StateBase
 from verify.sandbox.state.federation import ClientCredentialsMixin
 from verify.sandbox.state.fleet import FleetMixin
 from verify.sandbox.state.keyvault import VaultsMixin
+from verify.sandbox.state.locks import LocksMixin, ManagementLock
 from verify.sandbox.state.rbac import RoleAssignmentsMixin
 from verify.sandbox.state.records import (
     DeletedSecret,
@@ -54,6 +57,7 @@ __all__ = [
     "DeletedSecret",
     "EventKind",
     "Listener",
+    "ManagementLock",
     "PrincipalKind",
     "PrincipalType",
     "ResourceGroup",
@@ -76,6 +80,7 @@ class SandboxState(
     StorageMixin,
     FleetMixin,
     AppsMixin,
+    LocksMixin,
 ):
     """Thread-safe in-memory Azure: one tenant, one subscription.
 
@@ -308,3 +313,57 @@ class SandboxState(
                 events.append(("principal_deleted", self._delete_principal(vm.system_principal_id)))
         self._emit([("vm_deleted", vm), *events])
         return vm
+
+    # ---------------------------------------------------------------- scopes
+    def exists(self, arm_id: str) -> bool:
+        """Whether ``arm_id`` is a scope ARM would find: the subscription, a resource group,
+        or a resource the sandbox holds (what ``rules.check_scope_exists`` asks)."""
+        try:
+            parsed = armid.parse(arm_id, "scope")
+        except ConfigError:
+            return False
+        if parsed.subscription_id.lower() != self.subscription_id.lower():
+            return False
+        if parsed.resource_group is None:
+            return True
+        if self.resource_group(parsed.resource_group) is None:
+            return False
+        if parsed.provider is None or self._noted(arm_id):
+            return True
+        return self._resource_exists(arm_id, parsed)
+
+    def _resource_exists(self, arm_id: str, parsed: armid.ArmId) -> bool:
+        provider = str(parsed.provider).lower()
+        types = tuple(t.lower() for t in parsed.types)
+        if self.identity(arm_id) is not None or self.vm(arm_id) is not None:
+            return True
+        if provider == "microsoft.managedidentity" and types[1:] == (
+            "federatedidentitycredentials",
+        ):
+            return self.federated_credential(arm_id) is not None
+        if provider == "microsoft.keyvault" and types[:1] == ("vaults",):
+            return self._vault_scope_exists(arm_id, types, parsed.names)
+        if provider == "microsoft.storage" and types[:1] == ("storageaccounts",):
+            return self._storage_scope_exists(arm_id, types, parsed.names)
+        return False
+
+    def _vault_scope_exists(
+        self, arm_id: str, types: tuple[str, ...], names: tuple[str, ...]
+    ) -> bool:
+        vault = self.vault(names[0])
+        if vault is None or key(vault.id) != key(arm_id.split("/secrets/", maxsplit=1)[0]):
+            return False
+        if len(types) == 1:
+            return True
+        return types == ("vaults", "secrets") and names[1] in self.secret_names(vault.name)
+
+    def _storage_scope_exists(
+        self, arm_id: str, types: tuple[str, ...], names: tuple[str, ...]
+    ) -> bool:
+        account = self.storage_account(arm_id if len(types) == 1 else names[0])
+        if account is None:
+            return False
+        if len(types) == 1:
+            return True
+        containers = ("storageaccounts", "blobservices", "containers")
+        return types == containers and self.container(account.name, names[2]) is not None

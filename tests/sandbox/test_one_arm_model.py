@@ -1,0 +1,191 @@
+"""The ARM rules hold in both emulations: the mock runtime's model (``InMemoryArm``) and the
+sandbox's ARM over HTTP, driven by the real azure-mgmt-authorization and azure-mgmt-msi
+clients. The rules are written once (``components.arm.rules``); the sandbox's ARM front
+used to answer 201 to a role assignment at a resource group or secret that did not exist
+and 200 to deleting an identity under a ``CanNotDelete`` lock, where the model refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.authorization import AuthorizationManagementClient
+from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+from azure.mgmt.msi import ManagedServiceIdentityClient
+
+from components import armid
+from components.arm.errors import ArmError
+from components.arm.memory import InMemoryArm
+from components.arm.tokens import (
+    PULUMI_KEY_VAULT,
+    PULUMI_MANAGEMENT_LOCK,
+    PULUMI_RESOURCE_GROUP,
+    PULUMI_ROLE_ASSIGNMENT,
+    PULUMI_USER_ASSIGNED_IDENTITY,
+)
+from verify.sandbox import Sandbox
+from verify.targets.sandbox import SandboxBackend
+
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    code: str
+    message: str
+
+
+class Emulation(Protocol):
+    subscription_id: str
+
+    def make_group_vault_identity(self, rg: str) -> tuple[str, str]:
+        """A resource group with a vault and a user-assigned identity: (vault ID, identity ID)."""
+        ...
+
+    def assign(self, scope: str, principal_id: str) -> Refusal | None: ...
+
+    def lock(self, scope: str) -> None: ...
+
+    def delete_identity(self, identity_id: str) -> Refusal | None: ...
+
+
+class MockRuntimeModel:
+    """The model the mock runtime deploys into (what ``AzureMocks`` calls)."""
+
+    def __init__(self) -> None:
+        self.arm = InMemoryArm()
+        self.subscription_id = self.arm.subscription_id
+
+    def make_group_vault_identity(self, rg: str) -> tuple[str, str]:
+        rg_id = str(armid.resource_group(self.subscription_id, rg))
+        self.arm.create_or_update(PULUMI_RESOURCE_GROUP, rg_id, {"resourceGroupName": rg})
+        vault = f"{rg_id}/providers/Microsoft.KeyVault/vaults/kv{uuid.uuid4().hex[:8]}"
+        self.arm.create_or_update(
+            PULUMI_KEY_VAULT, vault, {"resourceGroupName": rg, "properties": {"tenantId": "t"}}
+        )
+        uai = f"{rg_id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-shared"
+        self.arm.create_or_update(PULUMI_USER_ASSIGNED_IDENTITY, uai, {"resourceGroupName": rg})
+        return vault, uai
+
+    def assign(self, scope: str, principal_id: str) -> Refusal | None:
+        name = str(uuid.uuid4())
+        inputs = {
+            "scope": scope,
+            "principalId": principal_id,
+            "roleDefinitionId": f"/providers/Microsoft.Authorization/roleDefinitions/{READER}",
+            "principalType": "ServicePrincipal",
+        }
+        ra_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        try:
+            self.arm.create_or_update(PULUMI_ROLE_ASSIGNMENT, ra_id, inputs)
+        except ArmError as refused:
+            return Refusal(refused.status, refused.code, refused.message)
+        return None
+
+    def lock(self, scope: str) -> None:
+        lock_id = f"{scope}/providers/Microsoft.Authorization/locks/keep"
+        inputs = {"scope": scope, "lockName": "keep", "level": "CanNotDelete"}
+        self.arm.create_or_update(PULUMI_MANAGEMENT_LOCK, lock_id, inputs)
+
+    def delete_identity(self, identity_id: str) -> Refusal | None:
+        try:
+            self.arm.delete(identity_id)
+        except ArmError as refused:
+            return Refusal(refused.status, refused.code, refused.message)
+        return None
+
+
+class SandboxOverHttp:
+    """The sandbox's ARM front, through the real management clients; the lock is made the
+    way a stack deploy makes it (the sandbox's deploy backend)."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.subscription_id = sb.subscription_id
+        kwargs = {"retry_total": 0, **sb.arm_client_kwargs()}
+        self.authorization = AuthorizationManagementClient(
+            sb.credential(), sb.subscription_id, **kwargs
+        )
+        self.msi = ManagedServiceIdentityClient(sb.credential(), sb.subscription_id, **kwargs)
+
+    def make_group_vault_identity(self, rg: str) -> tuple[str, str]:
+        self.sb.state.create_resource_group(rg)
+        vault = self.sb.state.create_vault(rg, f"kv{uuid.uuid4().hex[:8]}")
+        uai = self.sb.state.create_identity(rg, "id-shared")
+        return vault.id, uai.id
+
+    def assign(self, scope: str, principal_id: str) -> Refusal | None:
+        parameters = RoleAssignmentCreateParameters(
+            role_definition_id=(
+                f"/subscriptions/{self.subscription_id}/providers/"
+                f"Microsoft.Authorization/roleDefinitions/{READER}"
+            ),
+            principal_id=principal_id,
+            principal_type="ServicePrincipal",
+        )
+        try:
+            self.authorization.role_assignments.create(scope, str(uuid.uuid4()), parameters)
+        except HttpResponseError as refused:
+            assert refused.error is not None
+            return Refusal(refused.status_code or 0, refused.error.code, refused.error.message)
+        return None
+
+    def lock(self, scope: str) -> None:
+        lock_id = f"{scope}/providers/Microsoft.Authorization/locks/keep"
+        inputs = {"scope": scope, "lockName": "keep", "level": "CanNotDelete"}
+        SandboxBackend(self.sb).create_or_update(PULUMI_MANAGEMENT_LOCK, lock_id, inputs)
+
+    def delete_identity(self, identity_id: str) -> Refusal | None:
+        parsed = armid.parse(identity_id, "identity")
+        try:
+            self.msi.user_assigned_identities.delete(str(parsed.resource_group), parsed.names[0])
+        except HttpResponseError as refused:
+            assert refused.error is not None
+            return Refusal(refused.status_code or 0, refused.error.code, refused.error.message)
+        return None
+
+
+@pytest.fixture(params=["mock-runtime", "sandbox-http"])
+def emulation(request: pytest.FixtureRequest, sb: Sandbox) -> Iterator[Emulation]:
+    yield MockRuntimeModel() if request.param == "mock-runtime" else SandboxOverHttp(sb)
+
+
+def _rg() -> str:
+    return f"rg-model-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_role_assignment_at_a_missing_resource_group_is_refused(emulation: Emulation) -> None:
+    missing = f"/subscriptions/{emulation.subscription_id}/resourceGroups/{_rg()}"
+    refusal = emulation.assign(missing, str(uuid.uuid4()))
+    assert refusal is not None
+    assert (refusal.status, refusal.code) == (404, "ResourceGroupNotFound")
+
+
+def test_a_role_assignment_at_a_missing_secret_is_refused(emulation: Emulation) -> None:
+    vault, _ = emulation.make_group_vault_identity(_rg())
+    refusal = emulation.assign(f"{vault}/secrets/never-created", str(uuid.uuid4()))
+    assert refusal is not None
+    assert (refusal.status, refusal.code) == (404, "ResourceNotFound")
+    assert "Microsoft.KeyVault/vaults/" in refusal.message
+    assert emulation.assign(vault, str(uuid.uuid4())) is None  # the vault itself exists
+
+
+def test_deleting_a_locked_identity_is_scope_locked(emulation: Emulation) -> None:
+    _, identity = emulation.make_group_vault_identity(_rg())
+    emulation.lock(identity)
+    refusal = emulation.delete_identity(identity)
+    assert refusal is not None
+    assert (refusal.status, refusal.code) == (409, "ScopeLocked")
+    # Azure's wording ("Resource Manager locks"; what az and Terraform report).
+    assert refusal.message.startswith("The scope '")
+    assert "' cannot perform delete operation because following scope(s) are locked: '" in (
+        refusal.message
+    )
+    assert refusal.message.endswith("'. Please remove the lock and try again.")
+    assert identity.lower() in refusal.message.lower()

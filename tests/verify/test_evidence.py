@@ -10,11 +10,11 @@ from verify_world import World
 from verify import probe
 from verify.evidence import blob, keyvault
 from verify.evidence.cells import Expectation
-from verify.evidence.judge import judge_cell, judge_identity
+from verify.evidence.judge import judge, judge_cell, judge_identity
 from verify.evidence.planes import PLANES
 from verify.evidence.sources import EXPECTED_SOURCES
 from verify.lifecycle.verdicts import old_token_refused
-from verify.model import IdentityReport, TargetReport, TokenReport, load_outputs
+from verify.model import IdentityReport, ProbeResult, TargetReport, TokenReport, load_outputs
 
 PRINCIPAL = "11111111-0000-0000-0000-000000000001"
 TENANT = "22222222-0000-0000-0000-000000000002"
@@ -235,3 +235,15 @@ def test_the_sandbox_vault_accepts_exactly_key_vaults_audiences(
         assert seen["http_status"] in (403, 404), seen
     else:
         assert (seen["outcome"], seen["http_status"]) == ("inconclusive", 401), seen
+
+
+def test_hidden_fingerprints_name_the_planes_own_output() -> None:
+    outputs = _outputs().model_copy(update={"blob_fingerprints": None})
+    content = TargetReport(outcome="read", http_status=200, fingerprint=probe.fingerprint(b"v"))
+    report = _report(secrets={}, blobs={"a/c/p": content})
+    probe_result = ProbeResult(probe_version=1, vault_url="https://kv/", identities=(report,))
+    result = judge(outputs, [_exp("a/c/p", "blob", "allowed")], {"web": probe_result})
+    (cell,) = result.cells
+    assert not cell.passed and "`blob_fingerprints`" in cell.detail
+    (error,) = result.errors
+    assert "`blob_fingerprints`" in error and "secret_fingerprints" not in error

@@ -75,10 +75,9 @@ class Plane:
 
     def hidden_fingerprints_fix(self) -> str:
         """How to get the fingerprints the outputs hid (or to accept unverified values)."""
-        words = self.fingerprints_field.replace("_", " ")
         return (
-            f"the stack outputs hide the {words} (`[secret]`: outputs taken without "
-            f"--show-secrets), so a {self.value_word} that was read cannot be compared with "
-            "the stack's; pass `pulumi stack output --json --show-secrets` (--outputs FILE), "
+            f"the stack outputs hide `{self.fingerprints_field}` (`[secret]`: outputs taken "
+            f"without --show-secrets), so a {self.value_word} that was read cannot be compared "
+            "with the stack's; pass `pulumi stack output --json --show-secrets` (--outputs FILE), "
             "or accept unverified values explicitly with --allow-unverified-values"
         )

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from conformance_replay import Bindings
 
+from components.arm import app_shapes
 from verify.sandbox import Sandbox, SandboxConfig
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"  # built-in Reader's role definition GUID
@@ -55,6 +56,7 @@ def make_bindings(sb: Sandbox) -> Bindings:
     officer = st.create_principal(f"kv-admin-{suffix}")
     st.create_role_assignment(vault.id, "Key Vault Administrator", officer.object_id)
     newcomer = st.create_principal(f"newcomer-{suffix}")
+    site, container_app = _apps(sb, rg.id, vault.name, identity.id, suffix)
     return Bindings(
         sb=sb,
         values={
@@ -75,7 +77,68 @@ def make_bindings(sb: Sandbox) -> Bindings:
             "secret": "db",
             "version": version.version,
             "deleted_secret": "gone",
+            "site": site,
+            "container_app": container_app,
         },
         vault=vault.name,
         keyvault_principal=officer,
     )
+
+
+def _apps(sb: Sandbox, group_id: str, vault: str, identity_id: str, suffix: str) -> tuple[str, str]:
+    """A web app with a Key Vault reference it may resolve, and a container app, as the deploy
+    backend writes them (their ARM documents from the shared shapes)."""
+    st = sb.state
+    site_id = f"{group_id}/providers/Microsoft.Web/sites/app-conf-{suffix}"
+    site = st.create_or_update_app(site_id, kind="webapp", system_assigned=True, user_assigned=[])
+    assert site.system_principal_id is not None
+    st.create_role_assignment(
+        st.vault(vault).secret_scope("db"), "Key Vault Secrets User", site.system_principal_id
+    )
+    document = app_shapes.site(
+        arm_id=site_id,
+        location=st.location,
+        kind="app,linux",
+        identity_block=None,
+        server_farm_id=f"{group_id}/providers/Microsoft.Web/serverfarms/plan-conf-{suffix}",
+        https_only=True,
+        key_vault_reference_identity="SystemAssigned",
+        public_network_access="Disabled",
+        site_config={"ftpsState": "Disabled", "minTlsVersion": "1.2"},
+        tags={},
+    )
+    reference = f"@Microsoft.KeyVault(SecretUri={sb.vault_url(vault)}secrets/db)"
+    st.create_or_update_app(
+        site_id,
+        kind="webapp",
+        system_assigned=True,
+        user_assigned=[],
+        document=document,
+        settings={"DB_PASSWORD": reference},
+    )
+    env_id = f"{group_id}/providers/Microsoft.App/managedEnvironments/cae-conf-{suffix}"
+    app_id = f"{group_id}/providers/Microsoft.App/containerApps/ca-conf-{suffix}"
+    configuration = {
+        "activeRevisionsMode": "Single",
+        "ingress": {"external": True, "targetPort": 80},
+    }
+    st.create_or_update_app(
+        app_id,
+        kind="containerapp",
+        system_assigned=True,
+        user_assigned=[identity_id],
+        document=app_shapes.container_app(
+            arm_id=app_id,
+            location=st.location,
+            identity_block=None,
+            environment_id=env_id,
+            default_domain=f"cae-conf-{suffix}.{st.location}.azurecontainerapps.io",
+            configuration=configuration,
+            template={
+                "containers": [{"name": "app", "image": "mcr.microsoft.com/k8se/quickstart"}]
+            },
+            latest_revision="abc1234",
+            tags={},
+        ),
+    )
+    return f"app-conf-{suffix}", f"ca-conf-{suffix}"

@@ -190,8 +190,9 @@ def test_every_arm_route_the_sandbox_serves_has_a_row(shared_bindings: Bindings)
     sb = bindings.sb
     token = sb.issue_token(sb.operator, ARM)
     table = _table("arm")
-    unlisted, served = [], set()
+    unlisted, served, generated = [], set(), set()
     for method, template, path, version in _arm_candidates(bindings):
+        generated.add((method, _normal(template)))
         response = SESSION.request(
             method,
             f"{sb.arm_url}{path}",
@@ -208,10 +209,12 @@ def test_every_arm_route_the_sandbox_serves_has_a_row(shared_bindings: Bindings)
     # the probe is not blind: every row it can generate is found served
     vm = f"{RG_TEMPLATE}/providers/Microsoft.Compute/virtualMachines/{{}}"
     assert ("GET", _normal(vm)) in served
+    # (a row deeper than the api-version data's types, e.g. a site's config references,
+    # is not generated here; its replay above holds it)
     probed = {
         key
         for key in _table("arm", awaiting=False)
-        if key[1].startswith((_normal(RG_TEMPLATE) + "/", "{}/"))
+        if key[1].startswith((_normal(RG_TEMPLATE) + "/", "{}/")) and key in generated
     }
     assert probed <= served, probed - served
     assert not unlisted, (

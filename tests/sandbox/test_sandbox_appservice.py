@@ -211,6 +211,17 @@ def test_refusals_have_the_platform_status_and_body(deployed: Deployed, sb: Sand
     other = sb.app_env(func["name"])["IDENTITY_HEADER"]
     assert _get(url, {"X-IDENTITY-HEADER": other}) == (403, b"")
     assert _get(url, {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]}, method="POST")[0] == 405
+    status, body = _get(
+        url.replace("2019-08-01", "2018-02-01"), {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]}
+    )
+    assert status == 400 and set(json.loads(body)) == {"statusCode", "message", "correlationId"}
+    header = {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]}
+    status, body = _get(url.split("&resource=", maxsplit=1)[0], header)
+    assert status == 400 and json.loads(body)["statusCode"] == 400
+    # The platform's cache: the same identity and resource get the same token.
+    first = _get(url, {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]})[1]
+    second = _get(url, {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]})[1]
+    assert json.loads(first)["access_token"] == json.loads(second)["access_token"]
     unknown = f"{url}&client_id={uuid.uuid4()}"
     status, body = _get(unknown, {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]})
     assert status == 500 and json.loads(body)["statusCode"] == 500
@@ -329,8 +340,8 @@ def test_arm_reads_sites_container_apps_and_reference_statuses(
     assert site["identity"]["principalId"] == web["system_principal_id"]
     assert site["properties"]["defaultHostName"] == web["host_name"]
     assert site["properties"]["siteConfig"]["appSettings"] is None
-    status, listed = _arm_get(sb, web["id"].rsplit("/", 1)[0], "2024-11-01")
-    assert status == 200 and {s["name"] for s in listed["value"]} == {web["name"], func["name"]}
+    status, function_site = _arm_get(sb, func["id"], "2024-11-01")
+    assert status == 200 and function_site["kind"] == "functionapp,linux"
     status, refs = _arm_get(sb, f"{web['id']}/config/configreferences/appsettings", "2024-11-01")
     assert status == 200, refs
     assert {r["name"]: r["properties"]["status"] for r in refs["value"]} == {

@@ -1,7 +1,7 @@
 """ARM reads of the app hosts in the sandbox: Microsoft.Web sites (web and Function apps),
 their Key Vault reference statuses, and Microsoft.App container apps.
 
-- ``GET .../providers/Microsoft.Web/sites[/{name}]``, ``.../Microsoft.App/containerApps[/{name}]``:
+- ``GET .../providers/Microsoft.Web/sites/{name}``, ``.../Microsoft.App/containerApps/{name}``:
   the document the deploy wrote, its ``identity`` rebuilt from the state (a system identity
   turned off, an identity deleted or re-created shows as ARM would show it);
 - ``GET .../sites/{name}/config/configreferences/appsettings``: each Key Vault reference's
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 APP_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/"
     r"(?P<provider>microsoft\.web|microsoft\.app)/(?P<type>sites|containerapps)"
-    r"(?:/(?P<name>[^/]+)(?P<child>/config/configreferences/appsettings)?)?$",
+    r"/(?P<name>[^/]+)(?P<child>/config/configreferences/appsettings)?$",
     re.IGNORECASE,
 )
 _TYPES = {("microsoft.web", "sites"): "Microsoft.Web/sites",
@@ -70,14 +70,6 @@ def route(
         raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
     group = f"/subscriptions/{state.subscription_id}/resourceGroups/{m.group('rg')}"
     name = m.group("name")
-    if name is None:
-        service._authorize(claims, f"{arm_type}/read", group)
-        docs = [
-            _document(state, a)
-            for a in state.apps()
-            if a.resource_group.lower() == m.group("rg").lower() and _type_of(a) == arm_type
-        ]
-        return JSONResponse({"value": docs})
     app_id = f"{group}/providers/{arm_type}/{name}"
     app = state.app(app_id)
     if m.group("child"):

@@ -75,7 +75,7 @@ class KeyVaultService:
     def challenge(self) -> str:
         return (
             f'Bearer authorization="https://login.windows.net/{self._state.tenant_id}", '
-            'resource="https://vault.azure.net"'
+            f'resource="{keyvault_evidence.AUDIENCE}"'
         )
 
     # --------------------------------------------------------------- auth

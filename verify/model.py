@@ -61,6 +61,22 @@ class Vm(_Model):
     user_assigned: tuple[str, ...] = ()
 
 
+class App(_Model):
+    """A web app, Function app or container app (``apps`` output): its host record plus
+    what the verifier checks of it (its code's identity, Key Vault references, lifecycles)."""
+
+    kind: str
+    name: str
+    id: str
+    system_principal_id: str | None = None
+    user_assigned: tuple[str, ...] = ()
+    host_name: str | None = None
+    default_identity: str | None = None
+    key_vault_references: dict[str, str] = Field(default_factory=dict)
+    key_vault_reference_identity: str = "system"
+    identity_lifecycles: dict[str, str] = Field(default_factory=dict)
+
+
 class Grant(_Model):
     name: str
     id: str
@@ -109,7 +125,7 @@ class HostRecord(Protocol):
 
 #: Host kind -> the stack output listing those hosts (key -> a record with ``id`` and
 #: ``system_principal_id``). A new host kind is one entry here (and its outputs field).
-HOST_OUTPUTS: dict[str, str] = {"vm": "vms"}
+HOST_OUTPUTS: dict[str, str] = {"vm": "vms", "app": "apps"}
 
 
 class AccessCell(_Model):
@@ -155,6 +171,7 @@ class StackOutputs(_Model):
     secret_fingerprints: dict[str, str] | None = None
     identities: dict[str, Identity] = Field(default_factory=dict)
     vms: dict[str, Vm] = Field(default_factory=dict)
+    apps: dict[str, App] = Field(default_factory=dict)
     grants: tuple[Grant, ...] = ()
     storage_accounts: dict[str, StorageAccountRef] = Field(default_factory=dict)
     containers: dict[str, ContainerRef] = Field(default_factory=dict)

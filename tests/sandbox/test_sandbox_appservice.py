@@ -29,6 +29,10 @@ from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentity
 from azure.keyvault.secrets import SecretClient
 
 from components.testing import AzureMocks, run_program
+from verify import probe
+from verify.evidence.cells import Expectation
+from verify.evidence.judge import judge_identity
+from verify.model import IdentityReport, load_outputs
 from verify.sandbox import Sandbox
 from verify.stacks import PROGRAM
 from verify.targets.sandbox import SandboxBackend
@@ -356,3 +360,62 @@ def test_arm_reads_sites_container_apps_and_reference_statuses(
         assert status == 200 and ca["identity"]["type"] == "SystemAssigned,UserAssigned"
     status, missing = _arm_get(sb, web["id"] + "x", "2024-11-01")
     assert status == 404 and missing["error"]["code"] == "ResourceNotFound"
+
+
+def _probe_in_app(sb: Sandbox, vault_url: str, identities: list[str], secrets: list[str]) -> Any:
+    spec = probe.load_spec(
+        {
+            "vault_url": vault_url,
+            "secrets": secrets,
+            "identities": identities,
+            "ca_bundle": sb.ca_cert_path,
+            "verify_challenge_resource": False,
+            "budget_seconds": 20,
+        }
+    )
+    return probe.run(spec)["identities"]
+
+
+def test_the_probe_in_an_app_reports_app_service_and_is_judged_as_an_app(
+    deployed: Deployed, on_app: Any, sb: Sandbox
+) -> None:
+    web, func = deployed.app("web"), deployed.app("func")
+    shared = deployed.outputs["identities"]["shared"]
+    vault = deployed.outputs["vault"]["uri"]
+    on_app(web["name"])
+    (system,) = _probe_in_app(sb, vault, ["system"], ["db", "api"])
+    assert system["token"]["credential_source"] == "app_service", system["token"]
+    assert system["claims"]["oid"] == web["system_principal_id"]
+    assert system["secrets"]["db"]["outcome"] == "read"
+    assert system["secrets"]["api"]["outcome"] == "forbidden"
+    report = IdentityReport.model_validate(system)
+    allowed = Expectation(
+        web["name"], "system", "system", web["system_principal_id"], "db", "allowed",
+        resource_id=web["id"], host_kind="app",
+    )  # fmt: skip
+    assert judge_identity(allowed, report, sb.tenant_id).passed
+    # The same token judged as a VM's: the wrong source, named.
+    as_vm = Expectation(
+        web["name"], "system", "system", web["system_principal_id"], "db", "allowed",
+        resource_id=web["id"],
+    )  # fmt: skip
+    verdict = judge_identity(as_vm, report, sb.tenant_id)
+    assert not verdict.passed and "credential source 'app_service'" in verdict.detail
+    # A user-assigned-only app: the probe selects the identity by client ID.
+    on_app(func["name"])
+    (user,) = _probe_in_app(sb, vault, [shared["client_id"]], ["api"])
+    assert user["token"]["credential_source"] == "app_service"
+    assert user["claims"]["oid"] == shared["principal_id"]
+    assert user["secrets"]["api"]["outcome"] == "read"
+
+
+def test_the_outputs_parse_with_their_apps(deployed: Deployed) -> None:
+    outputs = load_outputs(deployed.outputs)
+    assert {k: a.kind for k, a in outputs.apps.items()} == {
+        "web": "webapp",
+        "func": "functionapp",
+        "jobs": "containerapp",
+    }
+    web = deployed.app("web")
+    assert outputs.principal_of("web", "system", host_kind="app") == web["system_principal_id"]
+    assert outputs.resource_id_of("web", "system", host_kind="app") == web["id"]

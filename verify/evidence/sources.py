@@ -10,9 +10,12 @@ entry here.
 
 from __future__ import annotations
 
-#: ``vm``: Azure's Instance Metadata Service on the VM.
+#: ``vm``: Azure's Instance Metadata Service on the VM. ``app`` (web app, Function app,
+#: container app): the platform's identity endpoint (``IDENTITY_ENDPOINT`` +
+#: ``IDENTITY_HEADER``), which azure-identity reaches as App Service's credential.
 EXPECTED_SOURCES: dict[str, str] = {
     "vm": "imds",
+    "app": "app_service",
 }
 
 

@@ -419,3 +419,44 @@ def test_the_outputs_parse_with_their_apps(deployed: Deployed) -> None:
     web = deployed.app("web")
     assert outputs.principal_of("web", "system", host_kind="app") == web["system_principal_id"]
     assert outputs.resource_id_of("web", "system", host_kind="app") == web["id"]
+
+
+def _statuses(sb: Sandbox, site_id: str) -> dict[str, str]:
+    status, refs = _arm_get(sb, f"{site_id}/config/configreferences/appsettings", "2024-11-01")
+    assert status == 200, refs
+    return {r["name"]: r["properties"]["status"] for r in refs["value"]}
+
+
+def test_reference_statuses_follow_grants_identities_and_deletions(
+    deployed: Deployed, sb: Sandbox
+) -> None:
+    """Last in the module: it removes a grant, turns an identity off, deletes one."""
+    web, func = deployed.app("web"), deployed.app("func")
+    shared = deployed.outputs["identities"]["shared"]
+    assert _statuses(sb, web["id"])["DB_PASSWORD"] == "Resolved"
+    # A reference through a removed grant turns AccessToKeyVaultDenied.
+    for assignment in sb.state.role_assignments(principal_id=web["system_principal_id"]):
+        sb.state.delete_role_assignment(assignment.id)
+    assert _statuses(sb, web["id"])["DB_PASSWORD"] == "AccessToKeyVaultDenied"
+    # The resolving (system) identity turned off: MSINotEnabled; its endpoint has none.
+    sb.state.set_app_system_identity(web["id"], False)
+    assert _statuses(sb, web["id"]) == {
+        "API_KEY": "MSINotEnabled",
+        "DB_PASSWORD": "MSINotEnabled",
+    }
+    env = sb.app_env(web["name"])
+    url = f"{env['IDENTITY_ENDPOINT']}?api-version=2019-08-01&resource={VAULT}"
+    assert _get(url, {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]})[0] == 500
+    # The shared identity deleted: the app that resolved through it is denied; its
+    # grant stays behind, orphaned, and reads nothing.
+    assert _statuses(sb, func["id"]) == {"API_KEY": "Resolved"}
+    sb.state.delete_identity(shared["id"])
+    assert _statuses(sb, func["id"]) == {"API_KEY": "AccessToKeyVaultDenied"}
+    assert sb.state.role_assignments(principal_id=shared["principal_id"])
+    func_env = sb.app_env(func["name"])
+    status, _ = _get(
+        f"{func_env['IDENTITY_ENDPOINT']}?api-version=2019-08-01&resource={VAULT}"
+        f"&client_id={shared['client_id']}",
+        {"X-IDENTITY-HEADER": func_env["IDENTITY_HEADER"]},
+    )
+    assert status == 500

@@ -391,6 +391,8 @@ class SandboxBackend(InMemoryArm):
         """Statuses decided by the sandbox's RBAC evaluator, the one Key Vault enforces."""
 
         def reads(principal_id: str, secret_id: str) -> bool:
+            if self.state.principal(principal_id) is None:
+                return False  # a deleted identity gets no token
             return self.sandbox.rbac.check_data_action(
                 principal_id, "Microsoft.KeyVault/vaults/secrets/getSecret/action", secret_id
             ).allowed

@@ -118,6 +118,9 @@ def _statuses(service: ArmService, state: SandboxState, app: AppHost) -> list[di
         return vault is not None and state.get_secret(vault.name, name) is not None
 
     def reads(principal_id: str, secret_id: str) -> bool:
+        # A deleted identity gets no token: its orphaned assignments read nothing.
+        if state.principal(principal_id) is None:
+            return False
         decision = service._rbac.check_data_action(principal_id, GET_SECRET, secret_id)
         return decision.allowed
 

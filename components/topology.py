@@ -252,6 +252,8 @@ class Topology:
                 "client_id": ident.client_id,
                 "principal_id": ident.principal_id,
                 "tenant_id": ident.tenant_id,
+                # A CanNotDelete lock: the lifecycle must not plan to delete this identity.
+                "locked": ident.lock is not None,
             }
             for key, ident in self.identities.items()
         }

@@ -52,6 +52,9 @@ class Identity(_Model):
     client_id: str
     principal_id: str
     tenant_id: str | None = None
+    #: A ``CanNotDelete`` lock is on it (``mikit:identities.<key>.lock``): ARM refuses its
+    #: delete with 409 ScopeLocked.
+    locked: bool = False
 
 
 class Vm(_Model):

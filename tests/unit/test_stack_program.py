@@ -49,8 +49,9 @@ def test_exports_exactly_the_contract_schema(dev: Deployment) -> None:
             "uri": f"{out['vault']['uri']}secrets/{name}",
         }
     shared = out["identities"]["shared"]
-    assert set(shared) == {"name", "id", "client_id", "principal_id", "tenant_id"}
+    assert set(shared) == {"name", "id", "client_id", "principal_id", "tenant_id", "locked"}
     assert shared["tenant_id"] == dev.backend.tenant_id
+    assert shared["locked"] is False  # the dev stack's shared identity has no lock
     for vm in out["vms"].values():
         assert set(vm) == {"name", "id", "system_principal_id", "user_assigned"}
     for app in out["apps"].values():

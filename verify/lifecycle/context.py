@@ -242,7 +242,16 @@ class Lifecycle:
             raise ScenarioSkippedError(
                 "no user-assigned identity with a grant is attached to a standing VM"
             )
-        return max(users.items(), key=lambda item: (len(item[1]), item[0]))
+        unlocked = {i: vms for i, vms in users.items() if not self.current.identities[i].locked}
+        if not unlocked:
+            ident = max(users.items(), key=lambda item: (len(item[1]), item[0]))[0]
+            raise ScenarioSkippedError(
+                f"identity {ident} has a CanNotDelete lock (mikit:identities.{ident}.lock), so "
+                "Azure refuses to delete it (409 ScopeLocked); lifting the lock for the "
+                "scenario would need Microsoft.Authorization/locks/delete and "
+                "Microsoft.Authorization/locks/write, which the lifecycle does not use"
+            )
+        return max(unlocked.items(), key=lambda item: (len(item[1]), item[0]))
 
     # -- state updates ------------------------------------------------------------------
 

@@ -110,6 +110,17 @@ def _fix_shared(lc: Lifecycle, outputs: StackOutputs) -> str:
 
 
 def _fix_in_use(lc: Lifecycle, outputs: StackOutputs) -> str:
+    locked = [
+        i
+        for i in sorted(lc.sharing())
+        if lc.current.identities[i].locked and lc.granted(lc.current.identities[i].principal_id)
+    ]
+    if locked:
+        return (
+            f"run the lifecycle on a copy of the stack without the lock (mikit:identities."
+            f"{locked[0]}.lock: false), or attach and grant another, unlocked identity; a "
+            "lock lifted by hand (az lock delete) must be restored after the run"
+        )
     ungranted = sorted(lc.sharing())
     if ungranted:
         return f"grant identity:{ungranted[0]} something: add to mikit:grants " + _grant_line(

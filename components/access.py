@@ -42,6 +42,26 @@ class VmIdentities:
 
 
 @dataclass(frozen=True)
+class Holder:
+    """One identity a host holds: its matrix name, the grant reference that names its
+    principal (``scaleset:<key>``, ``identity:<key>``...), principal and client ID."""
+
+    identity: str
+    reference: str
+    principal_id: str
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HostRef:
+    """A host other than a VM (``scaleset``, ``workload`` ...) and the identities it holds,
+    in the order its rows come."""
+
+    kind: str
+    holders: Sequence[Holder]
+
+
+@dataclass(frozen=True)
 class IdentityRef:
     principal_id: str
     client_id: str
@@ -126,41 +146,120 @@ def access_matrix(
     grants: Sequence[GrantRef],
     secrets: Mapping[str, str],
     blobs: Mapping[str, BlobRef] | None = None,
+    *,
+    hosts: Mapping[str, HostRef] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows in stable order: VMs, the system identity before user-assigned ones (in
-    attachment order), then that holder's secrets, then its blobs, as given.
+    attachment order), then that holder's secrets, then its blobs, as given; then the
+    other ``hosts`` the same way.
 
     ``secrets`` maps secret name -> its ARM scope; ``blobs`` maps blob key
     (:func:`blob_key`) -> :class:`BlobRef`. Secret rows are ``{vm, identity,
     principal_id, client_id, secret, expected, kind: "secret"}`` (the keys they always
     had, in the same order, plus ``kind``); blob rows carry ``blob`` (the key) instead of
-    ``secret`` and ``kind: "blob"``.
+    ``secret`` and ``kind: "blob"``. A row of another host names ``host`` (its key, e.g.
+    ``scaleset:web``) and ``host_kind`` instead of ``vm``.
     """
     rows: list[dict[str, Any]] = []
     for vm_key, vm in vms.items():
-        holders: list[tuple[str, str, str, str | None]] = []
+        holders: list[Holder] = []
         if vm.system_principal_id is not None:
-            holders.append((SYSTEM, f"vm:{vm_key}", vm.system_principal_id, None))
+            holders.append(Holder(SYSTEM, f"vm:{vm_key}", vm.system_principal_id))
         for key in vm.user_assigned:
             ref = identities[key]
-            holders.append((key, f"identity:{key}", ref.principal_id, ref.client_id))
-        for identity, principal_ref, principal_id, client_id in holders:
-            mine = [g for g in grants if g.principal == principal_ref]
-            base = {
-                "vm": vm_key,
-                "identity": identity,
-                "principal_id": principal_id,
-                "client_id": client_id,
-            }
-            for secret, scope in secrets.items():
-                allowed = any(grant_allows(g, scope) for g in mine)
-                rows.append(
-                    {**base, "secret": secret, "expected": _word(allowed), "kind": "secret"}
-                )
-            for key, blob in (blobs or {}).items():
-                allowed = any(grant_allows_blob(g, blob) for g in mine)
-                rows.append({**base, "blob": key, "expected": _word(allowed), "kind": "blob"})
+            holders.append(Holder(key, f"identity:{key}", ref.principal_id, ref.client_id))
+        rows += _rows({"vm": vm_key}, holders, grants, secrets, blobs or {})
+    for host_key, host in (hosts or {}).items():
+        where = {"host": host_key, "host_kind": host.kind}
+        rows += _rows(where, host.holders, grants, secrets, blobs or {})
     return rows
+
+
+def _rows(
+    where: Mapping[str, str],
+    holders: Sequence[Holder],
+    grants: Sequence[GrantRef],
+    secrets: Mapping[str, str],
+    blobs: Mapping[str, BlobRef],
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for holder in holders:
+        mine = [g for g in grants if g.principal == holder.reference]
+        base = {
+            **where,
+            "identity": holder.identity,
+            "principal_id": holder.principal_id,
+            "client_id": holder.client_id,
+        }
+        for secret, scope in secrets.items():
+            allowed = any(grant_allows(g, scope) for g in mine)
+            rows.append({**base, "secret": secret, "expected": _word(allowed), "kind": "secret"})
+        for key, blob in blobs.items():
+            allowed = any(grant_allows_blob(g, blob) for g in mine)
+            rows.append({**base, "blob": key, "expected": _word(allowed), "kind": "blob"})
+    return rows
+
+
+#: Matrix host kinds beside ``vm`` (``verify/evidence/sources.py`` says which credential
+#: source each must get its tokens from).
+SCALE_SET_HOST = "scaleset"
+WORKLOAD_HOST = "workload"
+UNBOUND_WORKLOAD_HOST = "workload_without_identity"
+KUBELET = "kubelet"
+
+
+@dataclass(frozen=True)
+class ScaleSetIdentities:
+    system_principal_id: str | None
+    user_assigned: Sequence[str]
+
+
+@dataclass(frozen=True)
+class WorkloadIdentities:
+    """A workload's identity key (None: no workload identity) and its cluster's kubelet
+    identity, which its pods reach through IMDS when they have none."""
+
+    cluster: str
+    identity: str | None
+    kubelet_object_id: str | None
+    kubelet_client_id: str | None
+
+
+def fleet_hosts(
+    scale_sets: Mapping[str, ScaleSetIdentities],
+    workloads: Mapping[str, WorkloadIdentities],
+    identities: Mapping[str, IdentityRef],
+) -> dict[str, HostRef]:
+    """Matrix hosts ``scaleset:<key>`` (the set's system identity, then its user-assigned
+    ones; one row set for every instance) and ``workload:<key>`` (its identity; without
+    one, the kubelet identity, held by the grant reference ``kubelet:<cluster>`` that no
+    grant names, so every cell is denied)."""
+    hosts: dict[str, HostRef] = {}
+    for key, ss in scale_sets.items():
+        holders = (
+            [Holder(SYSTEM, f"scaleset:{key}", ss.system_principal_id)]
+            if ss.system_principal_id
+            else []
+        )
+        holders += [
+            Holder(k, f"identity:{k}", identities[k].principal_id, identities[k].client_id)
+            for k in ss.user_assigned
+            if k in identities
+        ]
+        hosts[f"scaleset:{key}"] = HostRef(SCALE_SET_HOST, holders)
+    for key, w in workloads.items():
+        if w.identity is not None:
+            if w.identity not in identities:
+                continue
+            ref = identities[w.identity]
+            holder = Holder(w.identity, f"identity:{w.identity}", ref.principal_id, ref.client_id)
+            hosts[f"workload:{key}"] = HostRef(WORKLOAD_HOST, [holder])
+        elif w.kubelet_object_id:
+            holder = Holder(
+                KUBELET, f"kubelet:{w.cluster}", w.kubelet_object_id, w.kubelet_client_id
+            )
+            hosts[f"workload:{key}"] = HostRef(UNBOUND_WORKLOAD_HOST, [holder])
+    return hosts
 
 
 def _word(allowed: bool) -> str:

@@ -8,11 +8,18 @@ issuer output (:class:`~components.workload_identity.WorkloadIdentityBinding`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pulumi
 
+from components.access import (
+    HostRef,
+    IdentityRef,
+    ScaleSetIdentities,
+    WorkloadIdentities,
+    fleet_hosts,
+)
 from components.aks import AksCluster, AksClusterArgs, NodePool
 from components.grants import Grantable
 from components.identity import ManagedIdentities, UserAssignedIdentity
@@ -90,6 +97,35 @@ class FleetHosts:
         self.hosts: dict[str, Grantable] = {
             f"{ScaleSetConfig.PRINCIPAL_PREFIX}:{k}": ss for k, ss in self.scale_sets.items()
         }
+
+    def matrix_leaves(self) -> list[pulumi.Output[Any]]:
+        """The Outputs the matrix reads, in the order :meth:`matrix_hosts` consumes them:
+        each scale set's system principal, each cluster's kubelet identity."""
+        leaves: list[pulumi.Output[Any]] = [ss.principal_id for ss in self.scale_sets.values()]
+        leaves += [aks.kubelet_identity for aks in self.clusters.values()]
+        return leaves
+
+    def matrix_hosts(
+        self, values: Iterator[Any], identities: Mapping[str, IdentityRef]
+    ) -> dict[str, HostRef]:
+        """The matrix's ``scaleset:<key>`` and ``workload:<key>`` hosts
+        (:func:`components.access.fleet_hosts`), from the values :meth:`matrix_leaves` gave."""
+        scale_sets = {
+            key: ScaleSetIdentities(next(values), list(ss.user_assigned or []))
+            for key, ss in self.cfg.scale_sets.items()
+        }
+        kubelets = {key: next(values) for key in self.cfg.clusters}
+        workloads = {
+            wkey: WorkloadIdentities(
+                ckey,
+                w.identity,
+                kubelets[ckey]["object_id"],
+                kubelets[ckey]["client_id"],
+            )
+            for ckey, cluster in self.cfg.clusters.items()
+            for wkey, w in cluster.workloads.items()
+        }
+        return fleet_hosts(scale_sets, workloads, identities)
 
     def exports(self) -> dict[str, Any]:
         """``scale_sets`` and ``clusters`` (docs/contracts.md "Stack outputs")."""

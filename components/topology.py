@@ -370,6 +370,7 @@ class Topology:
             for c, n in sa.blobs
         ]
         leaves += [self.storage[k.split("/", 1)[0]].container_scope(c) for k, _, c, _ in blob_meta]
+        leaves += self.fleet.matrix_leaves()
 
         principals = grant_principals(self.cfg)
 
@@ -403,6 +404,7 @@ class Topology:
                 grants=grant_refs,
                 secrets=secret_scopes,
                 blobs=blob_refs,
+                hosts=self.fleet.matrix_hosts(it, id_refs),
             )
 
         return pulumi.Output.all(*leaves).apply(compute)

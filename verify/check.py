@@ -26,7 +26,7 @@ def expectations_from(
     for cell in outputs.access_matrix if cells is None else cells:
         if outputs.host_record(cell.host_kind, cell.host) is None:
             continue
-        if cell.identity != "system" and cell.identity not in outputs.identities:
+        if cell.identity not in ("system", "kubelet") and cell.identity not in outputs.identities:
             continue
         found.append(
             Expectation(

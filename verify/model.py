@@ -80,6 +80,51 @@ class App(_Model):
     identity_lifecycles: dict[str, str] = Field(default_factory=dict)
 
 
+class ScaleSetRef(_Model):
+    """``scale_sets.<key>``: one system principal for every instance."""
+
+    name: str
+    id: str
+    system_principal_id: str | None = None
+    user_assigned: tuple[str, ...] = ()
+    instances: int = 0
+
+
+class KubeletIdentity(_Model):
+    object_id: str | None = None
+    client_id: str | None = None
+    resource_id: str | None = None
+
+
+class WorkloadRef(_Model):
+    namespace: str
+    service_account: str
+    subject: str
+    identity: str | None = None
+    client_id: str | None = None
+
+
+class ClusterRef(_Model):
+    """``clusters.<key>``: its issuer, kubelet identity and workloads."""
+
+    name: str
+    id: str
+    oidc_issuer_url: str
+    kubelet_identity: KubeletIdentity = Field(default_factory=KubeletIdentity)
+    workloads: dict[str, WorkloadRef] = Field(default_factory=dict)
+
+
+class WorkloadHost(_Model):
+    """A workload as a matrix host (``workload:<key>``): its cluster's ID and kubelet
+    identity; it has no system identity of its own."""
+
+    id: str
+    cluster: str
+    workload: WorkloadRef
+    kubelet: KubeletIdentity
+    system_principal_id: str | None = None
+
+
 class Grant(_Model):
     name: str
     id: str
@@ -128,7 +173,14 @@ class HostRecord(Protocol):
 
 #: Host kind -> the stack output listing those hosts (key -> a record with ``id`` and
 #: ``system_principal_id``). A new host kind is one entry here (and its outputs field).
-HOST_OUTPUTS: dict[str, str] = {"vm": "vms", "app": "apps"}
+HOST_OUTPUTS: dict[str, str] = {
+    "vm": "vms",
+    "app": "apps",
+    # Keyed ``scaleset:<key>`` / ``workload:<key>``, so no host key is also a VM's.
+    "scaleset": "scale_set_hosts",
+    "workload": "workload_hosts",
+    "workload_without_identity": "workload_hosts",
+}
 
 
 class AccessCell(_Model):
@@ -174,6 +226,8 @@ class StackOutputs(_Model):
     secret_fingerprints: dict[str, str] | None = None
     identities: dict[str, Identity] = Field(default_factory=dict)
     vms: dict[str, Vm] = Field(default_factory=dict)
+    scale_sets: dict[str, ScaleSetRef] = Field(default_factory=dict)
+    clusters: dict[str, ClusterRef] = Field(default_factory=dict)
     apps: dict[str, App] = Field(default_factory=dict)
     grants: tuple[Grant, ...] = ()
     storage_accounts: dict[str, StorageAccountRef] = Field(default_factory=dict)
@@ -193,8 +247,27 @@ class StackOutputs(_Model):
         return self.resource_group_id.rstrip("/").split("/")[-1]
 
     def identity_selector(self, identity: str) -> str:
-        """What the probe is given for a matrix identity: ``system`` or a client ID."""
-        return "system" if identity == "system" else self.identities[identity].client_id
+        """What the probe is given for a matrix identity: ``system`` or a client ID (the
+        kubelet identity is what IMDS answers on a node when nothing is named)."""
+        if identity in ("system", "kubelet"):
+            return "system"
+        return self.identities[identity].client_id
+
+    @property
+    def scale_set_hosts(self) -> dict[str, ScaleSetRef]:
+        """Scale sets keyed as matrix hosts (``scaleset:<key>``)."""
+        return {f"scaleset:{k}": v for k, v in self.scale_sets.items()}
+
+    @property
+    def workload_hosts(self) -> dict[str, WorkloadHost]:
+        """Cluster workloads keyed as matrix hosts (``workload:<key>``)."""
+        return {
+            f"workload:{key}": WorkloadHost(
+                id=cluster.id, cluster=ckey, workload=w, kubelet=cluster.kubelet_identity
+            )
+            for ckey, cluster in self.clusters.items()
+            for key, w in cluster.workloads.items()
+        }
 
     def host_record(self, host_kind: str, key: str) -> HostRecord | None:
         """The exported record of host ``key`` of ``host_kind`` (None: not in the outputs)."""
@@ -222,6 +295,9 @@ class StackOutputs(_Model):
         """The ARM ID a token's ``xms_mirid`` claim names: the host, or the identity."""
         if identity == "system":
             return self._host(host_kind, host).id
+        if identity == "kubelet":  # a workload without identity: the node's kubelet identity
+            found = self.workload_hosts.get(host)
+            return str(found.kubelet.resource_id or "") if found else ""
         return self.identities[identity].id
 
 
@@ -268,6 +344,13 @@ def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) 
         if vm.system_principal_id
     }
     holders.update({i.principal_id.lower(): f"identity:{k}" for k, i in outputs.identities.items()})
+    holders.update(
+        {
+            ss.system_principal_id.lower(): f"scaleset:{key}"
+            for key, ss in outputs.scale_sets.items()
+            if ss.system_principal_id
+        }
+    )
     refs: list[access.GrantRef] = []
     for grant in outputs.grants if grants is None else grants:
         holder = holders.get(grant.principal_id.lower())
@@ -275,6 +358,9 @@ def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) 
         if holder is not None and role is not None:
             condition = parse_condition(grant.condition) if grant.condition else None
             refs.append(access.GrantRef(holder, role, grant.scope, condition))
+    identity_refs = {
+        k: access.IdentityRef(i.principal_id, i.client_id) for k, i in outputs.identities.items()
+    }
     rows = access.access_matrix(
         {
             key: access.VmIdentities(
@@ -282,7 +368,7 @@ def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) 
             )
             for key, vm in sorted(outputs.vms.items())
         },
-        {k: access.IdentityRef(i.principal_id, i.client_id) for k, i in outputs.identities.items()},
+        identity_refs,
         refs,
         {name: ref.scope for name, ref in sorted(outputs.secrets.items())},
         {  # a condition reads the account's *name*; the outputs key blobs by account key
@@ -291,6 +377,23 @@ def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) 
             )
             for key, b in outputs.blobs.items()
         },
+        hosts=access.fleet_hosts(
+            {
+                key: access.ScaleSetIdentities(ss.system_principal_id, list(ss.user_assigned))
+                for key, ss in sorted(outputs.scale_sets.items())
+            },
+            {
+                wkey: access.WorkloadIdentities(
+                    ckey,
+                    w.identity,
+                    cluster.kubelet_identity.object_id,
+                    cluster.kubelet_identity.client_id,
+                )
+                for ckey, cluster in sorted(outputs.clusters.items())
+                for wkey, w in cluster.workloads.items()
+            },
+            identity_refs,
+        ),
     )
     return [AccessCell.model_validate(row) for row in rows]
 

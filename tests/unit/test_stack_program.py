@@ -66,7 +66,8 @@ def test_exports_exactly_the_contract_schema(dev: Deployment) -> None:
             "role_definition_id", "scope", "condition", "condition_version",
         }  # fmt: skip
     for row in out["access_matrix"]:
-        keys = {"vm", "identity", "principal_id", "client_id", "expected", "kind"}
+        keys = {"identity", "principal_id", "client_id", "expected", "kind"}
+        keys |= {"vm"} if "vm" in row else {"host", "host_kind"}  # a scale set or a workload
         assert set(row) == keys | ({"secret"} if row["kind"] == "secret" else {"blob"})
 
 
@@ -280,7 +281,7 @@ def test_assignment_names_are_stable_across_runs_and_distinct(
 
 def test_access_matrix_follows_the_grants(dev: Deployment) -> None:
     out = dev.outputs
-    rows = out["access_matrix"]
+    rows = [r for r in out["access_matrix"] if "vm" in r]  # other hosts: the test below
     holders = {
         ("solo", "system"),
         ("batch", "system"),
@@ -328,6 +329,34 @@ def test_access_matrix_follows_the_grants(dev: Deployment) -> None:
         else:
             assert r["principal_id"] == out["identities"][r["identity"]]["principal_id"]
             assert r["client_id"] == out["identities"][r["identity"]]["client_id"]
+
+
+def test_access_matrix_covers_the_scale_set_and_both_workloads(dev: Deployment) -> None:
+    out = dev.outputs
+    rows = [r for r in out["access_matrix"] if "host" in r]
+    holders = {(r["host"], r["host_kind"], r["identity"]) for r in rows}
+    assert holders == {
+        ("scaleset:web", "scaleset", "system"),
+        ("scaleset:web", "scaleset", "shared"),
+        ("workload:api", "workload", "shared"),
+        ("workload:batch", "workload_without_identity", "kubelet"),
+    }
+    allowed = {
+        (r["host"], r["identity"], r["secret"])
+        for r in rows
+        if r["kind"] == "secret" and r["expected"] == "allowed"
+    }
+    assert allowed == {
+        ("scaleset:web", "system", "reports-token"),  # one grant covers every instance
+        ("scaleset:web", "shared", "api-key"),
+        ("workload:api", "shared", "api-key"),  # the identity's grant, through federation
+    }
+    kubelet = out["clusters"]["aks"]["kubelet_identity"]
+    for r in rows:
+        if r["identity"] == "kubelet":  # no workload identity: the node's, granted nothing
+            assert (r["principal_id"], r["expected"]) == (kubelet["object_id"], "denied")
+        elif r["identity"] == "system":
+            assert r["principal_id"] == out["scale_sets"]["web"]["system_principal_id"]
 
 
 def test_no_secret_value_in_any_plain_output_or_arm_document(dev: Deployment) -> None:

@@ -120,5 +120,12 @@ def test_one_check_derives_the_access_matrix_once(
     run = check_report(target, "sandbox")
     assert run.check is not None and run.check.passed, run.check.failures if run.check else None
     assert len(calls) == 1
-    sources = {i.credential_source for i in run.check.identities}
-    assert sources == {"imds"}, sources
+    sources = {(i.host_kind, i.credential_source) for i in run.check.identities}
+    # VMs, scale-set instances and the pod without workload identity answer through IMDS;
+    # the pod with one exchanges its projected token.
+    assert sources == {
+        ("vm", "imds"),
+        ("scaleset", "imds"),
+        ("workload", "workload_identity"),
+        ("workload_without_identity", "imds"),
+    }, sources

@@ -16,6 +16,12 @@ from __future__ import annotations
 EXPECTED_SOURCES: dict[str, str] = {
     "vm": "imds",
     "app": "app_service",
+    # A scale-set instance: IMDS, as a VM. A cluster workload: its projected token
+    # exchanged at Entra ID. A workload without one reaches IMDS on its node (the kubelet
+    # identity) and is judged as that: it passes only if it reads nothing not granted.
+    "scaleset": "imds",
+    "workload": "workload_identity",
+    "workload_without_identity": "imds",
 }
 
 

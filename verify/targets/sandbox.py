@@ -57,6 +57,7 @@ from components.mockruntime import AzureMocks, load_stack_config, run_program
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.probe import parse_output
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
+from verify.sandbox.aks.workloads import pod_environment
 from verify.sandbox.arm.apps import app_identity_block
 from verify.sandbox.arm.service import identity_json, vm_identity_json
 from verify.stacks import PACKAGED_SANDBOX_STACK, PROGRAM
@@ -596,8 +597,27 @@ class SandboxTarget(ArmOperations):
         """Per-VM token stash, standing in for /var/lib/mikit-probe on that VM."""
         return os.path.join(self._token_root, vm)
 
+    def _host_environment(self, request: ProbeRequest) -> dict[str, str]:
+        """Where the probe runs: a VM's or scale-set instance's IMDS, or a pod of a cluster
+        workload (what the webhook injects, its token file, its node's IMDS)."""
+        sb = self.sandbox
+        if request.host_kind == "vm":
+            return probe_environment(sb.imds_url(self._outputs.vms[request.host].id))
+        if request.host_kind == "scaleset":
+            scale_set = self._outputs.scale_sets[request.host.removeprefix("scaleset:")]
+            instances = sb.state.instances(scale_set.id)
+            if not instances:
+                raise RuntimeError(f"probe on {request.host}: the scale set has no instance")
+            return probe_environment(sb.imds_url(instances[0]))
+        workload = sb.state.workload(request.host.removeprefix("workload:"))
+        if workload is None:
+            raise RuntimeError(f"probe on {request.host}: no such workload in the sandbox")
+        pod = pod_environment(sb, workload, Path(self._token_dir(request.host)) / "pod")
+        env = probe_environment(pod.imds)
+        env.update(pod.env())  # the webhook's variables and the sandbox CA for its authority
+        return env
+
     def _probe_one(self, request: ProbeRequest) -> ProbeResult:
-        vm = self._outputs.vms[request.host]
         spec = build_spec(
             self._outputs,
             request,
@@ -605,7 +625,7 @@ class SandboxTarget(ArmOperations):
             verify_challenge_resource=False,
             token_dir=self._token_dir(request.host),
         )
-        env = probe_environment(self.sandbox.imds_url(vm.id))
+        env = self._host_environment(request)
         launch = run_probe_forked if self.probe_launcher == "forkserver" else run_probe_subprocess
         try:
             done = launch(spec, env, request.budget + 15)

@@ -121,13 +121,16 @@ def test_matrix_and_sandbox_agree_on_every_blob_cell(deployed: SandboxTarget) ->
     outputs = deployed.outputs()
     rows = [c for c in outputs.access_matrix if c.kind == "blob"]
     # every VM x identity x blob: 3 system identities + shared on three VMs, 3 blobs
-    assert len(rows) == 3 * (3 + 3)
+    assert len([c for c in rows if c.vm is not None]) == 3 * (3 + 3)
+    # and the other hosts: the scale set (system + shared), workload api (shared) and
+    # workload batch (the kubelet identity), 3 blobs each
+    assert len(rows) == 3 * (3 + 3) + 3 * 4
     assert outputs.blob_fingerprints is not None
     seen = {"allowed": 0, "denied": 0}
     for row in rows:
         blob = outputs.blobs[row.target]
         observed, evidence = _try(deployed, blob.url, row.principal_id)
-        where = f"{row.vm}/{row.identity} {row.target}"
+        where = f"{row.host_key}/{row.identity} {row.target}"
         assert observed == row.expected, f"{where}: matrix {row.expected}, sandbox {evidence}"
         if observed == "allowed":
             assert evidence == outputs.blob_fingerprints[row.target], where
@@ -135,12 +138,13 @@ def test_matrix_and_sandbox_agree_on_every_blob_cell(deployed: SandboxTarget) ->
             assert evidence == "403 AuthorizationPermissionMismatch", where
         seen[observed] += 1
     # both directions are exercised: container grant, conditional grant, nobody's blob
-    allowed = {(c.vm, c.identity, c.target) for c in rows if c.expected == "allowed"}
+    allowed = {(c.host_key, c.identity, c.target) for c in rows if c.expected == "allowed"}
     assert ("solo", "system", "data/config/app/settings.env") in allowed
     assert ("worker1", "shared", "data/reports/q4/summary.csv") in allowed
     assert ("worker1", "shared", "data/reports/private/payroll.csv") not in allowed
     assert not any(t == "data/reports/private/payroll.csv" for _, _, t in allowed)
-    assert seen["allowed"] == len(allowed) == 1 + 3
+    assert ("workload:api", "shared", "data/reports/q4/summary.csv") in allowed
+    assert seen["allowed"] == len(allowed) == 1 + 3 + 2  # + the scale set's and api's shared
     assert seen["denied"] == len(rows) - len(allowed)
 
 

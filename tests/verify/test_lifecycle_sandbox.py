@@ -175,7 +175,8 @@ def test_an_extra_grant_nobody_expected_fails_the_check(check_target: SandboxTar
         st.delete_role_assignment(extra.id)
     assert run.check is not None and not run.check.passed
     bad = sorted(c.host for c in run.check.cells if not c.passed)
-    assert bad == ["hybrid", "worker1", "worker2"]
+    # Every host holding the shared identity reads it: the VMs, the scale set, the workload.
+    assert bad == ["hybrid", "scaleset:web", "worker1", "worker2", "workload:api"]
     assert all("access nobody granted" in f for f in run.check.failures)
 
 

@@ -36,4 +36,5 @@ def test_the_stack_deploys_into_an_existing_group_and_verifies(sandbox: Sandbox)
         run = check_report(target, "sandbox")
     assert run.check is not None and run.check.passed, run.check.failures
     # every VM x identity x (secret or blob)
-    assert len(run.check.cells) == 6 * (len(outputs.secrets) + len(outputs.blobs))
+    # six VM holders, then the scale set's two, workload api's and workload batch's (kubelet)
+    assert len(run.check.cells) == (6 + 4) * (len(outputs.secrets) + len(outputs.blobs))

@@ -130,7 +130,7 @@ def test_matrix_and_sandbox_agree_on_every_blob_cell(deployed: SandboxTarget) ->
     for row in rows:
         blob = outputs.blobs[row.target]
         observed, evidence = _try(deployed, blob.url, row.principal_id)
-        where = f"{row.host_key}/{row.identity} {row.target}"
+        where = f"{row.host}/{row.identity} {row.target}"
         assert observed == row.expected, f"{where}: matrix {row.expected}, sandbox {evidence}"
         if observed == "allowed":
             assert evidence == outputs.blob_fingerprints[row.target], where
@@ -138,7 +138,7 @@ def test_matrix_and_sandbox_agree_on_every_blob_cell(deployed: SandboxTarget) ->
             assert evidence == "403 AuthorizationPermissionMismatch", where
         seen[observed] += 1
     # both directions are exercised: container grant, conditional grant, nobody's blob
-    allowed = {(c.host_key, c.identity, c.target) for c in rows if c.expected == "allowed"}
+    allowed = {(c.host, c.identity, c.target) for c in rows if c.expected == "allowed"}
     assert ("solo", "system", "data/config/app/settings.env") in allowed
     assert ("worker1", "shared", "data/reports/q4/summary.csv") in allowed
     assert ("worker1", "shared", "data/reports/private/payroll.csv") not in allowed

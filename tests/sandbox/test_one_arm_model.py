@@ -8,20 +8,23 @@ and 200 to deleting an identity under a ``CanNotDelete`` lock, where the model r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 import pytest
+import requests
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 from azure.mgmt.msi import ManagedServiceIdentityClient
+from azure.mgmt.msi.models import FederatedIdentityCredential
 
 from components import armid
 from components.arm.errors import ArmError
 from components.arm.memory import InMemoryArm
 from components.arm.tokens import (
+    PULUMI_FEDERATED_CREDENTIAL,
     PULUMI_KEY_VAULT,
     PULUMI_MANAGEMENT_LOCK,
     PULUMI_RESOURCE_GROUP,
@@ -32,6 +35,8 @@ from verify.sandbox import Sandbox
 from verify.targets.sandbox import SandboxBackend
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+ISSUER = "https://token.actions.githubusercontent.com"
+AUDIENCE = "api://AzureADTokenExchange"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,12 @@ class Emulation(Protocol):
     def lock(self, scope: str) -> None: ...
 
     def delete_identity(self, identity_id: str) -> Refusal | None: ...
+
+    def add_credential(self, identity_id: str, name: str) -> Refusal | None: ...
+
+    def delete_credential(self, identity_id: str, name: str) -> Refusal | None: ...
+
+    def unlock(self, scope: str) -> None: ...
 
 
 class MockRuntimeModel:
@@ -94,8 +105,26 @@ class MockRuntimeModel:
         self.arm.create_or_update(PULUMI_MANAGEMENT_LOCK, lock_id, inputs)
 
     def delete_identity(self, identity_id: str) -> Refusal | None:
+        return self._refused(lambda: self.arm.delete(identity_id))
+
+    def add_credential(self, identity_id: str, name: str) -> Refusal | None:
+        inputs = {"issuer": ISSUER, "subject": f"repo:o/r:ref:{name}", "audiences": [AUDIENCE]}
+        fic = f"{identity_id}/federatedIdentityCredentials/{name}"
+        return self._refused(
+            lambda: self.arm.create_or_update(PULUMI_FEDERATED_CREDENTIAL, fic, inputs)
+        )
+
+    def delete_credential(self, identity_id: str, name: str) -> Refusal | None:
+        fic = f"{identity_id}/federatedIdentityCredentials/{name}"
+        return self._refused(lambda: self.arm.delete(fic))
+
+    def unlock(self, scope: str) -> None:
+        self.arm.delete(f"{scope}/providers/Microsoft.Authorization/locks/keep")
+
+    @staticmethod
+    def _refused(call: Callable[[], object]) -> Refusal | None:
         try:
-            self.arm.delete(identity_id)
+            call()
         except ArmError as refused:
             return Refusal(refused.status, refused.code, refused.message)
         return None
@@ -142,13 +171,50 @@ class SandboxOverHttp:
         SandboxBackend(self.sb).create_or_update(PULUMI_MANAGEMENT_LOCK, lock_id, inputs)
 
     def delete_identity(self, identity_id: str) -> Refusal | None:
-        parsed = armid.parse(identity_id, "identity")
-        try:
-            self.msi.user_assigned_identities.delete(str(parsed.resource_group), parsed.names[0])
-        except HttpResponseError as refused:
-            assert refused.error is not None
-            return Refusal(refused.status_code or 0, refused.error.code, refused.error.message)
-        return None
+        rg, name = _rg_and_name(identity_id)
+        return _http_refused(lambda: self.msi.user_assigned_identities.delete(rg, name))
+
+    def add_credential(self, identity_id: str, name: str) -> Refusal | None:
+        rg, identity = _rg_and_name(identity_id)
+        fic = FederatedIdentityCredential(
+            issuer=ISSUER, subject=f"repo:o/r:ref:{name}", audiences=[AUDIENCE]
+        )
+        ops = self.msi.federated_identity_credentials
+        return _http_refused(lambda: ops.create_or_update(rg, identity, name, fic))
+
+    def delete_credential(self, identity_id: str, name: str) -> Refusal | None:
+        rg, identity = _rg_and_name(identity_id)
+        ops = self.msi.federated_identity_credentials
+        return _http_refused(lambda: ops.delete(rg, identity, name))
+
+    def unlock(self, scope: str) -> None:
+        """``az lock delete`` / ManagementLocks_DeleteByScope, over the sandbox's ARM."""
+        token = self.sb.credential().get_token("https://management.azure.com/.default").token
+        url = (
+            f"{self.sb.arm_url}{scope}/providers/Microsoft.Authorization/locks/keep"
+            "?api-version=2020-05-01"
+        )
+        answer = requests.delete(
+            url,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=self.sb.ca_cert_path,
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+
+
+def _rg_and_name(arm_id: str) -> tuple[str, str]:
+    parsed = armid.parse(arm_id, "identity")
+    return str(parsed.resource_group), parsed.names[-1]
+
+
+def _http_refused(call: Callable[[], object]) -> Refusal | None:
+    try:
+        call()
+    except HttpResponseError as refused:
+        assert refused.error is not None
+        return Refusal(refused.status_code or 0, refused.error.code, refused.error.message)
+    return None
 
 
 @pytest.fixture(params=["mock-runtime", "sandbox-http"])
@@ -189,3 +255,27 @@ def test_deleting_a_locked_identity_is_scope_locked(emulation: Emulation) -> Non
     )
     assert refusal.message.endswith("'. Please remove the lock and try again.")
     assert identity.lower() in refusal.message.lower()
+    assert emulation.unlock(identity) is None  # lifted (Microsoft.Authorization/locks/delete)
+    assert emulation.delete_identity(identity) is None
+
+
+def test_the_21st_federated_credential_on_one_identity_is_refused(emulation: Emulation) -> None:
+    _, identity = emulation.make_group_vault_identity(_rg())
+    for n in range(20):
+        assert emulation.add_credential(identity, f"fic-{n}") is None
+    refusal = emulation.add_credential(identity, "fic-20")
+    assert refusal is not None
+    assert (refusal.status, refusal.code) == (400, "BadRequest")
+    assert "20 federated identity credentials" in refusal.message
+    assert emulation.add_credential(identity, "fic-3") is None  # a rewrite is not a new one
+
+
+def test_a_credential_under_a_locked_identity_cannot_be_deleted(emulation: Emulation) -> None:
+    _, identity = emulation.make_group_vault_identity(_rg())
+    assert emulation.add_credential(identity, "ci") is None
+    emulation.lock(identity)
+    refusal = emulation.delete_credential(identity, "ci")
+    assert refusal is not None
+    assert (refusal.status, refusal.code) == (409, "ScopeLocked")
+    emulation.unlock(identity)
+    assert emulation.delete_credential(identity, "ci") is None

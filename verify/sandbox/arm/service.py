@@ -47,6 +47,8 @@ from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, json_object, read_body
 from verify.sandbox.entra.tokens import ARM_AUDIENCES
 from verify.sandbox.rbac import RbacEvaluator
+from verify.sandbox.state.federation import FederatedCredential
+from verify.sandbox.state.locks import ManagementLock
 from verify.sandbox.state.records import DeletedVault
 from verify.sandbox.state.store import (
     RoleAssignment,
@@ -58,6 +60,7 @@ from verify.sandbox.state.store import (
 
 AUTHZ = "/providers/microsoft.authorization/"
 LOCKS = AUTHZ + "locks"
+LOCKS_SEGMENT = "/providers/Microsoft.Authorization/locks/"
 _SUBSCRIPTIONS = re.compile(r"^/subscriptions(?:/[^/]+)?$", re.IGNORECASE)
 _DELETED_VAULTS = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.keyvault"
@@ -71,6 +74,12 @@ _RESOURCE = re.compile(
 )
 
 
+_FEDERATED = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/[^/]+/providers/"
+    r"microsoft\.managedidentity/userassignedidentities/[^/]+"
+    r"(?P<segment>/federatedidentitycredentials)(?:/(?P<name>[^/]+))?$",
+    re.IGNORECASE,
+)
 #: VirtualMachines_Get ``$expand`` values (InstanceViewTypes), lower-cased.
 _VM_EXPANDS = frozenset({"instanceview", "userdata", "resiliencypolicy"})
 
@@ -539,8 +548,98 @@ class ArmService:
             return self._role_assignments(request, claims, scope, rest)
         if kind.lower() == "roledefinitions":
             return self._role_definitions(request, claims, scope, rest)
+        if kind.lower() == "locks":
+            return self._locks(request, claims, scope, rest)
         message = f"The resource type '{kind}' is not in the sandbox's slice."
         return error(400, "InvalidResourceType", message)
+
+    def _locks(self, request: Request, claims: dict[str, Any], scope: str, name: str) -> Response:
+        """Management locks at a scope (ManagementLocks_*ByScope): list (at or above the
+        scope), get, create or update (PUT ``{"properties": {"level", "notes"}}``), delete.
+        A lock is never itself refused by a lock: deleting one is how a lock is lifted."""
+        if not name:
+            if request.method != "GET":
+                raise ArmHttpError.of(405, "MethodNotAllowed", "Only GET lists locks.")
+            self._authorize(claims, "Microsoft.Authorization/locks/read", scope or "/")
+            found = self._state.management_locks(scope or None)
+            return JSONResponse({"value": [_lock_json(lock) for lock in found]})
+        action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(request.method)
+        if action is None:
+            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
+        self._authorize(claims, f"Microsoft.Authorization/locks/{action}", scope)
+        lock_id = f"{scope}{LOCKS_SEGMENT}{name}"
+        if request.method == "GET":
+            found_lock = self._state.lock(lock_id)
+            if found_lock is None:
+                return error(404, "LockNotFound", f"The lock '{name}' could not be found.")
+            return JSONResponse(_lock_json(found_lock))
+        if request.method == "DELETE":
+            return Response(status_code=200 if self._state.delete_lock(lock_id) else 204)
+        props = arm_requests.object_field(_json_body(request), "properties")
+        level = arm_requests.string_field(props, "level", "properties.level")
+        if not level:
+            return error(400, "InvalidLockLevel", "properties.level is required.")
+        arm_rules.check_scope_exists(scope, self._state.subscription_id, self._state.exists)
+        existed = self._state.lock(lock_id) is not None
+        made = self._state.create_lock(
+            scope, name, level, arm_requests.string_field(props, "notes", "properties.notes")
+        )
+        return JSONResponse(_lock_json(made), status_code=200 if existed else 201)
+
+    def _federated_credentials(
+        self, request: Request, claims: dict[str, Any], identity_id: str, name: str | None
+    ) -> Response:
+        """Federated identity credentials of a user-assigned identity: list, get, PUT,
+        delete, with the shared model's write rule (at most 20 per identity)."""
+        actions = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
+        if self._state.identity(identity_id) is None:
+            parsed = armid.parse(identity_id, "identity")
+            return _not_found(
+                "Microsoft.ManagedIdentity/userAssignedIdentities",
+                parsed.names[0],
+                str(parsed.resource_group),
+            )
+        if name is None:
+            if request.method != "GET":
+                raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
+            self._authorize(claims, f"{actions}/read", identity_id)
+            docs = [_fic_json(f) for f in self._state.federated_credentials(identity_id)]
+            return JSONResponse({"value": docs})
+        fic_id = f"{identity_id}{arm_rules.FEDERATED_CREDENTIALS_SEGMENT}{name}"
+        action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(request.method)
+        if action is None:
+            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
+        self._authorize(claims, f"{actions}/{action}", fic_id)
+        if request.method == "GET":
+            found = self._state.federated_credential(fic_id)
+            if found is None:
+                message = f"Federated Identity Credential '{name}' was not found."
+                return error(404, "NotFound", message)
+            return JSONResponse(_fic_json(found))
+        if request.method == "DELETE":
+            gone = self._state.delete_federated_credential(fic_id)
+            return Response(status_code=200 if gone else 204)
+        return self._put_federated_credential(request, identity_id, fic_id, name)
+
+    def _put_federated_credential(
+        self, request: Request, identity_id: str, fic_id: str, name: str
+    ) -> Response:
+        props = arm_requests.object_field(_json_body(request), "properties")
+        siblings = [f.id for f in self._state.federated_credentials(identity_id)]
+        # The shared model's write rule; concurrent writes are not observed over HTTP.
+        arm_rules.check_federated_credential_write(fic_id, siblings, None)
+        audiences = props.get("audiences") or ["api://AzureADTokenExchange"]
+        if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+            return error(400, "BadRequest", "properties.audiences must be a list of strings.")
+        existed = self._state.federated_credential(fic_id) is not None
+        made = self._state.create_federated_credential(
+            identity_id,
+            name,
+            arm_requests.string_field(props, "issuer", "properties.issuer") or "",
+            arm_requests.string_field(props, "subject", "properties.subject") or "",
+            tuple(audiences),
+        )
+        return JSONResponse(_fic_json(made), status_code=200 if existed else 201)
 
     def _subscription_or_resource(
         self, request: Request, claims: dict[str, Any], path: str
@@ -549,6 +648,10 @@ class ArmService:
         if request.method == "GET" and _SUBSCRIPTIONS.match(path):
             status, body = arm_cli.subscriptions_response(self._state, claims["oid"], path)
             return JSONResponse(body, status_code=status)
+        fic = _FEDERATED.match(path)
+        if fic and fic.group("sub").lower() == self._state.subscription_id.lower():
+            identity_id = path[: fic.start("segment")]
+            return self._federated_credentials(request, claims, identity_id, fic.group("name"))
         answer = arm_apps.route(self, request, claims, path)
         if answer is not None:
             return answer
@@ -630,6 +733,18 @@ class ArmService:
                 Route("/{path:path}", handle, methods=methods),
             ]
         )
+
+
+def _lock_json(lock: ManagementLock) -> dict[str, Any]:
+    return arm_shapes.management_lock(
+        scope=lock.scope, name=lock.name, level=lock.level, notes=lock.notes
+    )
+
+
+def _fic_json(fic: FederatedCredential) -> dict[str, Any]:
+    return arm_shapes.federated_identity_credential(
+        arm_id=fic.id, issuer=fic.issuer, subject=fic.subject, audiences=fic.audiences
+    )
 
 
 def identity_json(uai: UserAssignedIdentity) -> dict[str, Any]:

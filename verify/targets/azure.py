@@ -199,15 +199,11 @@ class AzureTarget(ArmOperations):
             verify_challenge_resource=self.verify_challenge_resource,
             token_dir=self.token_dir,
         )
-        poller = self.compute.virtual_machines.begin_run_command(
-            self._outputs.resource_group,
-            self._outputs.vms[request.host].name,
-            RunCommandInput(
-                command_id="RunShellScript",
-                script=run_command_script(spec, self.probe_pythons, self.cloud_init_wait),
-            ),
-            polling_interval=self.polling_interval,
+        command = RunCommandInput(
+            command_id="RunShellScript",
+            script=run_command_script(spec, self.probe_pythons, self.cloud_init_wait),
         )
+        poller = self._run_command(request, command)
         bound = self.run_command_timeout(spec)
         # LROPoller.wait returns at the bound even when ARM has not finished; done() tells.
         poller.wait(timeout=bound)
@@ -228,6 +224,38 @@ class AzureTarget(ArmOperations):
             raise RuntimeError(
                 f"Run Command on {request.host} gave no probe result{seen}: {tail}"
             ) from exc
+
+    def _run_command(self, request: ProbeRequest, command: RunCommandInput) -> Any:
+        """Start Run Command where the host runs: the VM, or the first instance of a scale
+        set (every instance holds the set's identities). A cluster workload runs in a pod,
+        which Run Command cannot reach."""
+        rg = self._outputs.resource_group
+        if request.host_kind == "vm":
+            return self.compute.virtual_machines.begin_run_command(
+                rg,
+                self._outputs.vms[request.host].name,
+                command,
+                polling_interval=self.polling_interval,
+            )
+        if request.host_kind == "scaleset":
+            name = self._outputs.scale_set_hosts[request.host].name
+            instances = sorted(
+                (
+                    str(vm.instance_id)
+                    for vm in self.compute.virtual_machine_scale_set_vms.list(rg, name)
+                ),
+                key=lambda i: int(i) if i.isdigit() else 0,
+            )
+            if not instances:
+                raise RuntimeError(f"scale set {name} has no instance to run the probe on")
+            return self.compute.virtual_machine_scale_set_vms.begin_run_command(
+                rg, name, instances[0], command, polling_interval=self.polling_interval
+            )
+        raise RuntimeError(
+            f"probe on {request.host} ({request.host_kind}): a cluster workload is probed from "
+            "a pod (a Kubernetes Job in its namespace with its service account), which this "
+            "target does not run yet: not probed"
+        )
 
     def run_command_timeout(self, spec: Mapping[str, Any]) -> float:
         """How long one Run Command may take before the client gives up on it."""

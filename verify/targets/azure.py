@@ -3,10 +3,12 @@
 * Outputs: ``pulumi stack output --json --show-secrets`` (the fingerprints are a Pulumi
   secret; they are hashes, never values) or a file holding that JSON, for CI jobs that
   saved it after ``pulumi up``.
-* Probing: ``virtual_machines.begin_run_command`` with ``RunShellScript``; the script is
-  verify/probe.py itself, inline, fed to the VM's probe venv (set up by cloud-init). The
-  spec travels base64 in argv and the result comes back gzip+base64 between markers,
-  because Run Command returns only the last 4 KiB of output.
+* Probing: inside each host, with its own identity, through the path its host kind names
+  (verify/targets/azure_hosts: Run Command on VMs and scale-set instances, Kudu on web and
+  Function apps, a Container Apps job, a Kubernetes Job for AKS workloads). On a VM,
+  ``virtual_machines.begin_run_command`` with ``RunShellScript`` feeds verify/probe.py
+  inline to the probe venv cloud-init made; the result comes back gzip+base64 between
+  markers, because Run Command returns only the last 4 KiB of output.
 * Changes and role assignments: :class:`verify.targets.arm.ArmOperations` over
   ``ComputeManagementClient``, ``ManagedServiceIdentityClient`` and
   ``AuthorizationManagementClient``, authenticated as the operator with
@@ -16,9 +18,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -27,33 +27,28 @@ from typing import Any
 
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
-from azure.mgmt.compute.models import RunCommandInput
 from azure.mgmt.msi import ManagedServiceIdentityClient
 
 from components.errors import ConfigError
 from verify.credentials import operator_credential
 from verify.model import ProbeResult, StackOutputs, load_outputs
-from verify.probe import parse_output
 from verify.targets.arm import ArmOperations
+from verify.targets.azure_hosts import HostContext, path_for
+from verify.targets.azure_hosts.base import PROBE_WATCHDOG_GRACE_SECONDS
+from verify.targets.azure_hosts.run_command import (
+    DEFAULT_PROBE_PYTHONS,
+    HEREDOC_MARK,
+    RUN_COMMAND_OVERHEAD_SECONDS,
+    VM_TOKEN_DIR,
+    RunCommandTimeoutError,
+    run_command_script,
+    run_command_stdout,
+)
+from verify.targets.azure_hosts.run_command import run_command_timeout as _run_command_timeout
 from verify.targets.base import ProbeOutcome, ProbeRequest
-from verify.targets.cloud_init import DEFAULT_CLOUD_INIT_WAIT_SECONDS, parse_status, wait_lines
+from verify.targets.cloud_init import DEFAULT_CLOUD_INIT_WAIT_SECONDS
 from verify.targets.directory import GRAPH_URL, DirectoryClient
-from verify.targets.probing import build_spec, fan_out, probe_source
-
-#: Where the VM component's cloud-init installs the probe's dependencies; python3 is the
-#: fallback so a hand-built VM with the packages installed system-wide also works.
-DEFAULT_PROBE_PYTHONS = ("/opt/mikit/venv/bin/python3", "python3")
-#: Tokens stashed for the "token obtained before deletion" check stay on the VM, root-only.
-VM_TOKEN_DIR = "/var/lib/mikit-probe"  # noqa: S105 -- a directory, not a secret
-HEREDOC_MARK = "MIKIT_PROBE_SOURCE_EOF"
-#: Run Command's own latency (extension start, queueing) on top of the script's run time.
-RUN_COMMAND_OVERHEAD_SECONDS = 600.0
-#: The probe's watchdog fires this long after its budget (verify/probe.py default).
-PROBE_WATCHDOG_GRACE_SECONDS = 5.0
-
-
-class RunCommandTimeoutError(TimeoutError):
-    """Run Command did not report back within the client-side bound; nothing was proved."""
+from verify.targets.probing import fan_out
 
 
 def read_pulumi_outputs(stack: str | None, cwd: Path | None = None) -> dict[str, Any]:
@@ -86,37 +81,6 @@ def read_pulumi_outputs(stack: str | None, cwd: Path | None = None) -> dict[str,
     return data
 
 
-def run_command_script(
-    spec: Mapping[str, Any],
-    pythons: Sequence[str] = DEFAULT_PROBE_PYTHONS,
-    cloud_init_wait: int = DEFAULT_CLOUD_INIT_WAIT_SECONDS,
-) -> list[str]:
-    """The RunShellScript lines: wait for cloud-init (bounded), pick the probe interpreter,
-    feed it the probe inline."""
-    spec_b64 = base64.b64encode(json.dumps(spec).encode("utf-8")).decode("ascii")
-    source = probe_source()
-    if HEREDOC_MARK in source:  # pragma: no cover - guards a future edit of the probe
-        raise ValueError("the probe source contains the heredoc terminator")
-    candidates = " ".join(shlex.quote(p) for p in pythons)
-    return [
-        "#!/bin/bash",
-        "set -u",
-        *wait_lines(cloud_init_wait),
-        f"for candidate in {candidates}; do",
-        '  if command -v "$candidate" >/dev/null 2>&1; then PY="$candidate"; break; fi',
-        "done",
-        f"\"$PY\" - --spec-b64 {spec_b64} --output gzip-b64 <<'{HEREDOC_MARK}'",
-        *source.splitlines(),
-        HEREDOC_MARK,
-    ]
-
-
-def run_command_stdout(result: Any) -> str:
-    """The text of a ``RunCommandResult``: ``value[0].message`` holds stdout and stderr."""
-    messages = [getattr(status, "message", None) or "" for status in (result.value or [])]
-    return "\n".join(messages)
-
-
 class AzureTarget(ArmOperations):
     """A deployed stack in a real subscription: ARM operations plus Run Command probing.
 
@@ -145,6 +109,8 @@ class AzureTarget(ArmOperations):
         verify_challenge_resource: bool = True,
         cloud_init_wait: int = DEFAULT_CLOUD_INIT_WAIT_SECONDS,
         run_command_overhead: float = RUN_COMMAND_OVERHEAD_SECONDS,
+        http: Any = None,
+        host_options: Mapping[str, Any] | None = None,
     ) -> None:
         if outputs is not None:
             raw: Mapping[str, Any] = outputs
@@ -156,6 +122,11 @@ class AzureTarget(ArmOperations):
             raw = read_outputs(stack)
             source = f"stack {stack or '(selected)'}"
         self._outputs = load_outputs(raw, source)
+        self._raw: Mapping[str, Any] = dict(raw)
+        #: A requests.Session-like client for the app and cluster paths (made on first use).
+        self._http = http
+        #: Per-path settings (e.g. ``container_image`` for Container Apps jobs and AKS Jobs).
+        self.host_options: Mapping[str, Any] = dict(host_options or {})
         self.stack = stack or "(selected)"
         self.max_parallel = max_parallel
         self.probe_pythons = tuple(probe_pythons)
@@ -191,83 +162,56 @@ class AzureTarget(ArmOperations):
 
     # -- probing ---------------------------------------------------------------------
 
-    def _probe_one(self, request: ProbeRequest) -> ProbeResult:
-        spec = build_spec(
-            self._outputs,
-            request,
+    def host_context(self) -> HostContext:
+        """What the host paths (verify/targets/azure_hosts) run the probe with."""
+        if self._http is None:
+            import requests  # noqa: PLC0415 -- only when an app or cluster is probed
+
+            self._http = requests.Session()
+        return HostContext(
+            outputs=self._outputs,
+            raw=self._raw,
+            credential=self.credential,
+            compute=self.compute,
+            http=self._http,
+            polling_interval=self.polling_interval,
+            cloud_init_wait=self.cloud_init_wait,
+            run_command_overhead=self.run_command_overhead,
+            probe_pythons=self.probe_pythons,
             ca_bundle=self.ca_bundle,
             verify_challenge_resource=self.verify_challenge_resource,
             token_dir=self.token_dir,
+            options=dict(self.host_options),
         )
-        command = RunCommandInput(
-            command_id="RunShellScript",
-            script=run_command_script(spec, self.probe_pythons, self.cloud_init_wait),
-        )
-        poller = self._run_command(request, command)
-        bound = self.run_command_timeout(spec)
-        # LROPoller.wait returns at the bound even when ARM has not finished; done() tells.
-        poller.wait(timeout=bound)
-        if not poller.done():
-            raise RunCommandTimeoutError(
-                f"Run Command on {request.host} did not finish within {bound:.0f} s "
-                "(cloud-init wait + probe budget + Run Command overhead): not probed"
-            )
-        stdout = run_command_stdout(poller.result())
-        cloud_init = parse_status(stdout)
-        if cloud_init is not None and not cloud_init.finished:
-            raise RuntimeError(f"{cloud_init.describe()} on {request.host}: not probed")
-        try:
-            return ProbeResult.model_validate(parse_output(stdout))
-        except ValueError as exc:
-            tail = stdout.strip()[-400:]
-            seen = f" ({cloud_init.describe()})" if cloud_init is not None else ""
-            raise RuntimeError(
-                f"Run Command on {request.host} gave no probe result{seen}: {tail}"
-            ) from exc
 
-    def _run_command(self, request: ProbeRequest, command: RunCommandInput) -> Any:
-        """Start Run Command where the host runs: the VM, or the first instance of a scale
-        set (every instance holds the set's identities). A cluster workload runs in a pod,
-        which Run Command cannot reach."""
-        rg = self._outputs.resource_group
-        if request.host_kind == "vm":
-            return self.compute.virtual_machines.begin_run_command(
-                rg,
-                self._outputs.vms[request.host].name,
-                command,
-                polling_interval=self.polling_interval,
-            )
-        if request.host_kind == "scaleset":
-            name = self._outputs.scale_set_hosts[request.host].name
-            instances = sorted(
-                (
-                    str(vm.instance_id)
-                    for vm in self.compute.virtual_machine_scale_set_vms.list(rg, name)
-                ),
-                key=lambda i: int(i) if i.isdigit() else 0,
-            )
-            if not instances:
-                raise RuntimeError(f"scale set {name} has no instance to run the probe on")
-            return self.compute.virtual_machine_scale_set_vms.begin_run_command(
-                rg, name, instances[0], command, polling_interval=self.polling_interval
-            )
-        raise RuntimeError(
-            f"probe on {request.host} ({request.host_kind}): a cluster workload is probed from "
-            "a pod (a Kubernetes Job in its namespace with its service account), which this "
-            "target does not run yet: not probed"
-        )
+    def _probe_one(self, request: ProbeRequest) -> ProbeResult:
+        # One table picks the host path by the request's host kind (vm, scaleset, app,
+        # workload...): verify/targets/azure_hosts/__init__.py.
+        return path_for(request.host_kind).probe(self.host_context(), request)
 
     def run_command_timeout(self, spec: Mapping[str, Any]) -> float:
         """How long one Run Command may take before the client gives up on it."""
-        budget = float(spec.get("budget_seconds") or 30.0)
-        grace = float(spec.get("watchdog_grace_seconds") or PROBE_WATCHDOG_GRACE_SECONDS)
-        return self.cloud_init_wait + budget + grace + self.run_command_overhead
+        return _run_command_timeout(self.host_context(), spec)
 
     def probe(self, requests: Sequence[ProbeRequest]) -> Mapping[str, ProbeOutcome]:
         return fan_out(self._probe_one, requests, self.max_parallel)
 
     def close(self) -> None:
-        for client in (self.compute, self.msi, self.authorization, self.directory):
+        for client in (self.compute, self.msi, self.authorization, self.directory, self._http):
             close = getattr(client, "close", None)
             if callable(close):
                 close()
+
+
+__all__ = [
+    "DEFAULT_PROBE_PYTHONS",
+    "HEREDOC_MARK",
+    "PROBE_WATCHDOG_GRACE_SECONDS",
+    "RUN_COMMAND_OVERHEAD_SECONDS",
+    "VM_TOKEN_DIR",
+    "AzureTarget",
+    "RunCommandTimeoutError",
+    "read_pulumi_outputs",
+    "run_command_script",
+    "run_command_stdout",
+]

@@ -56,6 +56,12 @@ def make_bindings(sb: Sandbox) -> Bindings:
     officer = st.create_principal(f"kv-admin-{suffix}")
     st.create_role_assignment(vault.id, "Key Vault Administrator", officer.object_id)
     newcomer = st.create_principal(f"newcomer-{suffix}")
+    st.create_federated_credential(
+        identity.id, "fic-conf", "https://token.actions.githubusercontent.com", "repo:o/r:ref:x"
+    )
+    # Locks live on an identity of their own: a lock on ``identity`` would refuse its delete.
+    locked = st.create_identity(rg.name, f"id-locked-{suffix}")
+    st.create_lock(locked.id, "lock-conf", "CanNotDelete")
     site, container_app = _apps(sb, rg.id, vault.name, identity.id, suffix)
     return Bindings(
         sb=sb,
@@ -70,7 +76,9 @@ def make_bindings(sb: Sandbox) -> Bindings:
             "new_guid": str(uuid.uuid4()),
             "new_name": f"new-{suffix}",
             "identity": identity.name,
-            "identity_id": identity.id,
+            "identity_id": locked.id,
+            "fic": "fic-conf",
+            "lock": "lock-conf",
             "vm": vm.name,
             "vault": vault.name,
             "deleted_vault": gone.name,

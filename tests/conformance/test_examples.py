@@ -149,6 +149,15 @@ def _table(plane: str, *, awaiting: bool = True) -> set[tuple[str, str]]:
     return found
 
 
+#: A nested type's parent is a real one where the bindings have it (a route may check that
+#: its parent exists before it checks the method).
+PARENTS = {
+    "userAssignedIdentities": "identity",
+    "sites": "site",
+    "virtualMachineScaleSets": "scale_set",
+}
+
+
 def _arm_candidates(bound: Bindings) -> Iterator[tuple[str, str, str, str]]:
     """(method, template, url path, api-version) for every shape of request ARM could route
     for the resource types the sandbox has api-versions for."""
@@ -165,7 +174,8 @@ def _arm_candidates(bound: Bindings) -> Iterator[tuple[str, str, str, str]]:
         real = f"/subscriptions/{sub}/resourceGroups/{rg}"
         template, url = f"{base}/providers/{namespace}", f"{real}/providers/{namespace}"
         for type_name in types[:-1]:
-            template, url = f"{template}/{type_name}/{{}}", f"{url}/{type_name}/probe-parent"
+            parent = bound.values.get(PARENTS.get(type_name, ""), "probe-parent")
+            template, url = f"{template}/{type_name}/{{}}", f"{url}/{type_name}/{parent}"
         collection_t, collection_u = f"{template}/{types[-1]}", f"{url}/{types[-1]}"
         item_t, item_u = f"{collection_t}/{{}}", f"{collection_u}/probe-{bound.values['new_guid']}"
         yield "GET", collection_t, collection_u, version
@@ -175,14 +185,18 @@ def _arm_candidates(bound: Bindings) -> Iterator[tuple[str, str, str, str]]:
 
 def _arm_served(response: requests.Response) -> bool:
     """False when ARM has no route for the request: 405, or the sandbox's 'not in its
-    slice' answers (400 InvalidResourceType, 404 NotFound)."""
+    slice' answers (400 InvalidResourceType; 404 "No ARM resource at ..."). A 404 for a
+    missing resource of a served type (``NotFound``, ``ResourceNotFound``) is served."""
     if response.status_code == 405:
         return False
     try:
-        code = response.json()["error"]["code"]
+        error = response.json()["error"]
+        code, message = error["code"], error.get("message", "")
     except (ValueError, KeyError, TypeError):
         return True
-    return code not in ("InvalidResourceType", "NotFound", "MethodNotAllowed")
+    if code in ("InvalidResourceType", "MethodNotAllowed"):
+        return False
+    return not (response.status_code == 404 and message.startswith("No ARM resource at"))
 
 
 def test_every_arm_route_the_sandbox_serves_has_a_row(shared_bindings: Bindings) -> None:

@@ -743,3 +743,29 @@ def test_the_container_script_really_starts_the_probe_from_its_environment(tmp_p
     assert not (tmp_path / "venv").exists()  # the host's python3 had the imports
     assert TOKEN not in done.stdout + done.stderr
     assert os.environ.get(SOURCE_ENV) is None
+
+
+# ------------------------------------------------------------------ the e2e tests of these paths
+
+
+def test_the_host_e2e_tests_are_deselected_by_default_and_each_has_a_timeout() -> None:
+    """tests/verify/test_e2e_azure_hosts.py stays out of a plain pytest (the ``e2e``
+    marker), asks Azure for nothing when imported, and bounds its one test."""
+    import importlib.util  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from test_e2e_selection import _collect  # noqa: PLC0415
+
+    path = Path(__file__).with_name("test_e2e_azure_hosts.py")
+    plain = _collect(str(path))
+    assert "7 deselected" in plain.stdout, plain.stdout
+    selected = _collect("-m", "e2e", str(path))
+    assert selected.stdout.count("test_the_probe_runs_inside_a_host_of_each_kind[") == 7
+    spec = importlib.util.spec_from_file_location("e2e_hosts_copy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # importing asks no credential (the fixture does)
+    marks = {m.name: m for m in module.test_the_probe_runs_inside_a_host_of_each_kind.pytestmark}
+    assert marks["timeout"].args[0] > 180
+    assert {kind for kind, _ in module.KINDS} == set(azure_hosts.HOST_PATHS)
+    assert {app for _, app in module.KINDS if app} == set(azure_hosts.APP_PATHS)

@@ -58,17 +58,19 @@ JOB_START_SECONDS = 420.0
 LOG_WAIT_SECONDS = 600.0
 TERMINAL = ("Succeeded", "Failed", "Stopped", "Degraded")
 
-READ_APP = Refusal("Microsoft.App/containerApps/read", "Container Apps Reader")
+READ_APP = Refusal(
+    "Microsoft.App/containerApps/read and Microsoft.App/managedEnvironments/read", "Reader"
+)
 WRITE_JOB = Refusal(
     "Microsoft.App/jobs/write, Microsoft.App/managedEnvironments/join/action and "
     "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
-    "Container Apps Jobs Contributor + Managed Identity Operator",
+    "Contributor on the resource group + Managed Identity Operator on each identity",
 )
 RUN_JOB = Refusal(
     "Microsoft.App/jobs/start/action and Microsoft.App/jobs/executions/read",
-    "Container Apps Jobs Operator",
+    "Contributor",
 )
-DELETE_JOB = Refusal("Microsoft.App/jobs/delete", "Container Apps Jobs Contributor")
+DELETE_JOB = Refusal("Microsoft.App/jobs/delete", "Contributor")
 READ_LOGS = Refusal(
     "Microsoft.OperationalInsights/workspaces/query/read on the environment's workspace",
     "Log Analytics Reader",

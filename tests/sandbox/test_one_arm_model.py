@@ -30,6 +30,7 @@ from components.arm.tokens import (
     PULUMI_RESOURCE_GROUP,
     PULUMI_ROLE_ASSIGNMENT,
     PULUMI_USER_ASSIGNED_IDENTITY,
+    PULUMI_VIRTUAL_NETWORK,
 )
 from verify.sandbox import Sandbox
 from verify.targets.sandbox import SandboxBackend
@@ -279,3 +280,24 @@ def test_a_credential_under_a_locked_identity_cannot_be_deleted(emulation: Emula
     assert (refusal.status, refusal.code) == (409, "ScopeLocked")
     emulation.unlock(identity)
     assert emulation.delete_credential(identity, "ci") is None
+
+
+def test_a_deployed_resource_the_state_does_not_model_is_a_scope_until_deleted(
+    sb: Sandbox,
+) -> None:
+    """A VNet made by a deploy is a valid scope for the ARM front; once deleted it is not."""
+    http = SandboxOverHttp(sb)
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    group = f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+    vnet = f"{group}/providers/Microsoft.Network/virtualNetworks/vnet"
+    SandboxBackend(sb).create_or_update(
+        PULUMI_VIRTUAL_NETWORK,
+        vnet,
+        {"resourceGroupName": rg, "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}},
+    )
+    assert sb.state.exists(vnet)
+    assert http.assign(vnet, str(uuid.uuid4())) is None
+    sb.state.forget_resource(vnet)
+    refusal = http.assign(vnet, str(uuid.uuid4()))
+    assert refusal is not None and (refusal.status, refusal.code) == (404, "ResourceNotFound")

@@ -467,7 +467,10 @@ class ArmService:
                 return error(400, "MissingApiVersionParameter", message)
             check_arm(arm_resource_type(path), version, self._state.location)
             self._check_locks(request.method, path)
-            return self._route(request, claims, path)
+            answer = self._route(request, claims, path)
+            if request.method == "DELETE" and answer.status_code < 300:
+                self._state.forget_resource(path)  # no longer a scope a write can target
+            return answer
         except ArmHttpError as answer:
             return answer.response
         except ArmError as refused:

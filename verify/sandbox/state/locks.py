@@ -81,6 +81,11 @@ class LocksMixin(StateBase):
         with self._lock:
             self._other_resources.add(key(arm_id))
 
+    def forget_resource(self, arm_id: str) -> None:
+        """A noted resource was deleted (through the ARM front)."""
+        with self._lock:
+            self._other_resources.discard(key(arm_id))
+
     def _noted(self, arm_id: str) -> bool:
         with self._lock:
             return key(arm_id) in self._other_resources

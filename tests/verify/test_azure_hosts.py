@@ -769,3 +769,41 @@ def test_the_host_e2e_tests_are_deselected_by_default_and_each_has_a_timeout() -
     assert marks["timeout"].args[0] > 180
     assert {kind for kind, _ in module.KINDS} == set(azure_hosts.HOST_PATHS)
     assert {app for _, app in module.KINDS if app} == set(azure_hosts.APP_PATHS)
+
+
+def test_one_probe_call_fans_out_to_each_hosts_own_path() -> None:
+    """A VM, a web app, a container app and a workload in one ``probe`` call: each request
+    goes to its host kind's path and each outcome comes back under its host."""
+
+    class VirtualMachines:
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def begin_run_command(self, rg: str, name: str, parameters: Any, **kw: Any) -> Poller:
+            self.names.append(name)
+            status = InstanceViewStatus(code="ok", message=probe_output())
+            return Poller(RunCommandResult(value=[status]))
+
+    vms = VirtualMachines()
+    compute = Compute(ScaleSetVMs({"0": probe_output(passed=False)}))
+    compute.virtual_machines = vms  # type: ignore[attr-defined]
+    kudu = kudu_session(probe_output())
+    jobs = container_session(["Succeeded"])
+    aks = aks_session([{"succeeded": 1}])
+    session = Session([*kudu.routes, *jobs.routes, *aks.routes])
+    t = target(session, compute=compute)
+    outcomes = t.probe(
+        [
+            req("web", "vm"),
+            req("web", "app"),
+            req("jobs", "app", (SHARED_CID,)),
+            req("api", "workload", (SHARED_CID,)),
+            req("fleet", "scaleset"),
+        ]
+    )
+    assert vms.names == ["vm-web"]
+    assert all(not isinstance(o, BaseException) for o in outcomes.values()), outcomes
+    assert set(outcomes) == {"web", "jobs", "api", "fleet"}  # "web" twice: one key per host
+    assert outcomes["fleet"].passed is False  # type: ignore[union-attr]
+    assert session.called("POST", "/api/command") and session.called("POST", "/start")
+    assert session.called("POST", "/apis/batch/v1/namespaces/api/jobs")

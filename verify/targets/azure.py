@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ class AzureTarget(ArmOperations):
         self._raw: Mapping[str, Any] = dict(raw)
         #: A requests.Session-like client for the app and cluster paths (made on first use).
         self._http = http
+        self._http_lock = threading.Lock()
         #: Per-path settings (e.g. ``container_image`` for Container Apps jobs and AKS Jobs).
         self.host_options: Mapping[str, Any] = dict(host_options or {})
         self.stack = stack or "(selected)"
@@ -164,10 +166,11 @@ class AzureTarget(ArmOperations):
 
     def host_context(self) -> HostContext:
         """What the host paths (verify/targets/azure_hosts) run the probe with."""
-        if self._http is None:
-            import requests  # noqa: PLC0415 -- only when an app or cluster is probed
+        with self._http_lock:  # the fan-out's threads share one session
+            if self._http is None:
+                import requests  # noqa: PLC0415 -- only when an app or cluster is probed
 
-            self._http = requests.Session()
+                self._http = requests.Session()
         return HostContext(
             outputs=self._outputs,
             raw=self._raw,

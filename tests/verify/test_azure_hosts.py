@@ -807,3 +807,15 @@ def test_one_probe_call_fans_out_to_each_hosts_own_path() -> None:
     assert outcomes["fleet"].passed is False  # type: ignore[union-attr]
     assert session.called("POST", "/api/command") and session.called("POST", "/start")
     assert session.called("POST", "/apis/batch/v1/namespaces/api/jobs")
+
+
+def test_docs_list_every_permission_each_path_declares() -> None:
+    """docs/verify.md's real-Azure table names each path's RBAC actions in full, so the
+    documented permissions cannot drift from what the code calls."""
+    from pathlib import Path  # noqa: PLC0415
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "verify.md").read_text()
+    table = docs[docs.index("### Probing each kind of host") :]
+    for kind, path in {**azure_hosts.HOST_PATHS, **azure_hosts.APP_PATHS}.items():
+        for action in path.permissions:
+            assert f"`{action}`" in table, (kind, action)

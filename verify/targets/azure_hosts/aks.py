@@ -119,7 +119,13 @@ def api_server(kubeconfig_b64: str) -> tuple[str, bytes | None]:
 
 
 class AksPath:
-    permissions = (CLUSTER_USER.action, K8S_WRITE.action)
+    permissions = (
+        CLUSTER_USER.action,
+        "Microsoft.ContainerService/managedClusters/batch/jobs/write",
+        "Microsoft.ContainerService/managedClusters/batch/jobs/read",
+        "Microsoft.ContainerService/managedClusters/batch/jobs/delete",
+        "Microsoft.ContainerService/managedClusters/pods/read",
+    )
 
     def probe(self, ctx: HostContext, request: ProbeRequest) -> ProbeResult:
         cluster, workload = find_workload(ctx, request.host)

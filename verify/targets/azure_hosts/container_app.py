@@ -85,11 +85,16 @@ def job_name(app: str, request: ProbeRequest) -> str:
 
 class ContainerAppPath:
     permissions = (
-        READ_APP.action,
-        WRITE_JOB.action,
-        RUN_JOB.action,
-        DELETE_JOB.action,
-        READ_LOGS.action,
+        "Microsoft.App/containerApps/read",
+        "Microsoft.App/managedEnvironments/read",
+        "Microsoft.App/managedEnvironments/join/action",
+        "Microsoft.App/jobs/write",
+        "Microsoft.App/jobs/read",
+        "Microsoft.App/jobs/start/action",
+        "Microsoft.App/jobs/executions/read",
+        "Microsoft.App/jobs/delete",
+        "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+        "Microsoft.OperationalInsights/workspaces/query/read",
     )
 
     def probe(self, ctx: HostContext, request: ProbeRequest) -> ProbeResult:

@@ -819,3 +819,14 @@ def test_docs_list_every_permission_each_path_declares() -> None:
     for kind, path in {**azure_hosts.HOST_PATHS, **azure_hosts.APP_PATHS}.items():
         for action in path.permissions:
             assert f"`{action}`" in table, (kind, action)
+
+
+def test_job_names_are_valid_and_unique_per_run() -> None:
+    import re  # noqa: PLC0415
+
+    from verify.targets.azure_hosts.container_app import job_name  # noqa: PLC0415
+
+    request = req("jobs", "app", (SHARED_CID,))
+    names = {job_name("ca-jobs", request) for _ in range(5)}
+    assert len(names) == 5
+    assert all(re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", n) for n in names), names

@@ -26,6 +26,7 @@ import hashlib
 import os
 import tempfile
 import urllib.parse
+import uuid
 from typing import Any
 
 import yaml
@@ -149,7 +150,8 @@ class AksPath:
         server, ca = api_server(configs[0]["value"])
         ns = workload["namespace"]
         digest = hashlib.sha256(f"{request.host}|{request.expect}".encode()).hexdigest()[:12]
-        name = f"mikit-probe-{digest}"
+        # Unique per run: the previous run's Job may still be terminating.
+        name = f"mikit-probe-{digest[:8]}-{uuid.uuid4().hex[:8]}"
         bound = POD_START_SECONDS + probe_budget(spec)
         manifest = job_manifest(
             name, workload, spec, ctx.options.get("container_image", DEFAULT_IMAGE), int(bound)

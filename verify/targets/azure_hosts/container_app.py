@@ -24,6 +24,7 @@ environment variable of a job, and log ingestion stays within the wait.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
 from verify.model import ProbeResult
@@ -78,9 +79,11 @@ READ_LOGS = Refusal(
 
 
 def job_name(app: str, request: ProbeRequest) -> str:
-    """``mikit-probe-<hash>``: Container Apps job names are 2-32 lowercase characters."""
+    """``mikit-probe-<hash>-<random>`` (29 characters; Container Apps job names are 2-32
+    lowercase characters): unique per run, so a re-probe never meets the previous run's job
+    while ARM is still deleting it."""
     digest = hashlib.sha256(f"{app}|{request.selectors}|{request.expect}".encode()).hexdigest()
-    return f"mikit-probe-{digest[:16]}"
+    return f"mikit-probe-{digest[:8]}-{uuid.uuid4().hex[:8]}"
 
 
 class ContainerAppPath:

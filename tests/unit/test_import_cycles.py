@@ -12,6 +12,7 @@ circle, and the failure lists each one.
 from __future__ import annotations
 
 import ast
+import gc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,10 +69,23 @@ def import_graph() -> dict[str, set[str]]:
     """Module -> the project modules it imports."""
     modules = _modules()
     graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        imported = _imports(tree, name, path.name == "__init__.py", set(modules))
-        graph[name] = {i for i in imported if i in modules and i != name}
+    # Python 3.11.7 (this project's interpreter) fails an ast.parse with "SystemError: AST
+    # constructor recursion depth mismatch" when a garbage collection inside it runs a
+    # finalizer that parses too: a Future dropped with an unretrieved exception logs its
+    # traceback, and 3.11's traceback formatting calls ast.parse for its carets. Earlier
+    # tests in the same process leave such Futures behind, so collect them first and keep
+    # the collector off while parsing.
+    gc.collect()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for name, path in modules.items():
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            imported = _imports(tree, name, path.name == "__init__.py", set(modules))
+            graph[name] = {i for i in imported if i in modules and i != name}
+    finally:
+        if collecting:
+            gc.enable()
     return graph
 
 

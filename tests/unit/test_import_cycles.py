@@ -142,3 +142,36 @@ def test_the_detector_finds_a_planted_circle() -> None:
 def test_no_import_circle() -> None:
     found = cycles(import_graph())
     assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+class _ParsesWhenCollected:
+    """Cyclic garbage whose finalizer parses, as a dropped Future's does on Python 3.11.
+
+    The Future logs its unretrieved exception, and 3.11's traceback formatting parses the
+    source line for its carets. Each one leaves another behind, so a collection inside any
+    later allocation finds one until ``stop`` is set.
+    """
+
+    stop = False
+
+    def __init__(self) -> None:
+        self.cycle = self
+
+    def __del__(self) -> None:
+        ast.parse("value = (1 + 2) * 3\n")
+        if not _ParsesWhenCollected.stop:
+            _ParsesWhenCollected()
+
+
+def test_the_graph_survives_a_collection_that_parses() -> None:
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)
+    _ParsesWhenCollected.stop = False
+    _ParsesWhenCollected()
+    try:
+        graph = import_graph()
+    finally:
+        _ParsesWhenCollected.stop = True
+        gc.set_threshold(*threshold)
+        gc.collect()
+    assert "components.access" in graph["verify.model"]

@@ -177,9 +177,29 @@ def _recreate_identity(lc: Lifecycle) -> str:
     return f"identity {ident} (deleted here, then recreated for {', '.join(vms)})"
 
 
+def _remove_workload_federation(lc: Lifecycle) -> str:
+    from verify.lifecycle.scenarios.remove_workload_federation import (  # noqa: PLC0415
+        pick_federated_workload,
+    )
+
+    host, ident = pick_federated_workload(lc)
+    return f"{host} (identity {ident}: its federated credential removed, then made again)"
+
+
+def _fix_workload(lc: Lifecycle, outputs: StackOutputs) -> str:
+    del lc
+    ident = next(iter(sorted(outputs.identities)), "<id>")
+    return (
+        "add a cluster workload with a granted identity: mikit:clusters.<c>: {name: <cluster "
+        "name>, workloads: {<w>: {namespace: <ns>, serviceAccount: <sa>, identity: "
+        f"{ident}}}}}, and in mikit:grants {_grant_line('identity:' + ident, outputs)}"
+    )
+
+
 _Replay = Callable[[Lifecycle], str]
 _Fix = Callable[[Lifecycle, StackOutputs], str]
 _STEPS: Mapping[str, tuple[_Replay, _Fix]] = {
+    "remove-workload-federation": (_remove_workload_federation, _fix_workload),
     "delete-vm": (_delete_vm, lambda lc, o: _fix_system_vm(lc, o, second=False)),
     "disable-system-identity": (
         _disable_system_identity,

@@ -20,11 +20,11 @@ from azure.mgmt.compute.models import (
     VirtualMachineIdentity,
     VirtualMachineUpdate,
 )
-from azure.mgmt.msi.models import Identity
+from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
 
 from components.identity_type import identity_type, parse_identity_type
 from verify.model import StackOutputs
-from verify.targets.base import Assignment, IdentityInfo
+from verify.targets.base import Assignment, FederationInfo, IdentityInfo
 from verify.targets.directory import DirectoryClient
 
 #: Long-running operations poll this often; ARM's own Retry-After wins when it sends one.
@@ -241,6 +241,33 @@ class ArmOperations:
             client_id=created.client_id,
             principal_id=created.principal_id,
             tenant_id=created.tenant_id,
+        )
+
+    # -- federated identity credentials ------------------------------------------------
+
+    def federated_credentials(self, identity: str) -> list[FederationInfo]:
+        found = self.msi.federated_identity_credentials.list(
+            self._rg, self._identity_name(identity)
+        )
+        return [
+            FederationInfo(f.name, f.issuer, f.subject, tuple(f.audiences or ())) for f in found
+        ]
+
+    def delete_federated_credential(self, identity: str, name: str) -> None:
+        self.msi.federated_identity_credentials.delete(
+            self._rg, self._identity_name(identity), name
+        )
+
+    def create_federated_credential(self, identity: str, credential: FederationInfo) -> None:
+        self.msi.federated_identity_credentials.create_or_update(
+            self._rg,
+            self._identity_name(identity),
+            credential.name,
+            FederatedIdentityCredential(
+                issuer=credential.issuer,
+                subject=credential.subject,
+                audiences=list(credential.audiences),
+            ),
         )
 
     # -- role assignments -----------------------------------------------------------

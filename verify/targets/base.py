@@ -70,6 +70,16 @@ class IdentityInfo:
 ProbeOutcome = ProbeResult | Exception
 
 
+@dataclass(frozen=True)
+class FederationInfo:
+    """A federated identity credential of a user-assigned identity, as ARM lists it."""
+
+    name: str
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...]
+
+
 @runtime_checkable
 class Target(Protocol):
     """A deployment the verifier can observe and change."""
@@ -101,6 +111,16 @@ class Target(Protocol):
 
     def create_identity(self, identity: str) -> IdentityInfo:
         """Create a user-assigned identity with the same name as the stack's ``identity``."""
+        ...
+
+    def federated_credentials(self, identity: str) -> list[FederationInfo]:
+        """The federated credentials of the stack's user-assigned ``identity``."""
+        ...
+
+    def delete_federated_credential(self, identity: str, name: str) -> None: ...
+
+    def create_federated_credential(self, identity: str, credential: FederationInfo) -> None:
+        """(Re)create a federated credential on ``identity`` (a PUT)."""
         ...
 
     def attach_identity(self, vm: str, identity: str) -> None:

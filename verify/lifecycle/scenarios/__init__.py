@@ -19,6 +19,7 @@ from verify.lifecycle.scenarios.delete_shared_identity import delete_shared_iden
 from verify.lifecycle.scenarios.delete_vm import delete_vm
 from verify.lifecycle.scenarios.disable_system_identity import disable_system_identity
 from verify.lifecycle.scenarios.recreate_identity import recreate_identity
+from verify.lifecycle.scenarios.remove_workload_federation import remove_workload_federation
 from verify.results import ScenarioResult, Step
 
 
@@ -30,6 +31,13 @@ class Scenario:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "remove-workload-federation",
+        "Removing a cluster workload's federated credential: the next token exchange fails "
+        "(AADSTS70021/700213) while a token issued before keeps working until it expires; "
+        "made again, the workload reads as before.",
+        remove_workload_federation,
+    ),
     Scenario(
         "delete-vm",
         "Deleting a VM deletes its system-assigned identity; its role assignments stay "

@@ -84,6 +84,7 @@ def test_full_lifecycle_passes_and_writes_reports(full_run: dict[str, Any]) -> N
     assert failed == []
     assert full_run["check"]["passed"], full_run["check"]["errors"]
     assert [s["name"] for s in full_run["scenarios"]] == [
+        "remove-workload-federation",
         "delete-vm",
         "disable-system-identity",
         "delete-one-sharing-vm",

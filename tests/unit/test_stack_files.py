@@ -52,7 +52,7 @@ def test_sandbox_stack_deploys_the_dev_topology(dev: Deployment) -> None:
 
     def shape(outputs: dict[str, Any]) -> set[tuple[str, str, str, str]]:
         return {
-            (r["vm"], r["identity"], r.get("secret") or r["blob"], r["expected"])
+            (r.get("vm") or r["host"], r["identity"], r.get("secret") or r["blob"], r["expected"])
             for r in outputs["access_matrix"]
         }
 

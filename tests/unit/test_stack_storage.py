@@ -141,12 +141,17 @@ def test_matrix_blob_rows_follow_scopes_and_conditions(
 ) -> None:
     out, _ = deployed
     rows = [r for r in out["access_matrix"] if r["kind"] == "blob"]
-    allowed = {(r["vm"], r["identity"], r["blob"]) for r in rows if r["expected"] == "allowed"}
+    allowed = {
+        (r.get("vm") or r["host"], r["identity"], r["blob"])
+        for r in rows
+        if r["expected"] == "allowed"
+    }
     solo = {
         ("solo", "system", b)
         for b in ("data/reports/q1/summary.csv", "data/reports/private/pay.csv")
     }
-    shared_vms = {r["vm"] for r in rows if r["identity"] == "shared"}
+    # every host holding the shared identity: VMs, the scale set, the federated workload
+    shared_vms = {r.get("vm") or r["host"] for r in rows if r["identity"] == "shared"}
     assert shared_vms, "the dev topology attaches the shared identity to VMs"
     tagged = {(vm, "shared", "data/reports/q1/summary.csv") for vm in shared_vms}
     assert allowed == solo | tagged
@@ -155,8 +160,9 @@ def test_matrix_blob_rows_follow_scopes_and_conditions(
     # Secret rows are untouched apart from kind.
     for row in out["access_matrix"]:
         if row["kind"] == "secret":
+            where = ["vm"] if "vm" in row else ["host", "host_kind"]  # a VM, or another host
             assert list(row) == [
-                "vm", "identity", "principal_id", "client_id", "secret", "expected", "kind",
+                *where, "identity", "principal_id", "client_id", "secret", "expected", "kind",
             ]  # fmt: skip
 
 

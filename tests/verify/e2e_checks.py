@@ -18,7 +18,7 @@ def check_cells_problems(
     problems: list[str] = []
     check = report.get("check") or {}
     cells = {(c["host"], c["identity"], c["target"]): c for c in check.get("cells") or []}
-    wanted = {(m["vm"], m["identity"], m["secret"]): m["expected"] for m in matrix}
+    wanted = {(m.get("vm") or m["host"], m["identity"], m["secret"]): m["expected"] for m in matrix}
     if not wanted:
         problems.append("the stack exports an empty access matrix: nothing would be proved")
     missing = sorted(set(wanted) - set(cells))

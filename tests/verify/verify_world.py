@@ -158,7 +158,7 @@ def probe_result_for(outputs: dict[str, Any], vm: str, overrides: dict | None = 
             selector, oid, mirid = spec["client_id"], spec["principal_id"], spec["id"]
         secrets = {}
         for cell in outputs["access_matrix"]:
-            if cell["vm"] != vm or cell["identity"] != ident:
+            if cell.get("vm") != vm or cell["identity"] != ident:
                 continue
             outcome = overrides.get((ident, cell["secret"]))
             outcome = outcome or ("read" if cell["expected"] == "allowed" else "forbidden")

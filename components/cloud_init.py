@@ -16,7 +16,7 @@ import yaml
 PROBE_REQUIREMENTS: tuple[str, ...] = (
     "azure-identity>=1.27,<2",
     "azure-keyvault-secrets>=4.12,<5",
-    "azure-storage-blob>=12.20,<13",  # the probe reads granted blobs too (issue 10)
+    "azure-storage-blob>=12.20,<13",  # the probe reads granted blobs too
 )
 PROBE_VENV = "/opt/mikit/venv"
 PROBE_PYTHON = f"{PROBE_VENV}/bin/python"

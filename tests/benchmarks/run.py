@@ -1,4 +1,4 @@
-"""Run every benchmark of issue 6 and print each figure as a ratio plus the raw medians.
+"""Run every benchmark and print each figure as a ratio plus the raw medians.
 
     uv run python tests/benchmarks/run.py            # the full run (about 9 minutes, 2 cores)
     uv run python tests/benchmarks/run.py --quick    # smaller sizes, for a smoke run

@@ -1,6 +1,6 @@
 """Generated stack configs: N VMs, shared user-assigned identities, one or two grants each.
 
-The shape the benchmarks scale (issue 6): every VM has a system identity and one shared
+The shape the benchmarks scale: every VM has a system identity and one shared
 user-assigned identity (one identity per ``VMS_PER_IDENTITY`` VMs); every identity gets
 Key Vault Secrets User on one secret and every other one also Key Vault Reader on the
 vault (one or two grants per identity). The secret count is fixed, so the resource count

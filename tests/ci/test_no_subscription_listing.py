@@ -1,4 +1,4 @@
-"""Nothing the CI deployer runs lists at subscription scope (issue 12 item 5).
+"""Nothing the CI deployer runs lists at subscription scope.
 
 The deployer holds roles on its workload resource groups only (the bootstrap pins that), so
 a role-assignment or resource listing at ``/subscriptions/<id>`` answers 403 for it. The

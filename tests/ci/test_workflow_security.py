@@ -87,7 +87,7 @@ def test_lifecycle_destroys_last_keeps_the_bootstrap_group_and_removes_the_stack
     assert destroy["if"].startswith("always()")
     assert "steps.init.outcome == 'success'" in destroy["if"]
     assert script.index("pulumi destroy") < script.index("pulumi stack rm")
-    # A killed `up` leaves its lock and pending creates (issue 12 item 7): cancel, then a
+    # A killed `up` leaves its lock and pending creates: cancel, then a
     # refresh that drops pending creates (and forgets what the scenarios deleted behind
     # Pulumi's back), then destroy.
     assert (
@@ -123,7 +123,7 @@ def _steps_named(job: dict[str, Any]) -> list[str]:
 
 
 def test_lifecycle_destroy_runs_always_right_after_its_own_fresh_login() -> None:
-    """Issue 12 item 6: the az login's OIDC assertion expires within minutes and the CLI
+    """The az login's OIDC assertion expires within minutes and the CLI
     cannot renew it; 150 minutes in, the destroy would run without state access and the
     throw-away stack would leak. The destroy gets a login of its own, under the same
     always() condition, immediately before it; verify gets one after `up`."""

@@ -1,4 +1,4 @@
-"""api-versions (issue 11, "Protocol fidelity"): ARM and Key Vault accept only the versions
+"""api-versions, as a matter of protocol fidelity: ARM and Key Vault accept only the versions
 the real service offers, and every version the installed clients send by default.
 
 Reproduced: ARM and Key Vault accepted ``1999-01-01`` and ``0.1-bogus``."""
@@ -200,7 +200,7 @@ def test_every_listed_version_is_accepted(type_: str) -> None:
 
 @pytest.mark.parametrize("type_", ALL_TYPES)
 def test_an_unlisted_well_formed_version_is_refused_in_arms_words(type_: str) -> None:
-    """No date-range fallback: a day after a listed version is not a version (issue 11)."""
+    """No date-range fallback: a day after a listed version is not a version."""
     known = arm_versions(type_)
     assert known is not None
     version = _next_unlisted(known.versions)

@@ -1,4 +1,4 @@
-"""ARM refuses what it does not understand (issue 11, "Fail closed"): unknown or malformed
+"""ARM refuses what it does not understand (it fails closed): unknown or malformed
 ``$filter`` expressions and bodies of the wrong shape are 400 with ARM's code, never 500,
 never ignored."""
 

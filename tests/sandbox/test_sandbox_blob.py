@@ -107,7 +107,7 @@ class StaticCredential:
 
 # ------------------------------------------------------------------ versions
 def test_accepted_versions_are_every_version_the_installed_client_can_send() -> None:
-    """Issue 11: the list is exact, not "the recent ones": every version azure-storage-blob
+    """The list is exact, not "the recent ones": every version azure-storage-blob
     can be pinned to, plus 2021-10-04 (which Azure offers and that client skips), plus every
     blob.json version the REST API specification publishes (2027-03-07 is newer than the
     installed client's default: the next client release must not be refused)."""

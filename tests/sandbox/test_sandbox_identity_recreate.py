@@ -1,5 +1,5 @@
 """A user-assigned identity deleted and created again under the same name is a new
-principal; a VM never attached to it again keeps the old one (issue 11, "Protocol fidelity").
+principal; a VM never attached to it again keeps the old one, as in Azure.
 
 Reproduced: the never-re-attached VM got tokens for the new principal and its ARM identity
 block showed the new principal. Real clients: ManagedIdentityCredential through the VM's

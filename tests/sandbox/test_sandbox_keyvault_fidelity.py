@@ -1,4 +1,4 @@
-"""Key Vault fidelity (issue 11, "Protocol fidelity"): disabled secrets, exp/nbf, name and
+"""Key Vault fidelity: disabled secrets, exp/nbf, name and
 size limits, body shapes, and the vault's soft-delete retention, with the real SecretClient
 where it can send the request and raw requests where it cannot."""
 

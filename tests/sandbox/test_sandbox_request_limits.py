@@ -1,4 +1,4 @@
-"""Bodies and half-open requests (issue 11, "Fail closed"): authenticate before reading,
+"""Bodies and half-open requests fail closed: authenticate before reading,
 cap what is read, time out what never arrives.
 
 Reproduced: ARM read a 200 MB body of an unauthenticated request before refusing it (the

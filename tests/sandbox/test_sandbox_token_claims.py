@@ -1,5 +1,5 @@
 """Every claim of a token is type-checked by every service, and the refuse mode for deleted
-principals applies to ARM as it does to Key Vault (issue 11, "Fail closed").
+principals applies to ARM as it does to Key Vault: both fail closed.
 
 The real SecretClient and AuthorizationManagementClient send the tokens where a client can;
 raw requests show the exact 401 bodies.

@@ -145,7 +145,7 @@ ADMIN = "5f6c1b9e-3a2d-4c7b-8e1f-9a0b2c3d4e5f"  # the stack file's placeholder o
 def test_the_administrator_gets_exactly_the_deployers_two_data_roles_on_the_same_scopes(
     deployed: tuple[dict[str, Any], BootstrapMocks],
 ) -> None:
-    """Issue 12 item 2: without these two grants nobody can `pulumi login azblob://` or
+    """Without these two grants nobody can `pulumi login azblob://` or
     `pulumi stack init --secrets-provider azurekeyvault://` (Owner has no data actions, the
     deployer trusts only GitHub, shared keys are off). Exactly these two, nothing else."""
     outputs, mocks = deployed

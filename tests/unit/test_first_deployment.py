@@ -1,5 +1,5 @@
 """The first-deployment sequence: the commands generated from the bootstrap's outputs, and
-the preflight the workflows run first to say which step is missing (issue 12, items 2-3).
+the preflight the workflows run first to say which step is missing.
 
 The generator is fed the outputs of the real bootstrap program run in Pulumi's mock
 runtime, so a renamed output or a changed scope breaks these tests, not a new

@@ -1,4 +1,4 @@
-"""Issue 10: a grant's condition is validated before anything registers, as ARM would.
+"""A grant's condition is validated before anything registers, as ARM would.
 
 The reported failure: Key Vault Secrets User at vault scope with a condition meant to
 allow one secret was accepted, deployed, and reported (and verified) as reading every

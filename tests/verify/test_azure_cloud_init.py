@@ -1,5 +1,5 @@
-"""`verify check --target azure` waits for cloud-init before probing (issue 12 item 4), and
-gives up on a Run Command that never reports back (the client-side bound issue 9 asks for).
+"""`verify check --target azure` waits for cloud-init before probing, and gives up on a
+Run Command that never reports back (a bound of its own, on the client side).
 
 The generated RunShellScript runs with bash, as in test_azure_target, against sandbox VMs;
 a fake ``cloud-init`` on PATH plays the VM's cloud-init: it "installs" the probe's venv (a

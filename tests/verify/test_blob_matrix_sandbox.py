@@ -1,6 +1,6 @@
 """The access matrix and the sandbox's Blob data plane agree on every blob cell.
 
-The sandbox stack is deployed with a storage account in the shape issue 10 asks of the
+The sandbox stack is deployed with a storage account in the shape of the
 dev topology (two containers; a grant at container scope; an account-wide grant whose
 condition limits it to blobs with an index tag; a blob nobody may read). Then:
 

@@ -29,7 +29,7 @@ def target(_deployment: SandboxTarget) -> Iterator[SandboxTarget]:
 
 
 def test_check_fails_when_denied_cells_get_401_instead_of_passing(target: SandboxTarget) -> None:
-    """Issue 9: every break-glass cell (all expected denied) answered 401 and `check`
+    """The reported failure: every break-glass cell (all expected denied) answered 401 and `check`
     PASSED. A 401 proves nothing about RBAC: each such cell fails, saying so."""
     fault = target.sandbox.faults.add(
         Fault(service="keyvault", status=401, path="/secrets/break-glass")
@@ -96,7 +96,7 @@ def test_a_fresh_grant_still_propagating_fails_without_a_wait(target: SandboxTar
 
 
 def test_check_with_a_5_second_propagation_delay_passes_with_the_defaults() -> None:
-    """Issue 9's done-when: the sandbox default wait covers a 5 s propagation delay."""
+    """The sandbox default wait covers a 5 s propagation delay."""
     assert SANDBOX_PROPAGATION_WAIT > 5.0
     with SandboxTarget(config=SandboxConfig(propagation_delay_seconds=5.0)) as t:
         run = check_report(t, "sandbox")

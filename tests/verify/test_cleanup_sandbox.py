@@ -1,4 +1,4 @@
-"""Orphan cleanup on the sandbox: the four ways issue 9 saw it delete live assignments,
+"""Orphan cleanup on the sandbox: the four ways it was seen to delete live assignments,
 and each rule of verify.orphans, reproduced with real ARM, Graph and azure-mgmt clients.
 
 Every test asserts on the sandbox's own state afterwards (what is really still there),

@@ -1,5 +1,4 @@
-"""The e2e tests stay out of a plain `pytest` and, when run, assert the report's cells
-(issue 12 item 8).
+"""The e2e tests stay out of a plain `pytest` and, when run, assert the report's cells.
 
 A plain `pytest` (the README's test command, `.ci/run`) must neither run nor even ask Azure
 for a token on a machine that holds credentials; `pytest -m e2e` selects them; and the

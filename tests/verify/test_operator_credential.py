@@ -1,5 +1,5 @@
-"""The verifier's credential in GitHub Actions fetches a fresh OIDC assertion per token
-(issue 12 item 6): the az login's assertion expires within minutes and the CLI cannot renew
+"""The verifier's credential in GitHub Actions fetches a fresh OIDC assertion per token:
+the az login's assertion expires within minutes and the CLI cannot renew
 it, so a 45-minute lifecycle step would lose its Graph or ARM tokens halfway.
 
 A loopback stand-in for GitHub's token-request endpoint checks what the real one checks

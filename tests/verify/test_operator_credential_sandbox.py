@@ -1,5 +1,5 @@
 """The verifier's GitHub Actions credential against the sandbox's Entra v2.0 token endpoint
-and its GitHub-shaped OIDC issuer, with the real azure-identity (issue 12 item 6).
+and its GitHub-shaped OIDC issuer, with the real azure-identity.
 
 First the failure the issue describes: a client assertion obtained once (what the az CLI
 keeps after ``azure/login``) is refused with AADSTS700024 once GitHub's 5-minute token has

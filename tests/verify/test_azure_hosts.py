@@ -830,3 +830,19 @@ def test_job_names_are_valid_and_unique_per_run() -> None:
     names = {job_name("ca-jobs", request) for _ in range(5)}
     assert len(names) == 5
     assert all(re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", n) for n in names), names
+
+
+def test_a_vm_run_command_403_names_the_permission_and_never_the_token() -> None:
+    class Refusing:
+        def begin_run_command(self, *args: Any, **kwargs: Any) -> Any:
+            error = HttpResponseError(message=f"AuthorizationFailed for Bearer {TOKEN}")
+            error.status_code = 403
+            raise error
+
+    compute = Compute(ScaleSetVMs({}))
+    compute.virtual_machines = Refusing()  # type: ignore[attr-defined]
+    outcome = target(compute=compute).probe([req("web", "vm")])["web"]
+    assert isinstance(outcome, MissingPermissionError)
+    assert "Microsoft.Compute/virtualMachines/runCommand/action" in str(outcome)
+    assert "Virtual Machine Contributor" in str(outcome)
+    assert_no_token(str(outcome))

@@ -15,10 +15,17 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute.models import RunCommandInput
 
 from verify.model import ProbeResult
-from verify.targets.azure_hosts.base import HostContext, HostTimeoutError, probe_budget, result_from
+from verify.targets.azure_hosts.base import (
+    HostContext,
+    HostTimeoutError,
+    MissingPermissionError,
+    probe_budget,
+    result_from,
+)
 from verify.targets.cloud_init import DEFAULT_CLOUD_INIT_WAIT_SECONDS, parse_status, wait_lines
 from verify.targets.probing import probe_source
 
@@ -30,6 +37,20 @@ VM_TOKEN_DIR = "/var/lib/mikit-probe"  # noqa: S105 -- a directory, not a secret
 HEREDOC_MARK = "MIKIT_PROBE_SOURCE_EOF"
 #: Run Command's own latency (extension start, queueing) on top of the script's run time.
 RUN_COMMAND_OVERHEAD_SECONDS = 600.0
+
+
+def refused_as(exc: HttpResponseError, what: str, action: str) -> Exception:
+    """A management SDK's 403 as the permission it lacked (Virtual Machine Contributor
+    holds every Run Command action); any other error as it was."""
+    if exc.status_code == 403:
+        return MissingPermissionError(
+            what,
+            403,
+            action,
+            "Virtual Machine Contributor",
+            str(exc.error.code or "") if exc.error is not None else "",
+        )
+    return exc
 
 
 class RunCommandTimeoutError(HostTimeoutError):

@@ -24,10 +24,9 @@ from verify.model import ProbeResult
 from verify.targets.azure_hosts.base import (
     HostContext,
     HostProbeError,
-    MissingPermissionError,
     host_key,
 )
-from verify.targets.azure_hosts.run_command import VM_TOKEN_DIR, run_probe
+from verify.targets.azure_hosts.run_command import VM_TOKEN_DIR, refused_as, run_probe
 from verify.targets.base import ProbeRequest
 
 LIST_ACTION = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read"
@@ -56,14 +55,9 @@ class ScaleSetPath:
                 key=lambda i: (not i.isdigit(), int(i) if i.isdigit() else 0, i),
             )
         except HttpResponseError as exc:
-            if exc.status_code == 403:
-                raise MissingPermissionError(
-                    f"listing the instances of scale set {name}",
-                    403,
-                    LIST_ACTION,
-                    "Virtual Machine Contributor",
-                ) from None
-            raise
+            raise refused_as(
+                exc, f"listing the instances of scale set {name}", LIST_ACTION
+            ) from None
         if not found:
             raise HostProbeError(f"scale set {name} has no instances: nothing to probe")
         return found
@@ -86,12 +80,7 @@ class ScaleSetPath:
             try:
                 results.append(run_probe(ctx, spec, begin, f"{name} instance {instance}"))
             except HttpResponseError as exc:
-                if exc.status_code == 403:
-                    raise MissingPermissionError(
-                        f"Run Command on {name} instance {instance}",
-                        403,
-                        RUN_ACTION,
-                        "Virtual Machine Contributor",
-                    ) from None
-                raise
+                raise refused_as(
+                    exc, f"Run Command on {name} instance {instance}", RUN_ACTION
+                ) from None
         return next((r for r in results if not r.passed), results[0])

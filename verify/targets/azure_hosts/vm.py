@@ -6,9 +6,11 @@ Permissions: ``Microsoft.Compute/virtualMachines/runCommand/action`` and
 
 from __future__ import annotations
 
+from azure.core.exceptions import HttpResponseError
+
 from verify.model import ProbeResult
 from verify.targets.azure_hosts.base import HostContext, host_key
-from verify.targets.azure_hosts.run_command import VM_TOKEN_DIR, run_probe
+from verify.targets.azure_hosts.run_command import VM_TOKEN_DIR, refused_as, run_probe
 from verify.targets.base import ProbeRequest
 
 
@@ -21,14 +23,17 @@ class VmPath:
     def probe(self, ctx: HostContext, request: ProbeRequest) -> ProbeResult:
         spec = ctx.spec(request, ctx.token_dir or VM_TOKEN_DIR)
         name = ctx.outputs.vms[host_key(request.host)].name
-        return run_probe(
-            ctx,
-            spec,
-            lambda parameters: ctx.compute.virtual_machines.begin_run_command(
-                ctx.outputs.resource_group,
-                name,
-                parameters,
-                polling_interval=ctx.polling_interval,
-            ),
-            request.host,
-        )
+        try:
+            return run_probe(
+                ctx,
+                spec,
+                lambda parameters: ctx.compute.virtual_machines.begin_run_command(
+                    ctx.outputs.resource_group,
+                    name,
+                    parameters,
+                    polling_interval=ctx.polling_interval,
+                ),
+                request.host,
+            )
+        except HttpResponseError as exc:
+            raise refused_as(exc, f"Run Command on VM {name}", self.permissions[0]) from None

@@ -20,6 +20,7 @@ import yaml
 
 from bootstrap.conditions import constrain_role_assignments
 from bootstrap.config import parse_assignable_roles
+from verify.lifecycle import SCENARIO_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -205,3 +206,17 @@ def test_code_references_are_found_and_judged(tmp_path: Path) -> None:
     assert resolves("verify.probe.OUTCOMES")
     assert not resolves("verify.nope")
     assert not resolves("verify.probe.NO_SUCH_NAME")
+
+
+_COUNTS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+
+
+def test_the_pages_name_every_lifecycle_scenario_and_count_them_right() -> None:
+    count = _COUNTS[len(SCENARIO_NAMES)]
+    for page in (README, DOCS / "verify.md"):
+        text = page.read_text()
+        missing = [name for name in SCENARIO_NAMES if f"`{name}`" not in text]
+        assert missing == [], f"{page.name} does not describe the scenarios {missing}"
+        said = re.findall(r"\b(\w+) scenarios\b", text)
+        wrong = [n for n in said if n in _COUNTS.values() and n != count]
+        assert wrong == [], f"{page.name} says {wrong} scenarios; there are {count}"

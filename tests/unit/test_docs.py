@@ -14,12 +14,15 @@ import importlib
 import os
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from bootstrap.conditions import constrain_role_assignments
 from bootstrap.config import parse_assignable_roles
+from components.stack_config import KEYS, StackConfig
 from verify.lifecycle import SCENARIO_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,3 +223,30 @@ def test_the_pages_name_every_lifecycle_scenario_and_count_them_right() -> None:
         said = re.findall(r"\b(\w+) scenarios\b", text)
         wrong = [n for n in said if n in _COUNTS.values() and n != count]
         assert wrong == [], f"{page.name} says {wrong} scenarios; there are {count}"
+
+
+def _config_models(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[type[BaseModel]]:
+    """Every pydantic model the stack config schema reaches from ``model``."""
+    seen.add(model)
+    for field in model.model_fields.values():
+        pending = [field.annotation]
+        while pending:
+            annotation = pending.pop()
+            is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            if is_model and annotation not in seen:
+                _config_models(annotation, seen)
+            pending.extend(get_args(annotation))
+    return seen
+
+
+def test_stack_config_md_has_a_row_per_key_and_names_every_nested_key() -> None:
+    text = (DOCS / "stack-config.md").read_text()
+    rows = set(re.findall(r"^\| `([\w-]+)`", text, re.MULTILINE))
+    assert [k for k in KEYS if k not in rows] == []
+    unnamed = [
+        f"{model.__name__}.{field.alias or name}"
+        for model in _config_models(StackConfig, set())
+        for name, field in model.model_fields.items()
+        if not re.search(rf"\b{re.escape(field.alias or name)}\b", text)
+    ]
+    assert unnamed == [], f"docs/stack-config.md does not describe {unnamed}"

@@ -243,6 +243,17 @@ _forkserver_lock = threading.Lock()
 _forkserver_started: list[bool] = []
 
 
+def start_forkserver() -> None:
+    """Start the fork server (once per process) without waiting for it.
+
+    Its preload (azure-identity, the Key Vault and Blob clients, the probe: about a second
+    of imports) then runs in its own process, on another core, while the caller goes on
+    (the sandbox target starts it before its deploy); the first probe waits only for
+    what is left of it.
+    """
+    _ensure_forkserver()
+
+
 def _ensure_forkserver() -> None:
     """Set the fork server's preload once, before it first starts.
 

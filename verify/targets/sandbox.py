@@ -70,6 +70,7 @@ from verify.targets.probing import (
     fan_out,
     run_probe_forked,
     run_probe_subprocess,
+    start_forkserver,
 )
 
 #: The stack program and the sandbox stack: the repository's, or the copies in the wheel.
@@ -555,6 +556,8 @@ class SandboxTarget(ArmOperations):
             raise ValueError(f"probe_launcher {probe_launcher!r}: use 'forkserver' or 'subprocess'")
         self.probe_launcher = probe_launcher
         self.timings: dict[str, float] = {}
+        if probe_launcher == "forkserver":
+            start_forkserver()  # its imports overlap the sandbox's start and the deploy
         started = time.monotonic()
         self._owns_sandbox = sandbox is None
         self.sandbox = sandbox or Sandbox(config or SandboxConfig()).start()

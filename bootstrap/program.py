@@ -39,7 +39,7 @@ BLOB_DATA_CONTRIBUTOR = "Storage Blob Data Contributor"
 BLOB_DATA_OWNER = "Storage Blob Data Owner"
 CRYPTO_USER = "Key Vault Crypto User"
 
-# Why each grant exists; shown in the stack outputs and the README, so the reason travels
+# Why each grant exists; shown in the stack outputs and docs/deploy-from-ci.md, so the reason travels
 # with the permission.
 GRANT_REASONS = {
     CONTRIBUTOR: "create, update and delete the workload's resources (VMs, vault, identities) "

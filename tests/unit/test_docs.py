@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from bootstrap.conditions import constrain_role_assignments
 from bootstrap.config import parse_assignable_roles
+from bootstrap.program import GRANT_REASONS
 from components.stack_config import KEYS, StackConfig
 from verify.lifecycle import SCENARIO_NAMES
 
@@ -250,3 +251,11 @@ def test_stack_config_md_has_a_row_per_key_and_names_every_nested_key() -> None:
         if not re.search(rf"\b{re.escape(field.alias or name)}\b", text)
     ]
     assert unnamed == [], f"docs/stack-config.md does not describe {unnamed}"
+
+
+_ROLE_ROW = re.compile(r"^\| ([^|]+?)(?:, \*\*with [^|]*)? \| [^|]+ \| [^|]+ \|$", re.MULTILINE)
+
+
+def test_deploy_from_ci_explains_every_role_the_deployer_holds() -> None:
+    rows = set(_ROLE_ROW.findall((DOCS / "deploy-from-ci.md").read_text()))
+    assert set(GRANT_REASONS) - rows == set(), "deployer roles without a row in the roles table"

@@ -1,11 +1,10 @@
 """The dependency graph a program registers, and its critical path under typical Azure times.
 
 Pulumi's engine creates a resource once every resource it depends on exists; the SDK
-tells the engine those dependencies in each ``RegisterResource`` request (``dependencies``
-and ``propertyDependencies``: explicit ``depends_on`` plus every resource whose outputs
-flow into an input). :class:`DependencyRecorder` is Pulumi's own ``MockMonitor`` that
-keeps those fields, so the graph analysed here is exactly the one ``pulumi up`` would
-schedule, not one we reconstructed.
+tells the engine those dependencies in each ``RegisterResource`` request (``dependencies``:
+explicit ``depends_on`` plus every resource whose outputs flow into an input). The mock
+runtime records them with each registration (:func:`nodes_of`), so the graph analysed here
+is exactly the one ``pulumi up`` would schedule, not one we reconstructed.
 
 Weights are typical creation times, not measurements of ours: see ``DURATIONS`` and
 docs/performance.md for where each figure comes from.
@@ -13,14 +12,9 @@ docs/performance.md for where each figure comes from.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
-
-from pulumi.runtime import mocks as pulumi_mocks
 
 
 @dataclass(frozen=True)
@@ -33,46 +27,20 @@ class Node:
     dependencies: frozenset[str]
 
 
-class DependencyRecorder(pulumi_mocks.MockMonitor):
-    """Pulumi's MockMonitor, keeping each registration's parent and dependencies."""
+def nodes_of(registrations: Iterable[Any]) -> dict[str, Node]:
+    """The graph of one mock run, from its :class:`AzureMocks` registrations.
 
-    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
-        super().__init__(mocks)
-        self.nodes: dict[str, Node] = {}
-        self._lock = threading.Lock()
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            deps = set(request.dependencies)
-            for prop in request.propertyDependencies.values():
-                deps.update(prop.urns)
-            node = Node(
-                response.urn,
-                request.type,
-                request.name,
-                bool(request.custom),
-                request.parent,
-                frozenset(deps),
-            )
-            with self._lock:
-                self.nodes[response.urn] = node
-        return response
-
-
-@contextlib.contextmanager
-def recording() -> Iterator[list[DependencyRecorder]]:
-    """While active, ``run_program`` builds a :class:`DependencyRecorder` as its monitor."""
-    made: list[DependencyRecorder] = []
-
-    class Recorder(DependencyRecorder):
-        # A class, not a factory: code checks isinstance(monitor, mocks.MockMonitor).
-        def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
-            super().__init__(mocks)
-            made.append(self)
-
-    with mock.patch.object(pulumi_mocks, "MockMonitor", Recorder):
-        yield made
+    The mock runtime's monitor hands every registration its URN and ``dependencies``
+    (explicit ``depends_on`` plus every resource whose outputs flow into an input: the SDK
+    folds ``propertyDependencies`` into that set), so this reads the graph Pulumi's engine
+    would schedule off the public record of the run, without patching the monitor.
+    """
+    nodes: dict[str, Node] = {}
+    for r in registrations:
+        if not r.urn:
+            raise ValueError(f"{r.type} {r.name} was registered without a URN")
+        nodes[r.urn] = Node(r.urn, r.type, r.name, bool(r.custom), "", frozenset(r.dependencies))
+    return nodes
 
 
 # Typical creation times in seconds (low, typical, high) per azure-native type: rounded

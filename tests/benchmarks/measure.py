@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cProfile
 import gc
+import importlib.util
 import json
 import os
 import pstats
@@ -51,6 +52,8 @@ def _cpu(who: int) -> float:
 
 # --------------------------------------------------------------------------- 1. program
 
+_WARMED: set[str] = set()
+
 
 def program(which: str, vms: int, count_calls: bool = False) -> dict[str, Any]:
     """Wall and CPU time of one mock-runtime run of the components or the raw program.
@@ -69,8 +72,11 @@ def program(which: str, vms: int, count_calls: bool = False) -> dict[str, Any]:
     }[which]
     secret_keys = [k for k in topology.stack_config(1) if k.startswith("mikit:secret-")]
     # Warm-up on a 2-VM topology: imports every azure-native module and fills caches, so
-    # the timed run measures the program, not Python's import system.
-    run_program(body, topology.stack_config(2), mocks=AzureMocks(InMemoryArm()), stack="bench")
+    # the timed run measures the program, not Python's import system (once per program
+    # and process: measured in-process, a smoke run does not warm up again).
+    if which not in _WARMED:
+        run_program(body, topology.stack_config(2), mocks=AzureMocks(InMemoryArm()), stack="bench")
+        _WARMED.add(which)
     config = topology.stack_config(vms)
     mocks = AzureMocks(InMemoryArm())
     gc.collect()  # the warm-up's garbage must not count as (or hide) this run's memory
@@ -114,11 +120,9 @@ def graph(vms: int) -> dict[str, Any]:
 
     result: dict[str, Any] = {}
     for which, body in (("components", PROGRAM), ("raw", raw_program.program)):
-        with dependency_graph.recording() as monitors:
-            run_program(
-                body, topology.stack_config(vms), mocks=AzureMocks(InMemoryArm()), stack="bench"
-            )
-        nodes = monitors[-1].nodes
+        mocks = AzureMocks(InMemoryArm())
+        run_program(body, topology.stack_config(vms), mocks=mocks, stack="bench")
+        nodes = dependency_graph.nodes_of(mocks.registrations)
         analysis = dependency_graph.analyse(nodes)
         # The same question with every type at its low and at its high figure.
         for label, column in (("low", 0), ("high", 2)):
@@ -303,8 +307,27 @@ def fanout(vms: int, parallel: int | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 4. probe floor
 
 
+def _load_probe() -> Any:
+    """verify/probe.py loaded from its file, exactly as shipped to a VM (a module of its
+    own, not ``verify.probe``), without putting ``verify/`` on ``sys.path``."""
+    spec = importlib.util.spec_from_file_location("mikit_bench_probe", PROBE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def probe_floor(reps: int) -> dict[str, Any]:
     """Token + one secret read: the probe's code in-process vs two plain HTTP requests."""
+    saved = dict(os.environ)
+    try:
+        return _probe_floor(reps)
+    finally:  # measured in a test process too (run.py --in-process): leave it as found
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _probe_floor(reps: int) -> dict[str, Any]:
     from verify.sandbox import Sandbox, SandboxConfig  # noqa: PLC0415
 
     with Sandbox(SandboxConfig()) as sb:
@@ -313,9 +336,7 @@ def probe_floor(reps: int) -> dict[str, Any]:
         for name in [n for n in os.environ if n.startswith(("AZURE_", "IDENTITY_", "MSI_"))]:
             del os.environ[name]
         os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = imds
-        sys.path.insert(0, str(PROBE.parent))
-        import probe  # noqa: PLC0415  (verify/probe.py, exactly as shipped to a VM)
-
+        probe = _load_probe()
         spec = probe.load_spec(_spec(sb, world))
         vault_url = spec["vault_url"].rstrip("/")
         context = ssl.create_default_context(cafile=sb.ca_cert_path)

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from components.cloud_init import probe_cloud_config
+from components.vm_sizes import DEFAULT_VM_SIZE
 
 # The same constants the components use, copied, because a hand-written program would
 # carry them itself (a raw program has no role catalog: it hard-codes GUIDs).
@@ -74,7 +75,7 @@ def program(parented: bool = False) -> None:
     rg_name_in = config.require("resourceGroup")
     ssh_key = config.require("sshPublicKey")
     admin = config.get("adminUsername") or "azureuser"
-    size = config.get("vmSize") or "Standard_B1s"
+    size = config.get("vmSize") or DEFAULT_VM_SIZE
     net: dict[str, Any] = config.get_object("network") or {}
     vault_cfg: dict[str, Any] = config.require_object("vault")
     secret_names: list[str] = config.get_object("secrets") or []
@@ -277,11 +278,9 @@ def program(parented: bool = False) -> None:
             else identities[key].principal_id
         )
         target = grant["target"]
-        scope = (
-            vault.id
-            if target == "vault"
-            else pulumi.Output.concat(vault.id, "/secrets/", target.removeprefix("secret:"))
-        )
+        # A secret-scoped grant takes its scope from the secret resource, so it waits for
+        # the secret to exist: ARM refuses a role assignment on a scope that does not (yet).
+        scope = vault.id if target == "vault" else secrets[target.removeprefix("secret:")].id
         guid = ROLE_GUIDS[grant["role"]]
         holder = f"vm-{key}" if kind == "vm" else f"identity-{key}"
         assignments.append(

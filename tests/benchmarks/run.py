@@ -1,13 +1,19 @@
 """Run every benchmark and print each figure as a ratio plus the raw medians.
 
-    uv run python tests/benchmarks/run.py            # the full run (about 9 minutes, 2 cores)
-    uv run python tests/benchmarks/run.py --quick    # smaller sizes, for a smoke run
+    uv run python tests/benchmarks/run.py            # the full run (about 10 minutes, 2 cores)
+    uv run python tests/benchmarks/run.py --quick    # smaller sizes (a few minutes)
+    uv run python tests/benchmarks/run.py --smoke    # every figure at its smallest size
     uv run python tests/benchmarks/run.py --json benchmark.json
 
 Every measurement runs in a process of its own (``measure.py``), so imports, caches and
 peak memory of one never pollute another, and the two sides of each ratio are measured
 alternately in the same run (components, raw, components, raw, ...), so a busy machine
 slows both sides alike. Figures are medians over ``--reps`` repetitions.
+
+``--smoke`` is what the test suite runs (``tests/benchmarks/test_figures_smoke.py``): each
+figure at its smallest size, measured in the calling process (``--in-process``) to skip
+a fresh interpreter's imports, so a figure that no longer runs fails the suite. Its
+numbers mean nothing and nothing judges them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,8 +37,36 @@ sys.path.insert(0, str(HERE))
 
 import topology  # noqa: E402
 
+#: The README's main job: the whole lifecycle on the sandbox, as a user runs it
+#: (``python -m uv run --locked --no-dev python -m verify lifecycle --target sandbox --quiet``).
+LIFECYCLE = ("python", "-m", "verify", "lifecycle", "--target", "sandbox", "--quiet")
+
+
+def lifecycle_command(through_uv: bool, extra: Sequence[str] = ()) -> list[str]:
+    """The README's command; without ``through_uv`` the same ``python -m verify`` run by
+    this interpreter (a smoke run inside the test suite must not have uv re-check, and
+    perhaps re-install into, the environment the other tests are running from)."""
+    verify = [sys.executable, *LIFECYCLE[1:], *extra]
+    if not through_uv:
+        return verify
+    found = os.environ.get("UV") or shutil.which("uv")  # `uv run` exports UV
+    uv = [found] if found else [sys.executable, "-m", "uv"]
+    return [*uv, "run", "--locked", "--no-dev", *LIFECYCLE, *extra]
+
+
+class Settings:
+    """How :func:`measure` runs a measurement (``--in-process`` sets ``in_process``)."""
+
+    in_process = False
+
 
 def measure(kind: str, **args: Any) -> dict[str, Any]:
+    if Settings.in_process:
+        import measure as measurements  # noqa: PLC0415  (this directory's measure.py)
+
+        # Through JSON, as from a process: the figures see the same types either way.
+        result: dict[str, Any] = json.loads(json.dumps(measurements.KINDS[kind](args)))
+        return result
     done = subprocess.run(
         [sys.executable, str(HERE / "measure.py"), kind, json.dumps(args)],
         capture_output=True,
@@ -42,8 +77,8 @@ def measure(kind: str, **args: Any) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{kind} {args} failed:\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def median(rows: Sequence[dict[str, Any]], key: str) -> float:
@@ -174,10 +209,10 @@ def program_cost(out: Printer, sizes: Sequence[int], reps: Callable[[int], int])
 # --------------------------------------------------------------------------- 2
 
 
-def time_to_verified(out: Printer, delay: float, reps: int) -> dict[str, Any]:
+def time_to_verified(out: Printer, delay: float, reps: int, longer: bool = True) -> dict[str, Any]:
     out.section("2. Time-to-verified: grant, then the probe (a process) polls until it reads")
     results: dict[str, Any] = {}
-    for d, n in ((delay, reps), (3 * delay, 1)):
+    for d, n in ((delay, reps), (3 * delay, 1))[: 2 if longer else 1]:
         rows = [measure("ttv", delay=d) for _ in range(n)]
         entry = {
             "delay": d,
@@ -261,15 +296,15 @@ def fan_out(out: Printer, sizes: Sequence[int], reps: Callable[[int], int]) -> d
 # --------------------------------------------------------------------------- 4
 
 
-def probe_floor(out: Printer, reps: int) -> dict[str, Any]:
+def probe_floor(out: Printer, reps: int, processes: int = 3) -> dict[str, Any]:
     out.section("4. Probe floor: token + one secret read, probe code vs plain HTTP (urllib)")
-    rows = [measure("floor", reps=reps) for _ in range(3)]
+    rows = [measure("floor", reps=reps) for _ in range(processes)]
     entry = {k: median(rows, k) for k in rows[0]}
     out(
         f"probe (DefaultAzureCredential + SecretClient) {entry['sdk_ms']:.1f} ms"
         f" ({entry['sdk_requests']:.0f} requests) vs plain HTTP {entry['plain_ms']:.1f} ms"
         f" ({entry['plain_requests']:.0f} requests): ratio {entry['ratio']:.2f}"
-        f" (medians of {reps} in each of 3 processes)"
+        f" (medians of {reps} in each of {processes} processes)"
     )
     return entry
 
@@ -305,9 +340,68 @@ def critical_path(out: Printer, vms: int) -> dict[str, Any]:
     return result
 
 
+# --------------------------------------------------------------------------- 6
+
+
+def lifecycle_wall(
+    out: Printer, runs: int, command: Sequence[str], warm_up: bool = True
+) -> dict[str, Any]:
+    """Wall time of the README's main job, warm: one run first (bytecode, uv's environment
+    check, the OS's file cache), then the median of ``runs``. Each run must exit 0."""
+    out.section("6. The README's main job, warm: `verify lifecycle --target sandbox`")
+    seconds: list[float] = []
+    for i in range(runs + (1 if warm_up else 0)):
+        started = time.perf_counter()
+        done = subprocess.run(
+            list(command), capture_output=True, text=True, cwd=ROOT, timeout=600, check=False
+        )
+        took = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(command)} exited {done.returncode}:\n"
+                f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            )
+        if i > 0 or not warm_up:
+            seconds.append(took)
+    entry = {
+        "command": " ".join(command),
+        "runs_seconds": [round(s, 2) for s in seconds],
+        "seconds": float(statistics.median(seconds)),
+        "load_average": os.getloadavg(),
+    }
+    out(f"command: {entry['command']}")
+    out(
+        f"median of {len(seconds)} warm run(s): {entry['seconds']:.2f} s wall"
+        f" (runs {entry['runs_seconds']}; {goal(entry['seconds'], 10.0)});"
+        f" load average {entry['load_average'][0]:.2f}"
+    )
+    return entry
+
+
+FIGURES = ("graph", "floor", "ttv", "ttvcheck", "fanout", "program", "lifecycle")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="25/100 VMs, fan-out 1/10")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every figure at its smallest size, once (a check that each still runs)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="measure in this process instead of one process per measurement (smoke runs)",
+    )
+    parser.add_argument(
+        "--lifecycle-runs", type=int, default=5, help="figure 6: warm runs (median)"
+    )
+    parser.add_argument(
+        "--lifecycle-args",
+        default="",
+        help="figure 6: extra arguments for the lifecycle command (e.g. --scenario delete-vm)",
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions per figure (median)")
     parser.add_argument(
         "--large-reps", type=int, default=1, help="repetitions at 400 VMs / 40-VM fan-out"
@@ -323,37 +417,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=("program", "ttv", "ttvcheck", "fanout", "floor", "graph"),
+        choices=FIGURES,
     )
     args = parser.parse_args(argv)
+    Settings.in_process = args.in_process
     out = Printer()
     info = machine()
     out(
         f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB, Python"
         f" {info['python']}; load average at start {info['load_average_at_start'][0]:.2f}"
     )
-    program_sizes = (25, 100) if args.quick else (25, 100, 400)
-    fan_sizes = (1, 10) if args.quick else (1, 10, 40)
+    program_sizes: tuple[int, ...] = (25, 100) if args.quick else (25, 100, 400)
+    fan_sizes: tuple[int, ...] = (1, 10) if args.quick else (1, 10, 40)
+    graph_vms, floor_reps, floor_processes, delay = 25, 20, 3, args.delay
+    lifecycle_runs, warm_up = args.lifecycle_runs, True
+    if args.smoke:
+        program_sizes, fan_sizes, graph_vms = (1,), (1,), 1
+        floor_reps, floor_processes, delay = 1, 1, 0.2
+        args.reps = args.large_reps = 1
+        lifecycle_runs, warm_up = 1, False
 
     def reps(size: int) -> int:
         return args.large_reps if size in (400, 40) else args.reps
 
-    only = set(args.only or ("program", "ttv", "ttvcheck", "fanout", "floor", "graph"))
+    only = set(args.only or FIGURES)
     report: dict[str, Any] = {"machine": info, "command": " ".join(sys.argv)}
     if "graph" in only:
-        report["critical_path"] = critical_path(out, 25)
+        report["critical_path"] = critical_path(out, graph_vms)
     if "floor" in only:
-        report["probe_floor"] = probe_floor(out, 20)
+        report["probe_floor"] = probe_floor(out, floor_reps, floor_processes)
     if "ttv" in only:
-        report["time_to_verified"] = time_to_verified(out, args.delay, args.reps)
+        report["time_to_verified"] = time_to_verified(out, delay, args.reps, not args.smoke)
     if "ttvcheck" in only:
         report["check_time_to_verified"] = check_time_to_verified(
-            out, args.delay, args.reps, args.parallel
+            out, delay, args.reps, args.parallel
         )
     if "fanout" in only:
         report["fan_out"] = fan_out(out, fan_sizes, reps)
     if "program" in only:
         report["program_cost"] = program_cost(out, program_sizes, reps)
+    if "lifecycle" in only:
+        command = lifecycle_command(not args.smoke, args.lifecycle_args.split())
+        report["lifecycle"] = lifecycle_wall(out, lifecycle_runs, command, warm_up)
     report["load_average_at_end"] = os.getloadavg()
     report["seconds"] = time.monotonic() - out.started
     out(

@@ -59,7 +59,6 @@ def stack_config(vms: int, prefix: str = "bench") -> dict[str, Any]:
         "resourceGroup": f"rg-{prefix}",
         "sshPublicKey": SSH_KEY,
         "adminUsername": "azureuser",
-        "vmSize": "Standard_B1s",
         "tags": {"environment": "benchmark"},
         "network": {"addressSpace": "10.42.0.0/16", "subnetPrefix": "10.42.0.0/20"},
         "vault": {"name": f"kv-{prefix}", "purgeProtection": False, "softDeleteRetentionDays": 7},

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -22,6 +24,33 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+# Two VMs, each granted one secret: the smallest stack that has two probes polling at once
+# (the sandbox stack would only make the deploy before the signal longer).
+TWO_VM_STACK = {
+    "config": {
+        "azure-native:location": "westeurope",
+        "mikit:location": "westeurope",
+        "mikit:resourceGroup": "rg-mikit-interrupt",
+        "mikit:sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJLVFMIXrgzADPBSTYezYSlnCLrMmPku"
+        "+3yCgAiifuvd interrupt",
+        "mikit:vault": {"name": "kv-mikit-interrupt", "purgeProtection": False},
+        "mikit:secrets": ["db-password"],
+        "mikit:secret-db-password": "interrupt-db-password",
+        "mikit:vms": {
+            key: {"name": f"vm-mikit-interrupt-{key}", "systemIdentity": True}
+            for key in ("one", "two")
+        },
+        "mikit:grants": [
+            {
+                "principal": f"vm:{key}",
+                "role": "Key Vault Secrets User",
+                "target": "secret:db-password",
+            }
+            for key in ("one", "two")
+        ],
+    }
+}
 
 
 def _wait_for(predicate: object, seconds: float, what: str) -> None:
@@ -37,16 +66,19 @@ def _wait_for(predicate: object, seconds: float, what: str) -> None:
 def test_a_signal_mid_run_stops_within_2s_reports_interrupted_and_leaves_no_temp_file(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    # The run's own TMPDIR, short: multiprocessing's fork server puts a Unix socket in it,
+    # and a socket path may not exceed 107 bytes (tmp_path under pytest-xdist is longer).
+    tmp = Path(tempfile.mkdtemp(prefix="mikit-interrupt-"))
     reports = tmp_path / "reports"
     faults = tmp_path / "faults.toml"
     faults.write_text("propagation_delay_seconds = 300\n")  # probes keep polling
+    stack = tmp_path / "Pulumi.interrupt.yaml"
+    stack.write_text(json.dumps(TWO_VM_STACK))
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "verify", "check", "--target", "sandbox",
-         "--sandbox-faults", str(faults), "--propagation-wait", "120", "--parallel", "2",
-         "--report-dir", str(reports)],
+         "--stack-file", str(stack), "--sandbox-faults", str(faults),
+         "--propagation-wait", "120", "--parallel", "2", "--report-dir", str(reports)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -62,7 +94,13 @@ def test_a_signal_mid_run_stops_within_2s_reports_interrupted_and_leaves_no_temp
     try:
         # Mid-run: both probes are running (each forked child opens its stdout file in
         # its own output directory under TMPDIR) and polling the vault.
-        _wait_for(lambda: len(list(tmp.glob("mikit-probe-run-*/stdout"))) == 2, 120, "2 probes")
+        _wait_for(
+            lambda: (
+                len(list(tmp.glob("mikit-probe-run-*/stdout"))) == 2 or process.poll() is not None
+            ),
+            120,
+            "2 probes",
+        )
         assert process.poll() is None, "".join(output)
         sent = time.monotonic()
         process.send_signal(sig)
@@ -72,6 +110,8 @@ def test_a_signal_mid_run_stops_within_2s_reports_interrupted_and_leaves_no_temp
         if process.poll() is None:
             process.kill()
             process.wait()
+        left = sorted(p.name for p in tmp.iterdir())
+        shutil.rmtree(tmp, ignore_errors=True)
     reader.join(timeout=5)
     text = "".join(output)
     assert elapsed < 2.0, f"took {elapsed:.2f} s to stop\n{text}"
@@ -86,4 +126,4 @@ def test_a_signal_mid_run_stops_within_2s_reports_interrupted_and_leaves_no_temp
     assert [c.get("name") for c in junit.iter("testcase")] == ["INTERRUPTED"]
     assert "INTERRUPTED" in text
 
-    assert sorted(p.name for p in tmp.iterdir()) == []
+    assert left == []

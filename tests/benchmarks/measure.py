@@ -14,10 +14,12 @@ import json
 import os
 import pstats
 import resource
+import shutil
 import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -276,8 +278,16 @@ def fanout(vms: int, parallel: int | None) -> dict[str, Any]:
     from verify.runner import check_report  # noqa: PLC0415
     from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
 
+    # The generated topology as a stack file of its own: merged into the sandbox stack's
+    # config instead, that stack's other hosts (apps, scale sets, clusters) would refer to
+    # identities the generated topology does not declare.
+    stack = Path(tempfile.mkdtemp(prefix="mikit-bench-")) / "Pulumi.bench.yaml"
+    stack.write_text(json.dumps({"config": topology.stack_config(vms)}))
     started = time.perf_counter()
-    target = SandboxTarget(config_overrides=topology.stack_config(vms), max_parallel=parallel)
+    try:
+        target = SandboxTarget(stack_config=stack, stack="bench", max_parallel=parallel)
+    finally:
+        shutil.rmtree(stack.parent, ignore_errors=True)
     try:
         check_started = time.perf_counter()
         own, probes = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)

@@ -57,7 +57,9 @@ def _cpu(who: int) -> float:
 _WARMED: set[str] = set()
 
 
-def program(which: str, vms: int, count_calls: bool = False) -> dict[str, Any]:
+def program(
+    which: str, vms: int, count_calls: bool = False, warm_up: bool = True
+) -> dict[str, Any]:
     """Wall and CPU time of one mock-runtime run of the components or the raw program.
 
     ``count_calls`` instead counts the Python function calls of the run (cProfile): slower,
@@ -76,7 +78,7 @@ def program(which: str, vms: int, count_calls: bool = False) -> dict[str, Any]:
     # Warm-up on a 2-VM topology: imports every azure-native module and fills caches, so
     # the timed run measures the program, not Python's import system (once per program
     # and process: measured in-process, a smoke run does not warm up again).
-    if which not in _WARMED:
+    if warm_up and which not in _WARMED:
         run_program(body, topology.stack_config(2), mocks=AzureMocks(InMemoryArm()), stack="bench")
         _WARMED.add(which)
     config = topology.stack_config(vms)
@@ -223,19 +225,27 @@ def time_to_verified(delay: float, max_backoff: float | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 2b. check
 
 
-def check_time_to_verified(delay: float, parallel: int | None = None) -> dict[str, Any]:
+def check_time_to_verified(
+    delay: float, parallel: int | None = None, vms: int | None = None
+) -> dict[str, Any]:
     """Deploy the sandbox stack with RBAC propagation delay D, run ``verify check`` at
     once with its defaults, and time the last allowed cell's first read after its grant.
 
     The grants are made by the deployment itself (the last one at the end of the deploy),
     so this is what a user sees running ``verify check`` right after ``pulumi up``.
+    ``vms`` deploys the generated topology of that size instead (the smoke run: 1).
     """
     from verify.runner import check_report  # noqa: PLC0415
     from verify.sandbox import SandboxConfig  # noqa: PLC0415
     from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
 
     config = SandboxConfig(propagation_delay_seconds=delay)
-    with SandboxTarget(config=config, max_parallel=parallel) as target:
+    deployed = (
+        SandboxTarget(config=config, max_parallel=parallel)
+        if vms is None
+        else _generated_target(vms, config=config, max_parallel=parallel)
+    )
+    with deployed as target:
         sb = target.sandbox
         granted = max(a.created_on for a in sb.state.role_assignments())
         started = time.time()
@@ -273,21 +283,26 @@ def check_time_to_verified(delay: float, parallel: int | None = None) -> dict[st
 # --------------------------------------------------------------------------- 3. fan-out
 
 
+def _generated_target(vms: int, **kwargs: Any) -> Any:
+    """A SandboxTarget deployed from the generated N-VM topology, as a stack file of its own:
+    merged into the sandbox stack's config instead, that stack's other hosts (apps, scale
+    sets, clusters) would refer to identities the generated topology does not declare."""
+    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
+
+    stack = Path(tempfile.mkdtemp(prefix="mikit-bench-")) / "Pulumi.bench.yaml"
+    stack.write_text(json.dumps({"config": topology.stack_config(vms)}))
+    try:
+        return SandboxTarget(stack_config=stack, stack="bench", **kwargs)
+    finally:
+        shutil.rmtree(stack.parent, ignore_errors=True)
+
+
 def fanout(vms: int, parallel: int | None) -> dict[str, Any]:
     """``verify check`` on the sandbox over a generated N-VM stack: what the CLI runs."""
     from verify.runner import check_report  # noqa: PLC0415
-    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
 
-    # The generated topology as a stack file of its own: merged into the sandbox stack's
-    # config instead, that stack's other hosts (apps, scale sets, clusters) would refer to
-    # identities the generated topology does not declare.
-    stack = Path(tempfile.mkdtemp(prefix="mikit-bench-")) / "Pulumi.bench.yaml"
-    stack.write_text(json.dumps({"config": topology.stack_config(vms)}))
     started = time.perf_counter()
-    try:
-        target = SandboxTarget(stack_config=stack, stack="bench", max_parallel=parallel)
-    finally:
-        shutil.rmtree(stack.parent, ignore_errors=True)
+    target = _generated_target(vms, max_parallel=parallel)
     try:
         check_started = time.perf_counter()
         own, probes = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
@@ -397,10 +412,12 @@ def _probe_floor(reps: int) -> dict[str, Any]:
 
 
 KINDS = {
-    "program": lambda a: program(a["which"], a["vms"], a.get("count_calls", False)),
+    "program": lambda a: program(
+        a["which"], a["vms"], a.get("count_calls", False), a.get("warm_up", True)
+    ),
     "graph": lambda a: graph(a["vms"]),
     "ttv": lambda a: time_to_verified(a["delay"], a.get("max_backoff")),
-    "ttvcheck": lambda a: check_time_to_verified(a["delay"], a.get("parallel")),
+    "ttvcheck": lambda a: check_time_to_verified(a["delay"], a.get("parallel"), a.get("vms")),
     "fanout": lambda a: fanout(a["vms"], a.get("parallel")),
     "floor": lambda a: probe_floor(a["reps"]),
 }

@@ -4,8 +4,8 @@ Part of the default suite, so a benchmark cannot rot unseen again (the graph fig
 crashed on a monitor the mock runtime no longer used, and the program figure on a grant
 the ARM model rightly refused). The figures are printed (``pytest -s`` shows them) and
 never judged: a smoke run's numbers say nothing on a shared machine. The measurements run
-in the test's own process (``--in-process``) so no figure pays a fresh interpreter's
-imports; the lifecycle figure runs its command as a process, as it must.
+in the test's own process (``--in-process``; the lifecycle figure calls the CLI's ``main``)
+so no figure pays a fresh interpreter's imports.
 """
 
 from __future__ import annotations

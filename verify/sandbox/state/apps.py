@@ -73,30 +73,22 @@ class AppsMixin:
         events: list[tuple[str, object]] = []
         with self._lock:
             existing = self._apps.get(key(app_id))
-            ids: list[str] = []
-            for uai_id in user_assigned:
-                uai = host._identities.get(key(uai_id))
-                if uai is None:
-                    raise SandboxError(
-                        400,
-                        "FailedIdentityOperation",
-                        f"Identity '{uai_id}' does not exist or cannot be assigned.",
-                    )
-                if key(uai.id) not in {key(i) for i in ids}:
-                    ids.append(uai.id)
-            principal_id = existing.system_principal_id if existing else None
-            if system_assigned and principal_id is None:
-                principal_id = host.create_principal(name, "system", app_id).object_id
-            elif not system_assigned and principal_id is not None:
-                events.append(("principal_deleted", host._delete_principal(principal_id)))
-                principal_id = None
+            # Every listed identity is rebound, so each must exist (nothing is kept).
+            principal_id, ids = host._identity_block(
+                (name, app_id),
+                existing.system_principal_id if existing else None,
+                system_assigned,
+                user_assigned,
+                kept=(),
+                events=events,
+            )
             app = AppHost(
                 id=app_id,
                 name=name,
                 kind=kind,
                 resource_group=group,
                 system_principal_id=principal_id,
-                user_assigned=tuple(ids),
+                user_assigned=ids,
                 identity_header=existing.identity_header if existing else secrets.token_hex(16),
                 hidden=frozenset(h.lower() for h in hidden),
                 tags=dict(tags or {}),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from components import armid
 from components.roles import RoleCatalog
@@ -20,6 +20,7 @@ from verify.sandbox.state.records import (
     ResourceGroup,
     SandboxError,
     ServicePrincipal,
+    UserAssignedIdentity,
     key,
     new_guid,
 )
@@ -84,6 +85,47 @@ class StateBase:
 
     def _delete_principal(self, object_id: str) -> ServicePrincipal | None:
         return self._principals.pop(object_id, None)
+
+    # Provided by SandboxState (identities live with the VMs).
+    def identity(self, identity_id: str) -> UserAssignedIdentity | None:
+        raise NotImplementedError
+
+    def _identity_block(
+        self,
+        host: tuple[str, str],
+        principal_id: str | None,
+        system_assigned: bool,
+        user_assigned: Sequence[str],
+        *,
+        kept: Collection[str],
+        events: list[tuple[EventKind, object]],
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """The system principal and user-assigned IDs a host (``(name, resource id)``) holds
+        after a PUT or PATCH of its ``identity`` (lock held).
+
+        A user-assigned identity that does not exist is refused, as ARM refuses it, unless
+        its key is in ``kept`` (attached before it was deleted: the reference survives).
+        Turning the system identity on makes a principal; turning it off deletes it, noted
+        in ``events``.
+        """
+        ids: list[str] = []
+        for uai_id in user_assigned:
+            uai = self.identity(uai_id)
+            if uai is None and key(uai_id) not in kept:
+                raise SandboxError(
+                    400,
+                    "FailedIdentityOperation",
+                    f"Identity '{uai_id}' does not exist or cannot be assigned.",
+                )
+            if key(uai_id) not in {key(i) for i in ids}:
+                ids.append(uai.id if uai else uai_id)
+        name, resource_id = host
+        if system_assigned and principal_id is None:
+            principal_id = self.create_principal(name, "system", resource_id).object_id
+        elif not system_assigned and principal_id is not None:
+            events.append(("principal_deleted", self._delete_principal(principal_id)))
+            principal_id = None
+        return principal_id, tuple(ids)
 
     # --------------------------------------------------------- resource groups
     def create_resource_group(self, name: str, location: str | None = None) -> ResourceGroup:

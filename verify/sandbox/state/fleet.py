@@ -89,9 +89,6 @@ class FleetMixin(StateBase):
         self._workloads: dict[str, Workload] = {}
 
     # Provided by SandboxState (identities and their bindings live with the VMs).
-    def identity(self, identity_id: str) -> UserAssignedIdentity | None:
-        raise NotImplementedError
-
     def create_identity(
         self,
         resource_group: str,
@@ -172,30 +169,19 @@ class FleetMixin(StateBase):
         events: list[tuple[EventKind, object]] = []
         with self._lock:
             ss = self._require_scale_set(set_id)
-            ids: list[str] = []
-            for uai_id in user_assigned:
-                uai = self.identity(uai_id)
-                if uai is None and key(uai_id) not in {key(u) for u in ss.user_assigned}:
-                    raise SandboxError(
-                        400,
-                        "FailedIdentityOperation",
-                        f"Identity '{uai_id}' does not exist or cannot be assigned.",
-                    )
-                if key(uai_id) not in {key(i) for i in ids}:
-                    ids.append(uai.id if uai else uai_id)
-            principal_id = ss.system_principal_id
-            if system_assigned and principal_id is None:
-                principal_id = self.create_principal(ss.name, "system", ss.id).object_id
-            elif not system_assigned and principal_id is not None:
-                events.append(("principal_deleted", self._delete_principal(principal_id)))
-                principal_id = None
-            ss = replace(ss, system_principal_id=principal_id, user_assigned=tuple(ids))
+            principal_id, ids = self._identity_block(
+                (ss.name, ss.id),
+                ss.system_principal_id,
+                system_assigned,
+                user_assigned,
+                kept={key(u) for u in ss.user_assigned},
+                events=events,
+            )
+            ss = replace(ss, system_principal_id=principal_id, user_assigned=ids)
             self._scale_sets[key(set_id)] = ss
             for instance in self.instances(ss.id):
                 kept = {key(u) for u in instance.user_assigned}
-                updated = replace(
-                    instance, system_principal_id=principal_id, user_assigned=tuple(ids)
-                )
+                updated = replace(instance, system_principal_id=principal_id, user_assigned=ids)
                 self._instances[key(updated.id)] = updated
                 self._bind(updated, kept, None)
         self._emit(events)

@@ -233,24 +233,15 @@ class SandboxState(
                     404, "ResourceNotFound", f"The Resource '{vm_id}' was not found."
                 )
             kept = {key(u) for u in vm.user_assigned}
-            ids: list[str] = []
-            for uai_id in user_assigned:
-                uai = self._identities.get(key(uai_id))
-                if uai is None and key(uai_id) not in kept:
-                    raise SandboxError(
-                        400,
-                        "FailedIdentityOperation",
-                        f"Identity '{uai_id}' does not exist or cannot be assigned.",
-                    )
-                if key(uai_id) not in {key(i) for i in ids}:
-                    ids.append(uai.id if uai else uai_id)
-            principal_id = vm.system_principal_id
-            if system_assigned and principal_id is None:
-                principal_id = self.create_principal(vm.name, "system", vm.id).object_id
-            elif not system_assigned and principal_id is not None:
-                events.append(("principal_deleted", self._delete_principal(principal_id)))
-                principal_id = None
-            vm = replace(vm, system_principal_id=principal_id, user_assigned=tuple(ids))
+            principal_id, ids = self._identity_block(
+                (vm.name, vm.id),
+                vm.system_principal_id,
+                system_assigned,
+                user_assigned,
+                kept=kept,
+                events=events,
+            )
+            vm = replace(vm, system_principal_id=principal_id, user_assigned=ids)
             self._vms[key(vm_id)] = vm
             self._bind(vm, kept, rebind)
         self._emit([("vm_updated", vm), *events])

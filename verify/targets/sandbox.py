@@ -600,27 +600,40 @@ class SandboxTarget(ArmOperations):
         """Per-VM token stash, standing in for /var/lib/mikit-probe on that VM."""
         return os.path.join(self._token_root, vm)
 
-    def _host_environment(self, request: ProbeRequest) -> dict[str, str]:
-        """Where the probe runs: a VM's or scale-set instance's IMDS, or a pod of a cluster
-        workload (what the webhook injects, its token file, its node's IMDS)."""
+    def _host_environments(self, request: ProbeRequest) -> list[tuple[str, dict[str, str]]]:
+        """Where the probe runs, as (where, environment): a VM's IMDS; each instance of a
+        scale set (in instance-ID order: every instance holds the set's identities, so each
+        must prove the same cells, as on Azure); or a pod of a cluster workload (what the
+        webhook injects, its token file, its node's IMDS)."""
         sb = self.sandbox
         if request.host_kind == "vm":
-            return probe_environment(sb.imds_url(self._outputs.vms[request.host].id))
+            vm = self._outputs.vms[request.host]
+            return [(request.host, probe_environment(sb.imds_url(vm.id)))]
         if request.host_kind == "scaleset":
-            scale_set = self._outputs.scale_sets[request.host.removeprefix("scaleset:")]
-            instances = sb.state.instances(scale_set.id)
+            scale_set = self._outputs.scale_set_hosts[request.host]
+            instances = sorted(
+                sb.state.instances(scale_set.id), key=lambda i: int(i.id.rsplit("/", 1)[-1])
+            )
             if not instances:
                 raise RuntimeError(f"probe on {request.host}: the scale set has no instance")
-            return probe_environment(sb.imds_url(instances[0]))
+            return [
+                (
+                    f"{request.host} instance {i.id.rsplit('/', 1)[-1]}",
+                    probe_environment(sb.imds_url(i)),
+                )
+                for i in instances
+            ]
         workload = sb.state.workload(request.host.removeprefix("workload:"))
         if workload is None:
             raise RuntimeError(f"probe on {request.host}: no such workload in the sandbox")
         pod = pod_environment(sb, workload, Path(self._token_dir(request.host)) / "pod")
         env = probe_environment(pod.imds)
         env.update(pod.env())  # the webhook's variables and the sandbox CA for its authority
-        return env
+        return [(request.host, env)]
 
     def _probe_one(self, request: ProbeRequest) -> ProbeResult:
+        """The host's result; for a scale set the first instance whose probe did not pass
+        (else the first instance's)."""
         spec = build_spec(
             self._outputs,
             request,
@@ -628,19 +641,21 @@ class SandboxTarget(ArmOperations):
             verify_challenge_resource=False,
             token_dir=self._token_dir(request.host),
         )
-        env = self._host_environment(request)
         launch = run_probe_forked if self.probe_launcher == "forkserver" else run_probe_subprocess
-        try:
-            done = launch(spec, env, request.budget + 15)
-        except ProbeTimeoutError as exc:
-            raise RuntimeError(f"probe on {request.host}: {exc}") from exc
-        try:
-            return ProbeResult.model_validate(parse_output(done.stdout))
-        except ValueError as exc:
-            raise RuntimeError(
-                f"probe on {request.host} exited {done.returncode} without a result: "
-                f"{done.stderr.strip()[-400:]}"
-            ) from exc
+        results: list[ProbeResult] = []
+        for where, env in self._host_environments(request):
+            try:
+                done = launch(spec, env, request.budget + 15)
+            except ProbeTimeoutError as exc:
+                raise RuntimeError(f"probe on {where}: {exc}") from exc
+            try:
+                results.append(ProbeResult.model_validate(parse_output(done.stdout)))
+            except ValueError as exc:
+                raise RuntimeError(
+                    f"probe on {where} exited {done.returncode} without a result: "
+                    f"{done.stderr.strip()[-400:]}"
+                ) from exc
+        return next((r for r in results if not r.passed), results[0])
 
     def probe(self, requests: Sequence[ProbeRequest]) -> Mapping[str, ProbeOutcome]:
         return fan_out(self._probe_one, requests, self.max_parallel)

@@ -42,7 +42,8 @@ def test_every_instance_is_probed_and_a_new_one_reads_at_once(target: SandboxTar
     assert len(instances) == 3
     since = sb.request_log.now()
     run = check_report(target, "sandbox")
-    assert run.check is not None and run.check.passed, run.check.failures
+    assert run.check is not None
+    assert run.check.passed, run.check.failures
     assert {c.host for c in run.check.cells} == {"scaleset:web"}
     asked = {r.target for r in sb.request_log.records(since=since) if r.service == "imds"}
     assert asked == {i.name for i in instances}  # all three, the newest included

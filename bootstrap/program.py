@@ -39,8 +39,8 @@ BLOB_DATA_CONTRIBUTOR = "Storage Blob Data Contributor"
 BLOB_DATA_OWNER = "Storage Blob Data Owner"
 CRYPTO_USER = "Key Vault Crypto User"
 
-# Why each grant exists; shown in the stack outputs and docs/deploy-from-ci.md, so the reason travels
-# with the permission.
+# Why each grant exists; shown in the stack outputs and docs/deploy-from-ci.md, so the
+# reason travels with the permission.
 GRANT_REASONS = {
     CONTRIBUTOR: "create, update and delete the workload's resources (VMs, vault, identities) "
     "in its resource group; Contributor cannot assign roles or read Key Vault secret values",

@@ -20,7 +20,6 @@ and asks through msal (``msal/managed_identity.py``, ``_obtain_token_on_app_serv
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from verify.sandbox.appservice.errors import NO_IDENTITY, AppServiceError
-from verify.sandbox.entra.tokens import IssuedToken, TokenIssuer
+from verify.sandbox.entra.tokens import HostTokenCache, IssuedToken, TokenIssuer
 from verify.sandbox.state.apps import SYSTEM, AppHost
 from verify.sandbox.state.store import SandboxState, ServicePrincipal
 
@@ -51,8 +50,7 @@ class AppServiceIdentity:
         self._state = state
         self._issuer = issuer
         self._clock = clock
-        self._cache: dict[tuple[str, str, str], IssuedToken] = {}
-        self._cache_lock = threading.Lock()
+        self._tokens = HostTokenCache(issuer, clock, CACHE_MIN_REMAINING_SECONDS)
 
     def resolve(self, app: AppHost, params: dict[str, str]) -> ServicePrincipal:
         given = [k for k in SELECTORS if params.get(k)]
@@ -88,15 +86,7 @@ class AppServiceIdentity:
         raise AppServiceError(500, NO_IDENTITY)
 
     def token_for(self, app: AppHost, principal: ServicePrincipal, resource: str) -> IssuedToken:
-        cache_key = (app.id.lower(), principal.object_id, resource)
-        now = self._clock()
-        with self._cache_lock:
-            cached = self._cache.get(cache_key)
-            if cached is not None and cached.expires_on - now > CACHE_MIN_REMAINING_SECONDS:
-                return cached
-            token = self._issuer.issue(principal, resource)
-            self._cache[cache_key] = token
-            return token
+        return self._tokens.token(app.id, principal, resource)
 
     def handle(
         self, app_id: str, method: str, headers: dict[str, str], params: dict[str, str]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -328,3 +329,35 @@ class TokenIssuer:
                 *extra_routes,
             ]
         )
+
+
+class HostTokenCache:
+    """A host platform's token cache, as IMDS and the App Service identity endpoint keep it.
+
+    A token for the same host, identity and resource is served again until it has less
+    than ``min_remaining_seconds`` to live; then a new one is issued.
+    """
+
+    def __init__(
+        self,
+        issuer: TokenIssuer,
+        clock: Callable[[], float] = time.time,
+        min_remaining_seconds: int = 300,
+    ) -> None:
+        self._issuer = issuer
+        self._clock = clock
+        self.min_remaining_seconds = min_remaining_seconds
+        self._cache: dict[tuple[str, str, str], IssuedToken] = {}
+        self._lock = threading.Lock()
+
+    def token(self, host_id: str, principal: ServicePrincipal, resource: str) -> IssuedToken:
+        """The cached token for this host, identity and resource, or a new one."""
+        cache_key = (host_id.lower(), principal.object_id, resource)
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(cache_key)
+            if cached is not None and cached.expires_on - now > self.min_remaining_seconds:
+                return cached
+            token = self._issuer.issue(principal, resource)
+            self._cache[cache_key] = token
+            return token

@@ -23,7 +23,6 @@ send and parse):
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from verify.sandbox.entra.tokens import IssuedToken, TokenIssuer
+from verify.sandbox.entra.tokens import HostTokenCache, IssuedToken, TokenIssuer
 from verify.sandbox.imds.errors import ImdsError
 from verify.sandbox.state.store import SandboxState, ServicePrincipal, VirtualMachine
 
@@ -62,8 +61,7 @@ class ImdsService:
         self._state = state
         self._issuer = issuer
         self._clock = clock
-        self._cache: dict[tuple[str, str, str], IssuedToken] = {}
-        self._cache_lock = threading.Lock()
+        self._tokens = HostTokenCache(issuer, clock, CACHE_MIN_REMAINING_SECONDS)
 
     def resolve(self, vm: VirtualMachine, params: dict[str, str]) -> ServicePrincipal:
         """The principal a request selects on ``vm``, or :class:`ImdsError` as IMDS says it."""
@@ -106,15 +104,7 @@ class ImdsService:
         self, vm: VirtualMachine, principal: ServicePrincipal, resource: str
     ) -> IssuedToken:
         """The platform's cached token for this identity and resource, or a new one."""
-        key = (vm.id.lower(), principal.object_id, resource)
-        now = self._clock()
-        with self._cache_lock:
-            cached = self._cache.get(key)
-            if cached is not None and cached.expires_on - now > CACHE_MIN_REMAINING_SECONDS:
-                return cached
-            token = self._issuer.issue(principal, resource)
-            self._cache[key] = token
-            return token
+        return self._tokens.token(vm.id, principal, resource)
 
     def handle(self, vm_id: str, headers: dict[str, str], params: dict[str, str]) -> dict[str, Any]:
         """The token response for one request, or :class:`ImdsError`."""

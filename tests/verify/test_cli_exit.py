@@ -5,6 +5,7 @@ interpreter's teardown of the SDKs' objects adds nothing to the run; called as a
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -65,8 +66,13 @@ def test_a_finished_run_as_a_program_ends_through_fast_exit_after_its_reports(
     events = _fake_run(monkeypatch, passed)
     argv = ["check", "--target", "sandbox", "--quiet", "--report-dir", str(tmp_path)]
     monkeypatch.setattr(sys, "argv", ["mikit-verify", *argv])
-    with pytest.raises(_ExitedError) as exited:
-        cli.main()
+    try:
+        with pytest.raises(_ExitedError) as exited:
+            cli.main()
+        # the deploy's objects went to the permanent generation, the collector runs again
+        assert gc.get_freeze_count() > 0 and gc.isenabled()
+    finally:
+        gc.unfreeze()
     assert exited.value.code == code
     assert events == ["closed", "reports", f"fast_exit {code}"]
 
@@ -76,5 +82,7 @@ def test_main_called_as_a_function_returns_the_code(
 ) -> None:
     events = _fake_run(monkeypatch, passed=True)
     argv = ["check", "--target", "sandbox", "--quiet", "--report-dir", str(tmp_path)]
+    frozen = gc.get_freeze_count()
     assert cli.main(argv) == 0
     assert events == ["closed", "reports"]
+    assert gc.get_freeze_count() == frozen and gc.isenabled()

@@ -50,6 +50,10 @@ class Holder:
     reference: str
     principal_id: str
     client_id: str | None = None
+    #: Held but not given to the host's code (a Container Apps identity lifecycle of
+    #: ``None`` or ``Init``): its identity endpoint refuses it, so every cell expects
+    #: ``no_identity`` whatever the grants allow.
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,10 +197,13 @@ def _rows(
         }
         for secret, scope in secrets.items():
             allowed = any(grant_allows(g, scope) for g in mine)
-            rows.append({**base, "secret": secret, "expected": _word(allowed), "kind": "secret"})
+            expected = _word(allowed, holder.hidden)
+            rows.append({**base, "secret": secret, "expected": expected, "kind": "secret"})
         for key, blob in blobs.items():
             allowed = any(grant_allows_blob(g, blob) for g in mine)
-            rows.append({**base, "blob": key, "expected": _word(allowed), "kind": "blob"})
+            rows.append(
+                {**base, "blob": key, "expected": _word(allowed, holder.hidden), "kind": "blob"}
+            )
     return rows
 
 
@@ -262,5 +269,56 @@ def fleet_hosts(
     return hosts
 
 
-def _word(allowed: bool) -> str:
+#: An app (web app, Function app, container app): ``app:<key>``.
+APP_HOST = "app"
+#: Container Apps identity lifecycles that keep an identity from the app's main container.
+HIDDEN_LIFECYCLES = frozenset({"None", "Init"})
+
+
+@dataclass(frozen=True)
+class AppIdentities:
+    """What one app holds: its system principal (None when off), its user-assigned
+    identity keys, and its identity lifecycles (``system`` or a key -> ``All`` / ``Main``
+    / ``Init`` / ``None``; only container apps have them)."""
+
+    system_principal_id: str | None
+    user_assigned: Sequence[str]
+    lifecycles: Mapping[str, str] = field(default_factory=dict)
+
+    def hides(self, identity: str) -> bool:
+        """The app's code cannot use ``identity`` (``system`` or a key)."""
+        return self.lifecycles.get(identity) in HIDDEN_LIFECYCLES
+
+
+def app_hosts(
+    apps: Mapping[str, AppIdentities], identities: Mapping[str, IdentityRef]
+) -> dict[str, HostRef]:
+    """Matrix hosts ``app:<key>``: the app's system identity, then its user-assigned ones,
+    each as the app's code sees it (an identity hidden by its lifecycle expects
+    ``no_identity`` in every cell: the app's identity endpoint refuses it)."""
+    hosts: dict[str, HostRef] = {}
+    for key, app in apps.items():
+        holders = (
+            [Holder(SYSTEM, f"app:{key}", app.system_principal_id, hidden=app.hides(SYSTEM))]
+            if app.system_principal_id
+            else []
+        )
+        holders += [
+            Holder(
+                k,
+                f"identity:{k}",
+                identities[k].principal_id,
+                identities[k].client_id,
+                hidden=app.hides(k),
+            )
+            for k in app.user_assigned
+            if k in identities
+        ]
+        hosts[f"app:{key}"] = HostRef(APP_HOST, holders)
+    return hosts
+
+
+def _word(allowed: bool, hidden: bool = False) -> str:
+    if hidden:
+        return "no_identity"
     return "allowed" if allowed else "denied"

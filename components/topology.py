@@ -371,6 +371,7 @@ class Topology:
         ]
         leaves += [self.storage[k.split("/", 1)[0]].container_scope(c) for k, _, c, _ in blob_meta]
         leaves += self.fleet.matrix_leaves()
+        leaves += self.apps.matrix_leaves()
 
         principals = grant_principals(self.cfg)
 
@@ -404,7 +405,10 @@ class Topology:
                 grants=grant_refs,
                 secrets=secret_scopes,
                 blobs=blob_refs,
-                hosts=self.fleet.matrix_hosts(it, id_refs),
+                hosts={
+                    **self.fleet.matrix_hosts(it, id_refs),
+                    **self.apps.matrix_hosts(it, id_refs),
+                },
             )
 
         return pulumi.Output.all(*leaves).apply(compute)

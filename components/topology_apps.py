@@ -8,11 +8,12 @@ identities, chosen in the stack config and checked there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pulumi
 
+from components.access import AppIdentities, HostRef, IdentityRef, app_hosts
 from components.apps import (
     SYSTEM,
     ContainerApp,
@@ -136,6 +137,24 @@ class AppsBuilder:
                 tags=self.tags,
             ),
         )
+
+    def matrix_leaves(self) -> list[pulumi.Output[Any]]:
+        """The Outputs the matrix reads, in the order :meth:`matrix_hosts` consumes them:
+        each app's system principal."""
+        return [host.principal_id for host in self.apps.values()]
+
+    def matrix_hosts(
+        self, values: Iterator[Any], identities: Mapping[str, IdentityRef]
+    ) -> dict[str, HostRef]:
+        """The matrix's ``app:<key>`` hosts (:func:`components.access.app_hosts`), from the
+        values :meth:`matrix_leaves` gave."""
+        apps = {
+            key: AppIdentities(
+                next(values), list(app.user_assigned or []), dict(app.identity_lifecycles)
+            )
+            for key, app in self.cfg.apps.items()
+        }
+        return app_hosts(apps, identities)
 
     def exports(self) -> dict[str, Any]:
         """``apps``: per app key its kind, name, id, system principal, identities, host

@@ -175,8 +175,9 @@ class HostRecord(Protocol):
 #: ``system_principal_id``). A new host kind is one entry here (and its outputs field).
 HOST_OUTPUTS: dict[str, str] = {
     "vm": "vms",
-    "app": "apps",
-    # Keyed ``scaleset:<key>`` / ``workload:<key>``, so no host key is also a VM's.
+    # Keyed ``app:<key>`` / ``scaleset:<key>`` / ``workload:<key>``, so no host key is
+    # also a VM's (nor an app's a scale set's: the probes' outcomes are keyed by host).
+    "app": "app_hosts",
     "scaleset": "scale_set_hosts",
     "workload": "workload_hosts",
     "workload_without_identity": "workload_hosts",
@@ -252,6 +253,11 @@ class StackOutputs(_Model):
         if identity in ("system", "kubelet"):
             return "system"
         return self.identities[identity].client_id
+
+    @property
+    def app_hosts(self) -> dict[str, App]:
+        """Apps keyed as matrix hosts (``app:<key>``)."""
+        return {f"app:{k}": v for k, v in self.apps.items()}
 
     @property
     def scale_set_hosts(self) -> dict[str, ScaleSetRef]:
@@ -351,6 +357,13 @@ def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) 
             if ss.system_principal_id
         }
     )
+    holders.update(
+        {
+            app.system_principal_id.lower(): f"app:{key}"
+            for key, app in outputs.apps.items()
+            if app.system_principal_id
+        }
+    )
     refs: list[access.GrantRef] = []
     for grant in outputs.grants if grants is None else grants:
         holder = holders.get(grant.principal_id.lower())
@@ -377,23 +390,36 @@ def derive_matrix(outputs: StackOutputs, grants: Iterable[Grant] | None = None) 
             )
             for key, b in outputs.blobs.items()
         },
-        hosts=access.fleet_hosts(
-            {
-                key: access.ScaleSetIdentities(ss.system_principal_id, list(ss.user_assigned))
-                for key, ss in sorted(outputs.scale_sets.items())
-            },
-            {
-                wkey: access.WorkloadIdentities(
-                    ckey,
-                    w.identity,
-                    cluster.kubelet_identity.object_id,
-                    cluster.kubelet_identity.client_id,
-                )
-                for ckey, cluster in sorted(outputs.clusters.items())
-                for wkey, w in cluster.workloads.items()
-            },
-            identity_refs,
-        ),
+        hosts={
+            **access.fleet_hosts(
+                {
+                    key: access.ScaleSetIdentities(ss.system_principal_id, list(ss.user_assigned))
+                    for key, ss in sorted(outputs.scale_sets.items())
+                },
+                {
+                    wkey: access.WorkloadIdentities(
+                        ckey,
+                        w.identity,
+                        cluster.kubelet_identity.object_id,
+                        cluster.kubelet_identity.client_id,
+                    )
+                    for ckey, cluster in sorted(outputs.clusters.items())
+                    for wkey, w in cluster.workloads.items()
+                },
+                identity_refs,
+            ),
+            **access.app_hosts(
+                {
+                    key: access.AppIdentities(
+                        app.system_principal_id,
+                        [u for u in app.user_assigned if u in outputs.identities],
+                        dict(app.identity_lifecycles),
+                    )
+                    for key, app in sorted(outputs.apps.items())
+                },
+                identity_refs,
+            ),
+        },
     )
     return [AccessCell.model_validate(row) for row in rows]
 

@@ -257,6 +257,11 @@ class RetryPlan:
 # --------------------------------------------------------------------------- credentials
 
 
+#: How the App Service / Functions / Container Apps identity endpoint refuses an identity
+#: the app's code does not hold (500; also one hidden by a Container Apps lifecycle).
+APP_SERVICE_NO_IDENTITY = "No User Assigned or Delegated Managed Identity found"
+
+
 class ImdsTrace:
     """Records the status of each IMDS response (azure-core ``raw_response_hook``).
 
@@ -280,7 +285,13 @@ class ImdsTrace:
                 body = json.loads(http.text())
             except ValueError:
                 body = None
-            if isinstance(body, dict):
+            if isinstance(body, dict) and "statusCode" in body and "error" not in body:
+                # The App Service identity endpoint's own shape: {statusCode, message, ...}.
+                self.error_body = {
+                    "error": f"identity_endpoint_http_{http.status_code}",
+                    "error_description": _short(str(body.get("message") or ""), 200),
+                }
+            elif isinstance(body, dict):
                 self.error_body = {
                     "error": body.get("error"),
                     "error_description": _short(body.get("error_description", ""), 200),
@@ -414,7 +425,12 @@ def classify_token_error(exc: BaseException, trace: ImdsTrace) -> dict[str, Any]
     body = trace.error_body or {}
     code = body.get("error")
     description = body.get("error_description") or ""
-    identity_missing = last == 400 or "Identity not found" in str(exc)
+    identity_missing = (
+        last == 400
+        or "Identity not found" in str(exc)
+        or APP_SERVICE_NO_IDENTITY in description
+        or APP_SERVICE_NO_IDENTITY in str(exc)
+    )
     outcome = "no_identity" if identity_missing else "unreachable"
     if code is None:
         code = f"imds_http_{last}" if last else "imds_no_response"

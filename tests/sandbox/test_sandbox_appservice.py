@@ -417,8 +417,11 @@ def test_the_outputs_parse_with_their_apps(deployed: Deployed) -> None:
         "jobs": "containerapp",
     }
     web = deployed.app("web")
-    assert outputs.principal_of("web", "system", host_kind="app") == web["system_principal_id"]
-    assert outputs.resource_id_of("web", "system", host_kind="app") == web["id"]
+    # as matrix hosts apps are ``app:<key>``, so no app shares a host key with a VM
+    # or a scale set (the dev stack has an app and a scale set both keyed "web")
+    assert outputs.principal_of("app:web", "system", "app") == web["system_principal_id"]
+    assert outputs.resource_id_of("app:web", "system", host_kind="app") == web["id"]
+    assert outputs.host_record("app", "web") is None
 
 
 def _statuses(sb: Sandbox, site_id: str) -> dict[str, str]:

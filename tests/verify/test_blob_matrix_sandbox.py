@@ -123,10 +123,16 @@ def test_matrix_and_sandbox_agree_on_every_blob_cell(deployed: SandboxTarget) ->
     # every VM x identity x blob: 3 system identities + shared on three VMs, 3 blobs
     assert len([c for c in rows if c.vm is not None]) == 3 * (3 + 3)
     # and the other hosts: the scale set (system + shared), workload api (shared) and
-    # workload batch (the kubelet identity), 3 blobs each
-    assert len(rows) == 3 * (3 + 3) + 3 * 4
+    # workload batch (the kubelet identity), and the apps (web: system + shared, func:
+    # shared, jobs: system + shared hidden from its code), 3 blobs each
+    assert len(rows) == 3 * (3 + 3) + 3 * 4 + 3 * 5
     assert outputs.blob_fingerprints is not None
     seen = {"allowed": 0, "denied": 0}
+    # The hidden identity's cells are the app's endpoint's to prove
+    # (tests/verify/test_app_matrix_sandbox.py): RBAC alone would let it read.
+    hidden = [c for c in rows if c.expected == "no_identity"]
+    assert {(c.host, c.identity) for c in hidden} == {("app:jobs", "shared")}
+    rows = [c for c in rows if c not in hidden]
     for row in rows:
         blob = outputs.blobs[row.target]
         observed, evidence = _try(deployed, blob.url, row.principal_id)
@@ -144,7 +150,9 @@ def test_matrix_and_sandbox_agree_on_every_blob_cell(deployed: SandboxTarget) ->
     assert ("worker1", "shared", "data/reports/private/payroll.csv") not in allowed
     assert not any(t == "data/reports/private/payroll.csv" for _, _, t in allowed)
     assert ("workload:api", "shared", "data/reports/q4/summary.csv") in allowed
-    assert seen["allowed"] == len(allowed) == 1 + 3 + 2  # + the scale set's and api's shared
+    assert ("app:func", "shared", "data/reports/q4/summary.csv") in allowed
+    # + the scale set's and api's shared, + the web app's and the Function app's shared
+    assert seen["allowed"] == len(allowed) == 1 + 3 + 2 + 2
     assert seen["denied"] == len(rows) - len(allowed)
 
 
@@ -152,7 +160,7 @@ def test_check_passes_with_blob_cells_both_ways(deployed: SandboxTarget) -> None
     run = check_report(deployed, "sandbox")
     blob_cells = [c for c in run.check.cells if c.kind == "blob"]
     assert run.passed, run.check.failures
-    assert {c.observed for c in blob_cells} == {"read", "forbidden"}
+    assert {c.observed for c in blob_cells} == {"read", "forbidden", "no_identity"}
     assert all(c.fingerprint_match for c in blob_cells if c.observed == "read")
     denied = [c for c in blob_cells if c.expected == "denied"]
     assert denied and all(c.error_code == "AuthorizationPermissionMismatch" for c in denied)

@@ -37,7 +37,10 @@ def test_check_fails_when_denied_cells_get_401_instead_of_passing(target: Sandbo
     run = check_report(target, "sandbox")
     assert fault.hits > 0
     assert run.check is not None and not run.check.passed
-    hit = [c for c in run.check.cells if c.target == "break-glass"]
+    # An identity hidden from an app's code never reaches the vault: its cells stand.
+    hidden = [c for c in run.check.cells if c.expected == "no_identity"]
+    assert hidden and all(c.passed and c.host_kind == "app" for c in hidden)
+    hit = [c for c in run.check.cells if c.target == "break-glass" and c not in hidden]
     assert hit and {c.expected for c in hit} == {"denied"}
     assert all(not c.passed and c.observed == "inconclusive" for c in hit)
     assert all("401" in c.detail and "inconclusive" in c.detail for c in hit)
@@ -48,12 +51,20 @@ def test_check_fails_on_a_5xx_or_reset_for_a_denied_cell(target: SandboxTarget) 
     target.sandbox.faults.add(Fault(service="keyvault", status=503, path="/secrets/break-glass"))
     run = check_report(target, "sandbox")
     assert run.check is not None and not run.check.passed
-    assert {c.observed for c in run.check.cells if c.target == "break-glass"} == {"unreachable"}
+    assert {
+        c.observed
+        for c in run.check.cells
+        if c.target == "break-glass" and c.expected != "no_identity"
+    } == {"unreachable"}
     target.sandbox.faults.clear()
     target.sandbox.faults.add(Fault(service="keyvault", kind="reset", path="/secrets/break-glass"))
     run = check_report(target, "sandbox")
     assert run.check is not None and not run.check.passed
-    assert not any(c.passed for c in run.check.cells if c.target == "break-glass")
+    assert not any(
+        c.passed
+        for c in run.check.cells
+        if c.target == "break-glass" and c.expected != "no_identity"
+    )
 
 
 def test_a_denied_cell_that_reads_fails_at_once_without_waiting(target: SandboxTarget) -> None:
@@ -122,8 +133,11 @@ def test_one_check_derives_the_access_matrix_once(
     assert len(calls) == 1
     sources = {(i.host_kind, i.credential_source) for i in run.check.identities}
     # VMs, scale-set instances and the pod without workload identity answer through IMDS;
-    # the pod with one exchanges its projected token.
+    # the pod with one exchanges its projected token; apps ask their identity endpoint (the
+    # container app's hidden identity gets no token, so it names no source).
     assert sources == {
+        ("app", "app_service"),
+        ("app", None),
         ("vm", "imds"),
         ("scaleset", "imds"),
         ("workload", "workload_identity"),

@@ -36,5 +36,7 @@ def test_the_stack_deploys_into_an_existing_group_and_verifies(sandbox: Sandbox)
         run = check_report(target, "sandbox")
     assert run.check is not None and run.check.passed, run.check.failures
     # every VM x identity x (secret or blob)
-    # six VM holders, then the scale set's two, workload api's and workload batch's (kubelet)
-    assert len(run.check.cells) == (6 + 4) * (len(outputs.secrets) + len(outputs.blobs))
+    # six VM holders, then the scale set's two, workload api's and workload batch's
+    # (kubelet), then the apps' five (web: system + shared, func: shared, jobs: system +
+    # shared hidden from its code)
+    assert len(run.check.cells) == (6 + 4 + 5) * (len(outputs.secrets) + len(outputs.blobs))

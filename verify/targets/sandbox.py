@@ -604,7 +604,7 @@ class SandboxTarget(ArmOperations):
         """Where the probe runs, as (where, environment): a VM's IMDS; each instance of a
         scale set (in instance-ID order: every instance holds the set's identities, so each
         must prove the same cells, as on Azure); or a pod of a cluster workload (what the
-        webhook injects, its token file, its node's IMDS)."""
+        webhook injects, its token file, its node's IMDS); or an app's identity endpoint."""
         sb = self.sandbox
         if request.host_kind == "vm":
             vm = self._outputs.vms[request.host]
@@ -623,6 +623,8 @@ class SandboxTarget(ArmOperations):
                 )
                 for i in instances
             ]
+        if request.host_kind == "app":
+            return [(request.host, self._app_environment(request.host))]
         workload = sb.state.workload(request.host.removeprefix("workload:"))
         if workload is None:
             raise RuntimeError(f"probe on {request.host}: no such workload in the sandbox")
@@ -630,6 +632,22 @@ class SandboxTarget(ArmOperations):
         env = probe_environment(pod.imds)
         env.update(pod.env())  # the webhook's variables and the sandbox CA for its authority
         return [(request.host, env)]
+
+    def _app_environment(self, host: str) -> dict[str, str]:
+        """What App Service, Functions or Container Apps give the app's process: its
+        identity endpoint and header (Container Apps: ``MSI_ENDPOINT`` too), the client ID
+        of the identity its code uses where the stack sets one (``AZURE_CLIENT_ID``), and
+        the sandbox CA; no IMDS, as on the platform."""
+        app = self._outputs.apps.get(host.removeprefix("app:"))
+        if app is None or self.sandbox.state.app(app.id) is None:
+            raise RuntimeError(f"probe on {host}: no such app in the sandbox")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_IDENTITY_ENV_PREFIXES)}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(self.sandbox.app_env(app.id))
+        default = self._outputs.identities.get(app.default_identity or "")
+        if default is not None:
+            env["AZURE_CLIENT_ID"] = default.client_id
+        return env
 
     def _probe_one(self, request: ProbeRequest) -> ProbeResult:
         """The host's result; for a scale set the first instance whose probe did not pass

@@ -97,9 +97,15 @@ def test_full_lifecycle_passes_and_writes_reports(full_run: dict[str, Any]) -> N
 
 def test_baseline_covers_both_directions(full_run: dict[str, Any]) -> None:
     cells = full_run["check"]["cells"]
-    assert {c["observed"] for c in cells} == {"read", "forbidden"}
+    # (and the container app's identity hidden from its code: refused by its endpoint)
+    assert {c["observed"] for c in cells} == {"read", "forbidden", "no_identity"}
+    assert {c["host"] for c in cells if c["observed"] == "no_identity"} == {"app:jobs"}
     # break-glass: nobody may read it.
-    assert {c["observed"] for c in cells if c["target"] == "break-glass"} == {"forbidden"}
+    assert {
+        c["observed"]
+        for c in cells
+        if c["target"] == "break-glass" and c["expected"] != "no_identity"
+    } == {"forbidden"}
     assert all(c["fingerprint_match"] for c in cells if c["observed"] == "read")
 
 
@@ -176,8 +182,17 @@ def test_an_extra_grant_nobody_expected_fails_the_check(check_target: SandboxTar
         st.delete_role_assignment(extra.id)
     assert run.check is not None and not run.check.passed
     bad = sorted(c.host for c in run.check.cells if not c.passed)
-    # Every host holding the shared identity reads it: the VMs, the scale set, the workload.
-    assert bad == ["hybrid", "scaleset:web", "worker1", "worker2", "workload:api"]
+    # Every host holding the shared identity reads it: the VMs, the scale set, the workload,
+    # the web and Function apps (not the container app, whose code it is hidden from).
+    assert bad == [
+        "app:func",
+        "app:web",
+        "hybrid",
+        "scaleset:web",
+        "worker1",
+        "worker2",
+        "workload:api",
+    ]
     assert all("access nobody granted" in f for f in run.check.failures)
 
 

@@ -28,9 +28,8 @@ import yaml
 
 from components import validation
 from components.errors import ConfigError
-from components.grants import Grantable
+from components.grants import Grantable, system_identity_principal
 from components.identity import ManagedIdentities
-from components.vm import system_identity_principal
 from components.vm_sizes import DEFAULT_VM_SIZE
 
 _CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,61}[A-Za-z0-9]$|^[A-Za-z0-9]$")

@@ -8,12 +8,30 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
 import pulumi
 
 from components.errors import NOT_SET, ConfigError
 from components.role_assignment import RoleAssignment, RoleAssignmentArgs
 from components.role_lookup import RoleResolver
+
+if TYPE_CHECKING:
+    from components.identity import ManagedIdentities
+
+
+def system_identity_principal(
+    identities: ManagedIdentities, principal_id: pulumi.Output[str | None], name: str, host: str
+) -> pulumi.Output[str]:
+    """The principal ``grant()`` assigns on a host: its system identity, which must be on."""
+    if not identities.system_assigned:
+        raise ConfigError(
+            "grant",
+            name,
+            f"targets the {host}'s system identity, which is off",
+            "turn on system_assigned, or grant the user-assigned identity instead",
+        )
+    return principal_id.apply(lambda p: p or "")
 
 
 def _slug(text: str) -> str:

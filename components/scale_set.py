@@ -25,9 +25,9 @@ import pulumi_azure_native as azure_native
 from components import validation
 from components.cloud_init import as_custom_data, probe_cloud_config
 from components.errors import ConfigError
-from components.grants import Grantable
+from components.grants import Grantable, system_identity_principal
 from components.identity import ManagedIdentities
-from components.vm import UBUNTU_2404, ssh_key_only, system_identity_principal
+from components.vm import UBUNTU_2404, ssh_key_only
 from components.vm_sizes import DEFAULT_VM_SIZE
 
 #: A set in one placement group (the default, ``singlePlacementGroup: true``) holds at

@@ -17,8 +17,7 @@ import pulumi_azure_native as azure_native
 
 from components import validation
 from components.cloud_init import as_custom_data, probe_cloud_config
-from components.errors import ConfigError
-from components.grants import Grantable
+from components.grants import Grantable, system_identity_principal
 from components.identity import ManagedIdentities
 from components.vm_sizes import DEFAULT_VM_SIZE
 
@@ -44,20 +43,6 @@ def ssh_key_only(admin_username: str, ssh_key: str) -> azure_native.compute.Linu
             ]
         ),
     )
-
-
-def system_identity_principal(
-    identities: ManagedIdentities, principal_id: pulumi.Output[str | None], name: str, host: str
-) -> pulumi.Output[str]:
-    """The principal ``grant()`` assigns on a host: its system identity, which must be on."""
-    if not identities.system_assigned:
-        raise ConfigError(
-            "grant",
-            name,
-            f"targets the {host}'s system identity, which is off",
-            "turn on system_assigned, or grant the user-assigned identity instead",
-        )
-    return principal_id.apply(lambda p: p or "")
 
 
 @dataclass(frozen=True)

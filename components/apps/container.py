@@ -27,7 +27,7 @@ from components.apps.identities import (
     shown,
 )
 from components.errors import ConfigError
-from components.grants import Grantable
+from components.grants import Grantable, system_identity_principal
 from components.identity import ManagedIdentities
 from components.identity_type import identity_type
 
@@ -342,11 +342,6 @@ class ContainerApp(pulumi.ComponentResource, Grantable):
         )
 
     def _grant_principal(self) -> pulumi.Output[str]:
-        if not self.identities.system_assigned:
-            raise ConfigError(
-                "grant",
-                self._grant_name,
-                "targets the app's system identity, which is off",
-                "turn on system_assigned, or grant the user-assigned identity instead",
-            )
-        return self.principal_id.apply(lambda p: p or "")
+        return system_identity_principal(
+            self.identities, self.principal_id, self._grant_name, "app"
+        )

@@ -27,7 +27,7 @@ from components.apps.identities import (
     code_client_id,
 )
 from components.errors import NOT_SET, ConfigError
-from components.grants import Grantable
+from components.grants import Grantable, system_identity_principal
 from components.identity import ManagedIdentities
 from components.keyvault_refs import SYSTEM_ASSIGNED, parse_secret_uri, reference_value
 
@@ -290,14 +290,9 @@ class _Site(pulumi.ComponentResource, Grantable):
         return settings, kv_identity, client_id
 
     def _grant_principal(self) -> pulumi.Output[str]:
-        if not self.identities.system_assigned:
-            raise ConfigError(
-                "grant",
-                self._grant_name,
-                "targets the app's system identity, which is off",
-                "turn on system_assigned, or grant the user-assigned identity instead",
-            )
-        return self.principal_id.apply(lambda p: p or "")
+        return system_identity_principal(
+            self.identities, self.principal_id, self._grant_name, "app"
+        )
 
 
 class WebApp(_Site):

@@ -179,6 +179,24 @@ def arm_lookup(
 STACKS = Path(__file__).resolve().parents[1] / "stacks"
 
 
+def check_stack_config(raw: Mapping[str, Any]) -> None:
+    """The stack file's schema and cross-references, as the stack program checks them, with
+    no secret value needed: a mistake that would fail ``pulumi up`` or only show at run
+    time (an AKS issuer without its trailing slash, which every exchange would answer with
+    AADSTS700211) is a ConfigError before any cloud call."""
+    from components.role_lookup import CatalogRoleResolver  # noqa: PLC0415
+
+    values = {
+        k.removeprefix(f"{stack_config.NAMESPACE}:"): v
+        for k, v in raw.items()
+        if k.startswith(f"{stack_config.NAMESPACE}:")
+        and not k.startswith(
+            (f"{stack_config.NAMESPACE}:secret-", f"{stack_config.NAMESPACE}:blob-")
+        )
+    }
+    stack_config.check(stack_config.parse(values), CatalogRoleResolver())
+
+
 def run(
     target: str,
     stack: str | None,
@@ -193,7 +211,9 @@ def run(
     path = stack_file or STACKS / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise ConfigError("--stack", stack, f"has no stack file {path}", "pass an existing stack")
-    plan = VaultPlan.from_config(load_stack_config(path))
+    raw = load_stack_config(path)
+    check_stack_config(raw)
+    plan = VaultPlan.from_config(raw)
     if target == "sandbox":
         from verify.sandbox import Sandbox, SandboxConfig  # noqa: PLC0415 -- sandbox only
 

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.arm.errors import ArmError
+from components.errors import ConfigError
 from verify import cli, preflight
 from verify.preflight import DeletedVaultAnswer, VaultPlan, arm_lookup, check_vault_name
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
 from verify.targets.sandbox import deploy
 
+ROOT = Path(__file__).resolve().parents[2]
 PLAN = VaultPlan("kv-mikit-dev", "westeurope", "default")
 HELD = {
     "id": "/subscriptions/s/providers/Microsoft.KeyVault/locations/westeurope/deletedVaults/x",
@@ -178,3 +182,25 @@ def test_redeploying_the_stack_after_a_destroy_needs_recover(sb: Sandbox) -> Non
 
 def test_the_cli_runs_against_the_sandbox() -> None:
     assert cli.main(["preflight", "--target", "sandbox"]) == cli.EXIT_OK
+
+
+def test_an_aks_issuer_without_its_trailing_slash_is_refused_before_any_cloud_call(
+    tmp_path: Path,
+) -> None:
+    """The credential every exchange would answer with AADSTS700211 fails the preflight
+    (exit 2 from the CLI), before a sandbox or a subscription is touched."""
+    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.sandbox.yaml").read_text())
+    stack["config"]["mikit:identities"]["shared"]["federatedCredentials"] = [
+        {
+            "name": "k8s",
+            "issuer": "https://westeurope.oic.prod-aks.azure.com/"
+            "00000000-0000-0000-0000-000000000001/1a2b",
+            "subject": "system:serviceaccount:other:app",
+        }
+    ]
+    path = tmp_path / "Pulumi.sandbox.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    with pytest.raises(ConfigError) as caught:
+        preflight.run("azure", "sandbox", stack_file=path, subscription_id="s", env={})
+    assert caught.value.field == "mikit:identities.shared.federatedCredentials[0].issuer"
+    assert "AADSTS700211" in caught.value.problem

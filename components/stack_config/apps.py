@@ -13,13 +13,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from components.apps import names
 from components.apps.identities import CLIENT_ID_SETTING, SYSTEM
 from components.errors import NOT_SET, ConfigError
 from components.stack_config.base import choices
-from components.stack_config.hosts import HostConfig, check_identity_refs, require_some_identity
+from components.stack_config.hosts import (
+    HostConfig,
+    UserAssignedKeys,
+    check_identity_refs,
+    require_some_identity,
+)
 
 if TYPE_CHECKING:
     from components.stack_config.schema import StackConfig
@@ -47,7 +52,7 @@ class AppConfig(HostConfig):
     kind: Literal["webapp", "functionapp", "containerapp"]
     name: str
     system_identity: bool = False
-    user_assigned: list[str] | None = None
+    user_assigned: UserAssignedKeys = None
     default_identity: str | None = None
     key_vault_references: dict[str, str] = Field(default_factory=dict)
     key_vault_reference_identity: str | None = None
@@ -60,13 +65,6 @@ class AppConfig(HostConfig):
     identity_lifecycles: dict[str, Lifecycle] = Field(default_factory=dict)
     ingress_port: int | None = None
     external_ingress: bool | None = None
-
-    @field_validator("user_assigned")
-    @classmethod
-    def _not_empty(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise ValueError("is an empty list; a user-assigned identity is required here")
-        return value
 
     @property
     def is_web(self) -> bool:

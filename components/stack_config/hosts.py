@@ -19,9 +19,9 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from components.errors import ConfigError
 from components.stack_config.base import ConfigModel, choices
@@ -45,6 +45,16 @@ class GrantPrincipal:
     where: str
     identity: str | None = None
     unavailable: tuple[str, str] | None = None
+
+
+def _not_empty(value: list[str] | None) -> list[str] | None:
+    if value is not None and not value:
+        raise ValueError("is an empty list; a user-assigned identity is required here")
+    return value
+
+
+#: A host's ``userAssigned``: keys of ``mikit:identities``; left out, or at least one.
+UserAssignedKeys = Annotated[list[str] | None, AfterValidator(_not_empty)]
 
 
 class HostConfig(ConfigModel):

@@ -27,7 +27,7 @@ from components.cloud_init import as_custom_data, probe_cloud_config
 from components.errors import ConfigError
 from components.grants import Grantable, system_identity_principal
 from components.identity import ManagedIdentities
-from components.vm import UBUNTU_2404, ssh_key_only
+from components.vm import UBUNTU_2404, ssh_key_only, warn_previous_generation
 from components.vm_sizes import DEFAULT_VM_SIZE
 
 #: A set in one placement group (the default, ``singlePlacementGroup: true``) holds at
@@ -87,12 +87,7 @@ class LinuxScaleSet(pulumi.ComponentResource, Grantable):
         size = validation.vm_size(args.size, "size")
         instances = instance_count(args.instances)
         super().__init__("mikit:compute:LinuxScaleSet", resource_name, None, opts)
-        if validation.is_previous_generation_vm_size(size):
-            pulumi.log.warn(
-                f"size {size!r} is a previous-generation VM size (B-series v1 retires on "
-                f"2028-11-15); consider {DEFAULT_VM_SIZE!r}",
-                self,
-            )
+        warn_previous_generation(size, self)
         self._grant_name = resource_name
         self.identities = args.identities
         compute = azure_native.compute

@@ -45,6 +45,16 @@ def ssh_key_only(admin_username: str, ssh_key: str) -> azure_native.compute.Linu
     )
 
 
+def warn_previous_generation(size: str, resource: pulumi.Resource) -> None:
+    """Warn on ``resource`` when ``size`` is a previous-generation VM size."""
+    if validation.is_previous_generation_vm_size(size):
+        pulumi.log.warn(
+            f"size {size!r} is a previous-generation VM size (B-series v1 retires on "
+            f"2028-11-15); consider {DEFAULT_VM_SIZE!r}",
+            resource,
+        )
+
+
 @dataclass(frozen=True)
 class LinuxVirtualMachineArgs:
     name: str
@@ -82,12 +92,7 @@ class LinuxVirtualMachine(pulumi.ComponentResource, Grantable):
         ssh_key = validation.ssh_public_key(args.ssh_public_key, "ssh_public_key")
         size = validation.vm_size(args.size, "size")
         super().__init__("mikit:compute:LinuxVirtualMachine", resource_name, None, opts)
-        if validation.is_previous_generation_vm_size(size):
-            pulumi.log.warn(
-                f"size {size!r} is a previous-generation VM size (B-series v1 retires on "
-                f"2028-11-15); consider {DEFAULT_VM_SIZE!r}",
-                self,
-            )
+        warn_previous_generation(size, self)
         self._grant_name = resource_name
         self.identities = args.identities
         child = pulumi.ResourceOptions(parent=self)

@@ -141,7 +141,29 @@ def recreate_identity(lc: Lifecycle) -> list[Step]:
         propagation_wait=lc.propagation_wait,
     )
     steps.append(step)
+    steps += _federation_gone_steps(lc, ident)
     if memo is None:
         # This scenario deleted the identity itself: report (and clean) its orphans too.
         steps.append(cleanup_step(lc, [old.principal_id]))
+    return steps
+
+
+def _federation_gone_steps(lc: Lifecycle, ident: str) -> list[Step]:
+    """Cluster workloads federated to the identity: their federated credentials went with
+    the old principal, so the recreated identity trusts none of their service accounts
+    (their pods' exchanges fail until the stack federates them again)."""
+    steps: list[Step] = []
+    for host, record in sorted(lc.current.workload_hosts.items()):
+        if record.workload.identity != ident:
+            continue
+        subject = record.workload.subject
+        trusted = [c.name for c in lc.target.federated_credentials(ident) if c.subject == subject]
+        steps.append(
+            observed_step(
+                f"{host}: its federation went with the old principal",
+                f"the recreated identity {ident} has no federated credential for {subject}",
+                not trusted,
+                "none" if not trusted else f"still trusted by {', '.join(trusted)}",
+            )
+        )
     return steps

@@ -118,11 +118,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mikit-verify",
-        description="Prove from inside each VM which Key Vault secrets its identities can read.",
+        description=(
+            "Prove from inside each host (VM, scale-set instance, app, AKS workload) which Key "
+            "Vault secrets and Blob Storage blobs its identities can read, and no more."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="probe every VM against the stack's access matrix")
+    check = sub.add_parser("check", help="probe every host against the stack's access matrix")
     _common(check)
     life = sub.add_parser(
         "lifecycle",

@@ -39,7 +39,10 @@ from verify.sandbox.sandbox import Sandbox, SandboxConfig
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m verify.sandbox",
-        description="Local stand-in for Entra ID, IMDS, Key Vault and the ARM slice (loopback).",
+        description=(
+            "Local stand-in (loopback) for Entra ID, IMDS, the App Service identity endpoint, "
+            "AKS OIDC issuers, Key Vault, Blob Storage, Microsoft Graph and the ARM slice."
+        ),
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)"
@@ -84,7 +87,7 @@ def seed_demo(sb: Sandbox) -> None:
         vault.secret_scope("db-password"), "Key Vault Secrets User", web.system_principal_id
     )
     st.create_role_assignment(vault.id, "Key Vault Secrets User", shared.principal_id)
-    # An operator's VM: `az login --identity` on it manages rg-sandbox (README, Azure CLI).
+    # An operator's VM: `az login --identity` on it manages rg-sandbox (docs/sandbox.md, Azure CLI).
     ops = st.create_vm("rg-sandbox", "vm-ops", system_assigned=True)
     assert ops.system_principal_id is not None
     st.create_role_assignment(

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from components import armid
+from components.arm import fleet_shapes
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
 from components.arm.tokens import (
@@ -52,7 +53,9 @@ class FleetArm:
 
     resources: dict[str, JSON]
     _new_guid: Callable[[], str]
-    cluster_issuer: Callable[[str, str, str], str] = staticmethod(arm_shapes.default_cluster_issuer)
+    cluster_issuer: Callable[[str, str, str], str] = staticmethod(
+        fleet_shapes.default_cluster_issuer
+    )
     """Builds ``issuerURL`` from (location, tenant, issuer GUID); the sandbox serves its
     own HTTPS issuers and passes a loopback URL instead."""
 
@@ -100,7 +103,7 @@ class FleetArm:
         linux = os_profile.get("linuxConfiguration") or {}
         storage = profile.get("storageProfile") or {}
         network = profile.get("networkProfile") or {}
-        return arm_shapes.virtual_machine_scale_set(
+        return fleet_shapes.virtual_machine_scale_set(
             arm_id=arm_id,
             location=self._location(inputs),
             unique_id=(existing or {}).get("properties", {}).get("uniqueId") or self._new_guid(),
@@ -124,7 +127,7 @@ class FleetArm:
         if doc is None:
             return []
         return [
-            arm_shapes.scale_set_vm(
+            fleet_shapes.scale_set_vm(
                 scale_set=doc,
                 instance_id=str(i),
                 vm_id=_stable_guid(doc["properties"]["uniqueId"], i),
@@ -174,7 +177,7 @@ class FleetArm:
             str(old.get("fqdn", "")).split(".hcp.")[0].rsplit("-", 1)[-1]
             or (self._new_guid().replace("-", "")[:8])
         )
-        return arm_shapes.managed_cluster(
+        return fleet_shapes.managed_cluster(
             arm_id=arm_id,
             location=location,
             tenant_id=self.tenant_id,
@@ -226,7 +229,7 @@ class FleetArm:
 
     def _kubelet_identity(self, node_rg: str, cluster: str, location: str) -> dict[str, str]:
         """The ``<cluster>-agentpool`` identity in the node resource group, created once."""
-        uai_id = arm_shapes.kubelet_identity_id(self.subscription_id, node_rg, cluster)
+        uai_id = fleet_shapes.kubelet_identity_id(self.subscription_id, node_rg, cluster)
         doc = self.get(uai_id)
         if doc is None:
             doc = arm_shapes.user_assigned_identity(
@@ -259,7 +262,7 @@ class FleetArm:
                 f"The Resource 'Microsoft.ContainerService/managedClusters/{name}' under "
                 f"resource group '{rg}' was not found.",
             )
-        kubeconfig = arm_shapes.cluster_user_kubeconfig(
+        kubeconfig = fleet_shapes.cluster_user_kubeconfig(
             cluster=cluster, resource_group=rg, tenant_id=self.tenant_id, ca_data=_CA_PLACEHOLDER
         )
         return {

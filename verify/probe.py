@@ -68,6 +68,7 @@ try:  # The VM's venv provides these; say so plainly when it does not.
     from azure.identity import DefaultAzureCredential
     from azure.keyvault.secrets import SecretClient
     from azure.storage.blob import BlobClient
+    from requests import Session
 
     MISSING_DEPENDENCY: str | None = None
 except ImportError as _missing:  # pragma: no cover - exercised on a bare VM only
@@ -827,12 +828,15 @@ def read_blob(
     deadline: Deadline,
     *,
     retry_forbidden: bool = True,
+    session: Any = None,
 ) -> dict[str, Any]:
     """One blob (:func:`read_with_retries`; a 429 or 503 with a ``Retry-After`` that fits
-    is waited out). Reports the SHA-256 of the content, never the content."""
+    is waited out). Reports the SHA-256 of the content, never the content. ``session``:
+    a ``requests.Session`` the client borrows (and leaves open), so one identity's blob
+    reads share their connections as its Key Vault reads do."""
 
     def fetch() -> dict[str, Any]:
-        with _blob_client(url, credential, spec, deadline) as client:
+        with _blob_client(url, credential, spec, deadline, session) as client:
             content = client.download_blob().readall()
         return {
             "outcome": "read",
@@ -852,12 +856,16 @@ def read_blob(
     )
 
 
-def _blob_client(url: str, credential: Any, spec: dict[str, Any], deadline: Deadline) -> Any:
+def _blob_client(
+    url: str, credential: Any, spec: dict[str, Any], deadline: Deadline, session: Any = None
+) -> Any:
     kwargs: dict[str, Any] = {
         "retry_total": 0,
         "connection_timeout": min(spec["connect_timeout"], max(deadline.remaining(), 0.1)),
         "read_timeout": min(spec["read_timeout"], max(deadline.remaining(), 0.1)),
     }
+    if session is not None:  # borrowed: closing the client leaves it open
+        kwargs["session"], kwargs["session_owner"] = session, False
     if spec.get("ca_bundle"):
         kwargs["connection_verify"] = spec["ca_bundle"]
     return BlobClient.from_blob_url(url, credential=credential, **kwargs)
@@ -894,17 +902,21 @@ def probe_blobs(
     claims = _present(storage)
     presented = StashedTokenCredential(storage.token, storage.expires_on)
     wanted = (spec.get("expect") or {}).get(selector)
-    results = {
-        key: read_blob(
-            url,
-            presented,
-            spec,
-            plan,
-            deadline,
-            retry_forbidden=wanted is None or wanted.get(key) == "allowed",
-        )
-        for key, url in spec["blobs"].items()
-    }
+    # One connection pool for the identity's blob reads: a client per blob used to open
+    # (and TLS-handshake) a connection per blob, a third of a probe's CPU time.
+    with Session() as session:
+        results = {
+            key: read_blob(
+                url,
+                presented,
+                spec,
+                plan,
+                deadline,
+                retry_forbidden=wanted is None or wanted.get(key) == "allowed",
+                session=session,
+            )
+            for key, url in spec["blobs"].items()
+        }
     return {"blob_token": storage.report, "blob_claims": claims, "blobs": results}
 
 

@@ -212,7 +212,17 @@ def test_code_references_are_found_and_judged(tmp_path: Path) -> None:
     assert not resolves("verify.probe.NO_SUCH_NAME")
 
 
-_COUNTS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+_COUNTS = {
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+}
 
 
 def test_the_pages_name_every_lifecycle_scenario_and_count_them_right() -> None:

@@ -90,6 +90,9 @@ def test_full_lifecycle_passes_and_writes_reports(full_run: dict[str, Any]) -> N
         "delete-one-sharing-vm",
         "delete-shared-identity",
         "recreate-identity",
+        "delete-app",
+        "remove-app-reference-grant",
+        "disable-app-system-identity",
     ]
     assert full_run["passed"] and full_run["exit_code"] == 0
     assert full_run["files"] == ["junit.xml", "report.json", "report.md"]

@@ -79,6 +79,9 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "delete_assignment",
         "probe",
     ),
+    "delete-app": ("delete_app", "probe"),
+    "remove-app-reference-grant": ("delete_assignment",),
+    "disable-app-system-identity": ("set_app_system_identity",),
 }
 CASES = [
     pytest.param(scenario, action, mode, id=f"{scenario}-{action}-{mode}")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from verify.lifecycle import apps
 from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
 from verify.model import StackOutputs
 from verify.targets.base import Target
@@ -196,6 +197,43 @@ def _fix_workload(lc: Lifecycle, outputs: StackOutputs) -> str:
     )
 
 
+def _delete_app(lc: Lifecycle) -> str:
+    app = apps.pick_app_with_system(lc, keep_references=False)
+    lc.used.add(apps.host(app))
+    apps.forget_app(lc, app)
+    return f"app {app} (deleted, with its system identity)"
+
+
+def _remove_app_reference_grant(lc: Lifecycle) -> str:
+    app, setting, resolver, grant = apps.pick_reference_grant(lc)
+    apps.forget_grant(lc, grant)
+    return f"app {app}: {setting}'s grant to {resolver} removed"
+
+
+def _disable_app_system_identity(lc: Lifecycle) -> str:
+    app = apps.pick_app_with_system(lc, keep_references=True)
+    lc.used.add(apps.host(app))
+    apps.forget_app_system_identity(lc, app)
+    return f"app {app} (system identity turned off)"
+
+
+def _fix_app_system(lc: Lifecycle, outputs: StackOutputs) -> str:
+    return (
+        "add an app with a system identity (one for each of delete-app and "
+        "disable-app-system-identity): mikit:apps.<key>: {kind: webapp, name: <app name>, "
+        f"systemIdentity: true}}, and in mikit:grants {_grant_line('app:<key>', outputs)}"
+    )
+
+
+def _fix_reference(lc: Lifecycle, outputs: StackOutputs) -> str:
+    return (
+        "give a web or Function app a Key Vault reference that one grant resolves: "
+        "keyVaultReferences: {<SETTING>: <secret>} on mikit:apps.<key> (systemIdentity: true), "
+        "and in mikit:grants {principal: app:<key>, role: Key Vault Secrets User, "
+        "target: secret:<secret>}"
+    )
+
+
 _Replay = Callable[[Lifecycle], str]
 _Fix = Callable[[Lifecycle, StackOutputs], str]
 _STEPS: Mapping[str, tuple[_Replay, _Fix]] = {
@@ -208,6 +246,9 @@ _STEPS: Mapping[str, tuple[_Replay, _Fix]] = {
     "delete-one-sharing-vm": (_delete_one_sharing_vm, _fix_shared),
     "delete-shared-identity": (_delete_shared_identity, _fix_in_use),
     "recreate-identity": (_recreate_identity, _fix_in_use),
+    "delete-app": (_delete_app, _fix_app_system),
+    "remove-app-reference-grant": (_remove_app_reference_grant, _fix_reference),
+    "disable-app-system-identity": (_disable_app_system_identity, _fix_app_system),
 }
 
 

@@ -532,6 +532,8 @@ def probe_environment(imds_url: str) -> dict[str, str]:
 #: knob (0 by default, a few seconds in tests and fault files), so a small bound keeps a
 #: broken grant from costing minutes while covering every delay the tests set.
 SANDBOX_PROPAGATION_WAIT = 15.0
+#: The Microsoft.Web api-version the app reads use (sites, configreferences).
+APP_API_VERSION = "2024-11-01"
 
 
 class SandboxTarget(ArmOperations):
@@ -593,6 +595,48 @@ class SandboxTarget(ArmOperations):
 
     def outputs(self) -> StackOutputs:
         return self._outputs
+
+    # -- apps --------------------------------------------------------------------------
+    # Reads go through the sandbox's ARM front (a site and its Key Vault reference
+    # statuses, as on Azure); its ARM serves no writes of apps yet, so a delete or an
+    # identity change is made on the sandbox's state, which the front then reads.
+
+    def _app_id(self, app: str) -> str:
+        return self._outputs.apps[app.removeprefix("app:")].id
+
+    def _arm_get(self, path: str, api_version: str) -> tuple[int, Any]:
+        import requests  # noqa: PLC0415 -- only the app reads need it
+
+        sb = self.sandbox
+        token = sb.credential().get_token("https://management.azure.com/.default").token
+        response = requests.get(
+            f"{sb.arm_url}{path}",
+            params={"api-version": api_version},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=sb.ca_cert_path,
+            timeout=30,
+        )
+        return response.status_code, response.json() if response.content else None
+
+    def app_exists(self, app: str) -> bool:
+        status, _ = self._arm_get(self._app_id(app), APP_API_VERSION)
+        return status == 200
+
+    def delete_app(self, app: str) -> None:
+        """Delete the app (its system identity goes with it, its assignments stay)."""
+        self.sandbox.state.delete_app(self._app_id(app))
+
+    def set_app_system_identity(self, app: str, enabled: bool) -> None:
+        """Turn the app's system identity on or off, keeping its user-assigned ones."""
+        self.sandbox.state.set_app_system_identity(self._app_id(app), enabled)
+
+    def key_vault_reference_statuses(self, app: str) -> dict[str, str]:
+        """``GET .../sites/{app}/config/configreferences/appsettings``: setting -> status."""
+        path = f"{self._app_id(app)}/config/configreferences/appsettings"
+        status, body = self._arm_get(path, APP_API_VERSION)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body}")
+        return {ref["name"]: ref["properties"]["status"] for ref in body.get("value") or []}
 
     # -- probing ---------------------------------------------------------------------
 

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from verify.interrupt import Interrupted
 from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
 from verify.lifecycle.planner import describe, plan
+from verify.lifecycle.scenarios.delete_app import delete_app
 from verify.lifecycle.scenarios.delete_one_sharing_vm import delete_one_sharing_vm
 from verify.lifecycle.scenarios.delete_shared_identity import delete_shared_identity
 from verify.lifecycle.scenarios.delete_vm import delete_vm
+from verify.lifecycle.scenarios.disable_app_system_identity import disable_app_system_identity
 from verify.lifecycle.scenarios.disable_system_identity import disable_system_identity
 from verify.lifecycle.scenarios.recreate_identity import recreate_identity
+from verify.lifecycle.scenarios.remove_app_reference_grant import remove_app_reference_grant
 from verify.lifecycle.scenarios.remove_workload_federation import remove_workload_federation
 from verify.results import ScenarioResult, Step
 
@@ -58,8 +61,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "delete-shared-identity",
-        "Deleting the shared user-assigned identity breaks every VM that used it; its "
-        "assignments are orphaned.",
+        "Deleting the shared user-assigned identity breaks every VM and app that used it and "
+        "the Key Vault references it resolved; its assignments are orphaned.",
         delete_shared_identity,
     ),
     Scenario(
@@ -67,6 +70,24 @@ SCENARIOS: tuple[Scenario, ...] = (
         "An identity recreated with the same name is a new principal: old grants do not "
         "apply until they are made again.",
         recreate_identity,
+    ),
+    Scenario(
+        "delete-app",
+        "Deleting an app deletes its system-assigned identity; its role assignments stay "
+        "behind, orphaned, until cleaned up.",
+        delete_app,
+    ),
+    Scenario(
+        "remove-app-reference-grant",
+        "Removing the grant a Key Vault reference resolves through: ARM reports it "
+        "AccessToKeyVaultDenied and the identity is refused the secret inside the app.",
+        remove_app_reference_grant,
+    ),
+    Scenario(
+        "disable-app-system-identity",
+        "Turning the system identity off on an app: new token requests fail; its Key Vault "
+        "references turn MSINotEnabled.",
+        disable_app_system_identity,
     ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)

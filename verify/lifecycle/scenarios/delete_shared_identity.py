@@ -1,10 +1,12 @@
-"""``delete-shared-identity``: delete the shared identity; every VM that used it fails
-fresh probes; its assignments are orphaned."""
+"""``delete-shared-identity``: delete the shared identity; every VM and app that used it
+fails fresh probes, the Key Vault references it resolved turn ``AccessToKeyVaultDenied``;
+its assignments are orphaned."""
 
 from __future__ import annotations
 
 import dataclasses
 
+from verify.lifecycle import apps
 from verify.lifecycle.cleanup import cleanup_step
 from verify.lifecycle.context import Lifecycle
 from verify.lifecycle.steps import timed
@@ -16,14 +18,23 @@ def delete_shared_identity(lc: Lifecycle) -> list[Step]:
     ident, vms = lc.pick_identity_in_use()
     uai = lc.current.identities[ident]
     before = lc.current
+    app_hosts = [apps.host(a) for a in apps.apps_using(lc, ident)]
+    resolving = [
+        a
+        for a in apps.apps_using(lc, ident)
+        if apps.reports_statuses(lc.current, a)
+        and lc.current.apps[a].key_vault_reference_identity == ident
+    ]
     steps = lc.new_steps()
     step, _ = lc.probe_step(
-        f"before: {', '.join(vms)} read through {ident} (tokens stashed on the VMs)",
+        f"before: {', '.join(vms + app_hosts)} read through {ident} (tokens stashed on the VMs)",
         "matrix holds",
-        lc.expectations(vms, ident),
+        lc.expectations(vms + app_hosts, ident),
         stash=True,
     )
     steps.append(step)
+    for app in resolving:
+        steps.append(apps.references_step(lc, app, f"before: {app}'s Key Vault references"))
     expected_assignments = {g.id for g in lc.granted(uai.principal_id)}
     steps.append(
         lc.removed(
@@ -38,16 +49,22 @@ def delete_shared_identity(lc: Lifecycle) -> list[Step]:
     )
     gone_cells = [
         dataclasses.replace(e, expected="no_identity")  # keeps each cell's kind (blob/secret)
-        for e in lc.expectations(vms, ident, outputs=before)
+        for e in lc.expectations(vms + app_hosts, ident, outputs=before)
     ]
     step, _ = lc.probe_step(
-        f"fresh probes on every VM that used {ident}",
+        f"fresh probes on every VM that used {ident}" + (" and every app" if app_hosts else ""),
         "no_identity everywhere",
         gone_cells,
     )
     steps.append(step)
     steps.append(replay_step(lc, vms[0], ident, before))
     lc.forget_identity(ident)
+    for app in resolving:
+        steps.append(
+            apps.references_step(
+                lc, app, f"after: {app}'s references through {ident} turn AccessToKeyVaultDenied"
+            )
+        )
     steps.append(
         lc.assignments_step(
             "its assignments remain, orphaned", uai.principal_id, expected_assignments

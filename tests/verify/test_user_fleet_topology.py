@@ -63,7 +63,10 @@ def test_the_fleet_passes_check_and_lifecycle(run: tuple[int, dict[str, Any], st
         "delete-one-sharing-vm",
         "delete-shared-identity",
         "recreate-identity",
-    }  # no VM in this stack: said so, not failed
+        "delete-app",
+        "remove-app-reference-grant",
+        "disable-app-system-identity",
+    }  # no VM and no app in this stack: said so, not failed
 
 
 def test_the_report_names_the_workload_without_identity_and_its_source(

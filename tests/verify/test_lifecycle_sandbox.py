@@ -142,6 +142,12 @@ def test_shared_identity_deletion_breaks_every_user(full_run: dict[str, Any]) ->
     assert fresh["passed"] and fresh["observed"] == "16/16 cells as expected"
     sharing = _steps_of(full_run, "delete-one-sharing-vm")
     assert sharing["identity shared still exists"]["passed"]
+    # the web and Function apps that used it: refused by their identity endpoints, and the
+    # Function app's reference through it turns AccessToKeyVaultDenied
+    in_apps = steps["fresh token requests in every app that used shared"]
+    assert in_apps["passed"] and in_apps["observed"] == "16/16 cells as expected"
+    denied = steps["after: func's references through shared turn AccessToKeyVaultDenied"]
+    assert denied["passed"] and denied["observed"] == "API_KEY AccessToKeyVaultDenied"
 
 
 def test_recreated_identity_needs_new_grants(full_run: dict[str, Any]) -> None:

@@ -27,12 +27,19 @@ def delete_shared_identity(lc: Lifecycle) -> list[Step]:
     ]
     steps = lc.new_steps()
     step, _ = lc.probe_step(
-        f"before: {', '.join(vms + app_hosts)} read through {ident} (tokens stashed on the VMs)",
+        f"before: {', '.join(vms)} read through {ident} (tokens stashed on the VMs)",
         "matrix holds",
-        lc.expectations(vms + app_hosts, ident),
+        lc.expectations(vms, ident),
         stash=True,
     )
     steps.append(step)
+    if app_hosts:
+        step, _ = lc.probe_step(
+            f"before: inside {', '.join(app_hosts)}, {ident} reads what it was granted",
+            "matrix holds",
+            lc.expectations(app_hosts, ident),
+        )
+        steps.append(step)
     for app in resolving:
         steps.append(apps.references_step(lc, app, f"before: {app}'s Key Vault references"))
     expected_assignments = {g.id for g in lc.granted(uai.principal_id)}
@@ -49,14 +56,25 @@ def delete_shared_identity(lc: Lifecycle) -> list[Step]:
     )
     gone_cells = [
         dataclasses.replace(e, expected="no_identity")  # keeps each cell's kind (blob/secret)
-        for e in lc.expectations(vms + app_hosts, ident, outputs=before)
+        for e in lc.expectations(vms, ident, outputs=before)
     ]
     step, _ = lc.probe_step(
-        f"fresh probes on every VM that used {ident}" + (" and every app" if app_hosts else ""),
+        f"fresh probes on every VM that used {ident}",
         "no_identity everywhere",
         gone_cells,
     )
     steps.append(step)
+    if app_hosts:
+        gone_in_apps = [
+            dataclasses.replace(e, expected="no_identity")
+            for e in lc.expectations(app_hosts, ident, outputs=before)
+        ]
+        step, _ = lc.probe_step(
+            f"fresh token requests in every app that used {ident}",
+            "refused by each app's identity endpoint (no_identity) for every target",
+            gone_in_apps,
+        )
+        steps.append(step)
     steps.append(replay_step(lc, vms[0], ident, before))
     lc.forget_identity(ident)
     for app in resolving:

@@ -150,13 +150,21 @@ def test_matrix_blob_rows_follow_scopes_and_conditions(
         ("solo", "system", b)
         for b in ("data/reports/q1/summary.csv", "data/reports/private/pay.csv")
     }
-    # every host holding the shared identity: VMs, the scale set, the federated workload
-    shared_vms = {r.get("vm") or r["host"] for r in rows if r["identity"] == "shared"}
+    # every host holding the shared identity: VMs, the scale set, the federated workload, the
+    # apps, except an app whose identity settings hide it from the code (no token at all)
+    shared_vms = {
+        r.get("vm") or r["host"]
+        for r in rows
+        if r["identity"] == "shared" and r["expected"] != "no_identity"
+    }
     assert shared_vms, "the dev topology attaches the shared identity to VMs"
     tagged = {(vm, "shared", "data/reports/q1/summary.csv") for vm in shared_vms}
     assert allowed == solo | tagged
-    # A blob nobody may read: every row for it is denied.
-    assert {r["expected"] for r in rows if r["blob"] == "data/vault-copy/dump.bin"} == {"denied"}
+    hidden = [r for r in rows if r["expected"] == "no_identity"]
+    assert all(r.get("host_kind") == "app" and r["identity"] == "shared" for r in hidden)
+    # A blob nobody may read: every row for it is denied (a hidden identity gets no token).
+    dump = [r for r in rows if r["blob"] == "data/vault-copy/dump.bin" and r not in hidden]
+    assert {r["expected"] for r in dump} == {"denied"}
     # Secret rows are untouched apart from kind.
     for row in out["access_matrix"]:
         if row["kind"] == "secret":

@@ -203,8 +203,18 @@ def _preflight_parser(sub: Any) -> None:
     )
 
 
+def _run_sandbox(argv: list[str]) -> int:
+    """The sandbox on its own: a long-lived server, so the collector runs again
+    (python -m verify paused it for the imports)."""
+    gc.enable()
+    from verify.sandbox.__main__ import main as sandbox_main  # noqa: PLC0415
+
+    return int(sandbox_main(argv) or 0)
+
+
 def _run_preflight(args: argparse.Namespace, console: Console) -> int:
     """Exit 0 only when every check proved there is no conflict."""
+    gc.enable()  # no deploy to freeze after (python -m verify paused it for the imports)
     from verify import preflight  # noqa: PLC0415 -- only for this command
 
     try:
@@ -351,9 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_program = argv is None  # the console script or python -m verify, not a test
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
-        from verify.sandbox.__main__ import main as sandbox_main  # noqa: PLC0415
-
-        return int(sandbox_main(argv[1:]) or 0)
+        return _run_sandbox(argv[1:])
     IMPORTS.start_run()
     args = build_parser().parse_args(argv)
     # Rich assumes 80 columns when not on a terminal; CI logs read better wider.

@@ -86,3 +86,15 @@ def test_main_called_as_a_function_returns_the_code(
     assert cli.main(argv) == 0
     assert events == ["closed", "reports"]
     assert gc.get_freeze_count() == frozen and gc.isenabled()
+
+
+def test_the_sandbox_command_turns_the_collector_back_on() -> None:
+    """``python -m verify`` pauses the collector for its imports; the long-lived sandbox
+    server, which never reaches a deploy's freeze, turns it on again."""
+    gc.disable()
+    try:
+        with pytest.raises(SystemExit):
+            cli.main(["sandbox", "--help"])
+        assert gc.isenabled()
+    finally:
+        gc.enable()

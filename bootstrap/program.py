@@ -10,7 +10,7 @@ Run once by an administrator (``pulumi up`` in ``bootstrap/``). It creates
   create a group, so the workload stacks set ``mikit:createResourceGroup: false`` and
   deploy into these as they are);
 * the deployer user-assigned identity with one federated credential per GitHub subject;
-* exactly five kinds of grant, each explained in ``GRANT_REASONS``;
+* exactly six kinds of grant, each explained in ``GRANT_REASONS``;
 * for the configured administrator (a user or group) the deployer's two data roles on the
   same two scopes, and nothing else (``ADMINISTRATOR_REASONS``), so a human can create the
   first stack: ``python -m bootstrap.next_steps`` prints the commands, in order.
@@ -38,6 +38,7 @@ RBAC_ADMIN = "Role Based Access Control Administrator"
 BLOB_DATA_CONTRIBUTOR = "Storage Blob Data Contributor"
 BLOB_DATA_OWNER = "Storage Blob Data Owner"
 CRYPTO_USER = "Key Vault Crypto User"
+AKS_CLUSTER_ADMIN = "Azure Kubernetes Service RBAC Cluster Admin"
 
 # Why each grant exists; shown in the stack outputs and docs/deploy-from-ci.md, so the
 # reason travels with the permission.
@@ -53,6 +54,10 @@ GRANT_REASONS = {
     BLOB_DATA_OWNER: "seed the stack's blobs with their index tags over Entra ID (the "
     "workload storage accounts have shared-key access off, and writing tags needs "
     "blobs/tags/write, which Storage Blob Data Contributor lacks)",
+    AKS_CLUSTER_ADMIN: "create the stack's Kubernetes objects (Namespaces, ServiceAccounts, "
+    "Deployments) in its AKS clusters, whose API servers authorize through Azure RBAC with "
+    "local accounts off; namespaces/write is in no narrower built-in role (RBAC Writer and "
+    "RBAC Admin exclude it), and Contributor could re-enable local accounts anyway",
 }
 # The administrator's two grants: what `pulumi login azblob://`, `pulumi stack init
 # --secrets-provider azurekeyvault://` and `pulumi config set --secret` need, nothing more.
@@ -171,6 +176,15 @@ def build(cfg: BootstrapConfig) -> Bootstrap:
                 group.id,
                 name=f"blob-data-owner-{name}",
                 description=f"CI deployer: {GRANT_REASONS[BLOB_DATA_OWNER]}",
+            )
+        )
+        grants.append(
+            deployer.grant(
+                AKS_CLUSTER_ADMIN,
+                group.id,
+                name=f"aks-cluster-admin-{name}",
+                description=f"CI deployer: {GRANT_REASONS[AKS_CLUSTER_ADMIN]}",
+                allow_privileged=True,
             )
         )
     grants.append(

@@ -130,6 +130,10 @@ def test_the_deployer_holds_exactly_this_role_set(
         # SeededBlob writes the stacks' blobs and their index tags over Entra ID.
         ("Storage Blob Data Owner", _rg_id(mocks, "rg-mikit-dev")),
         ("Storage Blob Data Owner", _rg_id(mocks, "rg-mikit-lifecycle")),
+        # The stacks' Kubernetes objects (a Namespace needs namespaces/write) on AKS clusters
+        # with Azure RBAC authorization and local accounts off.
+        ("Azure Kubernetes Service RBAC Cluster Admin", _rg_id(mocks, "rg-mikit-dev")),
+        ("Azure Kubernetes Service RBAC Cluster Admin", _rg_id(mocks, "rg-mikit-lifecycle")),
         ("Storage Blob Data Contributor", state),
         ("Key Vault Crypto User", key),
     }
@@ -264,7 +268,7 @@ def test_the_exports_give_github_everything_and_no_secret(
         "PULUMI_SECRETS_PROVIDER": "azurekeyvault://kv-mikit-cicd-0000.vault.azure.net/keys/pulumi-secrets",
     }
     rows = outputs["role_assignments"]
-    assert len(rows) == 8
+    assert len(rows) == 10  # four per workload group (two groups), state container, key
     assert all(row["why"] for row in rows)
     assert [row["condition"] is not None for row in rows].count(True) == 2
     assert outputs["assignable_roles"] == [
@@ -330,7 +334,7 @@ def test_more_assignable_roles_widen_the_condition_and_nothing_else() -> None:
     )
     conditions = {r.inputs.get("condition") for r in mocks.of_type(ROLE_ASSIGNMENT)}
     assert conditions == {None, expected}
-    assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 8 + 2  # the deployer's and the administrator's
+    assert len(mocks.of_type(ROLE_ASSIGNMENT)) == 10 + 2  # the deployer's and the administrator's
     assert "LIFECYCLE_RESOURCE_GROUP" not in outputs["github_variables"]
 
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_FILES = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTION_FILES = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
 SHA = "8e8c483db84b4bee98b60c0593521ed34d9990e8"
+AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"  # the AKS Entra server application
 
 
 def _readme_test_command() -> str:
@@ -78,6 +79,58 @@ def test_the_pulumi_cli_matches_the_locked_sdk() -> None:
     action = yaml.safe_load((ROOT / ".github/actions/setup-toolchain/action.yml").read_text())
     installs = [s for s in action["runs"]["steps"] if str(s.get("uses", "")).startswith("pulumi/")]
     assert [s["with"]["pulumi-version"] for s in installs] == [sdk]
+
+
+def test_every_job_running_pulumi_on_a_stack_with_a_cluster_installs_kubelogin_first() -> None:
+    """The dev stack (which CI deploys, previews and copies for the lifecycle) makes an AKS
+    cluster whose kubeconfig runs `kubelogin get-token`; a runner without kubelogin fails
+    the first `pulumi up` that reaches the cluster. The composite action installs a fixed
+    kubelogin release through a pinned action, and every Pulumi job asks for it before
+    its first Pulumi step."""
+    dev = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    assert dev["config"].get("mikit:clusters"), "dev has no cluster: this test has no subject"
+    action = yaml.safe_load((ROOT / ".github/actions/setup-toolchain/action.yml").read_text())
+    installs = [
+        s
+        for s in action["runs"]["steps"]
+        if str(s.get("uses", "")).startswith("azure/use-kubelogin@")
+    ]
+    assert len(installs) == 1
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", str(installs[0]["with"]["kubelogin-version"]))
+    assert installs[0]["if"] == "inputs.kubelogin == 'true'"
+    jobs = 0
+    for path in WORKFLOW_FILES:
+        doc = yaml.safe_load(path.read_text())
+        for job_id, job in doc["jobs"].items():
+            steps = job.get("steps") or []
+            pulumi = [
+                i
+                for i, s in enumerate(steps)
+                if str(s.get("uses", "")).startswith("pulumi/actions@")
+                or re.search(r"\bpulumi\s+(up|preview|destroy|refresh)\b", str(s.get("run", "")))
+            ]
+            if not pulumi:
+                continue
+            jobs += 1
+            setup = [
+                i
+                for i, s in enumerate(steps)
+                if s.get("uses") == "./.github/actions/setup-toolchain"
+                and (s.get("with") or {}).get("kubelogin") == "true"
+            ]
+            assert setup and setup[0] < pulumi[0], (
+                f"{path.name}:{job_id} runs Pulumi without kubelogin"
+            )
+            # kubelogin's azurecli mode reads the az CLI's token for the AKS Entra server
+            # application; the CLI cannot renew its OIDC assertion mid-`up`, so it is cached
+            # before the first Pulumi step.
+            cached = [
+                i
+                for i, s in enumerate(steps)
+                if "az account get-access-token --resource " + AKS_SERVER_APP in str(s.get("run"))
+            ]
+            assert cached and cached[0] < pulumi[0], f"{path.name}:{job_id} caches no AKS token"
+    assert jobs == 3  # preview, deploy, lifecycle
 
 
 def test_lifecycle_destroys_last_keeps_the_bootstrap_group_and_removes_the_stack() -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from verify.check import expectations_from, matrix_consistency
 from verify.evidence.cells import CheckResult
 from verify.evidence.judge import judge
+from verify.evidence.references import reference_problems
 from verify.interrupt import Interrupted
 from verify.lifecycle import Lifecycle, Progress, run_scenarios
 from verify.model import derive_matrix
@@ -55,7 +56,8 @@ def run_check(
     """
     outputs = target.outputs()
     wait = propagation_wait_for(target, propagation_wait)
-    problems = matrix_consistency(outputs, derive_matrix(outputs))  # the run's one derivation
+    derived = derive_matrix(outputs)  # the run's one derivation
+    problems = matrix_consistency(outputs, derived)
     expectations = expectations_from(outputs)
     requests = requests_for(
         expectations,
@@ -74,6 +76,12 @@ def run_check(
         allow_unverified_values=allow_unverified_values,
     )
     result.errors.extend(problems)
+    checked, wrong = reference_problems(target, outputs, derived)
+    if checked or wrong:
+        progress(
+            f"Key Vault references: {checked - len(wrong)}/{checked} statuses as the grants imply"
+        )
+    result.errors.extend(wrong)
     if not expectations:
         result.errors.append("the stack exported an empty access matrix: nothing was verified")
     return result

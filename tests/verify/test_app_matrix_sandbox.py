@@ -34,7 +34,7 @@ from azure.storage.blob import BlobClient
 
 from verify import probe
 from verify.evidence import blob as blob_plane
-from verify.evidence import keyvault
+from verify.evidence import keyvault, references
 from verify.model import AccessCell, StackOutputs
 from verify.runner import check_report
 from verify.sandbox.appservice.errors import NO_IDENTITY
@@ -203,3 +203,47 @@ def test_the_probe_names_the_identity_endpoints_refusal_no_identity() -> None:
     assert no_identity["outcome"] == "no_identity"
     assert no_identity["error_code"] == "identity_endpoint_http_500"
     assert refused("The managed identity endpoint failed.")["outcome"] == "unreachable"
+
+
+def test_check_reads_each_reference_status_and_a_removed_grant_fails_both_ways(
+    deployed: SandboxTarget,
+) -> None:
+    """The reference is checked twice: ARM's status, and the resolving identity's read from
+    inside the app (its matrix cell). A grant removed behind the stack's back fails both."""
+    outputs = deployed.outputs()
+    assert references.reference_problems(deployed, outputs, outputs.access_matrix) == (2, [])
+    st = deployed.sandbox.state
+    web = outputs.apps["web"].system_principal_id
+    (grant,) = [
+        a
+        for a in st.role_assignments(principal_id=web)
+        if a.scope == outputs.secrets["app-db-password"].scope
+    ]
+    st.delete_role_assignment(grant.id)
+    try:
+        run = check_report(deployed, "sandbox")
+    finally:
+        st.create_role_assignment(grant.scope, "Key Vault Secrets User", web or "")
+    assert run.check is not None and not run.check.passed
+    assert run.check.errors == [
+        "app 'app:web' Key Vault reference DB_PASSWORD: expected Resolved, "
+        "ARM reports AccessToKeyVaultDenied"
+    ]
+    failed = [(c.host, c.identity, c.target) for c in run.check.cells if not c.passed]
+    assert failed == [("app:web", "system", "app-db-password")]
+
+
+def test_a_target_that_cannot_read_reference_statuses_says_so(deployed: SandboxTarget) -> None:
+    class Blind:
+        name = "elsewhere"
+
+    checked, problems = references.reference_problems(
+        Blind(), deployed.outputs(), deployed.outputs().access_matrix
+    )
+    assert checked == 0
+    assert problems == [
+        "app 'app:func': Key Vault reference statuses not checked: target elsewhere cannot "
+        "read configreferences/appsettings",
+        "app 'app:web': Key Vault reference statuses not checked: target elsewhere cannot "
+        "read configreferences/appsettings",
+    ]

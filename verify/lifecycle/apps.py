@@ -16,13 +16,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from verify.evidence import references
 from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
 from verify.model import Grant, StackOutputs, grant_allows
 from verify.results import Step
 
 SYSTEM = "system"
-#: App kinds whose Key Vault reference statuses ARM reports.
-REFERENCE_STATUS_KINDS = ("webapp", "functionapp")
 
 
 def host(app: str) -> str:
@@ -30,31 +29,16 @@ def host(app: str) -> str:
 
 
 def reports_statuses(outputs: StackOutputs, app: str) -> bool:
-    found = outputs.apps[app]
-    return found.kind in REFERENCE_STATUS_KINDS and bool(found.key_vault_references)
+    return references.reports_statuses(outputs, app)
 
 
 def expected_statuses(
     lc: Lifecycle, app: str, outputs: StackOutputs | None = None
 ) -> dict[str, str]:
-    """Setting -> the status ARM should report for each of the app's Key Vault references."""
+    """Setting -> the status ARM should report for each of the app's Key Vault references
+    (:func:`verify.evidence.references.expected_statuses` on the matrix the grants imply now)."""
     outputs = outputs or lc.current
-    found = outputs.apps[app]
-    resolver = found.key_vault_reference_identity
-    cells = {
-        c.target: c.expected
-        for c in lc.matrix(outputs)
-        if c.host == host(app) and c.identity == resolver and c.kind == "secret"
-    }
-    statuses = {}
-    for setting, secret in sorted(found.key_vault_references.items()):
-        if resolver == SYSTEM and not found.system_principal_id:
-            statuses[setting] = "MSINotEnabled"
-        elif cells.get(secret) == "allowed":
-            statuses[setting] = "Resolved"
-        else:  # denied, or the resolving identity is gone (its orphaned grants read nothing)
-            statuses[setting] = "AccessToKeyVaultDenied"
-    return statuses
+    return references.expected_statuses(outputs, lc.matrix(outputs), app)
 
 
 def references_step(lc: Lifecycle, app: str, name: str) -> Step:

@@ -63,6 +63,13 @@ def make_bindings(sb: Sandbox) -> Bindings:
     locked = st.create_identity(rg.name, f"id-locked-{suffix}")
     st.create_lock(locked.id, "lock-conf", "CanNotDelete")
     site, container_app = _apps(sb, rg.id, vault.name, identity.id, suffix)
+    scale_set = st.create_scale_set(
+        rg.name,
+        f"vmss-conf-{suffix}",
+        capacity=2,
+        system_assigned=True,
+        user_assigned=[identity.id],
+    )
     return Bindings(
         sb=sb,
         values={
@@ -87,6 +94,7 @@ def make_bindings(sb: Sandbox) -> Bindings:
             "deleted_secret": "gone",
             "site": site,
             "container_app": container_app,
+            "scale_set": scale_set.name,
         },
         vault=vault.name,
         keyvault_principal=officer,

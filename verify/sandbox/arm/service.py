@@ -8,6 +8,8 @@ clients (pointed here with ``base_url``), in the JSON of
   (:mod:`verify.sandbox.arm.authorization`, which also holds the RBAC check);
 - user-assigned identities: get, create (PUT), delete, list in a resource group;
 - VMs: get, PATCH of ``identity`` (and tags), delete, list in a resource group;
+- scale sets: get, PATCH of ``sku.capacity`` / ``identity`` / tags, delete, list the
+  instances (:mod:`verify.sandbox.arm.scale_sets`);
 - resource groups and vaults: get.
 
 Every call needs an ARM token (``aud`` https://management.azure.com) and is authorized
@@ -39,6 +41,7 @@ from verify.sandbox.api_versions import arm_resource_type, check_arm
 from verify.sandbox.arm import apps as arm_apps
 from verify.sandbox.arm import cli as arm_cli
 from verify.sandbox.arm import request_rules as arm_requests
+from verify.sandbox.arm import scale_sets as arm_scale_sets
 from verify.sandbox.arm.authorization import AUTHZ, LOCKS, AuthorizationRoutes, json_body
 from verify.sandbox.arm.errors import ArmHttpError, body_refused, error, unauthorized
 from verify.sandbox.auth import Authenticator, AuthError
@@ -424,6 +427,8 @@ class ArmService(AuthorizationRoutes):
             identity_id = path[: fic.start("segment")]
             return self._federated_credentials(request, claims, identity_id, fic.group("name"))
         answer = arm_apps.route(self, request, claims, path)
+        if answer is None:
+            answer = arm_scale_sets.route(self, request, claims, path)
         if answer is not None:
             return answer
         return self._resource(request, claims, path)

@@ -16,8 +16,10 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 from azure.mgmt.compute.models import (
+    Sku,
     UserAssignedIdentitiesValue,
     VirtualMachineIdentity,
+    VirtualMachineScaleSetUpdate,
     VirtualMachineUpdate,
 )
 from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
@@ -104,6 +106,9 @@ class ArmOperations:
     def _identity_name(self, identity: str) -> str:
         return self.outputs().identities[identity].name
 
+    def _scale_set_name(self, scale_set: str) -> str:
+        return self.outputs().scale_sets[scale_set].name
+
     # -- existence ---------------------------------------------------------------
 
     def vm_exists(self, vm: str) -> bool:
@@ -145,7 +150,49 @@ class ArmOperations:
                 continue
             if current.principal_id:
                 live[current.principal_id.lower()] = f"identity:{key}"
+        for key, scale_set in outputs.scale_sets.items():
+            try:
+                found = self.compute.virtual_machine_scale_sets.get(self._rg, scale_set.name)
+            except ResourceNotFoundError:
+                continue
+            ident = found.identity
+            if ident is not None and ident.principal_id:
+                live[ident.principal_id.lower()] = f"scaleset:{key} (system)"
         return live
+
+    # -- scale sets ------------------------------------------------------------------
+
+    def scale_set_exists(self, scale_set: str) -> bool:
+        try:
+            self.compute.virtual_machine_scale_sets.get(self._rg, self._scale_set_name(scale_set))
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def scale_set_instances(self, scale_set: str) -> list[str]:
+        """Instance IDs (``virtual_machine_scale_set_vms.list``), numeric ones in order."""
+        found = [
+            str(vm.instance_id)
+            for vm in self.compute.virtual_machine_scale_set_vms.list(
+                self._rg, self._scale_set_name(scale_set)
+            )
+        ]
+        return sorted(found, key=lambda i: (not i.isdigit(), int(i) if i.isdigit() else 0, i))
+
+    def scale_scale_set(self, scale_set: str, capacity: int) -> None:
+        """PATCH ``sku.capacity`` only: the set keeps its SKU name and its identities (a
+        PATCH that named ``identity`` would replace the set's whole identity map)."""
+        self.compute.virtual_machine_scale_sets.begin_update(
+            self._rg,
+            self._scale_set_name(scale_set),
+            VirtualMachineScaleSetUpdate(sku=Sku(capacity=capacity)),
+            polling_interval=self.polling_interval,
+        ).result()
+
+    def delete_scale_set(self, scale_set: str) -> None:
+        self.compute.virtual_machine_scale_sets.begin_delete(
+            self._rg, self._scale_set_name(scale_set), polling_interval=self.polling_interval
+        ).result()
 
     # -- VMs -----------------------------------------------------------------------
 

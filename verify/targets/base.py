@@ -42,6 +42,9 @@ class ProbeRequest:
     expect: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: Which kind of host ``host`` names, so a target knows where to run the probe.
     host_kind: str = "vm"
+    #: For a scale set: the instance IDs to probe (ARM's ``instanceId``), each proving the
+    #: same cells; empty: the target's default (every instance on Azure).
+    instances: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,22 @@ class Target(Protocol):
         ...
 
     def delete_identity(self, identity: str) -> None: ...
+
+    def scale_set_exists(self, scale_set: str) -> bool:
+        """Whether the stack's scale set ``scale_set`` (its key) exists now (ARM GET)."""
+        ...
+
+    def scale_set_instances(self, scale_set: str) -> list[str]:
+        """The instance IDs of the scale set now, in ARM's order (numeric)."""
+        ...
+
+    def scale_scale_set(self, scale_set: str, capacity: int) -> None:
+        """Scale the set to ``capacity`` instances (PATCH ``sku.capacity``)."""
+        ...
+
+    def delete_scale_set(self, scale_set: str) -> None:
+        """Delete the scale set (its instances and system-assigned identity go with it)."""
+        ...
 
     def create_identity(self, identity: str) -> IdentityInfo:
         """Create a user-assigned identity with the same name as the stack's ``identity``."""

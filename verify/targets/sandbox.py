@@ -658,6 +658,12 @@ class SandboxTarget(ArmOperations):
             instances = sorted(
                 sb.state.instances(scale_set.id), key=lambda i: int(i.id.rsplit("/", 1)[-1])
             )
+            if request.instances:  # only the named ones (ARM instance IDs), each must exist
+                by_id = {i.id.rsplit("/", 1)[-1]: i for i in instances}
+                missing = [n for n in request.instances if n not in by_id]
+                if missing:
+                    raise RuntimeError(f"probe on {request.host}: no instance {missing[0]}")
+                instances = [by_id[n] for n in request.instances]
             if not instances:
                 raise RuntimeError(f"probe on {request.host}: the scale set has no instance")
             return [

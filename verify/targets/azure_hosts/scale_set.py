@@ -3,10 +3,11 @@
 wait and client-side bound per instance.
 
 Every instance holds the set's identities (one system principal for the set), so each one
-must prove the same cells; the host's result is the first instance whose probe did not
-pass (else the first instance's), and an instance that gives no result fails the host,
-naming the instance (the first such instance ends the run). Instances run in the order of
-their IDs, one after the other: the set is one host of the
+must prove the same cells (``ProbeRequest.instances`` names some of them, e.g. the one a
+scale-out just added; by default every instance); the host's result is the first instance
+whose probe did not pass (else the first instance's), and an instance that gives no
+result fails the host, naming the instance (the first such instance ends the run).
+Instances run in the order of their IDs, one after the other: the set is one host of the
 fan-out, and ARM throttles Run Command per subscription.
 
 Permissions: ``Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read`` (list
@@ -66,7 +67,7 @@ class ScaleSetPath:
         spec = ctx.spec(request, ctx.token_dir or VM_TOKEN_DIR)
         name = scale_set_name(ctx, request.host)
         results: list[ProbeResult] = []
-        for instance in self.instances(ctx, name):
+        for instance in request.instances or self.instances(ctx, name):
 
             def begin(parameters: Any, instance: str = instance) -> Any:
                 return ctx.compute.virtual_machine_scale_set_vms.begin_run_command(

@@ -85,6 +85,8 @@ def test_full_lifecycle_passes_and_writes_reports(full_run: dict[str, Any]) -> N
     assert full_run["check"]["passed"], full_run["check"]["errors"]
     assert [s["name"] for s in full_run["scenarios"]] == [
         "remove-workload-federation",
+        "scale-in-and-out",
+        "delete-scale-set",
         "delete-vm",
         "disable-system-identity",
         "delete-one-sharing-vm",
@@ -148,6 +150,35 @@ def test_shared_identity_deletion_breaks_every_user(full_run: dict[str, Any]) ->
     assert in_apps["passed"] and in_apps["observed"] == "16/16 cells as expected"
     denied = steps["after: func's references through shared turn AccessToKeyVaultDenied"]
     assert denied["passed"] and denied["observed"] == "API_KEY AccessToKeyVaultDenied"
+
+
+def test_a_new_instance_reads_at_once_and_the_identities_outlive_removed_ones(
+    full_run: dict[str, Any],
+) -> None:
+    steps = _steps_of(full_run, "scale-in-and-out")
+    assert steps["instances before"]["observed"] == "2: 0, 1"
+    assert steps["one new instance"]["observed"] == "new: 2"
+    new = steps["new instance 2 reads at once (no grant made, no propagation wait)"]
+    assert new["passed"] and new["observed"] == "16/16 cells as expected"
+    assert steps["instances after scaling in"]["observed"] == "1: 0"
+    outlive = steps["the set's identities outlive the removed instances (1, 2)"]
+    assert outlive["passed"] and outlive["observed"] == "all still held"
+    assert steps["instances at the end"]["observed"] == "2: 0, 1"
+
+
+def test_deleting_the_scale_set_orphans_its_system_identity_only(
+    full_run: dict[str, Any],
+) -> None:
+    steps = _steps_of(full_run, "delete-scale-set")
+    assert steps["its system principal is gone"]["passed"]
+    assert steps["user-assigned identity shared stays"]["observed"] == "still exists"
+    (others,) = [s for name, s in steps.items() if name.endswith(" still read through shared")]
+    # every other host holding it, of every kind: the VMs, the apps, the workload
+    assert others["name"].startswith("app:func, app:jobs, app:web, hybrid, worker1, worker2, ")
+    assert "workload:api" in others["name"] and others["passed"]
+    orphaned = steps["its assignments remain, orphaned"]
+    assert orphaned["passed"] and orphaned["observed"].startswith("1 listed")
+    assert steps["cleanup orphans"]["observed"] == "removed 1, 0 left"
 
 
 def test_recreated_identity_needs_new_grants(full_run: dict[str, Any]) -> None:

@@ -99,3 +99,36 @@ def test_ungranted_identity_with_more_vms_is_not_picked_over_a_granted_one() -> 
     assert result["delete-one-sharing-vm"].subjects == "identity app: VM a deleted, b keep reading"
     assert result["delete-shared-identity"].subjects == "identity app (used by b)"
     assert result["recreate-identity"].subjects == "identity app, attached again to b"
+
+
+def test_scale_set_scenarios_pick_a_granted_set_or_say_what_to_add() -> None:
+    dev = planned(load_stack_config(PACKAGED_SANDBOX_STACK))
+    assert dev["scale-in-and-out"].subjects == (
+        "scale set web (scaled out by one, then in, then back)"
+    )
+    assert dev["delete-scale-set"].subjects == (
+        "scale set web (deleted, with its system identity; shared stays for app:func, app:jobs, "
+        "app:web, hybrid, worker1, worker2, workload:api)"
+    )
+    ungranted = planned(
+        BASE
+        | {
+            "mikit:scaleSets": {
+                "web": {"name": "vmss-web", "instances": 2, "systemIdentity": True}
+            },
+            "mikit:vms": {"batch": {"name": "vm-batch", "systemIdentity": True}},
+            "mikit:grants": [
+                {"principal": "vm:batch", "role": "Key Vault Secrets User", "target": "vault"}
+            ],
+        }
+    )
+    for name in ("scale-in-and-out", "delete-scale-set"):
+        skipped = ungranted[name]
+        assert skipped.skip_reason == "no scale set whose identities are granted something"
+        assert skipped.fix == (
+            "grant scaleset:web's identities something: add to mikit:grants "
+            "{principal: scaleset:web, role: Key Vault Secrets User, target: secret:db}"
+        )
+    none = planned(BASE | {"mikit:vms": {"batch": {"name": "vm-batch", "systemIdentity": True}}})
+    assert none["delete-scale-set"].fix is not None
+    assert none["delete-scale-set"].fix.startswith("add a scale set with a granted system identity")

@@ -66,6 +66,8 @@ class Sabotaged:
 
 #: Each scenario's actions: every call that changes the deployment, plus its probes.
 ACTIONS: dict[str, tuple[str, ...]] = {
+    "scale-in-and-out": ("scale_scale_set", "probe"),
+    "delete-scale-set": ("delete_scale_set", "delete_assignment", "probe"),
     "delete-vm": ("delete_vm", "delete_assignment", "probe"),
     "disable-system-identity": ("disable_system_identity", "delete_assignment", "probe"),
     "delete-one-sharing-vm": ("delete_vm", "probe"),

@@ -57,6 +57,8 @@ def test_the_fleet_passes_check_and_lifecycle(run: tuple[int, dict[str, Any], st
     assert all(c["passed"] for c in cells)
     status = {s["name"]: s["status"] for s in report["scenarios"]}
     assert status["remove-workload-federation"] == "passed"
+    assert status["scale-in-and-out"] == "passed"
+    assert status["delete-scale-set"] == "passed"  # no system identity: fleet stays for orders
     assert {n for n, s in status.items() if s == "skipped"} == {
         "delete-vm",
         "disable-system-identity",

@@ -9,8 +9,9 @@ orphan cleanup in :mod:`verify.lifecycle.cleanup`, the judging of single observa
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from verify.check import expectations_from
@@ -105,7 +106,10 @@ class Lifecycle:
         replay: bool = False,
         propagation_wait: float = 0.0,
         outputs: StackOutputs | None = None,
+        instances: Mapping[str, Sequence[str]] | None = None,
     ) -> CheckResult:
+        """``instances``: for a scale-set host, the instance IDs to probe (each must prove
+        the host's cells); other hosts are probed as the target does by default."""
         outputs = outputs or self.current
         requests = requests_for(
             expectations,
@@ -115,6 +119,13 @@ class Lifecycle:
             replay=replay,
             budget=self.probe_budget + propagation_wait,
         )
+        if instances:
+            requests = [
+                dataclasses.replace(r, instances=tuple(instances[r.host]))
+                if r.host in instances
+                else r
+                for r in requests
+            ]
         self.progress(f"    probing {len(requests)} host(s): {', '.join(r.host for r in requests)}")
         probes = self.target.probe(requests)
         return judge(
@@ -259,6 +270,31 @@ class Lifecycle:
         vms = dict(self.current.vms)
         vms.pop(vm)
         self.current = self.current.model_copy(update={"vms": vms})
+
+    def forget_scale_set(self, scale_set: str) -> None:
+        scale_sets = dict(self.current.scale_sets)
+        scale_sets.pop(scale_set)
+        self.current = self.current.model_copy(update={"scale_sets": scale_sets})
+
+    def pick_scale_set(self, *, prefer_system: bool = False) -> str:
+        """A standing scale set (its key) whose identities are granted something (what
+        every instance must read). ``prefer_system``: one whose own system identity is
+        granted first (its assignments are what deleting the set orphans)."""
+        candidates = []
+        for key, ss in sorted(self.current.scale_sets.items()):
+            if f"scaleset:{key}" in self.used:
+                continue
+            system = bool(self.granted(ss.system_principal_id))
+            held = [
+                self.current.identities[i].principal_id
+                for i in ss.user_assigned
+                if i in self.current.identities
+            ]
+            if system or any(self.granted(p) for p in held):
+                candidates.append((not (prefer_system and system), key))
+        if not candidates:
+            raise ScenarioSkippedError("no scale set whose identities are granted something")
+        return min(candidates)[1]
 
     def forget_system_identity(self, vm: str) -> None:
         vms = dict(self.current.vms)

@@ -73,10 +73,11 @@ def _fix_system_vm(lc: Lifecycle, outputs: StackOutputs, second: bool) -> str:
             _grant_line(f"vm:{ungranted[0]}", outputs)
         )
     taken = ""
-    if second and lc.used:
+    vms_used = sorted(u for u in lc.used if u in lc.current.vms or ":" not in u)
+    if second and vms_used:
         taken = (
             " (delete-vm and disable-system-identity each need their own; "
-            f"{', '.join(sorted(lc.used))} is taken)"
+            f"{', '.join(vms_used)} is taken)"
         )
     return (
         "add a VM with a system identity and a grant to it"
@@ -234,10 +235,46 @@ def _fix_reference(lc: Lifecycle, outputs: StackOutputs) -> str:
     )
 
 
+def _scale_in_and_out(lc: Lifecycle) -> str:
+    key = lc.pick_scale_set()
+    return f"scale set {key} (scaled out by one, then in, then back)"
+
+
+def _delete_scale_set(lc: Lifecycle) -> str:
+    from verify.lifecycle.scenarios.delete_scale_set import holders_of  # noqa: PLC0415
+
+    key = lc.pick_scale_set(prefer_system=True)
+    held = [i for i in lc.current.scale_sets[key].user_assigned if i in lc.current.identities]
+    others = sorted({h for i in held for h in holders_of(lc, i, f"scaleset:{key}")})
+    ss = lc.current.scale_sets[key]
+    granted = lc.granted(ss.system_principal_id)
+    what = "with its system identity" if granted else "no granted system identity"
+    keeps = f"; {', '.join(held)} stays for {', '.join(others) or 'no other host'}" if held else ""
+    lc.used.add(f"scaleset:{key}")
+    lc.forget_scale_set(key)
+    return f"scale set {key} (deleted, {what}{keeps})"
+
+
+def _fix_scale_set(lc: Lifecycle, outputs: StackOutputs) -> str:
+    standing = sorted(k for k in lc.current.scale_sets if f"scaleset:{k}" not in lc.used)
+    if standing:
+        key = standing[0]
+        return f"grant scaleset:{key}'s identities something: add to mikit:grants " + (
+            _grant_line(f"scaleset:{key}", outputs)
+        )
+    return (
+        "add a scale set with a granted system identity: mikit:scaleSets.<s>: {name: <scale "
+        "set name>, instances: 2, systemIdentity: true}, and in mikit:grants "
+        + _grant_line("scaleset:<s>", outputs)
+    )
+
+
 _Replay = Callable[[Lifecycle], str]
 _Fix = Callable[[Lifecycle, StackOutputs], str]
 _STEPS: Mapping[str, tuple[_Replay, _Fix]] = {
     "remove-workload-federation": (_remove_workload_federation, _fix_workload),
+    "scale-in-and-out": (_scale_in_and_out, _fix_scale_set),
+    "delete-scale-set": (_delete_scale_set, _fix_scale_set),
     "delete-vm": (_delete_vm, lambda lc, o: _fix_system_vm(lc, o, second=False)),
     "disable-system-identity": (
         _disable_system_identity,

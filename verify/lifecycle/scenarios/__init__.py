@@ -16,6 +16,7 @@ from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
 from verify.lifecycle.planner import describe, plan
 from verify.lifecycle.scenarios.delete_app import delete_app
 from verify.lifecycle.scenarios.delete_one_sharing_vm import delete_one_sharing_vm
+from verify.lifecycle.scenarios.delete_scale_set import delete_scale_set
 from verify.lifecycle.scenarios.delete_shared_identity import delete_shared_identity
 from verify.lifecycle.scenarios.delete_vm import delete_vm
 from verify.lifecycle.scenarios.disable_app_system_identity import disable_app_system_identity
@@ -23,6 +24,7 @@ from verify.lifecycle.scenarios.disable_system_identity import disable_system_id
 from verify.lifecycle.scenarios.recreate_identity import recreate_identity
 from verify.lifecycle.scenarios.remove_app_reference_grant import remove_app_reference_grant
 from verify.lifecycle.scenarios.remove_workload_federation import remove_workload_federation
+from verify.lifecycle.scenarios.scale_in_and_out import scale_in_and_out
 from verify.results import ScenarioResult, Step
 
 
@@ -40,6 +42,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         "(AADSTS70021/700213) while a token issued before keeps working until it expires; "
         "made again, the workload reads as before.",
         remove_workload_federation,
+    ),
+    Scenario(
+        "scale-in-and-out",
+        "Scaling a scale set out and in: a new instance reads what the set's identities are "
+        "granted at once, and the identities outlive every removed instance.",
+        scale_in_and_out,
+    ),
+    Scenario(
+        "delete-scale-set",
+        "Deleting a scale set deletes its system-assigned identity (its assignments stay, "
+        "orphaned); a user-assigned identity it held stays and keeps working for the other "
+        "hosts holding it.",
+        delete_scale_set,
     ),
     Scenario(
         "delete-vm",

@@ -13,6 +13,7 @@ from verify.targets.sandbox import SandboxTarget
 ONLY_THE_SCALE_SET = {
     "mikit:vms": {},
     "mikit:clusters": {},
+    "mikit:apps": {},
     "mikit:grants": [
         {
             "principal": "scaleset:web",

@@ -34,7 +34,7 @@ from components.errors import ConfigError
 from verify.credentials import operator_credential
 from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.targets.arm import ArmOperations
-from verify.targets.azure_hosts import HostContext, path_for
+from verify.targets.azure_hosts import HostContext, app_changes, path_for
 from verify.targets.azure_hosts.base import PROBE_WATCHDOG_GRACE_SECONDS
 from verify.targets.azure_hosts.run_command import (
     DEFAULT_PROBE_PYTHONS,
@@ -161,6 +161,24 @@ class AzureTarget(ArmOperations):
 
     def outputs(self) -> StackOutputs:
         return self._outputs
+
+    # -- apps ------------------------------------------------------------------------
+    # ARM REST with the operator's credential (verify/targets/azure_hosts/app_changes.py).
+
+    def app_exists(self, app: str) -> bool:
+        return app_changes.app_exists(self.host_context(), app)
+
+    def delete_app(self, app: str) -> None:
+        """Delete the app (its system identity goes with it, its assignments stay)."""
+        app_changes.delete_app(self.host_context(), app)
+
+    def set_app_system_identity(self, app: str, enabled: bool) -> None:
+        """Turn the app's system identity on or off, keeping its user-assigned ones."""
+        app_changes.set_app_system_identity(self.host_context(), app, enabled)
+
+    def key_vault_reference_statuses(self, app: str) -> dict[str, str]:
+        """The app's Key Vault reference statuses: setting -> status."""
+        return app_changes.key_vault_reference_statuses(self.host_context(), app)
 
     # -- probing ---------------------------------------------------------------------
 

@@ -222,6 +222,8 @@ _COUNTS = {
     8: "eight",
     9: "nine",
     10: "ten",
+    11: "eleven",
+    12: "twelve",
 }
 
 

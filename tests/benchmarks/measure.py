@@ -263,8 +263,16 @@ def check_time_to_verified(
         reads += [r.at for r in blobs if r.status in (200, 206) and r.method == "GET"]
         refused = [r for r in secrets + blobs if r.status == 403]
     allowed = sum(c.expected == "allowed" for c in run.check.cells)
-    if len(reads) != allowed:
-        raise RuntimeError(f"{len(reads)} successful reads for {allowed} allowed cells")
+    # A scale set's cells are proven on every instance (each one reads), any other host's once.
+    instances = {f"scaleset:{k}": s.instances for k, s in target.outputs().scale_sets.items()}
+    expected_reads = sum(
+        instances.get(c.host, 1) for c in run.check.cells if c.expected == "allowed"
+    )
+    if len(reads) != expected_reads:
+        raise RuntimeError(
+            f"{len(reads)} successful reads for {allowed} allowed cells "
+            f"({expected_reads} reads expected: one per scale-set instance)"
+        )
     verified = max(reads)
     return {
         "delay": delay,

@@ -304,8 +304,7 @@ class SandboxBackend(InMemoryArm):
             _rg_name(arm_id),
             arm_id.rstrip("/").rsplit("/", 1)[-1],
             capacity=int(doc["sku"]["capacity"]),
-            system_assigned="systemassigned"
-            in str(identity_in.get("type") or "").replace(" ", "").lower(),
+            system_assigned=parse_identity_type(identity_in.get("type") or NONE).system,
             user_assigned=[str(u) for u in identity_in.get("userAssignedIdentities") or []],
             location=self._location(inputs),
             tags=dict(inputs.get("tags") or {}),

@@ -54,7 +54,7 @@ class FleetHosts:
                     resource_group_name=resource_group_name,
                     subnet_id=subnet_id,
                     admin_username=cfg.admin_username,
-                    ssh_public_key=cfg.ssh_public_key,
+                    ssh_public_key=cfg.ssh_public_key or "",  # required with hosts (stack check)
                     instances=ss.instances,
                     identities=_identities(ss, identities),
                     location=cfg.location,

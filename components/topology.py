@@ -174,7 +174,7 @@ class Topology:
                     resource_group_name=rg_name,
                     subnet_id=self.network.subnet_id,
                     admin_username=cfg.admin_username,
-                    ssh_public_key=cfg.ssh_public_key,
+                    ssh_public_key=cfg.ssh_public_key or "",  # required with hosts (stack check)
                     identities=ManagedIdentities(
                         system_assigned=vm.system_identity,
                         user_assigned_ids=[self.identities[k].id for k in vm.user_assigned or []],

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from components import validation
 from components.conditions import validate_condition
-from components.errors import ConfigError
+from components.config_rules import config_set_command
+from components.errors import NOT_SET, ConfigError
 from components.identity import FederatedCredential, check_federated_credentials
 from components.network import check_address_plan
 from components.role_lookup import RoleResolver
@@ -30,11 +31,28 @@ from components.stack_config.keys import (
 from components.stack_config.schema import HOST_KINDS, StackConfig
 
 
+def _check_ssh_public_key(cfg: StackConfig) -> None:
+    """The key VMs and scale sets log in with: required by them, checked whenever given."""
+    field = f"{NAMESPACE}:sshPublicKey"
+    if cfg.ssh_public_key is not None:
+        validation.ssh_public_key(cfg.ssh_public_key, field)
+        return
+    needing = [f"vms.{k}" for k in cfg.vms] + [f"scaleSets.{k}" for k in cfg.scale_sets]
+    if needing:
+        command = config_set_command(field, '"$(cat ~/.ssh/id_ed25519.pub)"')
+        raise ConfigError(
+            field,
+            NOT_SET,
+            f"is required but not set ({needing[0]} is a Linux host that logs in with it)",
+            f"set it: {command} (see docs/stack-config.md)",
+        )
+
+
 def check(cfg: StackConfig, resolver: RoleResolver) -> dict[int, RoleDefinition]:
     """Azure rules and cross-references; returns each grant's resolved role by index."""
     validation.resource_group_name(cfg.resource_group, f"{NAMESPACE}:resourceGroup")
     validation.admin_username(cfg.admin_username, f"{NAMESPACE}:adminUsername")
-    validation.ssh_public_key(cfg.ssh_public_key, f"{NAMESPACE}:sshPublicKey")
+    _check_ssh_public_key(cfg)
     validation.vm_size(cfg.vm_size, f"{NAMESPACE}:vmSize")
     check_address_plan(
         cfg.network.address_space,

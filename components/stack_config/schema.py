@@ -87,7 +87,8 @@ class StackConfig(ConfigModel):
     #: because a deployer scoped to the group cannot create it); the program then
     #: registers no ResourceGroup and deploys into the group by name.
     create_resource_group: bool = True
-    ssh_public_key: str
+    #: Only VMs and scale sets log in with it; a stack of apps and clusters needs none.
+    ssh_public_key: str | None = None
     vault: VaultConfig
     admin_username: str = "azureuser"
     vm_size: str = DEFAULT_VM_SIZE

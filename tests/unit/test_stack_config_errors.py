@@ -132,6 +132,28 @@ def test_forbidden_admin_usernames(user: str) -> None:
     assert (error.field, error.value) == ("mikit:adminUsername", user)
 
 
+def test_a_stack_with_vms_needs_the_ssh_key_and_names_the_vm_that_does() -> None:
+    config = dev_config()
+    del config["mikit:sshPublicKey"]
+    error = fails(config)
+    first_vm = next(iter(config["mikit:vms"]))
+    assert error.field == "mikit:sshPublicKey"
+    assert error.problem == (
+        f"is required but not set (vms.{first_vm} is a Linux host that logs in with it)"
+    )
+    assert 'pulumi config set mikit:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"' in error.fix
+
+
+def test_a_stack_whose_only_linux_hosts_are_scale_sets_needs_the_ssh_key_too() -> None:
+    config = dev_config(**{"mikit:vms": {}})
+    del config["mikit:sshPublicKey"]
+    assert config.get("mikit:scaleSets"), "the dev stack declares a scale set"
+    grants = [g for g in config["mikit:grants"] if not g["principal"].startswith("vm:")]
+    error = fails({**config, "mikit:grants": grants})
+    assert error.field == "mikit:sshPublicKey"
+    assert "(scaleSets." in error.problem
+
+
 @pytest.mark.parametrize(
     ("key", "problem"),
     [

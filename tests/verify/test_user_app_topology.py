@@ -1,7 +1,8 @@
 """A user's own apps, from a stack file outside the repository: one web app, one Function
 app and one container app sharing one user-assigned identity. ``check`` and ``lifecycle``
 exit 0; every cell is an app's, each token came from the app's identity endpoint; the app
-scenarios run and the VM ones are SKIPPED (the stack has no VM), saying so.
+scenarios run and the VM ones are SKIPPED (the stack has no VM), saying so. The stack sets
+no ``mikit:sshPublicKey``: only VMs and scale sets log in with one.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ import pytest
 
 from verify.cli import main
 
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJLVFMIXrgzADPBSTYezYSlnCLrMmPku+3yCgAiifuvd me"
 APPS = f"""\
 config:
   mikit:location: westeurope
   mikit:resourceGroup: rg-apps-user
-  mikit:sshPublicKey: {SSH_KEY}
   mikit:vault: {{name: kv-apps-user, softDeleteRetentionDays: 7, purgeProtection: false}}
   mikit:secrets: [orders-db, web-db, reports-token]
   mikit:secret-orders-db: orders-value

@@ -55,7 +55,7 @@ EXPECTED: dict[str, str] = {
         "mikit:location: is required but not set. Fix: set it: pulumi config set mikit:location <value> (see docs/stack-config.md)"
     ),
     "missing sshPublicKey": (
-        "mikit:sshPublicKey: is required but not set (vms.web is a Linux host that logs in with it). Fix: set it: pulumi config set mikit:sshPublicKey \"$(cat ~/.ssh/id_ed25519.pub)\" (see docs/stack-config.md)"
+        'mikit:sshPublicKey: is required but not set (vms.web is a Linux host that logs in with it). Fix: set it: pulumi config set mikit:sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)" (see docs/stack-config.md)'
     ),
     "missing vault": (
         "mikit:vault: is required but not set. Fix: set it: pulumi config set --path 'mikit:vault.name' <value> and its other keys (see docs/stack-config.md)"

@@ -15,40 +15,40 @@ import pytest
 
 from verify.cli import main
 
-APPS = f"""\
+APPS = """\
 config:
   mikit:location: westeurope
   mikit:resourceGroup: rg-apps-user
-  mikit:vault: {{name: kv-apps-user, softDeleteRetentionDays: 7, purgeProtection: false}}
+  mikit:vault: {name: kv-apps-user, softDeleteRetentionDays: 7, purgeProtection: false}
   mikit:secrets: [orders-db, web-db, reports-token]
   mikit:secret-orders-db: orders-value
   mikit:secret-web-db: web-value
   mikit:secret-reports-token: reports-value
   mikit:identities:
-    shared: {{name: id-apps-user-shared}}
+    shared: {name: id-apps-user-shared}
   mikit:apps:
     web:
       kind: webapp
       name: app-apps-user-web-7342
       systemIdentity: true
       userAssigned: [shared]
-      keyVaultReferences: {{WEB_DB: web-db}}
+      keyVaultReferences: {WEB_DB: web-db}
     func:
       kind: functionapp
       name: func-apps-user-7342
       userAssigned: [shared]
-      keyVaultReferences: {{ORDERS_DB: orders-db}}
+      keyVaultReferences: {ORDERS_DB: orders-db}
       keyVaultReferenceIdentity: shared
     jobs:
       kind: containerapp
       name: ca-apps-user-jobs
       systemIdentity: true
       userAssigned: [shared]
-      keyVaultReferences: {{REPORTS_TOKEN: reports-token}}
+      keyVaultReferences: {REPORTS_TOKEN: reports-token}
   mikit:grants:
-    - {{principal: "identity:shared", role: Key Vault Secrets User, target: "secret:orders-db"}}
-    - {{principal: "app:web", role: Key Vault Secrets User, target: "secret:web-db"}}
-    - {{principal: "app:jobs", role: Key Vault Secrets User, target: "secret:reports-token"}}
+    - {principal: "identity:shared", role: Key Vault Secrets User, target: "secret:orders-db"}
+    - {principal: "app:web", role: Key Vault Secrets User, target: "secret:web-db"}
+    - {principal: "app:jobs", role: Key Vault Secrets User, target: "secret:reports-token"}
 """
 
 

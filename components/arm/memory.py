@@ -204,6 +204,12 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
                 self._soft_delete_vault(doc)
             return self.resources.pop(arm_id.lower(), None)
 
+    def forget(self, arm_id: str) -> JSON | None:
+        """Drop the document of a resource deleted elsewhere (the sandbox's ARM front, which
+        has applied ARM's rules already); None when it held none."""
+        with self._mutex:
+            return self.resources.pop(arm_id.rstrip("/").lower(), None)
+
     def _soft_delete_vault(self, doc: JSON) -> None:
         """Key Vault soft delete is always on: the name stays held for the retention days."""
         props = doc["properties"]

@@ -101,12 +101,12 @@ def deploy_stack(sb: Sandbox, stack_file: str) -> dict[str, Any]:
     """Deploy ``stack_file`` into ``sb``; what each of its hosts needs (see the module doc)."""
 
     from verify.sandbox.appservice.environment import app_environments  # noqa: PLC0415
-    from verify.targets.sandbox import SandboxBackend, deploy  # noqa: PLC0415 (loads Pulumi)
+    from verify.targets.sandbox import deploy  # noqa: PLC0415 (loads Pulumi)
 
     path = Path(stack_file)
     stack = path.stem.split(".", 1)[-1] if path.stem.startswith("Pulumi.") else path.stem
-    backend = SandboxBackend(sb)
-    outputs = deploy(sb, stack_config=path, stack=stack, backend=backend)
+    backend = sb.arm  # the sandbox's one ARM model, which the deploy writes into
+    outputs = deploy(sb, stack_config=path, stack=stack)
     token_dir = Path(sb.ca_cert_path).parent / "workload-tokens"
     hosts: dict[str, Any] = {
         "vms": {

@@ -35,6 +35,7 @@ from verify.sandbox.appservice.service import TOKEN_PATH as APP_TOKEN_PATH
 from verify.sandbox.appservice.service import AppServiceIdentity
 from verify.sandbox.arm import cli as arm_cli
 from verify.sandbox.arm import errors as arm_errors
+from verify.sandbox.arm.model import SandboxArm
 from verify.sandbox.arm.service import ArmService
 from verify.sandbox.auth import Authenticator
 from verify.sandbox.blob import errors as blob_errors
@@ -176,6 +177,7 @@ class Sandbox:
             self.rbac,
             self._vault_uri_or_default,
             cloud=self.cloud_metadata,
+            model=lambda: self.arm,
         )
         self.graph_directory_read = self.config.graph_directory_read
         self._graph = GraphService(
@@ -202,6 +204,8 @@ class Sandbox:
             self.operator.object_id,
             created_on=0.0,
         )
+        #: The sandbox's one ARM model: deploys write into it, the ARM front serves it.
+        self.arm = SandboxArm(self)
         self._lock = threading.RLock()
         self._loop: EventLoopThread | None = None
         self._tls: Tls | None = None

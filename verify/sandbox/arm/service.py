@@ -35,6 +35,7 @@ from components import armid
 from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
+from components.arm.memory import InMemoryArm
 from components.errors import ConfigError
 from components.identity_type import NONE, parse_identity_type
 from verify.sandbox.api_versions import arm_resource_type, check_arm
@@ -92,8 +93,12 @@ class ArmService(AuthorizationRoutes):
         vault_uri: Callable[[str], str] = lambda name: f"https://{name}.vault.azure.net/",
         *,
         cloud: Callable[[], dict[str, Any]] | None = None,
+        model: Callable[[], InMemoryArm] | None = None,
     ) -> None:
-        self._cloud = cloud  # the /metadata/endpoints document (arm_cli.cloud_metadata)
+        self._cloud = cloud
+        #: The sandbox's one ARM model (``Sandbox.arm``), read when a request comes in: it
+        #: is made after this front, from the same state.
+        self._model = model  # the /metadata/endpoints document (arm_cli.cloud_metadata)
         self._state = state
         self._vault_uri = vault_uri
         self._rbac = rbac
@@ -291,6 +296,8 @@ class ArmService(AuthorizationRoutes):
             answer = self._route(request, claims, path)
             if request.method == "DELETE" and answer.status_code < 300:
                 self._state.forget_resource(path)  # no longer a scope a write can target
+                if self._model is not None:
+                    self._model().forget(path)  # nor a document the model answers with
             return answer
         except ArmHttpError as answer:
             return answer.response

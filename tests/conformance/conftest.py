@@ -14,6 +14,13 @@ import pytest
 from conformance_replay import Bindings
 
 from components.arm import app_shapes
+from components.arm.tokens import (
+    PULUMI_APP_SERVICE_PLAN,
+    PULUMI_BLOB_CONTAINER,
+    PULUMI_MANAGED_CLUSTER,
+    PULUMI_MANAGED_ENVIRONMENT,
+    PULUMI_STORAGE_ACCOUNT,
+)
 from verify.sandbox import Sandbox, SandboxConfig
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"  # built-in Reader's role definition GUID
@@ -70,6 +77,7 @@ def make_bindings(sb: Sandbox) -> Bindings:
         system_assigned=True,
         user_assigned=[identity.id],
     )
+    hosts = _model_hosts(sb, rg.name, suffix)
     return Bindings(
         sb=sb,
         values={
@@ -95,10 +103,57 @@ def make_bindings(sb: Sandbox) -> Bindings:
             "site": site,
             "container_app": container_app,
             "scale_set": scale_set.name,
+            "instance": sb.state.instances(scale_set.id)[0].id.rsplit("/", 1)[-1],
+            **hosts,
         },
         vault=vault.name,
         keyvault_principal=officer,
     )
+
+
+def _model_hosts(sb: Sandbox, rg: str, suffix: str) -> dict[str, str]:
+    """A plan, a managed environment, a cluster, a storage account and a container, written
+    into the sandbox's ARM model as a deploy writes them (the model's own handlers)."""
+    base = f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}/providers"
+    arm = sb.arm
+    arm.create_or_update(
+        PULUMI_APP_SERVICE_PLAN,
+        f"{base}/Microsoft.Web/serverfarms/plan-{suffix}",
+        {"kind": "linux", "reserved": True, "sku": {"name": "B1", "tier": "Basic"}},
+    )
+    arm.create_or_update(
+        PULUMI_MANAGED_ENVIRONMENT, f"{base}/Microsoft.App/managedEnvironments/cae-{suffix}", {}
+    )
+    arm.create_or_update(
+        PULUMI_MANAGED_CLUSTER,
+        f"{base}/Microsoft.ContainerService/managedClusters/aks-{suffix}",
+        {
+            "dnsPrefix": f"aks-{suffix}",
+            "identity": {"type": "SystemAssigned"},
+            "agentPoolProfiles": [{"name": "system", "count": 1, "vmSize": "Standard_B2s"}],
+            "oidcIssuerProfile": {"enabled": True},
+            "securityProfile": {"workloadIdentity": {"enabled": True}},
+        },
+    )
+    account = f"st{suffix}"
+    arm.create_or_update(
+        PULUMI_STORAGE_ACCOUNT,
+        f"{base}/Microsoft.Storage/storageAccounts/{account}",
+        {"accountName": account, "resourceGroupName": rg, "sku": {"name": "Standard_LRS"}},
+    )
+    arm.create_or_update(
+        PULUMI_BLOB_CONTAINER,
+        f"{base}/Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers/data",
+        {"accountName": account, "containerName": "data", "resourceGroupName": rg},
+    )
+    return {
+        "plan": f"plan-{suffix}",
+        "environment": f"cae-{suffix}",
+        "cluster": f"aks-{suffix}",
+        "account": account,
+        "container": "data",
+        "blob_service": "default",  # an account's one blob service is always named default
+    }
 
 
 def _apps(sb: Sandbox, group_id: str, vault: str, identity_id: str, suffix: str) -> tuple[str, str]:

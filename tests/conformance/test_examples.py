@@ -155,6 +155,8 @@ PARENTS = {
     "userAssignedIdentities": "identity",
     "sites": "site",
     "virtualMachineScaleSets": "scale_set",
+    "storageAccounts": "account",
+    "blobServices": "blob_service",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 import requests
@@ -24,16 +24,20 @@ from components import armid
 from components.arm.errors import ArmError
 from components.arm.memory import InMemoryArm
 from components.arm.tokens import (
+    PULUMI_APP_SERVICE_PLAN,
+    PULUMI_BLOB_CONTAINER,
     PULUMI_FEDERATED_CREDENTIAL,
     PULUMI_KEY_VAULT,
+    PULUMI_MANAGED_CLUSTER,
+    PULUMI_MANAGED_ENVIRONMENT,
     PULUMI_MANAGEMENT_LOCK,
     PULUMI_RESOURCE_GROUP,
     PULUMI_ROLE_ASSIGNMENT,
+    PULUMI_STORAGE_ACCOUNT,
     PULUMI_USER_ASSIGNED_IDENTITY,
     PULUMI_VIRTUAL_NETWORK,
 )
 from verify.sandbox import Sandbox
-from verify.targets.sandbox import SandboxBackend
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 ISSUER = "https://token.actions.githubusercontent.com"
@@ -169,7 +173,7 @@ class SandboxOverHttp:
     def lock(self, scope: str) -> None:
         lock_id = f"{scope}/providers/Microsoft.Authorization/locks/keep"
         inputs = {"scope": scope, "lockName": "keep", "level": "CanNotDelete"}
-        SandboxBackend(self.sb).create_or_update(PULUMI_MANAGEMENT_LOCK, lock_id, inputs)
+        self.sb.arm.create_or_update(PULUMI_MANAGEMENT_LOCK, lock_id, inputs)
 
     def delete_identity(self, identity_id: str) -> Refusal | None:
         rg, name = _rg_and_name(identity_id)
@@ -291,7 +295,7 @@ def test_a_deployed_resource_the_state_does_not_model_is_a_scope_until_deleted(
     sb.state.create_resource_group(rg)
     group = f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
     vnet = f"{group}/providers/Microsoft.Network/virtualNetworks/vnet"
-    SandboxBackend(sb).create_or_update(
+    sb.arm.create_or_update(
         PULUMI_VIRTUAL_NETWORK,
         vnet,
         {"resourceGroupName": rg, "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}},
@@ -301,3 +305,62 @@ def test_a_deployed_resource_the_state_does_not_model_is_a_scope_until_deleted(
     sb.state.forget_resource(vnet)
     refusal = http.assign(vnet, str(uuid.uuid4()))
     assert refusal is not None and (refusal.status, refusal.code) == (404, "ResourceNotFound")
+
+
+def _arm(
+    sb: Sandbox, method: str, path: str, api_version: str, body: Any = None
+) -> requests.Response:
+    token = sb.credential().get_token("https://management.azure.com/.default").token
+    return requests.request(
+        method,
+        f"{sb.arm_url}{path}",
+        params={"api-version": api_version},
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        verify=sb.ca_cert_path,
+        timeout=10,
+    )
+
+
+def test_the_front_serves_what_a_deploy_wrote_into_the_model(sb: Sandbox) -> None:
+    """One store: a plan, an environment, a cluster, a storage account and a container that
+    a deploy writes into ``sb.arm`` are the documents the ARM front answers with (before,
+    they lived in a backend discarded after each deploy, and the front answered 400)."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    base = f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}/providers"
+    account = f"st{uuid.uuid4().hex[:10]}"
+    written: dict[str, tuple[str, dict[str, Any]]] = {
+        f"{base}/Microsoft.Web/serverfarms/plan": (PULUMI_APP_SERVICE_PLAN, {"kind": "linux"}),
+        f"{base}/Microsoft.App/managedEnvironments/cae": (PULUMI_MANAGED_ENVIRONMENT, {}),
+        f"{base}/Microsoft.ContainerService/managedClusters/aks": (
+            PULUMI_MANAGED_CLUSTER,
+            {"oidcIssuerProfile": {"enabled": True}, "agentPoolProfiles": [{"count": 1}]},
+        ),
+        f"{base}/Microsoft.Storage/storageAccounts/{account}": (
+            PULUMI_STORAGE_ACCOUNT,
+            {"accountName": account},
+        ),
+        f"{base}/Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers/c": (
+            PULUMI_BLOB_CONTAINER,
+            {"accountName": account, "containerName": "c"},
+        ),
+    }
+    versions = {
+        "Microsoft.Web": "2024-11-01",
+        "Microsoft.App": "2025-07-01",
+        "Microsoft.ContainerService": "2025-09-01",
+        "Microsoft.Storage": "2025-01-01",
+    }
+    for arm_id, (token, inputs) in written.items():
+        doc = sb.arm.create_or_update(token, arm_id, {"resourceGroupName": rg, **inputs})
+        version = versions[arm_id.split("/providers/", 1)[1].split("/", 1)[0]]
+        answer = _arm(sb, "GET", arm_id, version)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == sb.arm.get(arm_id) == doc
+    # the behaviour made alongside the document is the same resource
+    assert sb.state.storage_account(account) is not None
+    assert sb.state.cluster(f"{base}/Microsoft.ContainerService/managedClusters/aks") is not None
+    missing = _arm(sb, "GET", f"{base}/Microsoft.Web/serverfarms/nope", "2024-11-01")
+    assert missing.status_code == 404, missing.text
+    assert missing.json()["error"]["code"] == "ResourceNotFound"

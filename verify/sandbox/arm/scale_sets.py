@@ -9,8 +9,9 @@ azure-mgmt-compute, served from the shared state (:mod:`verify.sandbox.state.fle
   kinds; in ``userAssignedIdentities`` a null value detaches, an object attaches);
 - ``DELETE``: the set, its instances and its system principal (its role assignments stay,
   orphaned); a set that is not there is 204, as ARM answers;
-- ``GET .../virtualMachineScaleSets/{name}/virtualMachines``: the instances
-  (VirtualMachineScaleSetVMs_List), what Run Command and the scenarios list.
+- ``GET .../virtualMachineScaleSets/{name}/virtualMachines[/{instanceId}]``: the instances
+  (VirtualMachineScaleSetVMs_List) or one (VirtualMachineScaleSetVMs_Get), what Run
+  Command and the scenarios read.
 
 Long-running operations complete synchronously (200 with ``provisioningState: Succeeded``,
 204 for a delete), which the clients' pollers accept as done.
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 SCALE_SET_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/providers/"
     r"microsoft\.compute/virtualmachinescalesets/(?P<name>[^/]+)"
-    r"(?P<vms>/virtualmachines)?$",
+    r"(?P<vms>/virtualmachines(?:/(?P<instance>[^/]+))?)?$",
     re.IGNORECASE,
 )
 ARM_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
@@ -70,7 +71,11 @@ def route(
             raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
         service._authorize(claims, f"{ARM_TYPE}/virtualMachines/read", set_id)
         scale_set = _require(state, set_id, name, group.name)
-        return JSONResponse({"value": instances_json(state, scale_set)})
+        listed = instances_json(state, scale_set)
+        wanted = m.group("instance")
+        if wanted is None:
+            return JSONResponse({"value": listed})
+        return _instance(request, listed, name, wanted, group.name)
     action = {"GET": "read", "PATCH": "write", "DELETE": "delete"}.get(request.method)
     if action is None:
         raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
@@ -84,6 +89,35 @@ def route(
     if request.method == "PATCH":
         scale_set = _patch(service, claims, state, scale_set, json_body(request))
     return JSONResponse(scale_set_json(state, scale_set))
+
+
+def _instance(
+    request: Request, listed: list[dict[str, Any]], name: str, wanted: str, rg: str
+) -> Response:
+    """VirtualMachineScaleSetVMs_Get: one instance; ``$expand`` takes the spec's
+    InstanceViewTypes (userData and resiliencyPolicy add nothing to an instance made
+    without either)."""
+    expand = request.query_params.get("$expand")
+    if expand is not None and expand.lower() not in (
+        "instanceview",
+        "userdata",
+        "resiliencypolicy",
+    ):
+        raise ArmHttpError.of(
+            400,
+            "InvalidParameter",
+            f"The value '{expand}' of parameter '$expand' is not valid; use instanceView, "
+            "userData or resiliencyPolicy.",
+        )
+    found = next((vm for vm in listed if vm["instanceId"] == wanted), None)
+    if found is None:
+        raise ArmHttpError.of(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{ARM_TYPE}/{name}/virtualMachines/{wanted}' under resource group "
+            f"'{rg}' was not found.",
+        )
+    return JSONResponse(found)
 
 
 def _require(state: SandboxState, set_id: str, name: str, rg: str) -> ScaleSet:

@@ -41,6 +41,7 @@ from components.identity_type import NONE, parse_identity_type
 from verify.sandbox.api_versions import arm_resource_type, check_arm
 from verify.sandbox.arm import apps as arm_apps
 from verify.sandbox.arm import cli as arm_cli
+from verify.sandbox.arm import documents as arm_documents
 from verify.sandbox.arm import request_rules as arm_requests
 from verify.sandbox.arm import scale_sets as arm_scale_sets
 from verify.sandbox.arm.authorization import AUTHZ, LOCKS, AuthorizationRoutes, json_body
@@ -436,6 +437,8 @@ class ArmService(AuthorizationRoutes):
         answer = arm_apps.route(self, request, claims, path)
         if answer is None:
             answer = arm_scale_sets.route(self, request, claims, path)
+        if answer is None:
+            answer = arm_documents.route(self, request, claims, path)
         if answer is not None:
             return answer
         return self._resource(request, claims, path)

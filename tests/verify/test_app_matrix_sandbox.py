@@ -221,7 +221,10 @@ def test_check_reads_each_reference_status_and_a_removed_grant_fails_both_ways(
     ]
     st.delete_role_assignment(grant.id)
     try:
-        run = check_report(deployed, "sandbox")
+        # The grant stays removed for the whole check, so any propagation wait ends in the
+        # same failure: a short one still retries the 403 (the app path's give-up) without
+        # sitting out the sandbox's 15 s default.
+        run = check_report(deployed, "sandbox", propagation_wait=1.0)
     finally:
         st.create_role_assignment(grant.scope, "Key Vault Secrets User", web or "")
     assert run.check is not None and not run.check.passed
@@ -231,6 +234,8 @@ def test_check_reads_each_reference_status_and_a_removed_grant_fails_both_ways(
     ]
     failed = [(c.host, c.identity, c.target) for c in run.check.cells if not c.passed]
     assert failed == [("app:web", "system", "app-db-password")]
+    (denied,) = [c for c in run.check.cells if not c.passed]
+    assert denied.attempts >= 2 and denied.waited_ms > 0  # the 403 was retried, then given up
 
 
 def test_a_target_that_cannot_read_reference_statuses_says_so(deployed: SandboxTarget) -> None:

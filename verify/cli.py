@@ -147,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         "with what to add to the stack, and the run passes if everything that ran passed)",
     )
     life.add_argument(
+        "--keep-locks",
+        action="store_true",
+        help="never lift a management lock: a scenario a lock refuses (deleting an identity "
+        "with a CanNotDelete lock, any write under a ReadOnly lock) is reported SKIPPED naming "
+        "the lock (default: the lock is lifted for that scenario and always put back, with "
+        "Microsoft.Authorization/locks/delete and /write)",
+    )
+    life.add_argument(
         "--cleanup",
         action="store_true",
         help="remove the orphaned role assignments of principals this run removed, by the "
@@ -410,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     propagation_wait=args.propagation_wait,
                     allow_unverified_values=args.allow_unverified_values,
                     require_all=args.require_all_scenarios,
+                    keep_locks=args.keep_locks,
                 )
             run.stack_file = str(selection.path) if selection.path else None
             run.timings = {

@@ -120,11 +120,14 @@ def lifecycle_report(
     propagation_wait: float | None = None,
     allow_unverified_values: bool = False,
     require_all: bool = False,
+    keep_locks: bool = False,
 ) -> RunReport:
     """Baseline check, then the scenarios, on one deployment.
 
     ``require_all``: a scenario the topology cannot run fails the run (default: it is
     reported SKIPPED and the run passes when everything that ran passed).
+    ``keep_locks``: never lift a management lock; a scenario a lock refuses is SKIPPED
+    (default: lifted for the scenario and put back, verify.lifecycle.locks).
     """
     run = RunReport(
         "lifecycle",
@@ -149,6 +152,7 @@ def lifecycle_report(
             cleanup=cleanup,
             progress=progress,
             allow_unverified_values=allow_unverified_values,
+            keep_locks=keep_locks,
         )
         if propagation_wait is not None:
             lc.propagation_wait = propagation_wait

@@ -13,6 +13,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from verify.check import expectations_from
 from verify.evidence.cells import CheckResult, Expectation
@@ -21,6 +22,9 @@ from verify.model import AccessCell, Grant, Identity, StackOutputs, derive_matri
 from verify.results import Step
 from verify.targets.base import Target
 from verify.targets.probing import requests_for
+
+if TYPE_CHECKING:
+    from verify.lifecycle.locks import LiftedLock
 
 Progress = Callable[[str], None]
 
@@ -46,12 +50,17 @@ class Lifecycle:
     #: Accept reads whose value cannot be compared (fingerprints hidden); each such
     #: cell then says "value not compared" (verify.evidence.judge).
     allow_unverified_values: bool = False
+    #: Never lift a management lock: a scenario a lock refuses is SKIPPED naming it
+    #: (``--keep-locks``; verify.lifecycle.locks).
+    keep_locks: bool = False
     current: StackOutputs = field(init=False)
     used: set[str] = field(default_factory=set)
     #: (key, identity, VMs that used it, its grants) once delete-shared-identity ran, so
     #: recreate-identity recreates that one instead of deleting another.
     deleted_identity: tuple[str, Identity, list[str], list[Grant]] | None = None
     active_steps: list[Step] | None = None
+    #: Locks this run lifted and has not put back yet (verify.lifecycle.locks).
+    lifted_locks: list[LiftedLock] = field(default_factory=list)
     #: Lower-cased principal ID -> the step that removed it, recorded only when that step
     #: succeeded: the only principals orphan cleanup may consider (verify.orphans rule 1).
     removed_by: dict[str, str] = field(default_factory=dict)
@@ -253,16 +262,18 @@ class Lifecycle:
             raise ScenarioSkippedError(
                 "no user-assigned identity with a grant is attached to a standing VM"
             )
+        # An unlocked identity first: nothing to lift. A locked one is lifted for the
+        # scenario and put back (verify.lifecycle.locks), unless --keep-locks.
         unlocked = {i: vms for i, vms in users.items() if not self.current.identities[i].locked}
-        if not unlocked:
+        if not unlocked and self.keep_locks:
             ident = max(users.items(), key=lambda item: (len(item[1]), item[0]))[0]
             raise ScenarioSkippedError(
                 f"identity {ident} has a CanNotDelete lock (mikit:identities.{ident}.lock), so "
                 "Azure refuses to delete it (409 ScopeLocked); lifting the lock for the "
-                "scenario would need Microsoft.Authorization/locks/delete and "
-                "Microsoft.Authorization/locks/write, which the lifecycle does not use"
+                "scenario needs Microsoft.Authorization/locks/delete and "
+                "Microsoft.Authorization/locks/write, and --keep-locks forbids lifting it"
             )
-        return max(unlocked.items(), key=lambda item: (len(item[1]), item[0]))
+        return max((unlocked or users).items(), key=lambda item: (len(item[1]), item[0]))
 
     # -- state updates ------------------------------------------------------------------
 

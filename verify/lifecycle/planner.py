@@ -12,6 +12,9 @@ why it cannot run and what to add to the stack so it can.
 A scenario that cannot run is SKIPPED, not failed: a topology is not wrong for lacking a
 shared identity. ``--require-all-scenarios`` makes a skip fail the run (the dev topology
 runs all five, and CI keeps it that way).
+
+Each plan also says what the scenario will delete or write (``touches``, ARM IDs): the
+management locks over those are lifted for it and put back (:mod:`verify.lifecycle.locks`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any, cast
 
 from verify.lifecycle import apps
 from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
-from verify.model import StackOutputs
+from verify.lifecycle.locks import DELETE, WRITE, Touch
+from verify.model import Grant, StackOutputs
 from verify.targets.base import Target
 
 
@@ -35,10 +39,17 @@ class PlannedScenario:
     skip_reason: str | None = None
     #: What to add to the stack so the scenario can run (only when skipped).
     fix: str | None = None
+    #: (ARM ID, ``delete`` | ``write``) the scenario will do: the locks that refuse one
+    #: are lifted for it (verify.lifecycle.locks).
+    touches: tuple[Touch, ...] = ()
 
     @property
     def runnable(self) -> bool:
         return self.skip_reason is None
+
+
+#: A replay's answer: the subjects, and what the scenario deletes or writes.
+_Planned = tuple[str, tuple[Touch, ...]]
 
 
 class _OutputsOnly:
@@ -119,7 +130,8 @@ def _fix_in_use(lc: Lifecycle, outputs: StackOutputs) -> str:
     ]
     if locked:
         return (
-            f"run the lifecycle on a copy of the stack without the lock (mikit:identities."
+            f"run without --keep-locks (the lock is lifted for the scenario and put back), "
+            f"or run the lifecycle on a copy of the stack without the lock (mikit:identities."
             f"{locked[0]}.lock: false), or attach and grant another, unlocked identity; a "
             "lock lifted by hand (az lock delete) must be restored after the run"
         )
@@ -159,24 +171,43 @@ def _delete_one_sharing_vm(lc: Lifecycle) -> str:
     return f"identity {ident}: VM {victim} deleted, {others} keep reading"
 
 
-def _delete_shared_identity(lc: Lifecycle) -> str:
+_LIFTED = "; its CanNotDelete lock is lifted for the scenario and put back"
+
+
+def _delete_shared_identity(lc: Lifecycle) -> _Planned:
     ident, vms = lc.pick_identity_in_use()
     uai = lc.current.identities[ident]
     lc.deleted_identity = (ident, uai, vms, lc.granted(uai.principal_id))
     lc.forget_identity(ident)
-    return f"identity {ident} (used by {', '.join(vms)})"
+    lifted = _LIFTED if uai.locked else ""
+    return f"identity {ident} (used by {', '.join(vms)}{lifted})", ((uai.id, DELETE),)
 
 
-def _recreate_identity(lc: Lifecycle) -> str:
+def _regrant_touches(
+    lc: Lifecycle, identity_id: str, vms: list[str], grants: list[Grant]
+) -> tuple[Touch, ...]:
+    """recreate-identity writes the identity, each VM's identity list and each grant."""
+    return (
+        (identity_id, WRITE),
+        *((lc.current.vms[v].id, WRITE) for v in vms),
+        *((g.scope, WRITE) for g in grants),
+    )
+
+
+def _recreate_identity(lc: Lifecycle) -> _Planned:
     if lc.deleted_identity is not None:
-        ident, _, vms, _ = lc.deleted_identity
+        ident, uai, vms, grants = lc.deleted_identity
         standing = [v for v in vms if v in lc.current.vms]
         if not standing:
             raise ScenarioSkippedError(f"no VM that used identity {ident} is left to attach it to")
-        return f"identity {ident}, attached again to {', '.join(standing)}"
+        touches = _regrant_touches(lc, uai.id, standing, grants)
+        return f"identity {ident}, attached again to {', '.join(standing)}", touches
     ident, vms = lc.pick_identity_in_use()
+    uai = lc.current.identities[ident]
+    touches = ((uai.id, DELETE), *_regrant_touches(lc, uai.id, vms, lc.granted(uai.principal_id)))
     lc.forget_identity(ident)
-    return f"identity {ident} (deleted here, then recreated for {', '.join(vms)})"
+    lifted = _LIFTED if uai.locked else ""
+    return f"identity {ident} (deleted here, then recreated for {', '.join(vms)}{lifted})", touches
 
 
 def _remove_workload_federation(lc: Lifecycle) -> str:
@@ -269,7 +300,7 @@ def _fix_scale_set(lc: Lifecycle, outputs: StackOutputs) -> str:
     )
 
 
-_Replay = Callable[[Lifecycle], str]
+_Replay = Callable[[Lifecycle], "str | _Planned"]
 _Fix = Callable[[Lifecycle, StackOutputs], str]
 _STEPS: Mapping[str, tuple[_Replay, _Fix]] = {
     "remove-workload-federation": (_remove_workload_federation, _fix_workload),
@@ -289,17 +320,60 @@ _STEPS: Mapping[str, tuple[_Replay, _Fix]] = {
 }
 
 
-def plan(outputs: StackOutputs, names: Sequence[str]) -> list[PlannedScenario]:
-    """Replay ``names`` (canonical order) on a copy of ``outputs``; nothing is touched."""
-    shadow = Lifecycle(cast(Target, _OutputsOnly(outputs)))
+def plan(
+    outputs: StackOutputs,
+    names: Sequence[str],
+    *,
+    keep_locks: bool = False,
+    seed: Lifecycle | None = None,
+) -> list[PlannedScenario]:
+    """Replay ``names`` (canonical order) on a copy of ``outputs``; nothing is touched.
+    ``keep_locks``: a locked identity is never chosen for deletion (``--keep-locks``).
+    ``seed``: a running lifecycle whose choices so far (subjects used, the identity
+    deleted) the replay starts from, to plan the rest of a run again."""
+    shadow = Lifecycle(cast(Target, _OutputsOnly(outputs)), keep_locks=keep_locks)
+    if seed is not None:
+        shadow.used = set(seed.used)
+        shadow.deleted_identity = seed.deleted_identity
     planned: list[PlannedScenario] = []
     for name in names:
         replay, fix = _STEPS[name]
         try:
-            planned.append(PlannedScenario(name, subjects=replay(shadow)))
+            answer = replay(shadow)
         except ScenarioSkippedError as exc:
             planned.append(PlannedScenario(name, skip_reason=str(exc), fix=fix(shadow, outputs)))
-    return planned
+            continue
+        subjects, touches = (answer, ()) if isinstance(answer, str) else answer
+        planned.append(PlannedScenario(name, subjects=subjects, touches=touches))
+    return _lock_needs_recreate(planned, shadow)
+
+
+def _lock_needs_recreate(
+    planned: list[PlannedScenario], shadow: Lifecycle
+) -> list[PlannedScenario]:
+    """An identity's own lock cannot outlive the identity: deleting a locked identity is
+    planned only when recreate-identity runs after it (the lock is put back once the
+    identity exists again), so a run never ends with the lock gone for good."""
+    by_name = {p.name: p for p in planned}
+    deleting = by_name.get("delete-shared-identity")
+    memo = shadow.deleted_identity
+    if deleting is None or not deleting.runnable or memo is None or not memo[1].locked:
+        return planned
+    recreate = by_name.get("recreate-identity")
+    if recreate is not None and recreate.runnable:
+        return planned
+    ident = memo[0]
+    skipped = PlannedScenario(
+        deleting.name,
+        skip_reason=(
+            f"identity {ident} has a CanNotDelete lock (mikit:identities.{ident}.lock) that "
+            "exists only with the identity: lifted for the delete, it could be put back only "
+            "by recreate-identity, which this run does not run"
+        ),
+        fix="run delete-shared-identity together with recreate-identity (--scenario "
+        "delete-shared-identity --scenario recreate-identity), or recreate-identity alone",
+    )
+    return [skipped if p is deleting else p for p in planned]
 
 
 def describe(planned: Sequence[PlannedScenario]) -> list[str]:

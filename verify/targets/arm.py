@@ -11,7 +11,7 @@ target. Whether a principal is gone is asked of the directory (Microsoft Graph, 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
@@ -26,8 +26,11 @@ from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
 
 from components.identity_type import identity_type, parse_identity_type
 from verify.model import StackOutputs
-from verify.targets.base import Assignment, FederationInfo, IdentityInfo
+from verify.targets.base import Assignment, FederationInfo, IdentityInfo, LockInfo
 from verify.targets.directory import DirectoryClient
+
+if TYPE_CHECKING:
+    from verify.targets.locks import ArmLocks
 
 #: Long-running operations poll this often; ARM's own Retry-After wins when it sends one.
 POLL_INTERVAL = 1.0
@@ -92,6 +95,11 @@ class ArmOperations:
 
     def outputs(self) -> StackOutputs:
         """The deployed stack's outputs; each target says where they come from."""
+        raise NotImplementedError
+
+    def lock_api(self) -> ArmLocks:
+        """The management-lock calls (ARM REST, :mod:`verify.targets.locks`) at this
+        target's ARM endpoint; each target says which endpoint and credential."""
         raise NotImplementedError
 
     # -- helpers ---------------------------------------------------------------
@@ -316,6 +324,18 @@ class ArmOperations:
                 audiences=list(credential.audiences),
             ),
         )
+
+    # -- management locks -------------------------------------------------------------
+
+    def management_locks(self, scope: str) -> list[LockInfo]:
+        """Every lock at ``scope`` or above it (group, subscription)."""
+        return self.lock_api().over(scope)
+
+    def delete_lock(self, lock: LockInfo) -> None:
+        self.lock_api().delete(lock)
+
+    def create_lock(self, lock: LockInfo) -> LockInfo:
+        return self.lock_api().put(lock)
 
     # -- role assignments -----------------------------------------------------------
 

@@ -36,6 +36,7 @@ from verify.model import ProbeResult, StackOutputs, load_outputs
 from verify.targets.arm import ArmOperations
 from verify.targets.azure_hosts import HostContext, app_changes, path_for
 from verify.targets.azure_hosts.base import PROBE_WATCHDOG_GRACE_SECONDS
+from verify.targets.azure_hosts.rest import BearerClient
 from verify.targets.azure_hosts.run_command import (
     DEFAULT_PROBE_PYTHONS,
     HEREDOC_MARK,
@@ -49,6 +50,7 @@ from verify.targets.azure_hosts.run_command import run_command_timeout as _run_c
 from verify.targets.base import ProbeOutcome, ProbeRequest
 from verify.targets.cloud_init import DEFAULT_CLOUD_INIT_WAIT_SECONDS
 from verify.targets.directory import GRAPH_URL, DirectoryClient
+from verify.targets.locks import ArmLocks
 from verify.targets.probing import fan_out
 
 
@@ -179,6 +181,17 @@ class AzureTarget(ArmOperations):
     def key_vault_reference_statuses(self, app: str) -> dict[str, str]:
         """The app's Key Vault reference statuses: setting -> status."""
         return app_changes.key_vault_reference_statuses(self.host_context(), app)
+
+    # -- management locks -------------------------------------------------------------
+
+    def lock_api(self) -> ArmLocks:
+        """ARM REST with the operator's token (the session the app paths use)."""
+        context = self.host_context()
+        return ArmLocks(BearerClient(context.credential or self._operator(), context.http))
+
+    def _operator(self) -> Any:
+        self.credential = self.credential or operator_credential()
+        return self.credential
 
     # -- probing ---------------------------------------------------------------------
 

@@ -83,6 +83,26 @@ class FederationInfo:
     audiences: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class LockInfo:
+    """A management lock as ARM lists it: at ``scope`` (any ARM scope), ``level``
+    ``CanNotDelete`` (refuses deletes at and below the scope) or ``ReadOnly`` (refuses
+    every write there), with its ``notes`` and owner application IDs."""
+
+    scope: str
+    name: str
+    level: str
+    notes: str | None = None
+    owners: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.scope.rstrip('/')}/providers/Microsoft.Authorization/locks/{self.name}"
+
+    def describe(self) -> str:
+        return f"lock {self.name} ({self.level}) at {self.scope}"
+
+
 @runtime_checkable
 class Target(Protocol):
     """A deployment the verifier can observe and change."""
@@ -186,6 +206,21 @@ class Target(Protocol):
         ...
 
     def delete_assignment(self, assignment_id: str) -> None: ...
+
+    def management_locks(self, scope: str) -> list[LockInfo]:
+        """Every management lock at ``scope`` or above it (its group, its subscription):
+        the locks ARM checks a delete or write at ``scope`` against."""
+        ...
+
+    def delete_lock(self, lock: LockInfo) -> None:
+        """Delete the lock (lift it); a 403 raises ``MissingPermissionError`` naming
+        ``Microsoft.Authorization/locks/delete``."""
+        ...
+
+    def create_lock(self, lock: LockInfo) -> LockInfo:
+        """Create the lock with its name, level, notes and owners (restore it, or re-write
+        it unchanged); a 403 names ``Microsoft.Authorization/locks/write``."""
+        ...
 
     def live_principals(self) -> dict[str, str]:
         """Lower-cased principal ID -> holder, for every identity that exists now."""

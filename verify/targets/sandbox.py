@@ -209,6 +209,18 @@ class SandboxTarget(ArmOperations):
         )
         return response.status_code, response.json() if response.content else None
 
+    def lock_api(self) -> Any:
+        """Management locks through the sandbox's ARM front, as the operator (the same
+        REST calls the Azure target sends: verify/targets/locks.py)."""
+        import requests  # noqa: PLC0415 -- only a lifecycle that meets a lock needs it
+
+        from verify.targets.azure_hosts.rest import BearerClient  # noqa: PLC0415
+        from verify.targets.locks import ArmLocks  # noqa: PLC0415
+
+        sb = self.sandbox
+        client = BearerClient(sb.credential(), requests.Session())
+        return ArmLocks(client, sb.arm_url, verify=sb.ca_cert_path)
+
     def app_exists(self, app: str) -> bool:
         status, _ = self._arm_get(self._app_id(app), APP_API_VERSION)
         return status == 200

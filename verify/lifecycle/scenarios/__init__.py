@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from verify.interrupt import Interrupted
 from verify.lifecycle.context import Lifecycle, ScenarioSkippedError
-from verify.lifecycle.planner import describe, plan
+from verify.lifecycle.locks import WRITE, LockLiftRefusedError, lift_locks, restore_locks
+from verify.lifecycle.planner import PlannedScenario, describe, plan
 from verify.lifecycle.scenarios.delete_app import delete_app
 from verify.lifecycle.scenarios.delete_one_sharing_vm import delete_one_sharing_vm
 from verify.lifecycle.scenarios.delete_scale_set import delete_scale_set
@@ -120,42 +121,91 @@ def run_scenarios(
 
     Planned first (:mod:`verify.lifecycle.planner`): a scenario the topology cannot run
     is reported SKIPPED with the reason and what to add to the stack, and not run.
+
+    A management lock that would refuse a scenario is lifted for it and put back after it
+    (``finally``, interrupts included), or the scenario is SKIPPED saying why it cannot be
+    lifted (:mod:`verify.lifecycle.locks`).
     """
     chosen = [s for s in SCENARIOS if names is None or s.name in names]
-    planned = {p.name: p for p in plan(lc.current, [s.name for s in chosen])}
+    planned = {
+        p.name: p for p in plan(lc.current, [s.name for s in chosen], keep_locks=lc.keep_locks)
+    }
     lc.progress("plan:")
     for line in describe(list(planned.values())):
         lc.progress(line)
     results = [] if results is None else results
-    for scenario in chosen:
-        intent = planned[scenario.name]
-        if not intent.runnable:
-            results.append(
-                ScenarioResult(
-                    scenario.name,
-                    scenario.description,
-                    skipped=intent.skip_reason,
-                    fix=intent.fix,
+    try:
+        for index, scenario in enumerate(chosen):
+            intent = planned[scenario.name]
+            if not intent.runnable:
+                results.append(
+                    ScenarioResult(
+                        scenario.name,
+                        scenario.description,
+                        skipped=intent.skip_reason,
+                        fix=intent.fix,
+                    )
                 )
-            )
-            continue
-        lc.progress(f"scenario {scenario.name}: {intent.subjects}")
-        started = time.monotonic()
-        result = ScenarioResult(scenario.name, scenario.description, subjects=intent.subjects)
-        lc.active_steps = None
+                continue
+            later = [planned[s.name] for s in chosen[index + 1 :]]
+            result = _run_one(lc, scenario, intent, later, results)
+            if result.skipped is not None and chosen[index + 1 :]:
+                # Skipped at run time (a lock could not be lifted): what it would have
+                # deleted still stands, so the rest is planned again from here.
+                rest = [s.name for s in chosen[index + 1 :]]
+                planned.update(
+                    (p.name, p) for p in plan(lc.current, rest, keep_locks=lc.keep_locks, seed=lc)
+                )
+    finally:
+        if lc.lifted_locks:  # a lock kept lifted for a scenario that never put it back
+            restore_locks(lc)
+    return results
+
+
+def _recreated_by(later: Sequence[PlannedScenario]) -> list[str]:
+    return [t for p in later if p.runnable for t, op in p.touches if op == WRITE]
+
+
+def _run_one(
+    lc: Lifecycle,
+    scenario: Scenario,
+    intent: PlannedScenario,
+    later: Sequence[PlannedScenario],
+    results: list[ScenarioResult],
+) -> ScenarioResult:
+    lc.progress(f"scenario {scenario.name}: {intent.subjects}")
+    started = time.monotonic()
+    result = ScenarioResult(scenario.name, scenario.description, subjects=intent.subjects)
+    lc.active_steps = None
+    lifted: list[Step] = []
+    try:
         try:
-            result.steps = list(scenario.run(lc))
-        except ScenarioSkippedError as exc:
-            result.error = f"cannot run on this deployment: {exc}"
-        except Exception as exc:  # reported; the next scenario still runs
-            result.steps = list(lc.active_steps or [])
-            result.error = f"{type(exc).__name__}: {exc}"
-        except Interrupted as exc:  # reported with what it did so far; nothing else runs
-            result.steps = list(lc.active_steps or [])
-            result.error = f"INTERRUPTED by {exc.signal_name}"
-            result.seconds = time.monotonic() - started
-            results.append(result)
-            raise
+            lifted = lift_locks(lc, scenario.name, result, intent.touches)
+            result.steps = lifted + list(scenario.run(lc))
+        finally:
+            # Always, also on an exception or an interrupt: a lifted lock goes back.
+            if not result.steps:
+                result.steps = lifted + list(lc.active_steps or [])
+            restore_locks(lc, result, recreated_later=_recreated_by(later))
+    except LockLiftRefusedError as exc:
+        if result.error is None:  # what was lifted before the refusal went back
+            result.skipped, result.fix, result.subjects = str(exc), exc.fix, None
+            result.steps = []
+        else:  # ... or did not: that failure is the scenario's verdict
+            result.error = _with(str(exc), result.error)
+    except ScenarioSkippedError as exc:
+        result.error = _with(f"cannot run on this deployment: {exc}", result.error)
+    except Exception as exc:  # reported; the next scenario still runs
+        result.error = _with(f"{type(exc).__name__}: {exc}", result.error)
+    except Interrupted as exc:  # reported with what it did so far; nothing else runs
+        result.error = _with(f"INTERRUPTED by {exc.signal_name}", result.error)
         result.seconds = time.monotonic() - started
         results.append(result)
-    return results
+        raise
+    result.seconds = time.monotonic() - started
+    results.append(result)
+    return result
+
+
+def _with(first: str, then: str | None) -> str:
+    return f"{first}; {then}" if then else first

@@ -9,7 +9,6 @@ rules of :mod:`components.arm.rules`), answering with the ARM documents of
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -22,22 +21,20 @@ from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
 from components.arm.memory_apps import AppsArm
 from components.arm.memory_fleet import FleetArm
+from components.arm.memory_network import NetworkArm
 from components.arm.memory_storage import StorageArm, default_blob_endpoint
 from components.arm.rules import WriteOrdering
+from components.arm.store import ArmStore
 from components.arm.tokens import (
     PULUMI_FEDERATED_CREDENTIAL,
     PULUMI_GET_CLIENT_CONFIG,
     PULUMI_KEY_VAULT,
     PULUMI_KEY_VAULT_SECRET,
     PULUMI_MANAGEMENT_LOCK,
-    PULUMI_NETWORK_INTERFACE,
-    PULUMI_NETWORK_SECURITY_GROUP,
     PULUMI_RESOURCE_GROUP,
     PULUMI_ROLE_ASSIGNMENT,
-    PULUMI_SUBNET,
     PULUMI_USER_ASSIGNED_IDENTITY,
     PULUMI_VIRTUAL_MACHINE,
-    PULUMI_VIRTUAL_NETWORK,
 )
 from components.conditions import (
     CONDITION_VERSION,
@@ -62,7 +59,7 @@ def default_vault_uri(vault_name: str) -> str:
     return f"https://{vault_name}.vault.azure.net/"
 
 
-class InMemoryArm(StorageArm, AppsArm, FleetArm):
+class InMemoryArm(NetworkArm, StorageArm, AppsArm, FleetArm):
     """An ARM that lives in a dict: the default backend of :class:`AzureMocks`.
 
     It behaves like ARM where our components depend on it: GUID principal and client
@@ -94,22 +91,8 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
         self.blob_endpoint = blob_endpoint
         self.deployer_object_id = deployer_object_id or new_guid()
         self.deployer_client_id = new_guid()
-        self.resources: dict[str, JSON] = {}
-        """ARM documents by lower-cased ARM ID."""
-        self.secret_values: dict[str, str] = {}
-        """Secret values by lower-cased secret ARM ID (management-plane writes)."""
-        self.deleted_vaults: dict[str, JSON] = {}
-        """Soft-deleted vaults (``DeletedVault`` JSON) by lower-cased vault name: names are
-        global, and a deleted vault holds its name until purged or its retention ends."""
-        self.existing: set[str] = {str(i).rstrip("/").lower() for i in existing}
-        """ARM IDs that exist before the program runs (e.g. a resource group the stack
-        deploys into with ``mikit:createResourceGroup: false``): valid scopes."""
+        self._own_store = ArmStore(existing={str(i).rstrip("/").lower() for i in existing})
         self._ordering: WriteOrdering | None = None
-        self.blob_values: dict[str, bytes] = {}
-        """Seeded blob contents by lower-cased blob ID (see memory_storage)."""
-        self.app_settings: dict[str, dict[str, str]] = {}
-        """App settings by lower-cased site ID (see memory_apps)."""
-        self._next_ip = 4
         # Pulumi's mock monitor calls new_resource from several executor threads at once;
         # without this, a conflict scan can iterate ``resources`` while another thread
         # inserts ("dictionary changed size during iteration", seen at 400 VMs).
@@ -119,14 +102,11 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
             PULUMI_USER_ASSIGNED_IDENTITY: self._user_assigned_identity,
             PULUMI_FEDERATED_CREDENTIAL: self._federated_credential,
             PULUMI_MANAGEMENT_LOCK: self._lock,
-            PULUMI_VIRTUAL_NETWORK: self._virtual_network,
-            PULUMI_SUBNET: self._subnet,
-            PULUMI_NETWORK_SECURITY_GROUP: self._nsg,
-            PULUMI_NETWORK_INTERFACE: self._nic,
             PULUMI_VIRTUAL_MACHINE: self._virtual_machine,
             PULUMI_ROLE_ASSIGNMENT: self._role_assignment,
             PULUMI_KEY_VAULT: self._vault,
             PULUMI_KEY_VAULT_SECRET: self._secret,
+            **self.network_handlers(),
             **self.storage_handlers(),
             **self.apps_handlers(),
             **self.fleet_handlers(),
@@ -136,6 +116,43 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
     @property
     def tenant_id(self) -> str:
         return self._tenant_id
+
+    # -- the data (one ArmStore; see components.arm.store) -------------------------
+
+    @property
+    def store(self) -> ArmStore:
+        """Where the documents and values live (the sandbox's model uses its state's)."""
+        return self._own_store
+
+    @property
+    def resources(self) -> dict[str, JSON]:
+        """ARM documents by lower-cased ARM ID."""
+        return self.store.resources
+
+    @property
+    def secret_values(self) -> dict[str, str]:
+        """Secret values by lower-cased secret ARM ID (management-plane writes)."""
+        return self.store.secret_values
+
+    @property
+    def deleted_vaults(self) -> dict[str, JSON]:
+        """Soft-deleted vaults by lower-cased vault name."""
+        return self.store.deleted_vaults
+
+    @property
+    def existing(self) -> set[str]:
+        """ARM IDs that exist before the program runs: valid scopes."""
+        return self.store.existing
+
+    @property
+    def blob_values(self) -> dict[str, bytes]:
+        """Seeded blob contents by lower-cased blob ID (see memory_storage)."""
+        return self.store.blob_values
+
+    @property
+    def app_settings(self) -> dict[str, dict[str, str]]:
+        """App settings by lower-cased site ID (see memory_apps)."""
+        return self.store.app_settings
 
     @property
     def subscription_id(self) -> str:
@@ -289,7 +306,7 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
 
     def _federated_credential(self, arm_id: str, inputs: JSON) -> JSON:
         parent = rules.federated_credential_parent(arm_id)
-        if self.get(parent) is None:
+        if not self.exists(parent):
             raise ArmError(404, "ResourceNotFound", f"identity {parent} was not found")
         prefix = (parent + rules.FEDERATED_CREDENTIALS_SEGMENT).lower()
         siblings = [d["id"] for k, d in self.resources.items() if k.startswith(prefix)]
@@ -308,53 +325,6 @@ class InMemoryArm(StorageArm, AppsArm, FleetArm):
             name=arm_id.rsplit("/", 1)[-1],
             level=inputs.get("level", "CanNotDelete"),
             notes=inputs.get("notes"),
-        )
-
-    def _virtual_network(self, arm_id: str, inputs: JSON) -> JSON:
-        space = inputs.get("addressSpace") or {}
-        return arm_shapes.virtual_network(
-            arm_id=arm_id,
-            location=self._location(inputs),
-            address_prefixes=space.get("addressPrefixes") or [],
-            resource_guid=self._new_guid(),
-            tags=inputs.get("tags"),
-        )
-
-    def _subnet(self, arm_id: str, inputs: JSON) -> JSON:
-        nsg = inputs.get("networkSecurityGroup") or {}
-        return arm_shapes.subnet(
-            arm_id=arm_id,
-            address_prefix=inputs.get("addressPrefix", ""),
-            network_security_group_id=nsg.get("id"),
-        )
-
-    def _nsg(self, arm_id: str, inputs: JSON) -> JSON:
-        return arm_shapes.network_security_group(
-            arm_id=arm_id,
-            location=self._location(inputs),
-            resource_guid=self._new_guid(),
-            security_rules=inputs.get("securityRules") or [],
-            tags=inputs.get("tags"),
-        )
-
-    def _nic(self, arm_id: str, inputs: JSON) -> JSON:
-        configs = inputs.get("ipConfigurations") or [{}]
-        first = configs[0]
-        subnet_id = (first.get("subnet") or {}).get("id", "")
-        subnet_doc = self.get(subnet_id) if subnet_id else None
-        prefix = subnet_doc["properties"]["addressPrefix"] if subnet_doc else "10.0.0.0/24"
-        address = str(ipaddress.ip_network(prefix, strict=False)[self._next_ip])
-        self._next_ip += 1
-        nsg = inputs.get("networkSecurityGroup") or {}
-        return arm_shapes.network_interface(
-            arm_id=arm_id,
-            location=self._location(inputs),
-            subnet_id=subnet_id,
-            resource_guid=self._new_guid(),
-            private_ip_address=address,
-            public_ip_address_id=(first.get("publicIPAddress") or {}).get("id"),
-            network_security_group_id=nsg.get("id"),
-            tags=inputs.get("tags"),
         )
 
     def _host_identities(

@@ -44,7 +44,10 @@ class AppsArm:
     """Handlers for the app tokens; the host provides ``get``, ``of_type``, ``_location``,
     ``_host_identities``, ``_new_guid``, ``tenant_id`` and ``_arm_error``."""
 
-    app_settings: dict[str, dict[str, str]]
+    @property
+    def app_settings(self) -> dict[str, dict[str, str]]:  # provided by InMemoryArm
+        raise NotImplementedError
+
     _new_guid: Callable[[], str]
 
     def get(self, arm_id: str) -> JSON | None:  # provided by InMemoryArm

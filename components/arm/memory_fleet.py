@@ -51,7 +51,10 @@ class FleetArm:
     ``get``, ``_location``, ``_new_guid``, ``_host_identities``, ``resources``,
     ``tenant_id`` and ``subscription_id``."""
 
-    resources: dict[str, JSON]
+    @property
+    def resources(self) -> dict[str, JSON]:  # provided by InMemoryArm
+        raise NotImplementedError
+
     _new_guid: Callable[[], str]
     cluster_issuer: Callable[[str, str, str], str] = staticmethod(
         fleet_shapes.default_cluster_issuer

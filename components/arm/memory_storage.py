@@ -50,7 +50,10 @@ class StorageArm:
     ``blob_endpoint`` and ``_arm_error``."""
 
     blob_endpoint: Callable[[str], str]
-    blob_values: dict[str, bytes]
+
+    @property
+    def blob_values(self) -> dict[str, bytes]:  # provided by InMemoryArm
+        raise NotImplementedError
 
     def get(self, arm_id: str) -> JSON | None:  # provided by InMemoryArm
         raise NotImplementedError

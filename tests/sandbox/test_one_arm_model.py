@@ -7,8 +7,10 @@ and 200 to deleting an identity under a ``CanNotDelete`` lock, where the model r
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -364,3 +366,70 @@ def test_the_front_serves_what_a_deploy_wrote_into_the_model(sb: Sandbox) -> Non
     missing = _arm(sb, "GET", f"{base}/Microsoft.Web/serverfarms/nope", "2024-11-01")
     assert missing.status_code == 404, missing.text
     assert missing.json()["error"]["code"] == "ResourceNotFound"
+
+
+def test_overlapping_federated_credential_writes_get_azures_409(sb: Sandbox) -> None:
+    """Two PUTs of credentials on one identity, the second sent while the first is in flight
+    (held by the ``federated_credential_write_seconds`` knob, as the Managed Identity RP
+    takes its time): the second gets Azure's 409, as the mock runtime gives it to two
+    credentials Pulumi writes in parallel. Over HTTP both used to be accepted."""
+    http = SandboxOverHttp(sb)
+    _, identity = http.make_group_vault_identity(_rg())
+    first_id = f"{identity}/federatedIdentityCredentials/ci-main"
+    sb.faults.federated_credential_write_seconds = 3.0
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(http.add_credential, identity, "ci-main")
+            deadline = time.monotonic() + 10
+            while sb.arm.get(first_id) is None:  # accepted and written, still in flight
+                assert time.monotonic() < deadline, "the first write never arrived"
+                time.sleep(0.01)
+            second = http.add_credential(identity, "ci-release")
+            assert not first.done(), "the first write left flight before the second arrived"
+            assert first.result() is None
+    finally:
+        sb.faults.federated_credential_write_seconds = 0.0
+    assert second == Refusal(
+        409,
+        "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+        "Too many Federated Identity Credentials are written concurrently for the managed "
+        f"identity '{identity.lower()}'. Concurrent Federated Identity Credentials writes "
+        "under the same managed identity are not supported.",
+    )
+    # once the first is done the second is accepted; both are the records Entra reads
+    assert http.add_credential(identity, "ci-release") is None
+    names = {f.name for f in sb.state.federated_credentials(identity)}
+    assert names == {"ci-main", "ci-release"}
+
+
+def test_a_credential_written_over_http_is_the_model_document_entra_reads(sb: Sandbox) -> None:
+    """One record: the document the real msi client writes is the model's, the one the
+    token endpoint reads, and the one the front lists; a delete removes all three at once."""
+    http = SandboxOverHttp(sb)
+    rg = _rg()
+    _, identity = http.make_group_vault_identity(rg)
+    assert http.add_credential(identity, "deploy") is None
+    fic_id = f"{identity}/federatedIdentityCredentials/deploy"
+    doc = sb.arm.get(fic_id)
+    assert doc is not None and doc["properties"]["subject"] == "repo:o/r:ref:deploy"
+    record = sb.state.federated_credential(fic_id)
+    assert record is not None and record.subject == doc["properties"]["subject"]
+    listed = http.msi.federated_identity_credentials.list(rg, "id-shared")
+    assert [f.subject for f in listed] == ["repo:o/r:ref:deploy"]
+    assert http.delete_credential(identity, "deploy") is None
+    assert sb.arm.get(fic_id) is None and sb.state.federated_credential(fic_id) is None
+
+
+def test_a_lock_made_by_a_deploy_is_the_one_the_front_lists_and_enforces(sb: Sandbox) -> None:
+    """Locks are the model's documents: no second copy in the state to drift."""
+    http = SandboxOverHttp(sb)
+    _, identity = http.make_group_vault_identity(_rg())
+    http.lock(identity)  # written by the deploy path (sb.arm)
+    lock_id = f"{identity}/providers/Microsoft.Authorization/locks/keep"
+    assert sb.state.lock(lock_id) is not None
+    assert sb.arm.locks() == sb.state.lock_levels()
+    listed = _arm(sb, "GET", f"{identity}/providers/Microsoft.Authorization/locks", "2020-05-01")
+    assert [lock["id"] for lock in listed.json()["value"]] == [sb.arm.get(lock_id)["id"]]
+    http.unlock(identity)  # over HTTP
+    assert sb.arm.get(lock_id) is None and sb.state.lock(lock_id) is None
+    assert http.delete_identity(identity) is None

@@ -16,6 +16,7 @@ and from a TOML or JSON file (see :meth:`FaultPlan.load`)::
 
     propagation_delay_seconds = 0
     deleted_principal_tokens = "accept"     # or "refuse"
+    federated_credential_write_seconds = 0  # hold an accepted credential write in flight
     [[faults]]
     service = "imds"                        # imds | keyvault | blob | arm | issuer | graph | *
     kind = "status"                         # status | delay | reset
@@ -104,6 +105,10 @@ class FaultPlan:
         self._faults: list[Fault] = []
         self.propagation_delay_seconds: float = 0.0
         self.deleted_principal_tokens: DeletedPrincipalTokens = "accept"
+        #: How long ARM keeps a federated-credential write in flight after accepting it; a
+        #: second write on the same identity meanwhile gets Azure's 409
+        #: ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity.
+        self.federated_credential_write_seconds: float = 0.0
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -120,6 +125,7 @@ class FaultPlan:
             self._faults.clear()
         self.propagation_delay_seconds = 0.0
         self.deleted_principal_tokens = "accept"
+        self.federated_credential_write_seconds = 0.0
 
     @property
     def faults(self) -> list[Fault]:
@@ -151,7 +157,12 @@ class FaultPlan:
     # ------------------------------------------------------------- config file
     def apply(self, config: dict[str, Any], source: str = "faults") -> None:
         """Apply a parsed config (see the module docstring for its keys)."""
-        known = {"propagation_delay_seconds", "deleted_principal_tokens", "faults"}
+        known = {
+            "propagation_delay_seconds",
+            "deleted_principal_tokens",
+            "federated_credential_write_seconds",
+            "faults",
+        }
         unknown = set(config) - known
         if unknown:
             raise ConfigError(
@@ -167,6 +178,16 @@ class FaultPlan:
                     "e.g. 0 or 30",
                 )
             self.propagation_delay_seconds = float(delay)
+        if "federated_credential_write_seconds" in config:
+            hold = config["federated_credential_write_seconds"]
+            if not isinstance(hold, int | float) or hold < 0:
+                raise ConfigError(
+                    f"{source}.federated_credential_write_seconds",
+                    hold,
+                    "is not a number >= 0",
+                    "e.g. 0 or 2",
+                )
+            self.federated_credential_write_seconds = float(hold)
         if "deleted_principal_tokens" in config:
             mode = config["deleted_principal_tokens"]
             if mode not in ("accept", "refuse"):

@@ -178,6 +178,7 @@ class Sandbox:
             self._vault_uri_or_default,
             cloud=self.cloud_metadata,
             model=lambda: self.arm,
+            federated_write_seconds=lambda: self.faults.federated_credential_write_seconds,
         )
         self.graph_directory_read = self.config.graph_directory_read
         self._graph = GraphService(

@@ -23,6 +23,7 @@ from components.arm.errors import ArmError
 from components.arm.memory import InMemoryArm
 from components.arm.memory_storage import default_blob_endpoint
 from components.arm.rules import WriteOrdering
+from components.arm.store import ArmStore
 from components.arm.tokens import (
     PULUMI_BLOB,
     PULUMI_BLOB_CONTAINER,
@@ -112,21 +113,6 @@ class SandboxArm(InMemoryArm):
         )
         # A cluster's issuer is one of the sandbox's HTTPS cluster issuers.
         self.cluster_issuer = sandbox.clusters.issuer_url
-        #: Types whose existence the sandbox's state answers itself; any other resource a
-        #: deploy creates is noted there as a scope, so a role assignment made through the
-        #: ARM front can target it too.
-        self._modelled = frozenset(
-            {
-                PULUMI_RESOURCE_GROUP,
-                PULUMI_USER_ASSIGNED_IDENTITY,
-                PULUMI_VIRTUAL_MACHINE,
-                PULUMI_KEY_VAULT,
-                PULUMI_KEY_VAULT_SECRET,
-                PULUMI_FEDERATED_CREDENTIAL,
-                PULUMI_STORAGE_ACCOUNT,
-                PULUMI_BLOB_CONTAINER,
-            }
-        )
 
     def create_or_update(
         self,
@@ -140,9 +126,13 @@ class SandboxArm(InMemoryArm):
             doc = super().create_or_update(resource_type, arm_id, inputs, ordering=ordering)
         except SandboxError as exc:
             raise ArmError(exc.status, exc.code, exc.message) from exc
-        if resource_type not in self._modelled:
-            self.state.note_resource(doc["id"])
         return doc
+
+    @property
+    def store(self) -> ArmStore:
+        """The sandbox state's store: the documents here are the state's locks, federated
+        credentials and scopes, and are snapshotted with it."""
+        return self.state.arm_store
 
     def locks(self) -> list[tuple[str, str]]:
         """The sandbox's locks (made by this deploy, an earlier one, or through the ARM
@@ -152,13 +142,13 @@ class SandboxArm(InMemoryArm):
     def _sb_lock(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         doc = self._lock(arm_id, inputs)  # the shared model's scope check and document
         props = doc.get("properties") or {}
-        self.state.create_lock(
+        made = self.state.create_lock(  # the level checked, the one lock document written
             str(inputs["scope"]),
             arm_id.rstrip("/").rsplit("/", 1)[-1],
             str(props.get("level") or inputs.get("level")),
             props.get("notes"),
         )
-        return doc
+        return self.resources[made.id.lower()]
 
     def exists(self, arm_id: str) -> bool:
         """Also what the sandbox holds from before the deploy (a group made by the test, an

@@ -21,6 +21,7 @@ the clients' ARM pollers accept as done without polling.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,11 +47,12 @@ from verify.sandbox.arm import request_rules as arm_requests
 from verify.sandbox.arm import scale_sets as arm_scale_sets
 from verify.sandbox.arm.authorization import AUTHZ, LOCKS, AuthorizationRoutes, json_body
 from verify.sandbox.arm.errors import ArmHttpError, body_refused, error, unauthorized
+from verify.sandbox.arm.federation import FederatedCredentialRoutes
+from verify.sandbox.arm.inflight import WritesInFlight
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, read_body
 from verify.sandbox.entra.tokens import ARM_AUDIENCES
 from verify.sandbox.rbac import RbacEvaluator
-from verify.sandbox.state.federation import FederatedCredential
 from verify.sandbox.state.records import DeletedVault
 from verify.sandbox.state.store import (
     SandboxError,
@@ -72,17 +74,11 @@ _RESOURCE = re.compile(
 )
 
 
-_FEDERATED = re.compile(
-    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/[^/]+/providers/"
-    r"microsoft\.managedidentity/userassignedidentities/[^/]+"
-    r"(?P<segment>/federatedidentitycredentials)(?:/(?P<name>[^/]+))?$",
-    re.IGNORECASE,
-)
 #: VirtualMachines_Get ``$expand`` values (InstanceViewTypes), lower-cased.
 _VM_EXPANDS = frozenset({"instanceview", "userdata", "resiliencypolicy"})
 
 
-class ArmService(AuthorizationRoutes):
+class ArmService(AuthorizationRoutes, FederatedCredentialRoutes):
     """The ARM slice's routes over the shared state; every request authenticated by the
     sandbox's one :class:`~verify.sandbox.auth.Authenticator` and authorized by its RBAC."""
 
@@ -94,12 +90,17 @@ class ArmService(AuthorizationRoutes):
         vault_uri: Callable[[str], str] = lambda name: f"https://{name}.vault.azure.net/",
         *,
         cloud: Callable[[], dict[str, Any]] | None = None,
-        model: Callable[[], InMemoryArm] | None = None,
+        model: Callable[[], InMemoryArm],
+        federated_write_seconds: Callable[[], float] = lambda: 0.0,
     ) -> None:
-        self._cloud = cloud
+        self._cloud = cloud  # the /metadata/endpoints document (arm_cli.cloud_metadata)
         #: The sandbox's one ARM model (``Sandbox.arm``), read when a request comes in: it
         #: is made after this front, from the same state.
-        self._model = model  # the /metadata/endpoints document (arm_cli.cloud_metadata)
+        self._model = model
+        #: How long the Managed Identity RP keeps a federated-credential write in flight
+        #: after accepting it (a fault knob: 0 by default); overlapping writes meet here.
+        self._federated_write_seconds = federated_write_seconds
+        self._in_flight = WritesInFlight()
         self._state = state
         self._vault_uri = vault_uri
         self._rbac = rbac
@@ -296,9 +297,7 @@ class ArmService(AuthorizationRoutes):
             self._check_locks(request.method, path)
             answer = self._route(request, claims, path)
             if request.method == "DELETE" and answer.status_code < 300:
-                self._state.forget_resource(path)  # no longer a scope a write can target
-                if self._model is not None:
-                    self._model().forget(path)  # nor a document the model answers with
+                self._state.forget_resource(path)  # no longer a scope or a document
             return answer
         except ArmHttpError as answer:
             return answer.response
@@ -368,61 +367,6 @@ class ArmService(AuthorizationRoutes):
             purge_protection_enabled=held.vault.purge_protection,
         )
 
-    def _federated_credentials(
-        self, request: Request, claims: dict[str, Any], identity_id: str, name: str | None
-    ) -> Response:
-        """Federated identity credentials of a user-assigned identity: list, get, PUT,
-        delete, with the shared model's write rule (at most 20 per identity)."""
-        actions = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
-        if self._state.identity(identity_id) is None:
-            parsed = armid.parse(identity_id, "identity")
-            return _not_found(
-                "Microsoft.ManagedIdentity/userAssignedIdentities",
-                parsed.names[0],
-                str(parsed.resource_group),
-            )
-        if name is None:
-            if request.method != "GET":
-                raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
-            self._authorize(claims, f"{actions}/read", identity_id)
-            docs = [_fic_json(f) for f in self._state.federated_credentials(identity_id)]
-            return JSONResponse({"value": docs})
-        fic_id = f"{identity_id}{arm_rules.FEDERATED_CREDENTIALS_SEGMENT}{name}"
-        action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(request.method)
-        if action is None:
-            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
-        self._authorize(claims, f"{actions}/{action}", fic_id)
-        if request.method == "GET":
-            found = self._state.federated_credential(fic_id)
-            if found is None:
-                message = f"Federated Identity Credential '{name}' was not found."
-                return error(404, "NotFound", message)
-            return JSONResponse(_fic_json(found))
-        if request.method == "DELETE":
-            gone = self._state.delete_federated_credential(fic_id)
-            return Response(status_code=200 if gone else 204)
-        return self._put_federated_credential(request, identity_id, fic_id, name)
-
-    def _put_federated_credential(
-        self, request: Request, identity_id: str, fic_id: str, name: str
-    ) -> Response:
-        props = arm_requests.object_field(json_body(request), "properties")
-        siblings = [f.id for f in self._state.federated_credentials(identity_id)]
-        # The shared model's write rule; concurrent writes are not observed over HTTP.
-        arm_rules.check_federated_credential_write(fic_id, siblings, None)
-        audiences = props.get("audiences") or ["api://AzureADTokenExchange"]
-        if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
-            return error(400, "BadRequest", "properties.audiences must be a list of strings.")
-        existed = self._state.federated_credential(fic_id) is not None
-        made = self._state.create_federated_credential(
-            identity_id,
-            name,
-            arm_requests.string_field(props, "issuer", "properties.issuer") or "",
-            arm_requests.string_field(props, "subject", "properties.subject") or "",
-            tuple(audiences),
-        )
-        return JSONResponse(_fic_json(made), status_code=200 if existed else 201)
-
     def _subscription_or_resource(
         self, request: Request, claims: dict[str, Any], path: str
     ) -> Response:
@@ -430,11 +374,9 @@ class ArmService(AuthorizationRoutes):
         if request.method == "GET" and _SUBSCRIPTIONS.match(path):
             status, body = arm_cli.subscriptions_response(self._state, claims["oid"], path)
             return JSONResponse(body, status_code=status)
-        fic = _FEDERATED.match(path)
-        if fic and fic.group("sub").lower() == self._state.subscription_id.lower():
-            identity_id = path[: fic.start("segment")]
-            return self._federated_credentials(request, claims, identity_id, fic.group("name"))
-        answer = arm_apps.route(self, request, claims, path)
+        answer = self.federated_route(request, claims, path)
+        if answer is None:
+            answer = arm_apps.route(self, request, claims, path)
         if answer is None:
             answer = arm_scale_sets.route(self, request, claims, path)
         if answer is None:
@@ -501,7 +443,16 @@ class ArmService(AuthorizationRoutes):
                 return answer.response
             except BodyError as exc:
                 return body_refused(exc)
-            return self.dispatch(request, claims)
+            fic = self.federated_write(request)
+            if fic is None:
+                return self.dispatch(request, claims)
+            with self._in_flight.writing(fic) as ordering:
+                request.state.ordering = ordering
+                written = self.dispatch(request, claims)
+                hold = self._federated_write_seconds()
+                if hold > 0 and written.status_code < 300:
+                    await asyncio.sleep(hold)  # accepted, still being written
+            return written
 
         async def metadata(request: Request) -> Response:
             """Unauthenticated, as on ARM: ``az cloud register`` has no token yet."""
@@ -519,12 +470,6 @@ class ArmService(AuthorizationRoutes):
                 Route("/{path:path}", handle, methods=methods),
             ]
         )
-
-
-def _fic_json(fic: FederatedCredential) -> dict[str, Any]:
-    return arm_shapes.federated_identity_credential(
-        arm_id=fic.id, issuer=fic.issuer, subject=fic.subject, audiences=fic.audiences
-    )
 
 
 def identity_json(uai: UserAssignedIdentity) -> dict[str, Any]:

@@ -13,7 +13,8 @@ token request against):
   found by its SHA-1 (``x5t``) or SHA-256 (``x5t#S256``) thumbprint.
 
 A user-assigned identity's federated credentials go with it when it is deleted (ARM deletes
-child resources), so an identity re-created under the same name starts with none.
+child resources; :meth:`LocksMixin._drop_documents`), so an identity re-created under the
+same name starts with none.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from urllib.parse import urlparse
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from components.arm import shapes as arm_shapes
+from components.arm.store import ArmStore
 from verify.sandbox.state.base import StateBase
 from verify.sandbox.state.records import SandboxError, ServicePrincipal, UserAssignedIdentity, key
 
@@ -68,14 +71,20 @@ class ClientCertificate:
 
 
 class ClientCredentialsMixin(StateBase):
-    """Federated credentials, client secrets and client certificates."""
+    """Federated credentials, client secrets and client certificates.
+
+    A federated credential is the ARM model's document
+    (``.../federatedIdentityCredentials/<name>`` in :attr:`arm_store`, kept by
+    :class:`~verify.sandbox.state.locks.LocksMixin`); the records here are read from it, so a
+    credential written by a deploy, through the ARM front or here is the one Entra checks.
+    """
+
+    arm_store: ArmStore
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._federated: dict[str, FederatedCredential] = {}
         self._secret_digests: dict[str, list[bytes]] = {}
         self._certificates: dict[str, list[ClientCertificate]] = {}
-        self.subscribe(self._drop_children)
 
     # ---------------------------------------------- federated identity credentials
     def create_federated_credential(
@@ -104,27 +113,35 @@ class ClientCredentialsMixin(StateBase):
             raise SandboxError(
                 400, "BadRequest", "Exactly one audience is allowed (api://AzureADTokenExchange)."
             )
-        fic = FederatedCredential(
-            f"{identity.id}{FIC_SEGMENT}{name}", name, identity.id, issuer, subject, audiences
+        doc = arm_shapes.federated_identity_credential(
+            arm_id=f"{identity.id}{FIC_SEGMENT}{name}",
+            issuer=issuer,
+            subject=subject,
+            audiences=audiences,
         )
         with self._lock:
-            self._federated[key(fic.id)] = fic
-        return fic
+            self.arm_store.resources[key(doc["id"])] = doc
+        return _credential(doc)
 
     def federated_credential(self, fic_id: str) -> FederatedCredential | None:
         with self._lock:
-            return self._federated.get(key(fic_id))
+            doc = self.arm_store.resources.get(key(fic_id))
+        return _credential(doc) if doc is not None and _is_credential(doc) else None
 
     def federated_credentials(self, identity_id: str | None = None) -> list[FederatedCredential]:
         with self._lock:
-            found = list(self._federated.values())
+            docs = list(self.arm_store.resources.values())
+        found = [_credential(d) for d in docs if _is_credential(d)]
         if identity_id is None:
             return found
         return [f for f in found if key(f.identity_id) == key(identity_id)]
 
     def delete_federated_credential(self, fic_id: str) -> FederatedCredential | None:
         with self._lock:
-            return self._federated.pop(key(fic_id), None)
+            found = self.federated_credential(fic_id)
+            if found is not None:
+                del self.arm_store.resources[key(fic_id)]
+            return found
 
     def federated_credentials_of_client(self, client_id: str) -> list[FederatedCredential]:
         """The federated credentials Entra considers for a token request by ``client_id``."""
@@ -199,14 +216,24 @@ class ClientCredentialsMixin(StateBase):
                 "use a federated identity credential instead.",
             )
 
-    def _drop_children(self, kind: str, obj: object) -> None:
-        """ARM deletes an identity's federated credentials with the identity."""
-        if kind == "identity_deleted" and isinstance(obj, UserAssignedIdentity):
-            with self._lock:
-                for fic_id in [
-                    k for k, f in self._federated.items() if key(f.identity_id) == key(obj.id)
-                ]:
-                    del self._federated[fic_id]
+
+def _is_credential(doc: dict[str, Any]) -> bool:
+    return str(doc.get("type", "")).lower() == arm_shapes.FEDERATED_CREDENTIAL.lower()
+
+
+def _credential(doc: dict[str, Any]) -> FederatedCredential:
+    """The record Entra's token endpoint reads, from the ARM document."""
+    props = doc["properties"]
+    cut = doc["id"].lower().rfind(FIC_SEGMENT.lower())
+    identity_id, name = doc["id"][:cut], doc["id"][cut + len(FIC_SEGMENT) :]
+    return FederatedCredential(
+        doc["id"],
+        name,
+        identity_id,
+        props["issuer"],
+        props["subject"],
+        tuple(props["audiences"]),
+    )
 
 
 def _digest(value: str) -> bytes:

@@ -211,13 +211,17 @@ def _preflight_parser(sub: Any) -> None:
     )
 
 
-def _run_sandbox(argv: list[str]) -> int:
+def _run_sandbox(argv: list[str], as_program: bool) -> int:
     """The sandbox on its own: a long-lived server, so the collector runs again
-    (python -m verify paused it for the imports)."""
+    (python -m verify paused it for the imports). As a program it ends as
+    ``python -m verify.sandbox`` does, through :func:`fast_exit` once the sandbox stopped."""
     gc.enable()
     from verify.sandbox.__main__ import main as sandbox_main  # noqa: PLC0415
 
-    return int(sandbox_main(argv) or 0)
+    code = int(sandbox_main(argv) or 0)
+    if as_program:
+        fast_exit(code)
+    return code
 
 
 def _run_preflight(args: argparse.Namespace, console: Console) -> int:
@@ -369,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_program = argv is None  # the console script or python -m verify, not a test
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
-        return _run_sandbox(argv[1:])
+        return _run_sandbox(argv[1:], as_program)
     IMPORTS.start_run()
     args = build_parser().parse_args(argv)
     # Rich assumes 80 columns when not on a terminal; CI logs read better wider.

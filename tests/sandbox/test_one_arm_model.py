@@ -20,7 +20,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 from azure.mgmt.msi import ManagedServiceIdentityClient
-from azure.mgmt.msi.models import FederatedIdentityCredential
+from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
 
 from components import armid
 from components.arm.errors import ArmError
@@ -433,3 +433,40 @@ def test_a_lock_made_by_a_deploy_is_the_one_the_front_lists_and_enforces(sb: San
     http.unlock(identity)  # over HTTP
     assert sb.arm.get(lock_id) is None and sb.state.lock(lock_id) is None
     assert http.delete_identity(identity) is None
+
+
+def test_an_identity_is_one_record_for_arm_imds_and_entra(sb: Sandbox) -> None:
+    """An identity created with the real msi client is the model's document; the principal
+    Entra issues tokens for and IMDS serves is the one the document names; deleting it over
+    HTTP removes the document, the identity and the principal together."""
+    http = SandboxOverHttp(sb)
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    made = http.msi.user_assigned_identities.create_or_update(
+        rg, "id-one", Identity(location=sb.state.location, tags={"team": "a"})
+    )
+    assert made.id is not None
+    doc = sb.arm.get(made.id)
+    assert doc is not None and doc["properties"]["principalId"] == made.principal_id
+    record = sb.state.identity(made.id)
+    assert record is not None and (record.principal_id, record.client_id, record.tags) == (
+        made.principal_id,
+        made.client_id,
+        {"team": "a"},
+    )
+    assert sb.state.principal(str(made.principal_id)) is not None  # Entra's
+    vm = sb.state.create_vm(rg, "vm-one", system_assigned=False, user_assigned=[made.id])
+    imds = requests.get(
+        sb.imds_url(vm) + "/metadata/identity/oauth2/token",
+        params={
+            "api-version": "2018-02-01",
+            "resource": "https://vault.azure.net",
+            "client_id": made.client_id,
+        },
+        headers={"Metadata": "true"},
+        timeout=10,
+    )
+    assert imds.status_code == 200, imds.text
+    http.msi.user_assigned_identities.delete(rg, "id-one")
+    assert sb.arm.get(made.id) is None and sb.state.identity(made.id) is None
+    assert sb.state.principal(str(made.principal_id)) is None

@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from components.arm import rules
 from components.arm.errors import ArmError
 from components.arm.memory import InMemoryArm
 from components.arm.memory_storage import default_blob_endpoint
 from components.arm.rules import WriteOrdering
+from components.arm.shapes import USER_ASSIGNED_IDENTITY
 from components.arm.store import ArmStore
 from components.arm.tokens import (
     PULUMI_BLOB,
@@ -127,6 +129,17 @@ class SandboxArm(InMemoryArm):
         except SandboxError as exc:
             raise ArmError(exc.status, exc.code, exc.message) from exc
         return doc
+
+    def delete(self, arm_id: str) -> dict[str, Any] | None:
+        """The model's delete (a lock refuses it), and the behaviour of the type goes with
+        the document: an identity's principal is deleted from the directory."""
+        with self._mutex:
+            doc = self.get(arm_id)
+            if doc is None or doc["type"].lower() != USER_ASSIGNED_IDENTITY.lower():
+                return super().delete(arm_id)
+            rules.check_not_locked(arm_id, self.locks(), "delete")
+            self.state.delete_identity(doc["id"])  # the document, principal and credentials
+            return doc
 
     @property
     def store(self) -> ArmStore:

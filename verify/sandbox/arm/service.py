@@ -37,6 +37,7 @@ from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
 from components.arm.memory import InMemoryArm
+from components.arm.tokens import PULUMI_USER_ASSIGNED_IDENTITY
 from components.errors import ConfigError
 from components.identity_type import NONE, parse_identity_type
 from verify.sandbox.api_versions import arm_resource_type, check_arm
@@ -130,8 +131,10 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes):
         )
 
     def _identity_json(self, uai_id: str) -> dict[str, Any] | None:
-        uai = self._state.identity(uai_id)
-        return None if uai is None else identity_json(uai)
+        """The identity's document in the sandbox's one ARM model (its only record)."""
+        if self._state.identity(uai_id) is None:
+            return None
+        return self._model().get(uai_id)
 
     # ----------------------------------------------------- resource types
     def _identities(
@@ -166,18 +169,18 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes):
             if doc is None:
                 return _not_found("Microsoft.ManagedIdentity/userAssignedIdentities", name, rg)
             return JSONResponse(doc)
-        if request.method == "DELETE":
-            return (
-                JSONResponse({})
-                if self._state.delete_identity(uai_id)
-                else Response(status_code=204)
-            )
+        model = self._model()
+        if request.method == "DELETE":  # the model's delete: its lock rule, the principal
+            return JSONResponse({}) if model.delete(uai_id) else Response(status_code=204)
         body = json_body(request)
         existed = self._state.identity(uai_id) is not None
-        self._state.create_identity(
-            rg, name, arm_requests.string_field(body, "location"), arm_requests.tags_field(body)
-        )
-        return JSONResponse(self._identity_json(uai_id), status_code=200 if existed else 201)
+        inputs = {
+            "resourceGroupName": rg,
+            "location": arm_requests.string_field(body, "location"),
+            "tags": arm_requests.tags_field(body),
+        }
+        doc = model.create_or_update(PULUMI_USER_ASSIGNED_IDENTITY, uai_id, inputs)
+        return JSONResponse(doc, status_code=200 if existed else 201)
 
     def _vms(self, request: Request, claims: dict[str, Any], rg: str, name: str | None) -> Response:
         if name is None:

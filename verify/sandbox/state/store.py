@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from components import armid
+from components.arm import shapes as arm_shapes
 from components.errors import ConfigError
 from verify.sandbox.state.apps import AppHost, AppsMixin
 from verify.sandbox.state.base import Listener, StateBase
@@ -91,7 +92,6 @@ class SandboxState(
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._identities: dict[str, UserAssignedIdentity] = {}
         self._tombstones: dict[str, UserAssignedIdentity] = {}
         self._vms: dict[str, VirtualMachine] = {}
         # (VM, identity ID) -> the identity as it was when attached: the VM holds that
@@ -117,10 +117,10 @@ class SandboxState(
             rg.name, "Microsoft.ManagedIdentity", "userAssignedIdentities", name
         )
         with self._lock:
-            existing = self._identities.get(key(uai_id))
+            existing = self.identity(uai_id)
             if existing:
                 updated = replace(existing, tags=dict(tags or existing.tags))
-                self._identities[key(uai_id)] = updated
+                self._write_identity(updated)
                 return updated
             sp = self.create_principal(name, "user", uai_id)
             uai = UserAssignedIdentity(
@@ -133,30 +133,46 @@ class SandboxState(
                 self.tenant_id,
                 dict(tags or {}),
             )
-            self._identities[key(uai_id)] = uai
+            self._write_identity(uai)
         self._emit([("identity_created", uai)])
         return uai
 
+    def _write_identity(self, uai: UserAssignedIdentity) -> None:
+        """The identity's one record: the ARM model's document (lock held)."""
+        self.arm_store.resources[key(uai.id)] = arm_shapes.user_assigned_identity(
+            arm_id=uai.id,
+            location=uai.location,
+            tenant_id=uai.tenant_id,
+            principal_id=uai.principal_id,
+            client_id=uai.client_id,
+            tags=uai.tags,
+        )
+
     def identity(self, identity_id: str) -> UserAssignedIdentity | None:
+        """The identity, read from its ARM document (the one a deploy or the ARM front
+        wrote)."""
         with self._lock:
-            return self._identities.get(key(identity_id))
+            doc = self.arm_store.resources.get(key(identity_id))
+        return _identity_record(doc) if doc is not None and _is_identity(doc) else None
 
     def identity_or_tombstone(self, identity_id: str) -> UserAssignedIdentity | None:
         """The identity, or its last state if deleted: VMs still report a deleted identity's
         principal and client ID in their identity block."""
         with self._lock:
-            return self._identities.get(key(identity_id)) or self._tombstones.get(key(identity_id))
+            return self.identity(identity_id) or self._tombstones.get(key(identity_id))
 
     def identities(self) -> list[UserAssignedIdentity]:
         with self._lock:
-            return list(self._identities.values())
+            docs = list(self.arm_store.resources.values())
+        return [_identity_record(d) for d in docs if _is_identity(d)]
 
     def delete_identity(self, identity_id: str) -> UserAssignedIdentity | None:
         """Delete the identity and its principal; VMs and role assignments keep pointing at it."""
         with self._lock:
-            uai = self._identities.pop(key(identity_id), None)
+            uai = self.identity(identity_id)
             if uai is None:
                 return None
+            del self.arm_store.resources[key(identity_id)]
             self._tombstones[key(identity_id)] = uai
             sp = self._delete_principal(uai.principal_id)
         self._emit([("identity_deleted", uai), ("principal_deleted", sp)])
@@ -254,7 +270,7 @@ class SandboxState(
         for stale in [b for b in self._bindings if b[0] == key(vm.id) and b[1] not in listed]:
             del self._bindings[stale]
         for uai_key in listed:
-            live = self._identities.get(uai_key)
+            live = self.identity(uai_key)
             fresh = uai_key not in kept or named is None or uai_key in named
             if live is not None and (fresh or (key(vm.id), uai_key) not in self._bindings):
                 self._bindings[(key(vm.id), uai_key)] = live
@@ -270,7 +286,7 @@ class SandboxState(
         re-created under the same name (a new principal) and not attached again."""
         with self._lock:
             held = self._bindings.get((key(vm_id), key(identity_id)))
-            live = self._identities.get(key(identity_id))
+            live = self.identity(identity_id)
             if held is None or live is None or live.principal_id != held.principal_id:
                 return None
             return live
@@ -358,3 +374,22 @@ class SandboxState(
             return True
         containers = ("storageaccounts", "blobservices", "containers")
         return types == containers and self.container(account.name, names[2]) is not None
+
+
+def _is_identity(doc: dict[str, Any]) -> bool:
+    return str(doc.get("type", "")).lower() == arm_shapes.USER_ASSIGNED_IDENTITY.lower()
+
+
+def _identity_record(doc: dict[str, Any]) -> UserAssignedIdentity:
+    """What IMDS, Entra and the hosts read of an identity, from its ARM document."""
+    props = doc["properties"]
+    return UserAssignedIdentity(
+        doc["id"],
+        doc["name"],
+        str(armid.parse(doc["id"], "identity").resource_group),
+        doc["location"],
+        props["principalId"],
+        props["clientId"],
+        props["tenantId"],
+        dict(doc.get("tags") or {}),
+    )

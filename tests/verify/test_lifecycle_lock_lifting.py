@@ -24,6 +24,7 @@ from components.testing import AzureMocks, InMemoryArm, load_stack_config, run_p
 from verify.interrupt import Interrupted
 from verify.lifecycle import Lifecycle, run_scenarios
 from verify.lifecycle import scenarios as scenarios_module
+from verify.lifecycle.planner import plan
 from verify.lifecycle.scenarios import SCENARIOS, Scenario
 from verify.model import StackOutputs, load_outputs
 from verify.results import RunReport, ScenarioResult, Step
@@ -340,12 +341,10 @@ def test_keep_locks_lifts_nothing_and_skips_naming_the_lock(
     target = LockTarget(unlocked, [lock])
     bodies["delete-vm"] = sees(target, lock, [])
     bodies["recreate-identity"] = sees(target, lock, [])
-    results = {r.name: r for r in run(target, ["delete-vm", "recreate-identity"], keep_locks=True)}
-    # delete-vm plans no touches yet: it runs as before (Azure would answer ScopeLocked)
-    assert results["delete-vm"].status == "passed"
-    skipped = results["recreate-identity"]
-    assert skipped.status == "skipped" and skipped.skipped is not None
-    assert lock.describe() in skipped.skipped and "--keep-locks forbids" in skipped.skipped
+    results = run(target, ["delete-vm", "recreate-identity"], keep_locks=True)
+    for skipped in results:  # both delete something under the group
+        assert skipped.status == "skipped" and skipped.skipped is not None, skipped
+        assert lock.describe() in skipped.skipped and "--keep-locks forbids" in skipped.skipped
     assert target.lifted == 0
 
 
@@ -376,3 +375,53 @@ def test_a_refusal_half_way_puts_back_what_was_already_lifted(
     assert result.status == "skipped" and result.skipped is not None
     assert second.name in result.skipped and "locks/delete" in result.skipped
     assert target.locks == {first.id.lower(): first, second.id.lower(): second}
+
+
+def test_a_read_only_group_lock_is_lifted_for_a_vm_delete_and_put_back(
+    prod: StackOutputs, bodies: dict[str, Body]
+) -> None:
+    lock = group_lock(prod, "ReadOnly")
+    target = LockTarget(prod, [lock])
+    seen: list[bool] = []
+    bodies["delete-vm"] = sees(target, lock, seen)
+    (result,) = run(target, ["delete-vm"])
+    assert seen == [False] and result.passed
+    assert [s.name for s in result.steps][::2] == [
+        f"lift {lock.describe()}",
+        f"restore {lock.describe()}",
+    ]
+    assert target.locks == {lock.id.lower(): lock}
+
+
+def test_a_lock_on_what_the_scenario_deletes_for_good_is_not_lifted(
+    prod: StackOutputs, bodies: dict[str, Body]
+) -> None:
+    """A lock on the VM delete-vm deletes would go with the VM and nothing in the run makes
+    the VM again: lifting it would lose it, so the scenario is skipped saying so."""
+    planned = {p.name: p for p in plan(prod, ["delete-vm"])}
+    vm_id = planned["delete-vm"].touches[0][0]
+    lock = LockInfo(vm_id, "vm-lock", "CanNotDelete")
+    target = LockTarget(prod, [lock])
+    (result,) = run(target, ["delete-vm"])
+    assert result.status == "skipped" and result.skipped is not None
+    assert "lost for good" in result.skipped and lock.describe() in result.skipped
+    assert target.lifted == 0 and target.locks == {lock.id.lower(): lock}
+
+
+def test_every_scenario_says_what_it_deletes_or_writes(prod: StackOutputs) -> None:
+    """The planner's touches, with --cleanup the orphaned assignments too: what the locks
+    over them are read for."""
+    names = ["delete-vm", "disable-system-identity", "delete-one-sharing-vm"]
+    plain = {p.name: p for p in plan(prod, names)}
+    cleaning = {p.name: p for p in plan(prod, names, cleanup=True)}
+    vm_ids = {vm.id for vm in prod.vms.values()}
+    assert plain["delete-vm"].touches[0][1] == "delete"
+    assert plain["delete-vm"].touches[0][0] in vm_ids
+    assert plain["disable-system-identity"].touches == (
+        (plain["disable-system-identity"].touches[0][0], "write"),
+    )
+    assert plain["delete-one-sharing-vm"].touches[0][0] in vm_ids
+    assert len(plain["delete-vm"].touches) == 1
+    grants = {g.id for g in prod.grants}
+    extra = cleaning["delete-vm"].touches[1:]
+    assert extra and all(op == "delete" and t in grants for t, op in extra)

@@ -141,3 +141,29 @@ def test_docs_list_the_lock_permissions() -> None:
     for action in locks.PERMISSIONS:
         assert f"`{action}`" in table, action
     assert "--keep-locks" in docs
+
+
+@pytest.mark.parametrize(
+    ("scope", "listed"),
+    [
+        (SHARED_ID, [SHARED_ID, RG, SUB]),
+        (f"{SHARED_ID}/federatedIdentityCredentials/fic", [SHARED_ID, RG, SUB]),
+        (
+            f"{SHARED_ID}/providers/Microsoft.Authorization/roleAssignments/a1",
+            [SHARED_ID, RG, SUB],
+        ),
+        (RG, [RG, SUB]),
+        (SUB, [SUB]),
+    ],
+)
+def test_a_child_or_extension_scope_is_listed_at_the_resource_above_it(
+    scope: str, listed: list[str]
+) -> None:
+    """ARM lists a resource's locks with those below it; a lock on the identity refuses
+    deleting its federated credential, and is found for it."""
+    assert locks.scopes_over(scope) == listed
+    session = Session(
+        [("GET", f"{SHARED_ID}{SEGMENT}?", Response(200, {"value": [lock_doc(SHARED_ID, "l")]}))]
+    )
+    found = target(session).management_locks(scope)  # 404 elsewhere: nothing there
+    assert [x.name for x in found] == (["l"] if scope.startswith(SHARED_ID) else [])

@@ -16,11 +16,12 @@ or write (:attr:`verify.lifecycle.planner.PlannedScenario.touches`); before it r
 After the scenario (``finally``: also when it failed or the run was interrupted) each lifted
 lock is created again with the same name, level, notes and owners and read back; a lock
 that could not be restored fails the scenario loudly with what to put back, because a lost
-lock is worse than a failed scenario. One exception: a lock on the identity the scenario
-deleted cannot exist without it; when a later scenario of the run recreates that identity
-(recreate-identity after delete-shared-identity) the lock stays lifted until then, and is
-restored after that scenario; otherwise (or at the end of the run) restoring it fails as
-any other.
+lock is worse than a failed scenario. One exception: a lock on what the scenario deletes
+(the identity delete-shared-identity deletes) cannot exist without it; it is lifted only
+when a later scenario of the run makes that again (recreate-identity), stays lifted until
+then and is restored after that scenario (if that one fails first, restoring it fails as
+any other); when nothing later does, the scenario is SKIPPED instead, as the lock would be
+lost for good.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def armid_name(arm_id: str) -> str:
     return arm_id.rstrip("/").rsplit("/", 1)[-1] or arm_id
 
 
+def _deleted_with(lock: LockInfo, touches: Sequence[Touch]) -> bool:
+    """Whether the scenario deletes the lock's scope (or something above it)."""
+    return any(op == DELETE and armid.is_within(t, lock.scope) for t, op in touches)
+
+
 def _blocking(lc: Lifecycle, touches: Sequence[Touch]) -> list[LockInfo]:
     found: dict[str, LockInfo] = {}
     for target, _ in touches:
@@ -100,9 +106,17 @@ def _blocking(lc: Lifecycle, touches: Sequence[Touch]) -> list[LockInfo]:
 
 
 def lift_locks(
-    lc: Lifecycle, scenario: str, result: ScenarioResult, touches: Sequence[Touch]
+    lc: Lifecycle,
+    scenario: str,
+    result: ScenarioResult,
+    touches: Sequence[Touch],
+    recreated_later: Iterable[str] = (),
 ) -> list[Step]:
-    """Lift every lock that would refuse ``touches``; the steps say which (none: [])."""
+    """Lift every lock that would refuse ``touches``; the steps say which (none: []).
+
+    A lock on something the scenario deletes goes with it; it is lifted only when the
+    scenario itself or a later one makes that again (an ID in ``recreated_later``), so it
+    can be put back."""
     if not touches:
         return []
     try:
@@ -124,6 +138,18 @@ def lift_locks(
             f"run without --keep-locks by an operator holding {LIFT_ACTIONS} (e.g. the "
             f"built-in role {LOCK_ROLE}), or on a copy of the stack without the lock",
         )
+    # made again later in the run, or by this scenario itself (recreate-identity alone)
+    later = {i.lower() for i in recreated_later} | {t.lower() for t, op in touches if op == WRITE}
+    for lock in blocking:
+        deleted = _deleted_with(lock, touches)
+        if deleted and lock.scope.lower() not in later:
+            raise LockLiftRefusedError(
+                f"{lock.describe()} refuses it ({_what(touches)}: Azure answers 409 "
+                f"ScopeLocked), and lifted it would be lost for good: the scenario deletes "
+                f"{armid_name(lock.scope)} and nothing later in this run makes it again",
+                "run it on a copy of the stack without that lock (a lock the stack declares "
+                "comes back with `pulumi up`)",
+            )
     steps: list[Step] = []
     for lock in blocking:
         try:
@@ -140,8 +166,9 @@ def lift_locks(
                 f"grant the operator {LIFT_ACTIONS} at {lock.scope} (e.g. the built-in role "
                 f"{LOCK_ROLE}), or pass --keep-locks to skip without trying",
             ) from None
-        deleted = any(op == DELETE and armid.is_within(t, lock.scope) for t, op in touches)
-        lc.lifted_locks.append(LiftedLock(lock, scenario, result, scope_deleted=deleted))
+        lc.lifted_locks.append(
+            LiftedLock(lock, scenario, result, scope_deleted=_deleted_with(lock, touches))
+        )
         steps.append(
             Step(
                 f"lift {lock.describe()}",

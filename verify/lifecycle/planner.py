@@ -19,6 +19,7 @@ management locks over those are lifted for it and put back (:mod:`verify.lifecyc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -148,27 +149,38 @@ def _fix_in_use(lc: Lifecycle, outputs: StackOutputs) -> str:
 
 
 # Each step replays one scenario's choice and its effect on the copy; returns subjects.
-def _delete_vm(lc: Lifecycle) -> str:
+def _orphans(lc: Lifecycle, principal_id: str | None) -> tuple[Touch, ...]:
+    """With ``--cleanup`` the scenario deletes the orphaned assignments of the principal
+    it removed (at most the grants it had)."""
+    return tuple((g.id, DELETE) for g in lc.granted(principal_id)) if lc.cleanup else ()
+
+
+def _delete_vm(lc: Lifecycle) -> _Planned:
     vm = lc.pick_system_vm()
+    record = lc.current.vms[vm]
+    touches = ((record.id, DELETE), *_orphans(lc, record.system_principal_id))
     lc.used.add(vm)
     lc.forget_vm(vm)
-    return f"VM {vm} (deleted, with its system identity)"
+    return f"VM {vm} (deleted, with its system identity)", touches
 
 
-def _disable_system_identity(lc: Lifecycle) -> str:
+def _disable_system_identity(lc: Lifecycle) -> _Planned:
     vm = lc.pick_system_vm()
+    record = lc.current.vms[vm]
+    touches = ((record.id, WRITE), *_orphans(lc, record.system_principal_id))
     lc.used.add(vm)
     lc.forget_system_identity(vm)
-    return f"VM {vm} (system identity turned off)"
+    return f"VM {vm} (system identity turned off)", touches
 
 
-def _delete_one_sharing_vm(lc: Lifecycle) -> str:
+def _delete_one_sharing_vm(lc: Lifecycle) -> _Planned:
     ident, vms = lc.pick_shared_identity()
     victim = next((v for v in vms if v not in lc.used), vms[0])
+    touches = ((lc.current.vms[victim].id, DELETE),)
     lc.used.add(victim)
     lc.forget_vm(victim)
     others = ", ".join(v for v in vms if v != victim)
-    return f"identity {ident}: VM {victim} deleted, {others} keep reading"
+    return f"identity {ident}: VM {victim} deleted, {others} keep reading", touches
 
 
 _LIFTED = "; its CanNotDelete lock is lifted for the scenario and put back"
@@ -180,7 +192,8 @@ def _delete_shared_identity(lc: Lifecycle) -> _Planned:
     lc.deleted_identity = (ident, uai, vms, lc.granted(uai.principal_id))
     lc.forget_identity(ident)
     lifted = _LIFTED if uai.locked else ""
-    return f"identity {ident} (used by {', '.join(vms)}{lifted})", ((uai.id, DELETE),)
+    touches = ((uai.id, DELETE), *_orphans(lc, uai.principal_id))
+    return f"identity {ident} (used by {', '.join(vms)}{lifted})", touches
 
 
 def _regrant_touches(
@@ -204,19 +217,29 @@ def _recreate_identity(lc: Lifecycle) -> _Planned:
         return f"identity {ident}, attached again to {', '.join(standing)}", touches
     ident, vms = lc.pick_identity_in_use()
     uai = lc.current.identities[ident]
-    touches = ((uai.id, DELETE), *_regrant_touches(lc, uai.id, vms, lc.granted(uai.principal_id)))
+    grants = lc.granted(uai.principal_id)
+    touches = (
+        (uai.id, DELETE),
+        *_regrant_touches(lc, uai.id, vms, grants),
+        *_orphans(lc, uai.principal_id),
+    )
     lc.forget_identity(ident)
     lifted = _LIFTED if uai.locked else ""
     return f"identity {ident} (deleted here, then recreated for {', '.join(vms)}{lifted})", touches
 
 
-def _remove_workload_federation(lc: Lifecycle) -> str:
+def _remove_workload_federation(lc: Lifecycle) -> _Planned:
     from verify.lifecycle.scenarios.remove_workload_federation import (  # noqa: PLC0415
         pick_federated_workload,
     )
 
     host, ident = pick_federated_workload(lc)
-    return f"{host} (identity {ident}: its federated credential removed, then made again)"
+    # The credential's name is read from ARM when the scenario runs; any child of the
+    # identity stands for it here (a lock on the identity refuses deleting it).
+    name = re.sub(r"[^A-Za-z0-9-]", "-", host)
+    credential = f"{lc.current.identities[ident].id}/federatedIdentityCredentials/{name}"
+    subjects = f"{host} (identity {ident}: its federated credential removed, then made again)"
+    return subjects, ((credential, DELETE), (credential, WRITE))
 
 
 def _fix_workload(lc: Lifecycle, outputs: StackOutputs) -> str:
@@ -229,24 +252,28 @@ def _fix_workload(lc: Lifecycle, outputs: StackOutputs) -> str:
     )
 
 
-def _delete_app(lc: Lifecycle) -> str:
+def _delete_app(lc: Lifecycle) -> _Planned:
     app = apps.pick_app_with_system(lc, keep_references=False)
+    record = lc.current.apps[app]
+    touches = ((record.id, DELETE), *_orphans(lc, record.system_principal_id))
     lc.used.add(apps.host(app))
     apps.forget_app(lc, app)
-    return f"app {app} (deleted, with its system identity)"
+    return f"app {app} (deleted, with its system identity)", touches
 
 
-def _remove_app_reference_grant(lc: Lifecycle) -> str:
+def _remove_app_reference_grant(lc: Lifecycle) -> _Planned:
     app, setting, resolver, grant = apps.pick_reference_grant(lc)
     apps.forget_grant(lc, grant)
-    return f"app {app}: {setting}'s grant to {resolver} removed"
+    return f"app {app}: {setting}'s grant to {resolver} removed", ((grant.id, DELETE),)
 
 
-def _disable_app_system_identity(lc: Lifecycle) -> str:
+def _disable_app_system_identity(lc: Lifecycle) -> _Planned:
     app = apps.pick_app_with_system(lc, keep_references=True)
+    record = lc.current.apps[app]
+    touches = ((record.id, WRITE), *_orphans(lc, record.system_principal_id))
     lc.used.add(apps.host(app))
     apps.forget_app_system_identity(lc, app)
-    return f"app {app} (system identity turned off)"
+    return f"app {app} (system identity turned off)", touches
 
 
 def _fix_app_system(lc: Lifecycle, outputs: StackOutputs) -> str:
@@ -266,12 +293,13 @@ def _fix_reference(lc: Lifecycle, outputs: StackOutputs) -> str:
     )
 
 
-def _scale_in_and_out(lc: Lifecycle) -> str:
+def _scale_in_and_out(lc: Lifecycle) -> _Planned:
     key = lc.pick_scale_set()
-    return f"scale set {key} (scaled out by one, then in, then back)"
+    touches = ((lc.current.scale_sets[key].id, WRITE),)
+    return f"scale set {key} (scaled out by one, then in, then back)", touches
 
 
-def _delete_scale_set(lc: Lifecycle) -> str:
+def _delete_scale_set(lc: Lifecycle) -> _Planned:
     from verify.lifecycle.scenarios.delete_scale_set import holders_of  # noqa: PLC0415
 
     key = lc.pick_scale_set(prefer_system=True)
@@ -281,9 +309,10 @@ def _delete_scale_set(lc: Lifecycle) -> str:
     granted = lc.granted(ss.system_principal_id)
     what = "with its system identity" if granted else "no granted system identity"
     keeps = f"; {', '.join(held)} stays for {', '.join(others) or 'no other host'}" if held else ""
+    touches = ((ss.id, DELETE), *_orphans(lc, ss.system_principal_id))
     lc.used.add(f"scaleset:{key}")
     lc.forget_scale_set(key)
-    return f"scale set {key} (deleted, {what}{keeps})"
+    return f"scale set {key} (deleted, {what}{keeps})", touches
 
 
 def _fix_scale_set(lc: Lifecycle, outputs: StackOutputs) -> str:
@@ -300,7 +329,7 @@ def _fix_scale_set(lc: Lifecycle, outputs: StackOutputs) -> str:
     )
 
 
-_Replay = Callable[[Lifecycle], "str | _Planned"]
+_Replay = Callable[[Lifecycle], _Planned]
 _Fix = Callable[[Lifecycle, StackOutputs], str]
 _STEPS: Mapping[str, tuple[_Replay, _Fix]] = {
     "remove-workload-federation": (_remove_workload_federation, _fix_workload),
@@ -325,13 +354,15 @@ def plan(
     names: Sequence[str],
     *,
     keep_locks: bool = False,
+    cleanup: bool = False,
     seed: Lifecycle | None = None,
 ) -> list[PlannedScenario]:
     """Replay ``names`` (canonical order) on a copy of ``outputs``; nothing is touched.
     ``keep_locks``: a locked identity is never chosen for deletion (``--keep-locks``).
+    ``cleanup``: the scenarios also delete orphaned assignments (what they touch).
     ``seed``: a running lifecycle whose choices so far (subjects used, the identity
     deleted) the replay starts from, to plan the rest of a run again."""
-    shadow = Lifecycle(cast(Target, _OutputsOnly(outputs)), keep_locks=keep_locks)
+    shadow = Lifecycle(cast(Target, _OutputsOnly(outputs)), keep_locks=keep_locks, cleanup=cleanup)
     if seed is not None:
         shadow.used = set(seed.used)
         shadow.deleted_identity = seed.deleted_identity
@@ -343,7 +374,7 @@ def plan(
         except ScenarioSkippedError as exc:
             planned.append(PlannedScenario(name, skip_reason=str(exc), fix=fix(shadow, outputs)))
             continue
-        subjects, touches = (answer, ()) if isinstance(answer, str) else answer
+        subjects, touches = answer
         planned.append(PlannedScenario(name, subjects=subjects, touches=touches))
     return _lock_needs_recreate(planned, shadow)
 

@@ -6,9 +6,10 @@ made the same way on real Azure and on the sandbox's ARM front (only the base UR
 credential and the TLS trust differ), with ``Microsoft.Authorization/locks`` at
 :data:`LOCKS_API_VERSION` (``ManagementLocks_*ByScope`` in the REST API specs):
 
-* ``GET {scope}/providers/Microsoft.Authorization/locks``, at the scope itself, its resource
-  group and its subscription (following ``nextLink``), kept when the lock's own scope is the
-  scope or above it: what ARM checks a write against;
+* ``GET {scope}/providers/Microsoft.Authorization/locks`` at the top-level resource the scope
+  is or lies in (404: not there yet, nothing to list), its resource group and its
+  subscription (following ``nextLink``); a lock is kept when its own scope is the scope or
+  above it: what ARM checks a write against;
 * ``PUT {lock id}`` with ``{"properties": {"level", "notes", "owners"}}``;
 * ``DELETE {lock id}``.
 
@@ -76,19 +77,23 @@ def lock_body(lock: LockInfo) -> dict[str, Any]:
 
 
 def scopes_over(scope: str) -> list[str]:
-    """Where to list the locks that apply at ``scope``: it, its group, its subscription
-    (each listing may also hold locks below it; :meth:`ArmLocks.over` keeps those above)."""
-    out = [scope.rstrip("/")]
-    parts = scope.strip("/").split("/")
-    if len(parts) >= 2 and parts[0].lower() == "subscriptions":
-        sub = f"/subscriptions/{parts[1]}"
-        if len(parts) >= 4 and parts[2].lower() == "resourcegroups":
-            out.append(f"{sub}/resourceGroups/{parts[3]}")
-        out.append(sub)
-    unique: dict[str, str] = {}
-    for where in out:
-        unique.setdefault(where.lower(), where)
-    return list(unique.values())
+    """Where to list the locks that apply at ``scope``: the top-level resource it is or lies
+    in (for a child such as a federated credential, or an extension such as a role
+    assignment, the resource above it: ARM lists a resource's locks with those below it),
+    its group, its subscription. :meth:`ArmLocks.over` keeps the locks at or above
+    ``scope``."""
+    cut = scope.lower().find("/providers/microsoft.authorization/")
+    base = (scope[:cut] if cut > 0 else scope).rstrip("/")
+    parts = base.strip("/").split("/")
+    if len(parts) < 2 or parts[0].lower() != "subscriptions":
+        return [base or "/"]
+    sub = f"/subscriptions/{parts[1]}"
+    if len(parts) < 4 or parts[2].lower() != "resourcegroups":
+        return [sub]
+    group = f"{sub}/resourceGroups/{parts[3]}"
+    if len(parts) >= 8 and parts[4].lower() == "providers":
+        return [f"{group}/providers/{'/'.join(parts[5:8])}", group, sub]
+    return [group, sub]
 
 
 class ArmLocks:
@@ -118,9 +123,9 @@ class ArmLocks:
                     refusal=READ_LOCKS,
                     timeout=CALL_TIMEOUT,
                     verify=self._verify,
-                    ok=(200,),
+                    ok=(200, 404),  # 404: that scope does not exist (yet); nothing there
                 )
-                body = reply.body if isinstance(reply.body, dict) else {}
+                body = reply.body if reply.status == 200 and isinstance(reply.body, dict) else {}
                 for doc in body.get("value") or ():
                     lock = lock_from_json(doc)
                     if armid.is_within(lock.scope, scope):

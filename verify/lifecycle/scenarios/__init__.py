@@ -128,7 +128,10 @@ def run_scenarios(
     """
     chosen = [s for s in SCENARIOS if names is None or s.name in names]
     planned = {
-        p.name: p for p in plan(lc.current, [s.name for s in chosen], keep_locks=lc.keep_locks)
+        p.name: p
+        for p in plan(
+            lc.current, [s.name for s in chosen], keep_locks=lc.keep_locks, cleanup=lc.cleanup
+        )
     }
     lc.progress("plan:")
     for line in describe(list(planned.values())):
@@ -154,7 +157,10 @@ def run_scenarios(
                 # deleted still stands, so the rest is planned again from here.
                 rest = [s.name for s in chosen[index + 1 :]]
                 planned.update(
-                    (p.name, p) for p in plan(lc.current, rest, keep_locks=lc.keep_locks, seed=lc)
+                    (p.name, p)
+                    for p in plan(
+                        lc.current, rest, keep_locks=lc.keep_locks, cleanup=lc.cleanup, seed=lc
+                    )
                 )
     finally:
         if lc.lifted_locks:  # a lock kept lifted for a scenario that never put it back
@@ -180,7 +186,8 @@ def _run_one(
     lifted: list[Step] = []
     try:
         try:
-            lifted = lift_locks(lc, scenario.name, result, intent.touches)
+            recreated = _recreated_by(later)
+            lifted = lift_locks(lc, scenario.name, result, intent.touches, recreated)
             result.steps = lifted + list(scenario.run(lc))
         finally:
             # Always, also on an exception or an interrupt: a lifted lock goes back.

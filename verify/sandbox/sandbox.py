@@ -19,14 +19,9 @@ import ssl
 import tempfile
 import threading
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import aiohttp
-from azure.core.pipeline.transport import AioHttpTransport
-
-from components.armid import is_guid
 from components.errors import ConfigError
 from verify.sandbox.aks import errors as aks_errors
 from verify.sandbox.aks.issuer import ClusterIssuers
@@ -40,8 +35,9 @@ from verify.sandbox.arm.service import ArmService
 from verify.sandbox.auth import Authenticator
 from verify.sandbox.blob import errors as blob_errors
 from verify.sandbox.blob.service import BlobService
+from verify.sandbox.clients import ARM_SCOPE, ClientHelpers
+from verify.sandbox.config import SandboxConfig
 from verify.sandbox.entra import errors as entra_errors
-from verify.sandbox.entra.credentials import AsyncSandboxCredential, SandboxCredential
 from verify.sandbox.entra.service import TokenEndpoint
 from verify.sandbox.entra.tokens import TokenIssuer
 from verify.sandbox.faults import FaultPlan
@@ -51,6 +47,7 @@ from verify.sandbox.imds import errors as imds_errors
 from verify.sandbox.imds.service import ImdsService
 from verify.sandbox.keyvault import errors as keyvault_errors
 from verify.sandbox.keyvault.service import KeyVaultService
+from verify.sandbox.listeners import APP, BLOB, IMDS, VAULT, ListenerKind, ResourceListeners
 from verify.sandbox.oidc import errors as oidc_errors
 from verify.sandbox.oidc.service import OidcIssuer
 from verify.sandbox.rbac import RbacEvaluator
@@ -62,6 +59,8 @@ from verify.sandbox.server import (
     Tls,
     require_loopback,
 )
+from verify.sandbox.snapshot import SandboxSnapshot
+from verify.sandbox.state.snapshot import data_copy, restore_data
 from verify.sandbox.state.storage import StorageAccount
 from verify.sandbox.state.store import (
     AppHost,
@@ -71,78 +70,10 @@ from verify.sandbox.state.store import (
     VirtualMachine,
 )
 
-ARM_SCOPE = "https://management.azure.com/.default"
+__all__ = ["ARM_SCOPE", "Sandbox", "SandboxConfig"]
 
 
-@dataclass
-class SandboxConfig:
-    """How the sandbox runs. Every field has the default a newcomer wants."""
-
-    host: str = "127.0.0.1"
-    tenant_id: str | None = None  # random GUID by default
-    subscription_id: str | None = None  # random GUID by default
-    location: str = "westeurope"
-    token_lifetime_seconds: int = 86400  # managed-identity tokens live ~24 h on Azure
-    clock_skew_seconds: int = 300  # what resource servers tolerate on nbf/exp
-    propagation_delay_seconds: float = 0.0  # RBAC: new assignments apply after this
-    deleted_principal_tokens: Literal["accept", "refuse"] = "accept"
-    faults_file: str | Path | None = None
-    arm_port: int = 0  # 0: any free port
-    issuer_port: int = 0
-    graph_port: int = 0
-    oidc_port: int = 0  # the local GitHub-Actions-shaped OIDC issuer
-    # Whether callers may read the directory through Graph (Directory.Read.All granted);
-    # False: every Graph call is 403 Authorization_RequestDenied.
-    graph_directory_read: bool = True
-    workdir: str | Path | None = None  # where the CA PEM is written; a temp dir if None
-    operator_role: str = "Owner"  # the operator principal's role on the subscription
-
-    def validate(self) -> None:
-        """ConfigError naming the field, before anything is bound or created."""
-        require_loopback(self.host)
-        for name in ("tenant_id", "subscription_id"):
-            value = getattr(self, name)
-            if value is not None and not is_guid(value):
-                raise ConfigError(
-                    name, value, "is not a GUID", "omit it for a random one, or give a GUID"
-                )
-        if self.token_lifetime_seconds < 60:
-            raise ConfigError(
-                "token_lifetime_seconds",
-                self.token_lifetime_seconds,
-                "is below 60",
-                "use 60 or more",
-            )
-        if self.propagation_delay_seconds < 0:
-            raise ConfigError(
-                "propagation_delay_seconds",
-                self.propagation_delay_seconds,
-                "is negative",
-                "use >= 0",
-            )
-        if self.deleted_principal_tokens not in ("accept", "refuse"):
-            raise ConfigError(
-                "deleted_principal_tokens",
-                self.deleted_principal_tokens,
-                "is not a mode",
-                "use 'accept' or 'refuse'",
-            )
-        if not isinstance(self.graph_directory_read, bool):
-            raise ConfigError(
-                "graph_directory_read",
-                self.graph_directory_read,
-                "is not a boolean",
-                "use True (callers may read the directory) or False (403 from Graph)",
-            )
-        for name in ("arm_port", "issuer_port", "graph_port", "oidc_port"):
-            port = getattr(self, name)
-            if not 0 <= port <= 65535:
-                raise ConfigError(
-                    name, port, "is not a TCP port", "use 0 (any free port) or 1-65535"
-                )
-
-
-class Sandbox:
+class Sandbox(ClientHelpers):
     """The local Azure: state plus its HTTP(S) services, started and stopped together."""
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
@@ -217,10 +148,41 @@ class Sandbox:
         self._graph_listener: Listener | None = None
         self._oidc_listener: Listener | None = None
         self._clusters_listener: Listener | None = None
-        self._imds_listeners: dict[str, Listener] = {}
-        self._app_listeners: dict[str, Listener] = {}
-        self._vault_listeners: dict[str, Listener] = {}
-        self._blob_listeners: dict[str, Listener] = {}
+        self._listeners = ResourceListeners(
+            self._lock,
+            self._listen,
+            {
+                IMDS: ListenerKind(
+                    lambda: [*self.state.vms(), *self.state.instances()],
+                    key=lambda vm: vm.id,
+                    app=lambda vm: self._imds.app(vm.id),
+                    error_body=imds_errors.fault_error_body,
+                    tls=False,
+                ),
+                # plain HTTP on loopback, as the platform's is reached over the app's own
+                APP: ListenerKind(
+                    self.state.apps,
+                    key=lambda app: app.id,
+                    app=lambda app: self._appservice.app(app.id),
+                    error_body=appservice_errors.fault_error_body,
+                    tls=False,
+                ),
+                VAULT: ListenerKind(
+                    self.state.vaults,
+                    key=lambda vault: vault.name,
+                    app=lambda vault: self._keyvault.app(vault.name),
+                    error_body=keyvault_errors.fault_error_body,
+                    tls=True,
+                ),
+                BLOB: ListenerKind(
+                    self.state.storage_accounts,
+                    key=lambda account: account.name,
+                    app=lambda account: self._blob.app(account.name),
+                    error_body=blob_errors.fault_error_body,
+                    tls=True,
+                ),
+            },
+        )
         self.state.subscribe(self._on_event)
 
     # ------------------------------------------------------------ lifecycle
@@ -276,14 +238,7 @@ class Sandbox:
             self.clusters.url = self._clusters_listener.url
             for resource in self._graph_own_audiences():
                 self.issuer_service.add_resource(resource)
-            for vm in [*self.state.vms(), *self.state.instances()]:
-                self._start_imds(vm)
-            for app in self.state.apps():
-                self._start_app(app)
-            for vault in self.state.vaults():
-                self._start_vault(vault)
-            for account in self.state.storage_accounts():
-                self._start_blob(account)
+            self._listeners.sync()
         return self
 
     def stop(self) -> None:
@@ -292,20 +247,13 @@ class Sandbox:
             if self._loop is None:
                 return
             listeners = [
-                *self._imds_listeners.values(),
-                *self._app_listeners.values(),
-                *self._vault_listeners.values(),
-                *self._blob_listeners.values(),
+                *self._listeners.take_all(),
                 self._arm_listener,
                 self._issuer_listener,
                 self._graph_listener,
                 self._oidc_listener,
                 self._clusters_listener,
             ]
-            self._imds_listeners.clear()
-            self._app_listeners.clear()
-            self._vault_listeners.clear()
-            self._blob_listeners.clear()
             live = [listener for listener in listeners if listener is not None]
             for listener in live:  # all at once, then wait: shutdowns overlap
                 listener.stop(wait=False)
@@ -323,6 +271,31 @@ class Sandbox:
 
     def __exit__(self, *args: object) -> None:
         self.stop()
+
+    # ------------------------------------------------------------ snapshots
+    def snapshot(self) -> SandboxSnapshot:
+        """The sandbox as it is now, for :meth:`restore` (see :mod:`verify.sandbox.snapshot`)."""
+        with self._lock:
+            return SandboxSnapshot(
+                state=self.state.snapshot(),
+                faults=data_copy(self.faults),
+                graph_directory_read=self.graph_directory_read,
+                ports=self._listeners.ports(),
+            )
+
+    def restore(self, snapshot: SandboxSnapshot) -> None:
+        """Back to ``snapshot``: state, faults and knobs, every per-resource listener at its
+        port; no cached token, no logged request."""
+        # Not under the sandbox's lock: a listener stopping here may be finishing a request
+        # that needs it.
+        self.state.restore(snapshot.state)
+        restore_data(self.faults, snapshot.faults)
+        self.graph_directory_read = snapshot.graph_directory_read
+        self._imds.clear_tokens()
+        self._appservice.clear_tokens()
+        if self._loop is not None:
+            self._listeners.sync(snapshot.ports)
+        self.request_log.clear()
 
     # ------------------------------------------------------------ listeners
     def _listen(
@@ -348,94 +321,11 @@ class Sandbox:
         )
         return Listener(self._loop, wrapped, self._host, port, self._tls if tls else None)
 
-    def _start_imds(self, vm: VirtualMachine) -> None:
-        with self._lock:
-            if self._loop is None or vm.id.lower() in self._imds_listeners:
-                return
-            self._imds_listeners[vm.id.lower()] = self._listen(
-                self._imds.app(vm.id),
-                "imds",
-                vm.name,
-                imds_errors.fault_error_body,
-                aliases=(vm.id,),
-            )
-
-    def _start_app(self, app: AppHost) -> None:
-        """One identity endpoint per app (plain HTTP on loopback, as the platform's is
-        reached over the app's own loopback)."""
-        with self._lock:
-            if self._loop is None or app.id.lower() in self._app_listeners:
-                return
-            self._app_listeners[app.id.lower()] = self._listen(
-                self._appservice.app(app.id),
-                "appservice",
-                app.name,
-                appservice_errors.fault_error_body,
-                aliases=(app.id,),
-            )
-
-    def _start_vault(self, vault: Vault) -> None:
-        with self._lock:
-            if self._loop is None or vault.name.lower() in self._vault_listeners:
-                return
-            self._vault_listeners[vault.name.lower()] = self._listen(
-                self._keyvault.app(vault.name),
-                "keyvault",
-                vault.name,
-                keyvault_errors.fault_error_body,
-                tls=True,
-                aliases=(vault.id,),
-            )
-
-    def _start_blob(self, account: StorageAccount) -> None:
-        with self._lock:
-            if self._loop is None or account.name.lower() in self._blob_listeners:
-                return
-            self._blob_listeners[account.name.lower()] = self._listen(
-                self._blob.app(account.name),
-                "blob",
-                account.name,
-                blob_errors.fault_error_body,
-                tls=True,
-                aliases=(account.id,),
-            )
-
-    def _stop_listener(self, listener: Listener | None) -> None:
-        if listener is not None:
-            # From a request handler (ARM DELETE) we are on the loop thread: do not wait on it.
-            on_loop = threading.current_thread().name == "sandbox-loop"
-            listener.stop(wait=not on_loop)
-
     def _on_event(self, kind: str, obj: object) -> None:
-        if kind == "vm_created" and isinstance(obj, VirtualMachine):
-            self._start_imds(obj)
-        elif kind == "vm_deleted" and isinstance(obj, VirtualMachine):
-            with self._lock:
-                listener = self._imds_listeners.pop(obj.id.lower(), None)
-            self._stop_listener(listener)
-        elif kind == "instance_created" and isinstance(obj, VirtualMachine):
-            self._start_imds(obj)  # a scale-set instance: its own IMDS, the set's principals
-        elif kind == "instance_deleted" and isinstance(obj, VirtualMachine):
-            with self._lock:
-                listener = self._imds_listeners.pop(obj.id.lower(), None)
-        elif kind == "app_created" and isinstance(obj, AppHost):
-            self._start_app(obj)
-        elif kind == "app_deleted" and isinstance(obj, AppHost):
-            with self._lock:
-                listener = self._app_listeners.pop(obj.id.lower(), None)
-            self._stop_listener(listener)
-        elif kind == "vault_created" and isinstance(obj, Vault):
-            self._start_vault(obj)
-        elif kind == "vault_deleted" and isinstance(obj, Vault):
-            with self._lock:
-                listener = self._vault_listeners.pop(obj.name.lower(), None)
-            self._stop_listener(listener)
-        elif kind == "storage_account_created" and isinstance(obj, StorageAccount):
-            self._start_blob(obj)
-        elif kind == "storage_account_deleted" and isinstance(obj, StorageAccount):
-            with self._lock:
-                listener = self._blob_listeners.pop(obj.name.lower(), None)
-            self._stop_listener(listener)
+        with self._lock:
+            if self._loop is None:
+                return
+        self._listeners.on_event(kind, obj)
 
     def _require_started(self) -> None:
         if self._loop is None:
@@ -506,17 +396,6 @@ class Sandbox:
             storage="core.windows.net",
         )
 
-    def workload_identity_env(self, client_id: str, token_file: str | Path) -> dict[str, str]:
-        """What a federated CI job (or AKS pod) sets for azure-identity's
-        ``WorkloadIdentityCredential``: this tenant, the identity, the assertion file, and
-        the authority host pointing at the sandbox. Trust the CA (``REQUESTS_CA_BUNDLE``)."""
-        return {
-            "AZURE_AUTHORITY_HOST": self.authority_url,
-            "AZURE_TENANT_ID": self.tenant_id,
-            "AZURE_CLIENT_ID": client_id,
-            "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
-        }
-
     def _graph_own_audiences(self) -> tuple[str, ...]:
         """The Graph listener's URL as a resource: what ``az`` asks for when the sandbox is
         registered as a cloud whose ``microsoftGraphResourceId`` is this URL."""
@@ -535,8 +414,7 @@ class Sandbox:
         """``http://127.0.0.1:<port>`` of a VM's IMDS (by VM object, ARM ID or name)."""
         self._require_started()
         found = self._find_vm(vm)
-        with self._lock:
-            listener = self._imds_listeners.get(found.id.lower())
+        listener = self._listeners.get(IMDS, found.id)
         if listener is None:
             raise ConfigError(
                 "vm", str(vm), "has no IMDS listener", "create the VM in sb.state first"
@@ -548,46 +426,17 @@ class Sandbox:
         object, ARM ID or name)."""
         self._require_started()
         found = self._find_app(app)
-        with self._lock:
-            listener = self._app_listeners.get(found.id.lower())
+        listener = self._listeners.get(APP, found.id)
         if listener is None:
             raise ConfigError("app", str(app), "has no identity endpoint", "deploy the app first")
         return listener.url + APP_TOKEN_PATH
-
-    def app_env(self, app: AppHost | str) -> dict[str, str]:
-        """The environment App Service / Functions / Container Apps give the app's process
-        (``IDENTITY_ENDPOINT``, ``IDENTITY_HEADER``; Container Apps also ``MSI_ENDPOINT``)
-        plus the sandbox CA bundle, so code run locally gets exactly that app's tokens."""
-        found = self._find_app(app)
-        endpoint = self.app_identity_endpoint(found)
-        env = {
-            "IDENTITY_ENDPOINT": endpoint,
-            "IDENTITY_HEADER": found.identity_header,
-            "REQUESTS_CA_BUNDLE": self.ca_cert_path,
-            "SSL_CERT_FILE": self.ca_cert_path,
-        }
-        if found.kind == "containerapp":
-            env["MSI_ENDPOINT"] = endpoint
-        return env
-
-    def _find_app(self, app: AppHost | str) -> AppHost:
-        wanted = app.id if isinstance(app, AppHost) else app
-        found = (
-            self.state.app(wanted)
-            if wanted.startswith("/")
-            else next((a for a in self.state.apps() if a.name.lower() == wanted.lower()), None)
-        )
-        if found is None:
-            raise ConfigError("app", wanted, "is not an app of this sandbox", "deploy it first")
-        return found
 
     def vault_url(self, vault: Vault | str) -> str:
         """``https://127.0.0.1:<port>/`` of a vault's data plane (by Vault, ARM ID or name)."""
         self._require_started()
         name = vault.name if isinstance(vault, Vault) else vault
         found = self.state.vault(name)
-        with self._lock:
-            listener = self._vault_listeners.get(found.name.lower()) if found else None
+        listener = self._listeners.get(VAULT, found.name) if found else None
         if listener is None:
             raise ConfigError(
                 "vault",
@@ -608,8 +457,7 @@ class Sandbox:
         self._require_started()
         name = account.name if isinstance(account, StorageAccount) else account
         found = self.state.storage_account(name)
-        with self._lock:
-            listener = self._blob_listeners.get(found.name.lower()) if found else None
+        listener = self._listeners.get(BLOB, found.name) if found else None
         if listener is None or found is None:
             raise ConfigError(
                 "storage account",
@@ -619,102 +467,9 @@ class Sandbox:
             )
         return f"{listener.url}/{found.name}"
 
-    def blob_client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments a Blob*Client needs to trust the sandbox CA."""
-        return {"connection_verify": self.ca_cert_path}
-
-    def async_blob_client_kwargs(self) -> dict[str, Any]:
-        """Like :meth:`blob_client_kwargs` for ``azure.storage.blob.aio`` clients, with a
-        pooled transport (see :meth:`async_transport`); call from a coroutine."""
-        return {"transport": self.async_transport()}
-
     def _vault_uri_or_default(self, name: str) -> str:
-        with self._lock:
-            listener = self._vault_listeners.get(name.lower())
+        listener = self._listeners.get(VAULT, name)
         return listener.url + "/" if listener else f"https://{name}.vault.azure.net/"
-
-    def _find_vm(self, vm: VirtualMachine | str) -> VirtualMachine:
-        key = vm.id if isinstance(vm, VirtualMachine) else vm
-        hosts = [*self.state.vms(), *self.state.instances()]  # VMs and scale-set instances
-        found = (
-            (self.state.vm(key) or self.state.instance(key))
-            if key.startswith("/")
-            else next((v for v in hosts if v.name.lower() == key.lower()), None)
-        )
-        if found is None:
-            raise ConfigError(
-                "vm", key, "is not a VM of this sandbox", "create it with sb.state.create_vm"
-            )
-        return found
-
-    # ------------------------------------------------------------ client helpers
-    def imds_env(self, vm: VirtualMachine | str) -> dict[str, str]:
-        """Environment that puts a process "on" the VM for azure-identity / msal."""
-        return {"AZURE_POD_IDENTITY_AUTHORITY_HOST": self.imds_url(vm)}
-
-    def keyvault_client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments a SecretClient needs for a loopback vault with the sandbox CA."""
-        return {"verify_challenge_resource": False, "connection_verify": self.ca_cert_path}
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """One client SSL context trusting the sandbox CA (made once, shared)."""
-        with self._lock:
-            if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context(cafile=self.ca_cert_path)
-            return self._ssl_context
-
-    def async_transport(self) -> AioHttpTransport:
-        """An aiohttp transport that trusts the sandbox CA and pools its connections.
-
-        azure-core's aiohttp transport builds a new SSLContext per request when
-        ``connection_verify`` is a path, and aiohttp pools connections per context, so
-        every request would pay a TLS handshake. Call this from a coroutine (aiohttp
-        sessions belong to a running loop); the client closes it when it closes.
-        """
-        connector = aiohttp.TCPConnector(ssl=self.ssl_context())
-        return AioHttpTransport(
-            session=aiohttp.ClientSession(connector=connector), session_owner=True
-        )
-
-    def async_keyvault_client_kwargs(self) -> dict[str, Any]:
-        """Like :meth:`keyvault_client_kwargs` for ``azure.keyvault.secrets.aio`` clients,
-        with a pooled transport (see :meth:`async_transport`); call from a coroutine."""
-        return {"verify_challenge_resource": False, "transport": self.async_transport()}
-
-    def arm_client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments an azure-mgmt-* client needs to talk to the sandbox's ARM."""
-        return {
-            "base_url": self.arm_url,
-            "credential_scopes": [ARM_SCOPE],
-            "connection_verify": self.ca_cert_path,
-        }
-
-    def credential(self, principal: ServicePrincipal | None = None) -> SandboxCredential:
-        """A TokenCredential for a principal (the operator by default), issuing directly."""
-        return SandboxCredential(self.issuer_service, principal or self.operator)
-
-    def async_credential(self, principal: ServicePrincipal | None = None) -> AsyncSandboxCredential:
-        return AsyncSandboxCredential(self.issuer_service, principal or self.operator)
-
-    def issue_token(
-        self,
-        principal: ServicePrincipal | str,
-        resource: str,
-        lifetime_seconds: int | None = None,
-        **claims: Any,
-    ) -> str:
-        """A signed token for a principal (or its object ID); ``claims`` override any claim."""
-        if isinstance(principal, str):
-            found = self.state.principal(principal)
-            if found is None:
-                raise ConfigError(
-                    "principal",
-                    principal,
-                    "is not a principal of this sandbox",
-                    "pass an existing one",
-                )
-            principal = found
-        return self.issuer_service.issue(principal, resource, lifetime_seconds, **claims).token
 
     def endpoints(self) -> dict[str, Any]:
         """Everything a user needs to point clients here (printed by the command)."""

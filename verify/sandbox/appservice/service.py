@@ -52,6 +52,10 @@ class AppServiceIdentity:
         self._clock = clock
         self._tokens = HostTokenCache(issuer, clock, CACHE_MIN_REMAINING_SECONDS)
 
+    def clear_tokens(self) -> None:
+        """Forget the tokens cached for every host."""
+        self._tokens.clear()
+
     def resolve(self, app: AppHost, params: dict[str, str]) -> ServicePrincipal:
         given = [k for k in SELECTORS if params.get(k)]
         if len(given) > 1:

@@ -361,3 +361,8 @@ class HostTokenCache:
             token = self._issuer.issue(principal, resource)
             self._cache[cache_key] = token
             return token
+
+    def clear(self) -> None:
+        """Forget every cached token (a restored sandbox's hosts have asked for none)."""
+        with self._lock:
+            self._cache.clear()

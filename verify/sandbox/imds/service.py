@@ -63,6 +63,10 @@ class ImdsService:
         self._clock = clock
         self._tokens = HostTokenCache(issuer, clock, CACHE_MIN_REMAINING_SECONDS)
 
+    def clear_tokens(self) -> None:
+        """Forget the tokens cached for every host."""
+        self._tokens.clear()
+
     def resolve(self, vm: VirtualMachine, params: dict[str, str]) -> ServicePrincipal:
         """The principal a request selects on ``vm``, or :class:`ImdsError` as IMDS says it."""
         selectors = [k for k in ("client_id", "object_id", "msi_res_id") if params.get(k)]

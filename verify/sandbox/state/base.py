@@ -24,8 +24,13 @@ from verify.sandbox.state.records import (
     key,
     new_guid,
 )
+from verify.sandbox.state.snapshot import DataTree, data_copy, restore_data
 
 Listener = Callable[[EventKind, object], None]
+
+#: Attributes that are no part of the state's data: kept as they are across a restore (the
+#: lock and event subscribers are left out anyway, as a lock and callables).
+_NOT_SNAPSHOT = frozenset({"_lock", "_listeners", "catalog", "clock"})
 
 
 class StateBase:
@@ -48,6 +53,20 @@ class StateBase:
         self._principals: dict[str, ServicePrincipal] = {}
         self._groups: dict[str, ResourceGroup] = {}
         self._listeners: list[Listener] = []
+
+    # --------------------------------------------------------------- snapshots
+    def snapshot(self) -> DataTree:
+        """A deep copy of everything the state holds (every mixin's data, and any nested
+        store), for :meth:`restore`. Not the lock, the subscribers, the catalog or the clock."""
+        with self._lock:
+            return data_copy(self, _NOT_SNAPSHOT)
+
+    def restore(self, snapshot: DataTree) -> None:
+        """Back to exactly what ``snapshot`` holds (it can be restored again). No events:
+        whoever keeps something in step with the state (the sandbox's listeners) syncs
+        itself afterwards."""
+        with self._lock:
+            restore_data(self, snapshot, _NOT_SNAPSHOT)
 
     # ----------------------------------------------------------------- events
     def subscribe(self, listener: Listener) -> None:

@@ -1,0 +1,166 @@
+"""The sandbox's per-resource listeners, kept in step with its state.
+
+Each VM and scale-set instance has its own IMDS listener, each app its own identity
+endpoint, each vault its own Key Vault listener and each storage account its own Blob
+listener. One is started the moment its resource is created and stopped when it is
+deleted (the state's events), and :meth:`ResourceListeners.sync` brings the whole set in
+line with the state at once: on start, and on a restore, where every listener answers at
+the port it had when the snapshot was taken (the stack's outputs carry the vault URLs and
+blob endpoints).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from verify.sandbox.server import Listener
+
+#: Listener kinds, each a family of resources with one listener per resource.
+IMDS = "imds"
+APP = "appservice"
+VAULT = "keyvault"
+BLOB = "blob"
+
+#: State event -> (listener kind, True to start / False to stop).
+EVENTS: dict[str, tuple[str, bool]] = {
+    "vm_created": (IMDS, True),
+    "vm_deleted": (IMDS, False),
+    "instance_created": (IMDS, True),  # a scale-set instance: its own IMDS, the set's principals
+    "instance_deleted": (IMDS, False),
+    "app_created": (APP, True),
+    "app_deleted": (APP, False),
+    "vault_created": (VAULT, True),
+    "vault_deleted": (VAULT, False),
+    "storage_account_created": (BLOB, True),
+    "storage_account_deleted": (BLOB, False),
+}
+
+
+class Listen(Protocol):
+    def __call__(
+        self,
+        app: Any,
+        service: str,
+        target: str,
+        error_body: Any,
+        *,
+        port: int = 0,
+        tls: bool = False,
+        aliases: tuple[str, ...] = (),
+    ) -> Listener: ...
+
+
+@dataclass(frozen=True)
+class ListenerKind:
+    """One family of per-resource listeners: what the state holds, how each is keyed
+    and served."""
+
+    resources: Callable[[], Iterable[Any]]
+    key: Callable[[Any], str]
+    app: Callable[[Any], Any]
+    error_body: Any
+    tls: bool
+    target: Callable[[Any], str] = lambda obj: str(obj.name)
+    aliases: Callable[[Any], tuple[str, ...]] = lambda obj: (str(obj.id),)
+
+
+#: Listener kind -> resource key -> port: where each listener answers.
+Ports = dict[str, dict[str, int]]
+
+
+class ResourceListeners:
+    """The per-resource listeners of a started sandbox, by kind and resource key."""
+
+    def __init__(self, lock: threading.RLock, listen: Listen, kinds: Mapping[str, ListenerKind]):
+        self._lock = lock
+        self._listen = listen
+        self._kinds = dict(kinds)
+        self._live: dict[str, dict[str, Listener]] = {kind: {} for kind in kinds}
+        # Stopped from a request handler (on the loop thread, which cannot wait on itself):
+        # waited for before a port is bound again.
+        self._stopping: list[Listener] = []
+
+    def get(self, kind: str, key: str) -> Listener | None:
+        with self._lock:
+            return self._live[kind].get(key.lower())
+
+    def start(self, kind: str, obj: Any, port: int = 0) -> None:
+        spec = self._kinds[kind]
+        key = spec.key(obj).lower()
+        with self._lock:
+            if key in self._live[kind]:
+                return
+            self._live[kind][key] = self._listen(
+                spec.app(obj),
+                kind,
+                spec.target(obj),
+                spec.error_body,
+                port=port,
+                tls=spec.tls,
+                aliases=spec.aliases(obj),
+            )
+
+    def stop(self, kind: str, key: str) -> None:
+        with self._lock:
+            listener = self._live[kind].pop(key.lower(), None)
+        if listener is None:
+            return
+        if threading.current_thread().name == "sandbox-loop":
+            # From a request handler (an ARM DELETE): do not wait on the loop we run on.
+            listener.stop(wait=False)
+            with self._lock:
+                self._stopping.append(listener)
+        else:
+            listener.stop()
+
+    def on_event(self, event: str, obj: Any) -> None:
+        """Start or stop the listener a state event concerns."""
+        found = EVENTS.get(event)
+        if found is None:
+            return
+        kind, created = found
+        if created:
+            self.start(kind, obj)
+        else:
+            self.stop(kind, self._kinds[kind].key(obj))
+
+    def ports(self) -> Ports:
+        with self._lock:
+            return {
+                kind: {key: listener.port for key, listener in live.items()}
+                for kind, live in self._live.items()
+            }
+
+    def sync(self, ports: Ports | None = None) -> None:
+        """One listener per resource the state holds, none for any other; with ``ports``,
+        each at its port there (a listener elsewhere is moved)."""
+        for kind, spec in self._kinds.items():
+            wanted = {spec.key(obj).lower(): obj for obj in spec.resources()}
+            at = (ports or {}).get(kind, {})
+            with self._lock:
+                live = dict(self._live[kind])
+            for key, listener in live.items():
+                if key not in wanted or (key in at and listener.port != at[key]):
+                    self.stop(kind, key)
+            self._wait_stopping()
+            for key, obj in wanted.items():
+                self.start(kind, obj, at.get(key, 0))
+
+    def _wait_stopping(self) -> None:
+        with self._lock:
+            stopping, self._stopping = self._stopping, []
+        for listener in stopping:
+            listener.wait()
+
+    def take_all(self) -> list[Listener]:
+        """Every listener, forgotten here: the caller stops them (with the others)."""
+        with self._lock:
+            taken = [listener for live in self._live.values() for listener in live.values()]
+            taken += self._stopping
+            for live in self._live.values():
+                live.clear()
+            self._stopping = []
+        return taken

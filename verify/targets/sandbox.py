@@ -183,6 +183,17 @@ class SandboxTarget(ArmOperations):
             raise
         self.max_parallel = max_parallel or max(2, min(8, (os.cpu_count() or 2) * 2))
         self._token_root = tempfile.mkdtemp(prefix="mikit-probe-tokens-")
+        #: The sandbox as the deploy left it: what :meth:`reset` goes back to.
+        self.deployed = self.sandbox.snapshot()
+
+    def reset(self) -> None:
+        """Back to the deployment exactly as the stack program left it, without deploying
+        again (:meth:`verify.sandbox.Sandbox.restore`): what a test that changes the
+        deployment starts from. The outputs stay the same; the hosts' token files go, as
+        no probe has run on a fresh deployment."""
+        self.sandbox.restore(self.deployed)
+        shutil.rmtree(self._token_root, ignore_errors=True)
+        os.makedirs(self._token_root)
 
     def outputs(self) -> StackOutputs:
         return self._outputs

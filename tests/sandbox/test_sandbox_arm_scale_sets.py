@@ -5,6 +5,7 @@ the set's role assignments stay orphaned), and RBAC on each."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -89,3 +90,16 @@ def test_capacity_out_of_range_and_rbac_are_refused(sb: Sandbox) -> None:
         ).result()
     assert refused.value.status_code == 403
     assert st.scale_set(f"{rg.id}/providers/Microsoft.Compute/virtualMachineScaleSets/vmss-web")
+
+
+def test_a_scale_sets_time_created_is_when_it_was_made_on_every_read(sb: Sandbox) -> None:
+    """It was stamped at each GET, so two reads of one set disagreed."""
+    st = sb.state
+    rg = st.create_resource_group(f"rg-vmss-{uuid.uuid4().hex[:8]}")
+    ss = st.create_scale_set(rg.name, "vmss-web", capacity=1, system_assigned=True)
+    compute = _compute(sb)
+    first = compute.virtual_machine_scale_sets.get(rg.name, "vmss-web").time_created
+    time.sleep(0.01)
+    second = compute.virtual_machine_scale_sets.get(rg.name, "vmss-web").time_created
+    assert first == second
+    assert abs(first.timestamp() - ss.created_on) < 0.001

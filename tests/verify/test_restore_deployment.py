@@ -49,7 +49,9 @@ def _arm_ids(target: SandboxTarget) -> list[str]:
         ids += [str(r.id) for r in getattr(st, name)()]
     ids += [v.id for v in st.vaults()] + [v.id for v in st.vms()]
     ids += [f"{i.id}/federatedIdentityCredentials" for i in st.identities()]
-    ids.append(f"/subscriptions/{st.subscription_id}/providers/Microsoft.Authorization/roleAssignments")
+    ids.append(
+        f"/subscriptions/{st.subscription_id}/providers/Microsoft.Authorization/roleAssignments"
+    )
     return sorted(ids)
 
 
@@ -118,5 +120,5 @@ def test_a_restored_deployment_passes_check(
     restored: tuple[SandboxTarget, dict[str, Any], dict[str, Any]],
 ) -> None:
     target, _, _ = restored
-    run = check_report(target, "sandbox")
-    assert run.check is not None and run.check.passed, run.check.failures
+    check = check_report(target, "sandbox").check
+    assert check is not None and check.passed, check.failures

@@ -7,16 +7,22 @@ deleted (the state's events), and :meth:`ResourceListeners.sync` brings the whol
 line with the state at once: on start, and on a restore, where every listener answers at
 the port it had when the snapshot was taken (the stack's outputs carry the vault URLs and
 blob endpoints).
+
+A port a snapshot recorded is held (:func:`~verify.sandbox.server.hold_port`) from the
+moment its listener stops until one binds it again: a freed loopback port is soon some
+client's ephemeral port (here or in any other program on the machine), and the restore
+could not bind it then. Held, it refuses connections as a closed port does.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from verify.sandbox.server import Listener
+from verify.sandbox.server import Listener, hold_port
 
 #: Listener kinds, each a family of resources with one listener per resource.
 IMDS = "imds"
@@ -50,6 +56,7 @@ class Listen(Protocol):
         port: int = 0,
         tls: bool = False,
         aliases: tuple[str, ...] = (),
+        reuse_port: bool = False,
     ) -> Listener: ...
 
 
@@ -82,6 +89,8 @@ class ResourceListeners:
         # Stopped from a request handler (on the loop thread, which cannot wait on itself):
         # waited for before a port is bound again.
         self._stopping: list[Listener] = []
+        self._recorded: set[int] = set()  # ports a snapshot recorded: held once freed
+        self._held: dict[int, socket.socket] = {}
 
     def get(self, kind: str, key: str) -> Listener | None:
         with self._lock:
@@ -101,13 +110,20 @@ class ResourceListeners:
                 port=port,
                 tls=spec.tls,
                 aliases=spec.aliases(obj),
+                reuse_port=True,
             )
+            held = self._held.pop(port, None) if port else None
+        if held is not None:
+            held.close()
 
     def stop(self, kind: str, key: str) -> None:
         with self._lock:
             listener = self._live[kind].pop(key.lower(), None)
         if listener is None:
             return
+        with self._lock:
+            if listener.port in self._recorded and listener.port not in self._held:
+                self._held[listener.port] = hold_port(listener.host, listener.port)
         if threading.current_thread().name == "sandbox-loop":
             # From a request handler (an ARM DELETE): do not wait on the loop we run on.
             listener.stop(wait=False)
@@ -128,11 +144,14 @@ class ResourceListeners:
             self.stop(kind, self._kinds[kind].key(obj))
 
     def ports(self) -> Ports:
+        """Where each listener answers, for a snapshot: these ports are held once freed."""
         with self._lock:
-            return {
+            found = {
                 kind: {key: listener.port for key, listener in live.items()}
                 for kind, live in self._live.items()
             }
+            self._recorded |= {port for ports in found.values() for port in ports.values()}
+            return found
 
     def sync(self, ports: Ports | None = None) -> None:
         """One listener per resource the state holds, none for any other; with ``ports``,
@@ -163,4 +182,7 @@ class ResourceListeners:
             for live in self._live.values():
                 live.clear()
             self._stopping = []
+            for held in self._held.values():
+                held.close()
+            self._held.clear()
         return taken

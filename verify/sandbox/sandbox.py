@@ -278,6 +278,7 @@ class Sandbox(ClientHelpers):
         with self._lock:
             return SandboxSnapshot(
                 state=self.state.snapshot(),
+                arm=data_copy(self.arm, refs=(self, self.state)),
                 faults=data_copy(self.faults),
                 graph_directory_read=self.graph_directory_read,
                 ports=self._listeners.ports(),
@@ -289,6 +290,7 @@ class Sandbox(ClientHelpers):
         # Not under the sandbox's lock: a listener stopping here may be finishing a request
         # that needs it.
         self.state.restore(snapshot.state)
+        restore_data(self.arm, snapshot.arm, refs=(self, self.state))
         restore_data(self.faults, snapshot.faults)
         self.graph_directory_read = snapshot.graph_directory_read
         self._imds.clear_tokens()
@@ -308,6 +310,7 @@ class Sandbox(ClientHelpers):
         port: int = 0,
         tls: bool = False,
         aliases: tuple[str, ...] = (),
+        reuse_port: bool = False,
     ) -> Listener:
         assert self._loop is not None
         wrapped = ServiceMiddleware(
@@ -319,7 +322,14 @@ class Sandbox(ClientHelpers):
             error_body=error_body,
             aliases=aliases,
         )
-        return Listener(self._loop, wrapped, self._host, port, self._tls if tls else None)
+        return Listener(
+            self._loop,
+            wrapped,
+            self._host,
+            port,
+            self._tls if tls else None,
+            reuse_port=reuse_port,
+        )
 
     def _on_event(self, kind: str, obj: object) -> None:
         with self._lock:

@@ -352,6 +352,18 @@ class _Server(uvicorn.Server):
                 transport.abort()
 
 
+def hold_port(host: str, port: int) -> socket.socket:
+    """A socket bound to ``port`` that does not listen: a connection there is refused, as
+    to a closed port, but no other program (a client's ephemeral port) can take the port
+    until a ``reuse_port`` listener binds it again and this socket is closed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    held = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    held.bind((host, port))
+    return held
+
+
 class Listener:
     """One uvicorn server on one loopback socket."""
 
@@ -364,7 +376,10 @@ class Listener:
         tls: Tls | None = None,
         *,
         header_timeout_seconds: float = HEADER_READ_TIMEOUT_SECONDS,
+        reuse_port: bool = False,
     ) -> None:
+        """``reuse_port``: SO_REUSEPORT, so a :func:`hold_port` socket may hold the port
+        before this listener binds it and after it stops."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # IPPROTO_TCP explicitly: asyncio turns on TCP_NODELAY for accepted connections only
         # when the socket says it is TCP; without it, Nagle + delayed ACK add ~40 ms to
@@ -372,6 +387,8 @@ class Listener:
         self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if reuse_port:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self._sock.bind((host, port))
         self._sock.listen(2048)
         self._sock.setblocking(False)

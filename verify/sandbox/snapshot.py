@@ -21,6 +21,8 @@ from verify.sandbox.state.snapshot import DataTree
 @dataclass(frozen=True)
 class SandboxSnapshot:
     state: DataTree
+    #: The ARM model's documents (what a deploy wrote, what the ARM front serves).
+    arm: DataTree
     faults: DataTree
     graph_directory_read: bool
     #: Where each per-resource listener answered (none if the sandbox was not started).

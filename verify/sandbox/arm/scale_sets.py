@@ -226,6 +226,7 @@ def scale_set_json(state: SandboxState, scale_set: ScaleSet) -> dict[str, Any]:
         admin_username=scale_set.admin_username,
         computer_name_prefix=scale_set.name,
         tags=scale_set.tags,
+        time_created=arm_shapes.arm_timestamp(datetime.fromtimestamp(scale_set.created_on, tz=UTC)),
     )
 
 

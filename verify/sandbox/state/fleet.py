@@ -45,6 +45,7 @@ class ScaleSet:
     tags: dict[str, str] = field(default_factory=dict)
     vm_size: str = "Standard_B2ls_v2"
     admin_username: str = "azureuser"
+    created_on: float = 0.0  # ARM's timeCreated: when the set was made, on every read
 
     def instance_id(self, index: int) -> str:
         return f"{self.id}/virtualMachines/{index}"
@@ -136,6 +137,7 @@ class FleetMixin(StateBase):
                     dict(tags or {}),
                     vm_size,
                     admin_username,
+                    self.clock(),
                 )
         self.update_scale_set_identity(set_id, system_assigned, user_assigned)
         return self.scale_scale_set(set_id, capacity)

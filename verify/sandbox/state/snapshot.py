@@ -3,7 +3,9 @@
 The copy is generic, so a store that gains a field (or a whole nested store) is in every
 snapshot without anyone listing it. What is not data is left as it is:
 
-* attributes named in ``skip`` (e.g. the role catalog, shared and never written);
+* attributes named in ``skip`` (e.g. the role catalog, shared and never written), and
+  attributes holding one of the objects in ``refs`` (a back-reference to the sandbox or to
+  a store snapshotted on its own);
 * locks, and callables (an event subscriber, a clock, a URL callback), and containers
   holding only callables (a table of handlers);
 * an attribute holding an object that owns a lock (a nested store, such as an ARM
@@ -57,39 +59,49 @@ def _hold_locks(store: Any, stack: contextlib.ExitStack) -> None:
             stack.enter_context(value)
 
 
-def _tree(obj: Any, skip: Collection[str], stack: contextlib.ExitStack) -> DataTree:
+def _tree(
+    obj: Any, skip: Collection[str], refs: Collection[object], stack: contextlib.ExitStack
+) -> DataTree:
     """``obj``'s data, uncopied; each nested store's locks entered on ``stack``."""
     tree = DataTree()
     for name, value in vars(obj).items():
-        if name in skip or _not_data(value):
+        if name in skip or _not_data(value) or any(value is ref for ref in refs):
             continue
         if _is_nested_store(value):
             _hold_locks(value, stack)
-            tree.nested[name] = _tree(value, (), stack)
+            tree.nested[name] = _tree(value, (), refs, stack)
         else:
             tree.attrs[name] = value
     return tree
 
 
-def data_copy(obj: Any, skip: Collection[str] = ()) -> DataTree:
+def data_copy(obj: Any, skip: Collection[str] = (), refs: Collection[object] = ()) -> DataTree:
     """A deep copy of ``obj``'s data (the caller holds whatever lock guards ``obj``; the
     nested stores' own locks are held while they are copied)."""
     with contextlib.ExitStack() as stack:
-        return copy.deepcopy(_tree(obj, skip, stack))
+        return copy.deepcopy(_tree(obj, skip, refs, stack))
 
 
-def restore_data(obj: Any, snapshot: DataTree, skip: Collection[str] = ()) -> None:
+def restore_data(
+    obj: Any, snapshot: DataTree, skip: Collection[str] = (), refs: Collection[object] = ()
+) -> None:
     """Put ``obj``'s data back as ``snapshot`` holds it (which stays reusable): every data
     attribute replaced, one made since removed, nested stores restored in place."""
     with contextlib.ExitStack() as stack:
-        _apply(obj, copy.deepcopy(snapshot), skip, stack)
+        _apply(obj, copy.deepcopy(snapshot), skip, refs, stack)
 
 
-def _apply(obj: Any, tree: DataTree, skip: Collection[str], stack: contextlib.ExitStack) -> None:
-    current = _tree(obj, skip, stack)
+def _apply(
+    obj: Any,
+    tree: DataTree,
+    skip: Collection[str],
+    refs: Collection[object],
+    stack: contextlib.ExitStack,
+) -> None:
+    current = _tree(obj, skip, refs, stack)
     for name in current.attrs.keys() - tree.attrs.keys():
         delattr(obj, name)
     for name, value in tree.attrs.items():
         object.__setattr__(obj, name, value)
     for name, nested in tree.nested.items():
-        _apply(getattr(obj, name), nested, (), stack)
+        _apply(getattr(obj, name), nested, (), refs, stack)

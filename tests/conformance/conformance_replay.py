@@ -83,7 +83,8 @@ def _set_dotted(body: dict[str, Any], dotted: str, value: str) -> None:
 def request_body(row: dict[str, Any], ex: dict[str, Any], bound: Bindings) -> Any:
     if row.get("body") != "example":
         return None
-    body = json.loads(json.dumps(ex["parameters"]["parameters"]))
+    # the body parameter's name is the operation's (appServicePlan, blobContainer...)
+    body = json.loads(json.dumps(ex["parameters"][row.get("body_parameter", "parameters")]))
     for dotted, value in row.get("body_override", {}).items():
         _set_dotted(body, dotted, bound.fill(value))
     return body

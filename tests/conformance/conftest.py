@@ -139,7 +139,12 @@ def _model_hosts(sb: Sandbox, rg: str, suffix: str) -> dict[str, str]:
     arm.create_or_update(
         PULUMI_STORAGE_ACCOUNT,
         f"{base}/Microsoft.Storage/storageAccounts/{account}",
-        {"accountName": account, "resourceGroupName": rg, "sku": {"name": "Standard_LRS"}},
+        {
+            "accountName": account,
+            "resourceGroupName": rg,
+            "sku": {"name": "Standard_LRS"},
+            "allowBlobPublicAccess": True,  # the container example makes one public
+        },
     )
     arm.create_or_update(
         PULUMI_BLOB_CONTAINER,

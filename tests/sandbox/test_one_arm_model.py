@@ -470,3 +470,44 @@ def test_an_identity_is_one_record_for_arm_imds_and_entra(sb: Sandbox) -> None:
     http.msi.user_assigned_identities.delete(rg, "id-one")
     assert sb.arm.get(made.id) is None and sb.state.identity(made.id) is None
     assert sb.state.principal(str(made.principal_id)) is None
+
+
+def test_writes_of_model_types_over_http_keep_the_models_rules(sb: Sandbox) -> None:
+    """A container PUT over HTTP runs the deploy's handler (public access refused on an
+    account that forbids it, 409 PublicAccessNotPermitted), a lock refuses deleting the
+    account (409 ScopeLocked), and a delete takes the account's Blob plane with it."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    account = f"st{uuid.uuid4().hex[:10]}"
+    account_id = (
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+        f"/providers/Microsoft.Storage/storageAccounts/{account}"
+    )
+    sb.arm.create_or_update(
+        PULUMI_STORAGE_ACCOUNT, account_id, {"accountName": account, "resourceGroupName": rg}
+    )
+    containers = f"{account_id}/blobServices/default/containers"
+    public = _arm(
+        sb,
+        "PUT",
+        f"{containers}/open",
+        "2025-01-01",
+        {"properties": {"publicAccess": "Container"}},
+    )
+    assert public.status_code == 409, public.text
+    assert public.json()["error"]["code"] == "PublicAccessNotPermitted"
+    private = _arm(sb, "PUT", f"{containers}/closed", "2025-01-01", {"properties": {}})
+    assert private.status_code == 201, private.text
+    assert private.json() == sb.arm.get(f"{containers}/closed")
+    assert sb.state.container(account, "closed") is not None  # the Blob plane has it too
+    listed = _arm(sb, "GET", containers, "2025-01-01").json()["value"]
+    assert [c["name"] for c in listed] == ["closed"]
+    SandboxOverHttp(sb).lock(account_id)
+    refused = _arm(sb, "DELETE", account_id, "2025-01-01")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "ScopeLocked"
+    SandboxOverHttp(sb).unlock(account_id)
+    gone = _arm(sb, "DELETE", account_id, "2025-01-01")
+    assert gone.status_code == 200, gone.text
+    assert sb.arm.get(account_id) is None and sb.state.storage_account(account) is None
+    assert sb.arm.get(f"{containers}/closed") is None  # ARM deletes the children

@@ -3,7 +3,8 @@
 The types here have no route of their own in the front: App Service plans, Container Apps
 managed environments, AKS managed clusters, storage accounts and blob containers. Each is
 served with the model's own handler, the one a deploy runs, so its rules (names, parents,
-public access, locks) and its document are the model's:
+public access, locks) and its document are the model's. Each type serves the methods whose
+Microsoft example is replayed (:data:`MODEL_TYPES`), from:
 
 - ``GET`` of one resource, and of the collection where Azure lists it (a resource group's,
   an account's containers);
@@ -76,16 +77,39 @@ _WEB, _APP, _AKS, _STORAGE = (
 MODEL_TYPES: dict[str, ModelType] = {
     t.arm_type.lower(): t
     for t in (
-        ModelType(f"{_WEB}/serverfarms", PULUMI_APP_SERVICE_PLAN, ("name",), created=200),
-        ModelType(f"{_APP}/managedEnvironments", PULUMI_MANAGED_ENVIRONMENT, ("environmentName",)),
-        ModelType(f"{_AKS}/managedClusters", PULUMI_MANAGED_CLUSTER, ("resourceName",)),
         ModelType(
-            f"{_STORAGE}/storageAccounts", PULUMI_STORAGE_ACCOUNT, ("accountName",), created=200
+            f"{_WEB}/serverfarms",
+            PULUMI_APP_SERVICE_PLAN,
+            ("name",),
+            created=200,
+            methods=frozenset({"GET", "PUT", "PATCH", "DELETE"}),
+        ),
+        ModelType(
+            f"{_APP}/managedEnvironments",
+            PULUMI_MANAGED_ENVIRONMENT,
+            ("environmentName",),
+            methods=frozenset({"GET", "PATCH", "DELETE"}),
+        ),
+        ModelType(
+            f"{_AKS}/managedClusters",
+            PULUMI_MANAGED_CLUSTER,
+            ("resourceName",),
+            methods=frozenset({"GET", "PATCH"}),
+        ),
+        ModelType(
+            f"{_STORAGE}/storageAccounts",
+            PULUMI_STORAGE_ACCOUNT,
+            ("accountName",),
+            created=200,
+            methods=frozenset({"GET", "DELETE"}),
+            lists=True,
         ),
         ModelType(
             f"{_STORAGE}/storageAccounts/blobServices/containers",
             PULUMI_BLOB_CONTAINER,
             ("accountName", None, "containerName"),
+            methods=frozenset({"GET", "PUT", "PATCH", "DELETE"}),
+            lists=True,
         ),
     )
 }

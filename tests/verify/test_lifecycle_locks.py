@@ -226,3 +226,64 @@ def test_a_skipped_lift_or_restore_makes_the_scenarios_fail(action: str) -> None
             assert not recreated.steps[-1].passed
             assert recreated.steps[-1].observed == "not found"
             assert _locks_over_http(target, shared) == []
+
+
+def test_on_the_sandbox_a_read_only_group_lock_is_lifted_for_a_vm_delete_and_restored() -> None:
+    """ReadOnly refuses every write: the sandbox's ARM answers 409 ScopeLocked to the VM
+    delete under it. With --keep-locks delete-vm is skipped naming the lock; by default the
+    lock is lifted for it and put back with its name, level and notes."""
+    with SandboxTarget() as target:
+        group = target.outputs().resource_group_id
+        lock = LockInfo(group, "freeze", "ReadOnly", "change window closed")
+        target.create_lock(lock)
+        before = _locks_over_http(target, group)
+        assert [(x["name"], x["level"], x["notes"]) for x in before] == [
+            ("freeze", "ReadOnly", "change window closed")
+        ]
+        (kept,) = run_scenarios(Lifecycle(target, keep_locks=True), ["delete-vm"])
+        assert kept.status == "skipped" and kept.skipped is not None
+        assert "lock freeze (ReadOnly)" in kept.skipped and "--keep-locks" in kept.skipped
+        (result,) = _run(target, ["delete-vm"])
+        assert result.passed, (result.error, _failures(result))
+        assert result.steps[0].name == f"lift lock freeze (ReadOnly) at {group}"
+        assert result.steps[-1].name == f"restore lock freeze (ReadOnly) at {group}"
+        assert _locks_over_http(target, group) == before
+        with pytest.raises(HttpResponseError) as refused:  # it holds again
+            target.delete_vm(next(iter(target.outputs().vms)))
+        assert refused.value.status_code == 409 and "ScopeLocked" in str(refused.value)
+
+
+def test_the_cli_passes_keep_locks_to_the_lifecycle(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    import verify.stacks  # noqa: PLC0415
+    from verify import cli  # noqa: PLC0415
+    from verify.results import RunReport  # noqa: PLC0415
+
+    seen: dict[str, Any] = {}
+
+    class Target:
+        def __init__(self) -> None:
+            self.timings: dict[str, float] = {}
+
+        def close(self) -> None:
+            pass
+
+    def lifecycle_report(*args: Any, **kwargs: Any) -> RunReport:
+        seen.update(kwargs)
+        return RunReport("lifecycle", "sandbox", "s", "2026-01-01T00:00:00Z")
+
+    monkeypatch.setattr(cli, "resolver_for", lambda target: None)
+    monkeypatch.setattr(
+        verify.stacks, "load_selection", lambda *a: SimpleNamespace(label="s", path=None)
+    )
+    monkeypatch.setattr(cli, "make_target", lambda *a: Target())
+    monkeypatch.setattr(cli, "lifecycle_report", lifecycle_report)
+    monkeypatch.setattr(cli, "write_reports", lambda *a: {})
+    monkeypatch.setattr(cli, "print_summary", lambda *a: None)
+    for argv, keep in ((["--keep-locks"], True), ([], False)):
+        report_dir = ["--report-dir", str(tmp_path)]
+        cli.main(["lifecycle", "--target", "sandbox", "--quiet", *report_dir, *argv])
+        assert seen["keep_locks"] is keep

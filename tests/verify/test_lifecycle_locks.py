@@ -9,6 +9,7 @@ both are SKIPPED, naming the lock and the permissions lifting it needs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,19 @@ def _prod_target(config: SandboxConfig | None = None) -> SandboxTarget:
     return SandboxTarget(config=config, stack_config=PROD, stack="prod", config_overrides=throwaway)
 
 
+@pytest.fixture(scope="module")
+def _deployed_prod() -> Iterator[SandboxTarget]:
+    with _prod_target() as target:
+        yield target
+
+
+@pytest.fixture
+def prod(_deployed_prod: SandboxTarget) -> SandboxTarget:
+    """The prod stack deployed once per module, back as deployed for each test."""
+    _deployed_prod.reset()
+    return _deployed_prod
+
+
 def _locks_over_http(target: SandboxTarget, scope: str) -> list[dict[str, Any]]:
     """``GET {scope}/providers/Microsoft.Authorization/locks`` on the sandbox's ARM front,
     with the operator's token: what Azure's lock API answers, not the state's memory."""
@@ -150,28 +164,31 @@ def _failures(result: ScenarioResult) -> list[tuple[str, str]]:
     return [(s.name, s.observed) for s in result.steps if not s.passed]
 
 
-def test_on_the_sandbox_the_identity_scenarios_run_with_the_lock_lifted_and_restored() -> None:
-    with _prod_target() as target:
-        shared = target.outputs().identities["shared"].id
-        before = _locks_over_http(target, shared)
-        assert [(x["name"], x["level"]) for x in before] == [
-            ("id-mikit-prod-shared-cannot-delete", "CanNotDelete")
-        ]
-        assert before[0]["notes"]
-        deleted, recreated = _run(target, IDENTITY_SCENARIOS)
-        assert deleted.passed, (deleted.error, _failures(deleted))
-        assert recreated.passed, (recreated.error, _failures(recreated))
-        lock = f"lock id-mikit-prod-shared-cannot-delete (CanNotDelete) at {shared}"
-        assert deleted.steps[0].name == f"lift {lock}"
-        assert next(s for s in deleted.steps if s.name == "delete identity shared").passed
-        assert deleted.steps[-1].name == f"keep {lock} lifted"
-        assert recreated.steps[-1].name == f"restore {lock} (lifted for delete-shared-identity)"
-        assert recreated.steps[-1].observed == "restored, read back"
-        assert _locks_over_http(target, shared) == before  # same name, level and notes
-        # and it holds again: ARM refuses to delete the recreated identity
-        with pytest.raises(HttpResponseError) as refused:
-            target.delete_identity("shared")
-        assert refused.value.status_code == 409 and "ScopeLocked" in str(refused.value)
+@pytest.mark.xdist_group("prod-locks")
+def test_on_the_sandbox_the_identity_scenarios_run_with_the_lock_lifted_and_restored(
+    prod: SandboxTarget,
+) -> None:
+    target = prod
+    shared = target.outputs().identities["shared"].id
+    before = _locks_over_http(target, shared)
+    assert [(x["name"], x["level"]) for x in before] == [
+        ("id-mikit-prod-shared-cannot-delete", "CanNotDelete")
+    ]
+    assert before[0]["notes"]
+    deleted, recreated = _run(target, IDENTITY_SCENARIOS)
+    assert deleted.passed, (deleted.error, _failures(deleted))
+    assert recreated.passed, (recreated.error, _failures(recreated))
+    lock = f"lock id-mikit-prod-shared-cannot-delete (CanNotDelete) at {shared}"
+    assert deleted.steps[0].name == f"lift {lock}"
+    assert next(s for s in deleted.steps if s.name == "delete identity shared").passed
+    assert deleted.steps[-1].name == f"keep {lock} lifted"
+    assert recreated.steps[-1].name == f"restore {lock} (lifted for delete-shared-identity)"
+    assert recreated.steps[-1].observed == "restored, read back"
+    assert _locks_over_http(target, shared) == before  # same name, level and notes
+    # and it holds again: ARM refuses to delete the recreated identity
+    with pytest.raises(HttpResponseError) as refused:
+        target.delete_identity("shared")
+    assert refused.value.status_code == 409 and "ScopeLocked" in str(refused.value)
 
 
 def test_on_the_sandbox_an_operator_without_locks_delete_gets_the_skip_naming_it() -> None:
@@ -207,25 +224,28 @@ class _SkipLockCall:
         return lock
 
 
+@pytest.mark.xdist_group("prod-locks")
 @pytest.mark.parametrize("action", ["delete_lock", "create_lock"])
-def test_a_skipped_lift_or_restore_makes_the_scenarios_fail(action: str) -> None:
+def test_a_skipped_lift_or_restore_makes_the_scenarios_fail(
+    prod: SandboxTarget, action: str
+) -> None:
     """Falsifiable: without the lift the delete is refused (409 ScopeLocked); without the
     restore the lock is not read back, and the run fails saying LOCK NOT RESTORED."""
-    with _prod_target() as target:
-        shared = target.outputs().identities["shared"].id
-        sabotaged = _SkipLockCall(target, action)
-        deleted, recreated = _run(sabotaged, IDENTITY_SCENARIOS)
-        assert sabotaged.calls > 0
-        assert not (deleted.passed and recreated.passed)
-        if action == "delete_lock":
-            step = next(s for s in deleted.steps if s.name == "delete identity shared")
-            assert not step.passed and "ScopeLocked" in step.observed
-            assert _locks_over_http(target, shared)  # never lifted, still there
-        else:
-            assert recreated.error is not None and "LOCK NOT RESTORED" in recreated.error
-            assert not recreated.steps[-1].passed
-            assert recreated.steps[-1].observed == "not found"
-            assert _locks_over_http(target, shared) == []
+    target = prod
+    shared = target.outputs().identities["shared"].id
+    sabotaged = _SkipLockCall(target, action)
+    deleted, recreated = _run(sabotaged, IDENTITY_SCENARIOS)
+    assert sabotaged.calls > 0
+    assert not (deleted.passed and recreated.passed)
+    if action == "delete_lock":
+        step = next(s for s in deleted.steps if s.name == "delete identity shared")
+        assert not step.passed and "ScopeLocked" in step.observed
+        assert _locks_over_http(target, shared)  # never lifted, still there
+    else:
+        assert recreated.error is not None and "LOCK NOT RESTORED" in recreated.error
+        assert not recreated.steps[-1].passed
+        assert recreated.steps[-1].observed == "not found"
+        assert _locks_over_http(target, shared) == []
 
 
 def test_on_the_sandbox_a_read_only_group_lock_is_lifted_for_a_vm_delete_and_restored() -> None:

@@ -307,3 +307,27 @@ def test_the_cli_passes_keep_locks_to_the_lifecycle(
         report_dir = ["--report-dir", str(tmp_path)]
         cli.main(["lifecycle", "--target", "sandbox", "--quiet", *report_dir, *argv])
         assert seen["keep_locks"] is keep
+
+
+def test_on_the_sandbox_a_federated_credential_change_lifts_its_identity_s_lock() -> None:
+    """A CanNotDelete lock on an identity refuses deleting its federated credentials
+    (409 ScopeLocked): remove-workload-federation lifts it around the change and puts it
+    back, and the identity stays deletable-proof afterwards."""
+    stack = load_stack_config(PACKAGED_SANDBOX_STACK)
+    identities = dict(stack["mikit:identities"])
+    locked = {**identities, "shared": {**identities["shared"], "lock": True}}
+    with SandboxTarget(config_overrides={"mikit:identities": locked}) as target:
+        shared = target.outputs().identities["shared"].id
+        before = _locks_over_http(target, shared)
+        assert [x["level"] for x in before] == ["CanNotDelete"]
+        (result,) = _run(target, ["remove-workload-federation"])
+        assert result.passed, (result.error, _failures(result))
+        lock = f"lock {before[0]['name']} (CanNotDelete) at {shared}"
+        assert result.steps[0].name == f"lift {lock}"
+        assert result.steps[-1].name == f"restore {lock}"
+        assert _locks_over_http(target, shared) == before
+        target.reset()  # falsifiable: without the lift the credential delete is refused
+        (sabotaged,) = _run(_SkipLockCall(target, "delete_lock"), ["remove-workload-federation"])
+        refused = [s for s in sabotaged.steps if s.name.startswith("delete federated credential")]
+        assert not sabotaged.passed and not refused[0].passed
+        assert "ScopeLocked" in refused[0].observed

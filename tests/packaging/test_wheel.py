@@ -41,7 +41,12 @@ def _uv() -> str:
 def _run(
     argv: list[str], cwd: Path, timeout: float = 180, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    # PYTHONDONTWRITEBYTECODE too: the throw-away venv is the test's own, and a user's
+    # (pip compiles at install) holds bytecode; without it every run here compiled every
+    # dependency again (the first run writes it, as it would on a machine without the
+    # variable).
+    dropped = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
     env = clean | (env or {})
     done = subprocess.run(
         argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from components import armid
@@ -21,6 +20,7 @@ from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
 from components.arm.memory_apps import AppsArm
 from components.arm.memory_fleet import FleetArm
+from components.arm.memory_keyvault import KeyVaultArm, default_vault_uri
 from components.arm.memory_network import NetworkArm
 from components.arm.memory_storage import StorageArm, default_blob_endpoint
 from components.arm.rules import WriteOrdering
@@ -28,8 +28,6 @@ from components.arm.store import ArmStore
 from components.arm.tokens import (
     PULUMI_FEDERATED_CREDENTIAL,
     PULUMI_GET_CLIENT_CONFIG,
-    PULUMI_KEY_VAULT,
-    PULUMI_KEY_VAULT_SECRET,
     PULUMI_MANAGEMENT_LOCK,
     PULUMI_RESOURCE_GROUP,
     PULUMI_ROLE_ASSIGNMENT,
@@ -54,12 +52,7 @@ def _new_guid() -> str:
     return str(uuid.uuid4())
 
 
-def default_vault_uri(vault_name: str) -> str:
-    """Public-cloud vault URI; the sandbox passes its own loopback URI instead."""
-    return f"https://{vault_name}.vault.azure.net/"
-
-
-class InMemoryArm(NetworkArm, StorageArm, AppsArm, FleetArm):
+class InMemoryArm(NetworkArm, KeyVaultArm, StorageArm, AppsArm, FleetArm):
     """An ARM that lives in a dict: the default backend of :class:`AzureMocks`.
 
     It behaves like ARM where our components depend on it: GUID principal and client
@@ -104,8 +97,7 @@ class InMemoryArm(NetworkArm, StorageArm, AppsArm, FleetArm):
             PULUMI_MANAGEMENT_LOCK: self._lock,
             PULUMI_VIRTUAL_MACHINE: self._virtual_machine,
             PULUMI_ROLE_ASSIGNMENT: self._role_assignment,
-            PULUMI_KEY_VAULT: self._vault,
-            PULUMI_KEY_VAULT_SECRET: self._secret,
+            **self.keyvault_handlers(),
             **self.network_handlers(),
             **self.storage_handlers(),
             **self.apps_handlers(),
@@ -226,37 +218,6 @@ class InMemoryArm(NetworkArm, StorageArm, AppsArm, FleetArm):
         has applied ARM's rules already); None when it held none."""
         with self._mutex:
             return self.resources.pop(arm_id.rstrip("/").lower(), None)
-
-    def _soft_delete_vault(self, doc: JSON) -> None:
-        """Key Vault soft delete is always on: the name stays held for the retention days."""
-        props = doc["properties"]
-        now = datetime.now(UTC)
-        days = int(props.get("softDeleteRetentionInDays") or 90)
-        self.deleted_vaults[doc["name"].lower()] = arm_shapes.deleted_key_vault(
-            subscription_id=self.subscription_id,
-            name=doc["name"],
-            location=doc["location"],
-            vault_id=doc["id"],
-            deletion_date=now,
-            scheduled_purge_date=now + timedelta(days=days),
-            purge_protection_enabled=bool(props.get("enablePurgeProtection", False)),
-            tags=doc.get("tags"),
-        )
-
-    def deleted_vault(self, name: str) -> JSON | None:
-        """The soft-deleted vault holding ``name``, if any."""
-        return self.deleted_vaults.get(name.lower())
-
-    def purge_deleted_vault(self, name: str) -> bool:
-        """Free a deleted vault's name; refused while purge protection holds it."""
-        with self._mutex:
-            held = self.deleted_vaults.get(name.lower())
-            if held is None:
-                return False
-            if held["properties"]["purgeProtectionEnabled"]:
-                raise rules.deleted_vault_purge_refused()
-            del self.deleted_vaults[name.lower()]
-            return True
 
     def exists(self, arm_id: str) -> bool:
         """Whether ``arm_id`` names a resource (or resource group) that exists now."""
@@ -442,46 +403,6 @@ class InMemoryArm(NetworkArm, StorageArm, AppsArm, FleetArm):
             description=inputs.get("description"),
             created_by=self.deployer_object_id,
             created_on=created,
-        )
-
-    def _vault(self, arm_id: str, inputs: JSON) -> JSON:
-        props = inputs.get("properties") or {}
-        name = arm_id.rsplit("/", 1)[-1]
-        held = self.deleted_vaults.get(name.lower())
-        rules.check_vault_create(held is not None, props.get("createMode"))
-        if held is not None:  # createMode: recover brings the deleted vault back
-            del self.deleted_vaults[name.lower()]
-        return arm_shapes.key_vault(
-            arm_id=arm_id,
-            location=self._location(inputs),
-            tenant_id=props.get("tenantId") or self.tenant_id,
-            vault_uri=self.vault_uri(name),
-            enable_rbac_authorization=bool(props.get("enableRbacAuthorization", False)),
-            enable_soft_delete=bool(props.get("enableSoftDelete", True)),
-            soft_delete_retention_in_days=int(props.get("softDeleteRetentionInDays", 90)),
-            enable_purge_protection=bool(props.get("enablePurgeProtection", False)),
-            public_network_access=str(props.get("publicNetworkAccess") or "Enabled"),
-            sku_name=str((props.get("sku") or {}).get("name") or "standard"),
-            tags=inputs.get("tags"),
-        )
-
-    def _secret(self, arm_id: str, inputs: JSON) -> JSON:
-        vault_id = arm_id.rsplit("/secrets/", 1)[0]
-        vault = self.get(vault_id)
-        if vault is None:
-            raise ArmError(404, "ResourceNotFound", f"vault {vault_id} was not found")
-        props = inputs.get("properties") or {}
-        if "value" in props:
-            self.secret_values[arm_id.lower()] = str(props["value"])
-        attributes = props.get("attributes") or {}
-        return arm_shapes.key_vault_secret(
-            arm_id=arm_id,
-            location=vault["location"],
-            vault_uri=vault["properties"]["vaultUri"],
-            version=uuid.UUID(self._new_guid()).hex,
-            content_type=props.get("contentType"),
-            enabled=bool(attributes.get("enabled", True)),
-            tags=inputs.get("tags"),
         )
 
     def _generic(self, arm_id: str, inputs: JSON) -> JSON:

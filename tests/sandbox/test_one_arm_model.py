@@ -511,3 +511,25 @@ def test_writes_of_model_types_over_http_keep_the_models_rules(sb: Sandbox) -> N
     assert gone.status_code == 200, gone.text
     assert sb.arm.get(account_id) is None and sb.state.storage_account(account) is None
     assert sb.arm.get(f"{containers}/closed") is None  # ARM deletes the children
+
+
+def test_a_role_assignment_is_one_record_for_arm_and_rbac(sb: Sandbox) -> None:
+    """An assignment made with the real authorization client is the model's document, the
+    one RBAC evaluates; deleted over HTTP, the document and the access go together."""
+    http = SandboxOverHttp(sb)
+    vault, _ = http.make_group_vault_identity(_rg())
+    reader = sb.state.create_principal(f"reader-{uuid.uuid4().hex[:6]}")
+    action = "Microsoft.KeyVault/vaults/read"
+    assert not sb.rbac.check_action(reader.object_id, action, vault).allowed
+    assert http.assign(vault, reader.object_id) is None
+    made = sb.state.role_assignments(principal_id=reader.object_id)
+    assert len(made) == 1
+    doc = sb.arm.get(made[0].id)
+    assert doc is not None and doc["properties"]["principalId"] == reader.object_id
+    assert doc["properties"]["scope"].lower() == vault.lower()
+    assert sb.rbac.check_action(reader.object_id, action, vault).allowed
+    name = made[0].name
+    http.authorization.role_assignments.delete(vault, name)
+    assert sb.arm.get(made[0].id) is None
+    assert sb.state.role_assignments(principal_id=reader.object_id) == []
+    assert not sb.rbac.check_action(reader.object_id, action, vault).allowed

@@ -244,7 +244,7 @@ class SandboxArm(InMemoryArm):
 
     def _sb_role_assignment(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         doc = self._role_assignment(arm_id, inputs)  # ARM's conflict rules, same as unit tests
-        self.state.create_role_assignment(
+        made = self.state.create_role_assignment(
             inputs["scope"],
             inputs["roleDefinitionId"],
             inputs["principalId"],
@@ -254,7 +254,12 @@ class SandboxArm(InMemoryArm):
             condition=inputs.get("condition"),
             condition_version=inputs.get("conditionVersion"),
         )
-        return doc
+        # The one document, as the state wrote it (the role as ARM echoes it, subscription
+        # scoped), made by the deployer.
+        written: dict[str, Any] = self.resources[made.id.lower()]
+        for field in ("createdBy", "updatedBy"):
+            written["properties"][field] = doc["properties"][field]
+        return written
 
     def _sb_federated_credential(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """ARM's rules first (the shared model), then the trust Entra's token endpoint checks."""

@@ -1,11 +1,20 @@
-"""Role assignments in the sandbox's state, with ARM's write rules."""
+"""Role assignments in the sandbox's state, with ARM's write rules.
+
+An assignment's one record is the ARM model's document (``Microsoft.Authorization/
+roleAssignments`` in ``arm_store``): what a deploy writes, what the ARM front serves, what
+the RBAC evaluator reads. The state keeps beside it only what ARM does not show: the exact
+instant it was made, which RBAC propagation is measured from.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from components import armid
 from components.arm import rules
+from components.arm import shapes as arm_shapes
+from components.arm.store import ArmStore
 from components.conditions import (
     CONDITION_VERSION,
     INVALID_CONDITION_CODE,
@@ -27,9 +36,46 @@ from verify.sandbox.state.records import (
 class RoleAssignmentsMixin(StateBase):
     """Role assignments: created, read, listed by scope and principal, deleted."""
 
+    arm_store: ArmStore
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._assignments: dict[str, RoleAssignment] = {}
+        #: When each assignment was made (RBAC propagation is measured from it), by key.
+        self._assignment_times: dict[str, float] = {}
+        #: Records read from the documents, kept while the document is the same object.
+        self._assignment_records: dict[str, tuple[dict[str, Any], RoleAssignment]] = {}
+
+    def _assignments(self) -> dict[str, RoleAssignment]:
+        """Every assignment, read from its document (lock held)."""
+        found: dict[str, RoleAssignment] = {}
+        for doc_key, doc in list(self.arm_store.resources.items()):
+            if doc.get("type") != arm_shapes.ROLE_ASSIGNMENT:
+                continue
+            cached = self._assignment_records.get(doc_key)
+            if cached is None or cached[0] is not doc:
+                cached = (doc, self._assignment_record(doc_key, doc))
+                self._assignment_records[doc_key] = cached
+            found[doc_key] = cached[1]
+        return found
+
+    def _assignment_record(self, doc_key: str, doc: dict[str, Any]) -> RoleAssignment:
+        props = doc["properties"]
+        made = self._assignment_times.get(doc_key)
+        if made is None:  # written by the model alone: its createdOn
+            made = datetime.fromisoformat(props["createdOn"].replace("Z", "+00:00")).timestamp()
+            self._assignment_times[doc_key] = made
+        return RoleAssignment(
+            doc["id"],
+            doc["name"],
+            props["scope"],
+            props["roleDefinitionId"],
+            props["principalId"].lower(),
+            props["principalType"],
+            made,
+            props.get("description"),
+            props.get("condition"),
+            props.get("conditionVersion"),
+        )
 
     # -------------------------------------------------------- role assignments
     def role_definition(self, reference: str) -> RoleDefinition:
@@ -106,7 +152,8 @@ class RoleAssignmentsMixin(StateBase):
                     f"'ServicePrincipal', which is different from specified PrincipalType "
                     f"'{principal_type}'.",
                 )
-            same_name = self._assignments.get(key(assignment_id))
+            existing = self._assignments()
+            same_name = existing.get(key(assignment_id))
             if same_name is not None:
                 if same_name.principal_id == principal_id and key(
                     same_name.role_definition_id
@@ -118,7 +165,7 @@ class RoleAssignmentsMixin(StateBase):
                     "Tenant ID, application ID, principal ID, and scope are not allowed to be "
                     "updated.",
                 )
-            for other in self._assignments.values():
+            for other in existing.values():
                 if (
                     key(other.scope) == key(scope)
                     and other.principal_id == principal_id
@@ -128,7 +175,7 @@ class RoleAssignmentsMixin(StateBase):
                         409, "RoleAssignmentExists", "The role assignment already exists."
                     )
             with arm_rules_as_sandbox_errors():
-                rules.check_role_assignment_limit(len(self._assignments))
+                rules.check_role_assignment_limit(len(existing))
             assignment = RoleAssignment(
                 assignment_id,
                 name,
@@ -141,16 +188,33 @@ class RoleAssignmentsMixin(StateBase):
                 condition,
                 (condition_version or CONDITION_VERSION) if condition else None,
             )
-            self._assignments[key(assignment_id)] = assignment
+            self._assignment_times[key(assignment_id)] = assignment.created_on
+            self.arm_store.resources[key(assignment_id)] = arm_shapes.role_assignment(
+                scope=assignment.scope,
+                name=assignment.name,
+                role_definition_id=assignment.role_definition_id,
+                principal_id=assignment.principal_id,
+                principal_type=assignment.principal_type,
+                condition=assignment.condition,
+                condition_version=assignment.condition_version,
+                description=assignment.description,
+                created_on=arm_shapes.arm_timestamp(
+                    datetime.fromtimestamp(assignment.created_on, UTC)
+                ),
+            )
             return assignment
 
     def role_assignment(self, assignment_id: str) -> RoleAssignment | None:
         with self._lock:
-            return self._assignments.get(key(assignment_id))
+            return self._assignments().get(key(assignment_id))
 
     def delete_role_assignment(self, assignment_id: str) -> RoleAssignment | None:
         with self._lock:
-            return self._assignments.pop(key(assignment_id), None)
+            found = self._assignments().get(key(assignment_id))
+            if found is not None:
+                del self.arm_store.resources[key(assignment_id)]
+                self._assignment_records.pop(key(assignment_id), None)
+            return found
 
     def role_assignments(
         self,
@@ -161,7 +225,7 @@ class RoleAssignmentsMixin(StateBase):
         """Assignments that apply at ``scope`` (at or above it) and, unless ``at_scope``,
         those below it too, as ARM's list-for-scope returns them."""
         with self._lock:
-            found = list(self._assignments.values())
+            found = list(self._assignments().values())
         if principal_id is not None:  # "" matches nothing (it used to match everything)
             found = [a for a in found if a.principal_id == principal_id.lower()]
         if scope:

@@ -425,3 +425,28 @@ def test_every_scenario_says_what_it_deletes_or_writes(prod: StackOutputs) -> No
     grants = {g.id for g in prod.grants}
     extra = cleaning["delete-vm"].touches[1:]
     assert extra and all(op == "delete" and t in grants for t, op in extra)
+
+
+def test_an_interrupt_while_the_lock_is_being_deleted_still_puts_it_back(
+    prod: StackOutputs, bodies: dict[str, Body]
+) -> None:
+    """Ctrl-C lands while the DELETE is on its way (ARM has deleted the lock, the answer
+    is not read yet): the lock was recorded as lifted before the call, so it goes back."""
+    lock = identity_lock(prod)
+    target = LockTarget(prod, [lock])
+    delete = target.delete_lock
+
+    def deleted_then_interrupted(found: LockInfo) -> None:
+        delete(found)
+        raise Interrupted("SIGINT")
+
+    target.delete_lock = deleted_then_interrupted  # type: ignore[method-assign,assignment]
+    ran: list[bool] = []
+    bodies["recreate-identity"] = sees(target, lock, ran)
+    results: list[ScenarioResult] = []
+    with pytest.raises(Interrupted):
+        run_scenarios(Lifecycle(target), ["recreate-identity"], results)  # type: ignore[arg-type]
+    assert ran == [] and target.locks == {lock.id.lower(): lock}
+    (result,) = results
+    assert result.error is not None and "INTERRUPTED" in result.error
+    assert result.steps[-1].name == f"restore {lock.describe()}" and result.steps[-1].passed

@@ -105,6 +105,20 @@ def _blocking(lc: Lifecycle, touches: Sequence[Touch]) -> list[LockInfo]:
     return [lock for lock in found.values() if any(refuses(lock, t) for t in touches)]
 
 
+def _refused(exc: Exception, lock: LockInfo, touches: Sequence[Touch]) -> Exception:
+    """A 403 on a lock call as the scenario's skip naming the action; else ``exc``."""
+    action = _refusal(exc)
+    if action is None:
+        return exc
+    return LockLiftRefusedError(
+        f"{lock.describe()} refuses it ({_what(touches)}: Azure answers 409 ScopeLocked) and "
+        f"lifting it was refused: the operator lacks {action} (lifting the lock for the "
+        f"scenario needs {LIFT_ACTIONS})",
+        f"grant the operator {LIFT_ACTIONS} at {lock.scope} (e.g. the built-in role "
+        f"{LOCK_ROLE}), or pass --keep-locks to skip without trying",
+    )
+
+
 def lift_locks(
     lc: Lifecycle,
     scenario: str,
@@ -154,21 +168,18 @@ def lift_locks(
     for lock in blocking:
         try:
             lc.target.create_lock(lock)  # unchanged: proves locks/write before the lift
+        except Exception as exc:
+            raise _refused(exc, lock, touches) from None
+        lifted = LiftedLock(lock, scenario, result, scope_deleted=_deleted_with(lock, touches))
+        # Recorded before the delete: an interrupt or error during it still puts it back
+        # (re-creating a lock that was not deleted changes nothing).
+        lc.lifted_locks.append(lifted)
+        try:
             lc.target.delete_lock(lock)
         except Exception as exc:
-            action = _refusal(exc)
-            if action is None:
-                raise
-            raise LockLiftRefusedError(
-                f"{lock.describe()} refuses it ({_what(touches)}: Azure answers 409 "
-                f"ScopeLocked) and lifting it was refused: the operator lacks {action} "
-                f"(lifting the lock for the scenario needs {LIFT_ACTIONS})",
-                f"grant the operator {LIFT_ACTIONS} at {lock.scope} (e.g. the built-in role "
-                f"{LOCK_ROLE}), or pass --keep-locks to skip without trying",
-            ) from None
-        lc.lifted_locks.append(
-            LiftedLock(lock, scenario, result, scope_deleted=_deleted_with(lock, touches))
-        )
+            if _refusal(exc) is not None:
+                lc.lifted_locks.remove(lifted)  # refused: it never went
+            raise _refused(exc, lock, touches) from None
         steps.append(
             Step(
                 f"lift {lock.describe()}",

@@ -50,11 +50,11 @@ from verify.sandbox.arm.authorization import AUTHZ, LOCKS, AuthorizationRoutes, 
 from verify.sandbox.arm.errors import ArmHttpError, body_refused, error, unauthorized
 from verify.sandbox.arm.federation import FederatedCredentialRoutes
 from verify.sandbox.arm.inflight import WritesInFlight
+from verify.sandbox.arm.vaults import DELETED_VAULTS, VaultRoutes
 from verify.sandbox.auth import Authenticator, AuthError
 from verify.sandbox.bodies import ARM_MAX_BODY_BYTES, BodyError, read_body
 from verify.sandbox.entra.tokens import ARM_AUDIENCES
 from verify.sandbox.rbac import RbacEvaluator
-from verify.sandbox.state.records import DeletedVault
 from verify.sandbox.state.store import (
     SandboxError,
     SandboxState,
@@ -63,11 +63,6 @@ from verify.sandbox.state.store import (
 )
 
 _SUBSCRIPTIONS = re.compile(r"^/subscriptions(?:/[^/]+)?$", re.IGNORECASE)
-_DELETED_VAULTS = re.compile(
-    r"^/subscriptions/(?P<sub>[^/]+)/providers/microsoft\.keyvault"
-    r"(?:/locations/(?P<location>[^/]+))?/deletedvaults(?:/(?P<name>[^/]+))?$",
-    re.IGNORECASE,
-)
 _RESOURCE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
     r"(?:/providers/(?P<provider>[^/]+)/(?P<type>[^/]+)(?:/(?P<name>[^/]+))?)?$",
@@ -79,7 +74,7 @@ _RESOURCE = re.compile(
 _VM_EXPANDS = frozenset({"instanceview", "userdata", "resiliencypolicy"})
 
 
-class ArmService(AuthorizationRoutes, FederatedCredentialRoutes):
+class ArmService(AuthorizationRoutes, FederatedCredentialRoutes, VaultRoutes):
     """The ARM slice's routes over the shared state; every request authenticated by the
     sandbox's one :class:`~verify.sandbox.auth.Authenticator` and authorized by its RBAC."""
 
@@ -324,51 +319,10 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes):
         cut = path.lower().rfind(AUTHZ)
         if cut >= 0:
             return self._authorization_provider(request, claims, path, cut)
-        deleted = _DELETED_VAULTS.match(path)
+        deleted = DELETED_VAULTS.match(path)
         if deleted:
             return self._deleted_vaults(request, claims, deleted)
         return self._subscription_or_resource(request, claims, path)
-
-    def _deleted_vaults(
-        self, request: Request, claims: dict[str, Any], match: re.Match[str]
-    ) -> Response:
-        """Soft-deleted vaults (they hold their global name): ``GET .../providers/
-        Microsoft.KeyVault[/locations/{location}]/deletedVaults[/{name}]``, what
-        ``python -m verify preflight`` asks before a vault is created."""
-        if request.method != "GET":
-            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
-        sub = match.group("sub")
-        if sub.lower() != self._state.subscription_id.lower():
-            raise ArmHttpError.of(
-                404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found."
-            )
-        self._authorize(
-            claims, "Microsoft.KeyVault/locations/deletedVaults/read", f"/subscriptions/{sub}"
-        )
-        location, name = match.group("location"), match.group("name")
-        if name is None:
-            found = [
-                d
-                for d in self._state.deleted_vaults()
-                if location is None or _same_region(d.vault.location, location)
-            ]
-            return JSONResponse({"value": [self._deleted_vault_json(d) for d in found]})
-        held = self._state.deleted_vault(name)
-        if held is None or location is None or not _same_region(held.vault.location, location):
-            missing = arm_rules.deleted_vault_not_found(name)
-            return error(missing.status, missing.code, missing.message)
-        return JSONResponse(self._deleted_vault_json(held))
-
-    def _deleted_vault_json(self, held: DeletedVault) -> dict[str, Any]:
-        return arm_shapes.deleted_key_vault(
-            subscription_id=self._state.subscription_id,
-            name=held.vault.name,
-            location=held.vault.location,
-            vault_id=held.vault.id,
-            deletion_date=_utc(held.deletion_date),
-            scheduled_purge_date=_utc(held.scheduled_purge_date),
-            purge_protection_enabled=held.vault.purge_protection,
-        )
 
     def _subscription_or_resource(
         self, request: Request, claims: dict[str, Any], path: str
@@ -415,25 +369,6 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes):
             return self._vault(claims, group.name, name)
         message = f"'{m.group('provider')}/{m.group('type')}' is not in the sandbox's slice."
         return error(400, "InvalidResourceType", message)
-
-    def _vault(self, claims: dict[str, Any], rg: str, name: str) -> Response:
-        vault_id = str(
-            armid.resource(self._state.subscription_id, rg, "Microsoft.KeyVault", "vaults", name)
-        )
-        self._authorize(claims, "Microsoft.KeyVault/vaults/read", vault_id)
-        vault = self._state.vault(vault_id)
-        if vault is None:
-            return _not_found("Microsoft.KeyVault/vaults", name, rg)
-        return JSONResponse(
-            arm_shapes.key_vault(
-                arm_id=vault.id,
-                location=vault.location,
-                tenant_id=self._state.tenant_id,
-                vault_uri=self._vault_uri(vault.name),
-                soft_delete_retention_in_days=vault.soft_delete_retention_days,
-                enable_purge_protection=vault.purge_protection,
-            )
-        )
 
     def app(self) -> Starlette:
         async def handle(request: Request) -> Response:
@@ -513,11 +448,6 @@ def _not_found(type_: str, name: str, rg: str) -> JSONResponse:
         "ResourceNotFound",
         f"The Resource '{type_}/{name}' under resource group '{rg}' was not found.",
     )
-
-
-def _same_region(a: str, b: str) -> bool:
-    """``West Europe`` and ``westeurope`` name one region."""
-    return a.replace(" ", "").lower() == b.replace(" ", "").lower()
 
 
 def _utc(timestamp: float) -> datetime:

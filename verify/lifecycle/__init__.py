@@ -28,7 +28,8 @@ delete.
 Layout: :mod:`.context` (the :class:`Lifecycle` carried from scenario to scenario and its
 probing helpers), :mod:`.scenarios` (one module per scenario, and the runner),
 :mod:`.cleanup` (orphan cleanup), :mod:`.verdicts` (judging single observations),
-:mod:`.steps` (step constructors).
+:mod:`.steps` (step constructors), :mod:`.locks` (a management lock that would refuse a
+scenario lifted for it and put back, or why it cannot be).
 """
 
 from verify.lifecycle.cleanup import cleanup_step

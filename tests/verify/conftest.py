@@ -1,20 +1,26 @@
-"""Fixtures for the verifier tests: a small sandbox world and a probe runner.
+"""Fixtures for the verifier tests: a small sandbox world, a probe runner, a deployment.
 
 The world is built directly in the sandbox state (not through the stack program) so the
 probe and check tests do not depend on the components; the lifecycle tests deploy the
-real stack program through the sandbox target instead.
+real stack program through the sandbox target instead. ``deployed_target`` is that
+deployment as freshly made, for a test that changes it: each worker deploys once and
+resets it before each test (``SandboxTarget.reset``; test_restore_deployment.py shows a
+reset deployment is the fresh one), instead of deploying again per test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from verify_world import SECRET_VALUES, ProbeRunner, World
 
 from verify import probe
 from verify.sandbox import Sandbox, SandboxConfig
+
+if TYPE_CHECKING:
+    from verify.targets.sandbox import SandboxTarget
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +40,23 @@ def world() -> Iterator[World]:
         )
         st.create_role_assignment(vault.id, "Key Vault Secrets User", shared.principal_id)
         yield World(sb, "kv-test", vm_a, vm_b, shared)
+
+
+@pytest.fixture(scope="session")
+def _deployment() -> Iterator[SandboxTarget]:
+    """The sandbox stack, deployed once per worker by the real stack program."""
+    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415 -- only its users pay
+
+    with SandboxTarget() as target:
+        yield target
+
+
+@pytest.fixture
+def deployed_target(_deployment: SandboxTarget) -> SandboxTarget:
+    """A fresh deployment of the sandbox stack, the test's to change: the worker's one
+    deployment, reset to exactly what its deploy left."""
+    _deployment.reset()
+    return _deployment
 
 
 @pytest.fixture(autouse=True)

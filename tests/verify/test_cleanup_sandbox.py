@@ -7,8 +7,6 @@ not only on what the report says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from rich.console import Console
 
@@ -25,9 +23,9 @@ from verify.targets.sandbox import SandboxTarget
 
 
 @pytest.fixture
-def target() -> Iterator[SandboxTarget]:
-    with SandboxTarget() as t:
-        yield t
+def target(deployed_target: SandboxTarget) -> SandboxTarget:
+    """A fresh deployment (the worker's one, reset)."""
+    return deployed_target
 
 
 def _steps(result: ScenarioResult) -> dict[str, Step]:

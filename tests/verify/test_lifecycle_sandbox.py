@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +18,21 @@ from verify.cli import main
 from verify.lifecycle import Lifecycle, run_scenarios
 from verify.results import ScenarioResult
 from verify.runner import check_report
-from verify.sandbox import Fault, SandboxConfig
+from verify.sandbox import Fault
 from verify.targets.base import Assignment
 from verify.targets.sandbox import SandboxTarget
 
 
 @pytest.fixture
-def target() -> Iterator[SandboxTarget]:
-    """A fresh deployment, for tests whose scenario deletes things."""
-    with SandboxTarget(config=SandboxConfig()) as t:
-        yield t
-
-
-@pytest.fixture(scope="module")
-def _check_deployment() -> Iterator[SandboxTarget]:
-    with SandboxTarget() as t:
-        yield t
+def target(deployed_target: SandboxTarget) -> SandboxTarget:
+    """A fresh deployment (the worker's one, reset), for tests whose scenario deletes things."""
+    return deployed_target
 
 
 @pytest.fixture
-def check_target(_check_deployment: SandboxTarget) -> Iterator[SandboxTarget]:
-    """A deployment shared by the check-only tests; each restores what it changed."""
-    yield _check_deployment
-    _check_deployment.sandbox.faults.clear()
+def check_target(deployed_target: SandboxTarget) -> SandboxTarget:
+    """A fresh deployment for the check-only tests (they restore what they changed, too)."""
+    return deployed_target
 
 
 def _steps(result: ScenarioResult) -> dict[str, Any]:

@@ -19,10 +19,11 @@ import yaml
 
 from components.arm.errors import ArmError
 from components.errors import ConfigError
+from components.mockruntime import load_stack_config
 from verify import cli, preflight
 from verify.preflight import DeletedVaultAnswer, VaultPlan, arm_lookup, check_vault_name
 from verify.sandbox import Sandbox, SandboxConfig, SandboxError
-from verify.targets.sandbox import deploy
+from verify.targets.sandbox import STACK_CONFIG, SandboxTarget, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = VaultPlan("kv-mikit-dev", "westeurope", "default")
@@ -162,22 +163,22 @@ def test_a_caller_without_subscription_read_gets_inconclusive(sb: Sandbox) -> No
     assert "HTTP 403 AuthorizationFailed" in finding.message
 
 
-def test_redeploying_the_stack_after_a_destroy_needs_recover(sb: Sandbox) -> None:
-    """The real stack program, deployed into the sandbox twice around a vault delete."""
-    suffix = uuid.uuid4().hex[:6]
-    overrides = {
-        "mikit:resourceGroup": f"rg-redeploy-{suffix}",
-        "mikit:vault": {"name": f"kv-redeploy-{suffix}", "softDeleteRetentionDays": 7},
-    }
-    deploy(sb, config_overrides=overrides)
-    sb.state.delete_vault(f"kv-redeploy-{suffix}")
+def test_redeploying_the_stack_after_a_destroy_needs_recover(
+    deployed_target: SandboxTarget,
+) -> None:
+    """The real stack program, deployed into the sandbox (a fresh deployment of the sandbox
+    stack) and deployed again around a vault delete."""
+    sb = deployed_target.sandbox
+    vault = dict(load_stack_config(STACK_CONFIG)["mikit:vault"])
+    name = vault["name"]
+    assert deployed_target.outputs().vault.name == name
+    sb.state.delete_vault(name)
     with pytest.raises(ArmError) as caught:
-        deploy(sb, config_overrides=overrides)
+        deploy(sb)
     assert (caught.value.status, caught.value.code) == (409, "ConflictError")
-    recover = {**overrides, "mikit:vault": {**overrides["mikit:vault"], "createMode": "recover"}}
-    outputs = deploy(sb, config_overrides=recover)
-    assert sb.state.vault(f"kv-redeploy-{suffix}") is not None
-    assert outputs["vault"]["name"] == f"kv-redeploy-{suffix}"
+    outputs = deploy(sb, config_overrides={"mikit:vault": {**vault, "createMode": "recover"}})
+    assert sb.state.vault(name) is not None
+    assert outputs["vault"]["name"] == name
 
 
 def test_the_cli_runs_against_the_sandbox() -> None:

@@ -10,7 +10,6 @@ unsabotaged run of each scenario passes, so the failure is the sabotage's doing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import pytest
@@ -97,9 +96,9 @@ CASES = [
 
 
 @pytest.fixture
-def target() -> Iterator[SandboxTarget]:
-    with SandboxTarget() as t:
-        yield t
+def target(deployed_target: SandboxTarget) -> SandboxTarget:
+    """A fresh deployment (the worker's one, reset)."""
+    return deployed_target
 
 
 def _run(target: Any, scenario: str) -> ScenarioResult:

@@ -7,6 +7,7 @@ and 200 to deleting an identity under a ``CanNotDelete`` lock, where the model r
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,7 +40,8 @@ from components.arm.tokens import (
     PULUMI_USER_ASSIGNED_IDENTITY,
     PULUMI_VIRTUAL_NETWORK,
 )
-from verify.sandbox import Sandbox
+from verify.sandbox import Sandbox, SandboxConfig
+from verify.sandbox.api_versions import DATA
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 ISSUER = "https://token.actions.githubusercontent.com"
@@ -533,3 +535,51 @@ def test_a_role_assignment_is_one_record_for_arm_and_rbac(sb: Sandbox) -> None:
     assert sb.arm.get(made[0].id) is None
     assert sb.state.role_assignments(principal_id=reader.object_id) == []
     assert not sb.rbac.check_action(reader.object_id, action, vault).allowed
+
+
+#: ARM types whose answers over HTTP are the model's documents themselves.
+SERVED_AS_DOCUMENTS = {
+    "Microsoft.ManagedIdentity/userAssignedIdentities",
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    "Microsoft.Authorization/locks",
+    "Microsoft.Authorization/roleAssignments",
+    "Microsoft.Web/serverfarms",
+    "Microsoft.App/managedEnvironments",
+    "Microsoft.ContainerService/managedClusters",
+    "Microsoft.Storage/storageAccounts",
+    "Microsoft.Storage/storageAccounts/blobServices/containers",
+}
+
+
+def test_after_a_stack_deploy_the_front_answers_with_the_models_documents() -> None:
+    """The sandbox stack deployed with the real program (into ``sb.arm``): every document
+    of a type served from the model is what ARM answers over HTTP, byte for byte; and every
+    other deployed resource the front serves (VMs, scale sets, vaults, apps) is found, with
+    the principals the deploy's documents name."""
+    from verify.targets.sandbox import deploy  # noqa: PLC0415 -- loads Pulumi
+
+    versions = json.loads(DATA.read_text())["arm"]
+    with Sandbox(SandboxConfig()) as sb:
+        deploy(sb)
+        checked: dict[str, int] = {}
+        for doc in list(sb.arm.resources.values()):
+            arm_type = doc["type"]
+            served = next((t for t in versions if t.lower() == arm_type.lower()), None)
+            if served is None or arm_type.startswith("Microsoft.Resources"):
+                continue
+            answer = _arm(sb, "GET", doc["id"], versions[served]["versions"][-1])
+            assert answer.status_code == 200, (doc["id"], answer.text)
+            got = answer.json()
+            if arm_type in SERVED_AS_DOCUMENTS:
+                assert got == sb.arm.get(doc["id"]), doc["id"]
+            else:
+                assert got["id"].lower() == doc["id"].lower()
+                principal = (doc.get("identity") or {}).get("principalId")
+                assert (got.get("identity") or {}).get("principalId") == principal, doc["id"]
+            checked[arm_type] = checked.get(arm_type, 0) + 1
+    assert {
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "Microsoft.Authorization/roleAssignments",
+        "Microsoft.Compute/virtualMachines",
+        "Microsoft.KeyVault/vaults",
+    } <= set(checked), checked

@@ -68,6 +68,11 @@ class AuthorizationRoutes:
         return None
 
     def _assignment_json(self, a: RoleAssignment) -> dict[str, Any]:
+        """The assignment's document in the sandbox's ARM model (its one record); rendered
+        from the record only once deleted (a DELETE answers what it removed)."""
+        doc = self._state.arm_store.resources.get(a.id.rstrip("/").lower())
+        if doc is not None:
+            return doc
         stamp = arm_shapes.arm_timestamp(datetime.fromtimestamp(a.created_on, UTC))
         return arm_shapes.role_assignment(
             scope=a.scope,
@@ -107,7 +112,7 @@ class AuthorizationRoutes:
                 raise ArmHttpError.of(405, "MethodNotAllowed", "Only GET lists locks.")
             self._authorize(claims, "Microsoft.Authorization/locks/read", scope or "/")
             found = self._state.management_locks(scope or None)
-            return JSONResponse({"value": [_lock_json(lock) for lock in found]})
+            return JSONResponse({"value": [self._lock_doc(lock) for lock in found]})
         action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(request.method)
         if action is None:
             raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
@@ -117,7 +122,7 @@ class AuthorizationRoutes:
             found_lock = self._state.lock(lock_id)
             if found_lock is None:
                 return error(404, "LockNotFound", f"The lock '{name}' could not be found.")
-            return JSONResponse(_lock_json(found_lock))
+            return JSONResponse(self._lock_doc(found_lock))
         if request.method == "DELETE":
             return Response(status_code=200 if self._state.delete_lock(lock_id) else 204)
         props = arm_requests.object_field(json_body(request), "properties")
@@ -129,7 +134,11 @@ class AuthorizationRoutes:
         made = self._state.create_lock(
             scope, name, level, arm_requests.string_field(props, "notes", "properties.notes")
         )
-        return JSONResponse(_lock_json(made), status_code=200 if existed else 201)
+        return JSONResponse(self._lock_doc(made), status_code=200 if existed else 201)
+
+    def _lock_doc(self, lock: ManagementLock) -> dict[str, Any]:
+        """The lock's document in the sandbox's ARM model (its one record)."""
+        return self._state.arm_store.resources.get(lock.id.lower()) or _lock_json(lock)
 
     def _role_assignments(
         self, request: Request, claims: dict[str, Any], scope: str, rest: str

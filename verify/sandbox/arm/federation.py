@@ -46,6 +46,10 @@ class FederatedCredentialRoutes:
     def _authorize(self, claims: dict[str, Any], action: str, scope: str) -> None:
         raise NotImplementedError  # AuthorizationRoutes._authorize
 
+    def _fic_doc(self, fic: FederatedCredential) -> dict[str, Any]:
+        """The credential's document in the sandbox's ARM model (its one record)."""
+        return self._state.arm_store.resources.get(fic.id.lower()) or _fic_json(fic)
+
     def federated_route(
         self, request: Request, claims: dict[str, Any], path: str
     ) -> Response | None:
@@ -74,7 +78,7 @@ class FederatedCredentialRoutes:
             if request.method != "GET":
                 raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
             self._authorize(claims, f"{actions}/read", identity_id)
-            docs = [_fic_json(f) for f in self._state.federated_credentials(identity_id)]
+            docs = [self._fic_doc(f) for f in self._state.federated_credentials(identity_id)]
             return JSONResponse({"value": docs})
         fic_id = f"{identity_id}{arm_rules.FEDERATED_CREDENTIALS_SEGMENT}{name}"
         action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(request.method)
@@ -86,7 +90,7 @@ class FederatedCredentialRoutes:
             if found is None:
                 message = f"Federated Identity Credential '{name}' was not found."
                 return error(404, "NotFound", message)
-            return JSONResponse(_fic_json(found))
+            return JSONResponse(self._fic_doc(found))
         if request.method == "DELETE":
             gone = self._model().delete(fic_id)  # the model's lock rule, its one document
             return Response(status_code=200 if gone else 204)

@@ -22,7 +22,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from verify.sandbox.appservice import errors as appservice_errors
+from verify.sandbox.appservice.service import AppServiceIdentity
+from verify.sandbox.blob import errors as blob_errors
+from verify.sandbox.blob.service import BlobService
+from verify.sandbox.imds import errors as imds_errors
+from verify.sandbox.imds.service import ImdsService
+from verify.sandbox.keyvault import errors as keyvault_errors
+from verify.sandbox.keyvault.service import KeyVaultService
 from verify.sandbox.server import Listener, hold_port
+from verify.sandbox.state.store import SandboxState
 
 #: Listener kinds, each a family of resources with one listener per resource.
 IMDS = "imds"
@@ -72,6 +81,48 @@ class ListenerKind:
     tls: bool
     target: Callable[[Any], str] = lambda obj: str(obj.name)
     aliases: Callable[[Any], tuple[str, ...]] = lambda obj: (str(obj.id),)
+
+
+def resource_kinds(
+    state: SandboxState,
+    imds: ImdsService,
+    appservice: AppServiceIdentity,
+    keyvault: KeyVaultService,
+    blob: BlobService,
+) -> dict[str, ListenerKind]:
+    """The sandbox's per-resource listeners: IMDS per VM and scale-set instance, an identity
+    endpoint per app (plain HTTP, as the platform's is reached over the app's own loopback),
+    Key Vault per vault and Blob per storage account (HTTPS)."""
+    return {
+        IMDS: ListenerKind(
+            lambda: [*state.vms(), *state.instances()],
+            key=lambda vm: vm.id,
+            app=lambda vm: imds.app(vm.id),
+            error_body=imds_errors.fault_error_body,
+            tls=False,
+        ),
+        APP: ListenerKind(
+            state.apps,
+            key=lambda app: app.id,
+            app=lambda app: appservice.app(app.id),
+            error_body=appservice_errors.fault_error_body,
+            tls=False,
+        ),
+        VAULT: ListenerKind(
+            state.vaults,
+            key=lambda vault: vault.name,
+            app=lambda vault: keyvault.app(vault.name),
+            error_body=keyvault_errors.fault_error_body,
+            tls=True,
+        ),
+        BLOB: ListenerKind(
+            state.storage_accounts,
+            key=lambda account: account.name,
+            app=lambda account: blob.app(account.name),
+            error_body=blob_errors.fault_error_body,
+            tls=True,
+        ),
+    }
 
 
 #: Listener kind -> resource key -> port: where each listener answers.

@@ -25,7 +25,6 @@ from typing import Any
 from components.errors import ConfigError
 from verify.sandbox.aks import errors as aks_errors
 from verify.sandbox.aks.issuer import ClusterIssuers
-from verify.sandbox.appservice import errors as appservice_errors
 from verify.sandbox.appservice.service import TOKEN_PATH as APP_TOKEN_PATH
 from verify.sandbox.appservice.service import AppServiceIdentity
 from verify.sandbox.arm import cli as arm_cli
@@ -33,7 +32,6 @@ from verify.sandbox.arm import errors as arm_errors
 from verify.sandbox.arm.model import SandboxArm
 from verify.sandbox.arm.service import ArmService
 from verify.sandbox.auth import Authenticator
-from verify.sandbox.blob import errors as blob_errors
 from verify.sandbox.blob.service import BlobService
 from verify.sandbox.clients import ARM_SCOPE, ClientHelpers
 from verify.sandbox.config import SandboxConfig
@@ -43,11 +41,9 @@ from verify.sandbox.entra.tokens import TokenIssuer
 from verify.sandbox.faults import FaultPlan
 from verify.sandbox.graph import errors as graph_errors
 from verify.sandbox.graph.service import GraphService
-from verify.sandbox.imds import errors as imds_errors
 from verify.sandbox.imds.service import ImdsService
-from verify.sandbox.keyvault import errors as keyvault_errors
 from verify.sandbox.keyvault.service import KeyVaultService
-from verify.sandbox.listeners import APP, BLOB, IMDS, VAULT, ListenerKind, ResourceListeners
+from verify.sandbox.listeners import APP, BLOB, IMDS, VAULT, ResourceListeners, resource_kinds
 from verify.sandbox.oidc import errors as oidc_errors
 from verify.sandbox.oidc.service import OidcIssuer
 from verify.sandbox.rbac import RbacEvaluator
@@ -151,37 +147,7 @@ class Sandbox(ClientHelpers):
         self._listeners = ResourceListeners(
             self._lock,
             self._listen,
-            {
-                IMDS: ListenerKind(
-                    lambda: [*self.state.vms(), *self.state.instances()],
-                    key=lambda vm: vm.id,
-                    app=lambda vm: self._imds.app(vm.id),
-                    error_body=imds_errors.fault_error_body,
-                    tls=False,
-                ),
-                # plain HTTP on loopback, as the platform's is reached over the app's own
-                APP: ListenerKind(
-                    self.state.apps,
-                    key=lambda app: app.id,
-                    app=lambda app: self._appservice.app(app.id),
-                    error_body=appservice_errors.fault_error_body,
-                    tls=False,
-                ),
-                VAULT: ListenerKind(
-                    self.state.vaults,
-                    key=lambda vault: vault.name,
-                    app=lambda vault: self._keyvault.app(vault.name),
-                    error_body=keyvault_errors.fault_error_body,
-                    tls=True,
-                ),
-                BLOB: ListenerKind(
-                    self.state.storage_accounts,
-                    key=lambda account: account.name,
-                    app=lambda account: self._blob.app(account.name),
-                    error_body=blob_errors.fault_error_body,
-                    tls=True,
-                ),
-            },
+            resource_kinds(self.state, self._imds, self._appservice, self._keyvault, self._blob),
         )
         self.state.subscribe(self._on_event)
 

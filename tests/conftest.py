@@ -27,8 +27,28 @@ def _shares_a_module_fixture(item: pytest.Item) -> bool:
     )
 
 
+def _with_group_suffix(item: pytest.Item, group: str) -> None:
+    """Give ``item`` the node ID xdist's loadgroup scheduler groups by: ``<nodeid>@<group>``.
+
+    xdist (3.8) writes that suffix to ``item._nodeid``, which pytest 9.2 no longer reads (its
+    node IDs are structured, ``item._id``): the suffix is lost and every test is handed out
+    on its own, so a module's fixture was set up once on each worker, and again whenever a
+    worker came back to the module (pytest-dev/pytest-xdist#1386). Set it where pytest
+    reads it; with a pytest that still reads ``_nodeid`` xdist's own suffix applies.
+    """
+    node_id = getattr(item, "_id", None)
+    if node_id is None or str(node_id).endswith(f"@{group}"):
+        return
+    from _pytest.nodeid import NodeId  # noqa: PLC0415 -- pytest >= 9.2 only
+
+    item._id = NodeId.parse(f"{node_id}@{group}")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (it runs in each worker)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    grouping = bool(getattr(config.option, "loadgroup", False))  # set in xdist's workers only
     for item in items:
         if _shares_a_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
+            if grouping:
+                _with_group_suffix(item, item.path.stem)

@@ -167,21 +167,21 @@ class ResourceListeners:
         if held is not None:
             held.close()
 
-    def stop(self, kind: str, key: str) -> None:
+    def stop(self, kind: str, key: str, *, wait: bool = True) -> None:
+        """Stop a resource's listener; ``wait=False`` leaves it finishing (see :meth:`sync`)."""
         with self._lock:
             listener = self._live[kind].pop(key.lower(), None)
-        if listener is None:
-            return
-        with self._lock:
+            if listener is None:
+                return
             if listener.port in self._recorded and listener.port not in self._held:
                 self._held[listener.port] = hold_port(listener.host, listener.port)
-        if threading.current_thread().name == "sandbox-loop":
-            # From a request handler (an ARM DELETE): do not wait on the loop we run on.
-            listener.stop(wait=False)
-            with self._lock:
-                self._stopping.append(listener)
-        else:
+        # From a request handler (an ARM DELETE) we run on the loop: it cannot wait on itself.
+        if wait and threading.current_thread().name != "sandbox-loop":
             listener.stop()
+            return
+        listener.stop(wait=False)
+        with self._lock:
+            self._stopping.append(listener)
 
     def on_event(self, event: str, obj: Any) -> None:
         """Start or stop the listener a state event concerns."""
@@ -206,17 +206,21 @@ class ResourceListeners:
 
     def sync(self, ports: Ports | None = None) -> None:
         """One listener per resource the state holds, none for any other; with ``ports``,
-        each at its port there (a listener elsewhere is moved)."""
+        each at its port there (a listener elsewhere is moved). The listeners to go are
+        stopped together, then the missing ones started."""
+        wanted: dict[str, dict[str, Any]] = {}
         for kind, spec in self._kinds.items():
-            wanted = {spec.key(obj).lower(): obj for obj in spec.resources()}
+            wanted[kind] = {spec.key(obj).lower(): obj for obj in spec.resources()}
             at = (ports or {}).get(kind, {})
             with self._lock:
                 live = dict(self._live[kind])
             for key, listener in live.items():
-                if key not in wanted or (key in at and listener.port != at[key]):
-                    self.stop(kind, key)
-            self._wait_stopping()
-            for key, obj in wanted.items():
+                if key not in wanted[kind] or (key in at and listener.port != at[key]):
+                    self.stop(kind, key, wait=False)
+        self._wait_stopping()
+        for kind, objs in wanted.items():
+            at = (ports or {}).get(kind, {})
+            for key, obj in objs.items():
                 self.start(kind, obj, at.get(key, 0))
 
     def _wait_stopping(self) -> None:

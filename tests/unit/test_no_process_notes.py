@@ -8,6 +8,7 @@ tracker, written ``owner/repo issue #N`` (for example ``Azure/azure-rest-api-spe
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -22,12 +23,16 @@ EXTERNAL = re.compile(r"[\w.-]+/[\w.-]+ issue #?[0-9]+", re.IGNORECASE)
 
 
 def _files() -> list[Path]:
+    """Every file to read, without descending into the skipped directories at all (a walk
+    that filters afterwards listed all of .venv and node_modules: 1-5 s)."""
     found = []
-    for path in sorted(ROOT.rglob("*")):
-        parts = set(path.relative_to(ROOT).parts)
-        if path.suffix in SUFFIXES and path.is_file() and not parts & SKIPPED_DIRS:
-            found.append(path)
-    return found
+    for directory, subdirs, names in os.walk(ROOT):
+        subdirs[:] = [d for d in subdirs if d not in SKIPPED_DIRS]
+        for name in names:
+            path = Path(directory, name)
+            if path.suffix in SUFFIXES and path.is_file():
+                found.append(path)
+    return sorted(found)
 
 
 def process_notes(text: str) -> list[str]:

@@ -15,6 +15,8 @@ import ast
 import gc
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("components", "verify", "bootstrap")
 
@@ -126,8 +128,13 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
-def test_the_graph_is_read_from_the_source() -> None:
-    graph = import_graph()
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    """The project's graph, read once for the tests that only look at it."""
+    return import_graph()
+
+
+def test_the_graph_is_read_from_the_source(graph: dict[str, set[str]]) -> None:
     assert "verify.evidence.judge" in graph["verify.runner"] or any(
         "verify.evidence" in m for m in graph["verify.runner"]
     )
@@ -139,8 +146,8 @@ def test_the_detector_finds_a_planted_circle() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_import_circle() -> None:
-    found = cycles(import_graph())
+def test_no_import_circle(graph: dict[str, set[str]]) -> None:
+    found = cycles(graph)
     assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 

@@ -124,3 +124,12 @@ def test_a_removed_instance_stops_answering_at_its_imds(sb: Sandbox) -> None:
     assert _answers(url)
     sb.state.scale_scale_set(scale_set.id, 1)
     assert not _answers(url)
+
+
+def test_a_cluster_issuer_made_after_the_snapshot_is_gone_after_the_restore(sb: Sandbox) -> None:
+    snap = sb.snapshot()
+    issuer = sb.clusters.issuer_url(sb.config.location, sb.tenant_id, "0a1b2c")
+    discovery = issuer + ".well-known/openid-configuration"
+    assert requests.get(discovery, verify=sb.ca_cert_path, timeout=10).status_code == 200
+    sb.restore(snap)
+    assert requests.get(discovery, verify=sb.ca_cert_path, timeout=10).status_code == 404

@@ -20,6 +20,8 @@ import requests
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.compute.models import VirtualMachineIdentity, VirtualMachineUpdate
 from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
 
@@ -541,6 +543,7 @@ def test_a_role_assignment_is_one_record_for_arm_and_rbac(sb: Sandbox) -> None:
 SERVED_AS_DOCUMENTS = {
     "Microsoft.ManagedIdentity/userAssignedIdentities",
     "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    "Microsoft.Compute/virtualMachines",
     "Microsoft.Authorization/locks",
     "Microsoft.Authorization/roleAssignments",
     "Microsoft.Web/serverfarms",
@@ -554,7 +557,7 @@ SERVED_AS_DOCUMENTS = {
 def test_after_a_stack_deploy_the_front_answers_with_the_models_documents() -> None:
     """The sandbox stack deployed with the real program (into ``sb.arm``): every document
     of a type served from the model is what ARM answers over HTTP, byte for byte; and every
-    other deployed resource the front serves (VMs, scale sets, vaults, apps) is found, with
+    other deployed resource the front serves (scale sets, vaults, apps) is found, with
     the principals the deploy's documents name."""
     from verify.targets.sandbox import deploy  # noqa: PLC0415 -- loads Pulumi
 
@@ -583,3 +586,47 @@ def test_after_a_stack_deploy_the_front_answers_with_the_models_documents() -> N
         "Microsoft.Compute/virtualMachines",
         "Microsoft.KeyVault/vaults",
     } <= set(checked), checked
+
+
+def test_a_vm_is_one_record_for_arm_and_imds(sb: Sandbox) -> None:
+    """A VM's identity changed with the real compute client is the model's document; IMDS
+    serves the principals that document names, and a detached identity gets no token."""
+    http = SandboxOverHttp(sb)
+    rg = _rg()
+    _, identity = http.make_group_vault_identity(rg)
+    vm = sb.state.create_vm(rg, "vm-doc", system_assigned=True, user_assigned=[identity])
+    uai = sb.state.identity(identity)
+    assert uai is not None
+    doc = sb.arm.get(vm.id)
+    assert doc is not None and doc["identity"]["principalId"] == vm.system_principal_id
+    compute = ComputeManagementClient(
+        sb.credential(), sb.subscription_id, retry_total=0, **sb.arm_client_kwargs()
+    )
+    compute.virtual_machines.begin_update(
+        rg,
+        "vm-doc",
+        VirtualMachineUpdate(identity=VirtualMachineIdentity(type="SystemAssigned")),
+    ).result()
+    doc = sb.arm.get(vm.id)
+    assert doc is not None and "userAssignedIdentities" not in doc["identity"]
+    assert sb.state.vm(vm.id).user_assigned == ()  # type: ignore[union-attr]
+    got = compute.virtual_machines.get(rg, "vm-doc").identity
+    assert got is not None and (got.type, got.principal_id, got.user_assigned_identities) == (
+        "SystemAssigned",
+        doc["identity"]["principalId"],
+        None,
+    )
+
+    def imds(client_id: str | None) -> int:
+        params = {"api-version": "2018-02-01", "resource": "https://vault.azure.net"}
+        if client_id:
+            params["client_id"] = client_id
+        return requests.get(
+            sb.imds_url(vm.id) + "/metadata/identity/oauth2/token",
+            params=params,
+            headers={"Metadata": "true"},
+            timeout=10,
+        ).status_code
+
+    assert imds(None) == 200  # the system identity the document names
+    assert imds(uai.client_id) == 400  # detached: IMDS no longer has it

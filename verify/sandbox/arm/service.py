@@ -22,6 +22,7 @@ the clients' ARM pollers accept as done without polling.
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -114,16 +115,8 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes, VaultRoutes):
 
     # ------------------------------------------------------------- shapes
     def _vm_json(self, vm: VirtualMachine) -> dict[str, Any]:
-        return arm_shapes.virtual_machine(
-            arm_id=vm.id,
-            location=vm.location,
-            vm_id=vm.vm_id,
-            identity=vm_identity_json(self._state, vm),
-            vm_size=vm.vm_size,
-            admin_username=vm.admin_username,
-            tags=vm.tags,
-            time_created=arm_shapes.arm_timestamp(_utc(vm.created_on)),
-        )
+        """The VM's document in the sandbox's one ARM model (its one record), a copy."""
+        return copy.deepcopy(self._state.arm_store.resources[vm.id.lower()])
 
     def _identity_json(self, uai_id: str) -> dict[str, Any] | None:
         """The identity's document in the sandbox's one ARM model (its only record)."""
@@ -423,23 +416,9 @@ def identity_json(uai: UserAssignedIdentity) -> dict[str, Any]:
 
 
 def vm_identity_json(state: SandboxState, vm: VirtualMachine) -> dict[str, Any] | None:
-    """A VM's ``identity`` block as ARM returns it (None when it has no identity).
-
-    Each user-assigned identity is shown as the VM holds it: with the principal and client
-    ID it had when attached. A deleted identity stays listed with them, and so does one
-    re-created under the same name until it is attached again (the VM does not hold the
-    new principal).
-    """
-    attached = {}
-    for uai_id in vm.user_assigned:
-        uai = state.attached_identity(vm.id, uai_id)  # as attached, not as re-created
-        if uai is not None:
-            attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
-    return arm_shapes.vm_identity(
-        system_principal_id=vm.system_principal_id,
-        tenant_id=state.tenant_id,
-        user_assigned=attached,
-    )
+    """A VM's ``identity`` block as ARM returns it (None when it has no identity): the
+    state's :meth:`~verify.sandbox.state.store.SandboxState.vm_identity_block`."""
+    return state.vm_identity_block(vm)
 
 
 def _not_found(type_: str, name: str, rg: str) -> JSONResponse:

@@ -42,8 +42,6 @@ class RoleAssignmentsMixin(StateBase):
         super().__init__(*args, **kwargs)
         #: When each assignment was made (RBAC propagation is measured from it), by key.
         self._assignment_times: dict[str, float] = {}
-        #: Records read from the documents, kept while the document is the same object.
-        self._assignment_records: dict[str, tuple[dict[str, Any], RoleAssignment]] = {}
 
     def _assignments(self) -> dict[str, RoleAssignment]:
         """Every assignment, read from its document (lock held)."""
@@ -51,11 +49,7 @@ class RoleAssignmentsMixin(StateBase):
         for doc_key, doc in list(self.arm_store.resources.items()):
             if doc.get("type") != arm_shapes.ROLE_ASSIGNMENT:
                 continue
-            cached = self._assignment_records.get(doc_key)
-            if cached is None or cached[0] is not doc:
-                cached = (doc, self._assignment_record(doc_key, doc))
-                self._assignment_records[doc_key] = cached
-            found[doc_key] = cached[1]
+            found[doc_key] = self._assignment_record(doc_key, doc)
         return found
 
     def _assignment_record(self, doc_key: str, doc: dict[str, Any]) -> RoleAssignment:
@@ -63,7 +57,6 @@ class RoleAssignmentsMixin(StateBase):
         made = self._assignment_times.get(doc_key)
         if made is None:  # written by the model alone: its createdOn
             made = datetime.fromisoformat(props["createdOn"].replace("Z", "+00:00")).timestamp()
-            self._assignment_times[doc_key] = made
         return RoleAssignment(
             doc["id"],
             doc["name"],
@@ -213,7 +206,7 @@ class RoleAssignmentsMixin(StateBase):
             found = self._assignments().get(key(assignment_id))
             if found is not None:
                 del self.arm_store.resources[key(assignment_id)]
-                self._assignment_records.pop(key(assignment_id), None)
+                self._assignment_times.pop(key(assignment_id), None)
             return found
 
     def role_assignments(

@@ -21,8 +21,10 @@ Lifecycle rules modelled on Azure:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from components import armid
@@ -93,7 +95,8 @@ class SandboxState(
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._tombstones: dict[str, UserAssignedIdentity] = {}
-        self._vms: dict[str, VirtualMachine] = {}
+        #: When each VM was made (``timeCreated``, to the microsecond), by key.
+        self._vm_times: dict[str, float] = {}
         # (VM, identity ID) -> the identity as it was when attached: the VM holds that
         # principal, not whatever later carries the same name.
         self._bindings: dict[tuple[str, str], UserAssignedIdentity] = {}
@@ -194,7 +197,7 @@ class SandboxState(
         rg = self._require_group(resource_group)
         vm_id = self._resource_id(rg.name, "Microsoft.Compute", "virtualMachines", name)
         with self._lock:
-            if key(vm_id) in self._vms:
+            if self.vm(vm_id) is not None:
                 raise SandboxError(409, "Conflict", f"Virtual machine '{name}' already exists.")
             vm = VirtualMachine(
                 vm_id,
@@ -209,17 +212,85 @@ class SandboxState(
                 admin_username,
                 self.clock(),
             )
-            self._vms[key(vm_id)] = vm
+            self._write_vm(vm)
         self._emit([("vm_created", vm)])
         return self.update_vm_identity(vm_id, system_assigned, user_assigned)
 
     def vm(self, vm_id: str) -> VirtualMachine | None:
+        """The VM, read from its ARM document (its one record)."""
         with self._lock:
-            return self._vms.get(key(vm_id))
+            doc = self.arm_store.resources.get(key(vm_id))
+            return None if doc is None or not _is_vm(doc) else self._vm_record(key(vm_id), doc)
 
     def vms(self) -> list[VirtualMachine]:
         with self._lock:
-            return list(self._vms.values())
+            docs = list(self.arm_store.resources.items())
+            return [self._vm_record(k, d) for k, d in docs if _is_vm(d)]
+
+    def _vm_record(self, doc_key: str, doc: dict[str, Any]) -> VirtualMachine:
+        props = doc["properties"]
+        identity = doc.get("identity") or {}
+        made = self._vm_times.get(doc_key)
+        if made is None:
+            made = datetime.fromisoformat(props["timeCreated"].replace("Z", "+00:00")).timestamp()
+        return VirtualMachine(
+            doc["id"],
+            doc["name"],
+            doc["id"].split("/")[4],  # /subscriptions/{sub}/resourceGroups/{rg}/...
+            doc["location"],
+            props["vmId"],
+            identity.get("principalId"),
+            tuple(identity.get("userAssignedIdentities") or {}),
+            dict(doc.get("tags") or {}),
+            props["hardwareProfile"]["vmSize"],
+            props["osProfile"]["adminUsername"],
+            made,
+        )
+
+    def vm_identity_block(self, vm: VirtualMachine) -> dict[str, Any] | None:
+        """A VM's ``identity`` as ARM shows it (None when it has none): each user-assigned
+        identity with the principal and client ID it had when attached; a deleted one stays
+        listed with them, and so does one re-created under the same name until it is
+        attached again (the VM does not hold the new principal)."""
+        attached = {}
+        for uai_id in vm.user_assigned:
+            uai = self.attached_identity(vm.id, uai_id)  # as attached, not as re-created
+            if uai is not None:
+                attached[uai.id] = arm_shapes.AttachedIdentity(uai.principal_id, uai.client_id)
+        return arm_shapes.vm_identity(
+            system_principal_id=vm.system_principal_id,
+            tenant_id=self.tenant_id,
+            user_assigned=attached,
+        )
+
+    def _write_vm(self, vm: VirtualMachine) -> None:
+        """The VM's one record: its ARM document, the deploy's (NICs, disks, SSH keys) with
+        the state's identity block, tags and IDs, or a bare one (lock held)."""
+        doc_key = key(vm.id)
+        old = self.arm_store.resources.get(doc_key)
+        self._vm_times.setdefault(doc_key, vm.created_on)
+        stamp = arm_shapes.arm_timestamp(datetime.fromtimestamp(vm.created_on, UTC))
+        doc = (
+            copy.deepcopy(old)
+            if old is not None and _is_vm(old)
+            else arm_shapes.virtual_machine(
+                arm_id=vm.id,
+                location=vm.location,
+                vm_id=vm.vm_id,
+                identity=None,
+                vm_size=vm.vm_size,
+                admin_username=vm.admin_username,
+                time_created=stamp,
+            )
+        )
+        doc["tags"] = dict(vm.tags)
+        doc["properties"]["vmId"] = vm.vm_id
+        identity = self.vm_identity_block(vm)
+        if identity is None:
+            doc.pop("identity", None)
+        else:
+            doc["identity"] = identity
+        self.arm_store.resources[doc_key] = doc
 
     def update_vm_identity(
         self,
@@ -243,7 +314,7 @@ class SandboxState(
         """
         events: list[tuple[EventKind, object]] = []
         with self._lock:
-            vm = self._vms.get(key(vm_id))
+            vm = self.vm(vm_id)
             if vm is None:
                 raise SandboxError(
                     404, "ResourceNotFound", f"The Resource '{vm_id}' was not found."
@@ -258,8 +329,8 @@ class SandboxState(
                 events=events,
             )
             vm = replace(vm, system_principal_id=principal_id, user_assigned=ids)
-            self._vms[key(vm_id)] = vm
             self._bind(vm, kept, rebind)
+            self._write_vm(vm)
         self._emit([("vm_updated", vm), *events])
         return vm
 
@@ -293,13 +364,13 @@ class SandboxState(
 
     def update_vm_tags(self, vm_id: str, tags: dict[str, str]) -> VirtualMachine:
         with self._lock:
-            vm = self._vms.get(key(vm_id))
+            vm = self.vm(vm_id)
             if vm is None:
                 raise SandboxError(
                     404, "ResourceNotFound", f"The Resource '{vm_id}' was not found."
                 )
             vm = replace(vm, tags=dict(tags))
-            self._vms[key(vm_id)] = vm
+            self._write_vm(vm)
         return vm
 
     def _unbind(self, vm_id: str) -> None:
@@ -311,9 +382,11 @@ class SandboxState(
         """Delete the VM and its system principal; its role assignments stay, orphaned."""
         events: list[tuple[EventKind, object]] = []
         with self._lock:
-            vm = self._vms.pop(key(vm_id), None)
+            vm = self.vm(vm_id)
             if vm is None:
                 return None
+            del self.arm_store.resources[key(vm_id)]
+            self._vm_times.pop(key(vm_id), None)
             for binding in [b for b in self._bindings if b[0] == key(vm_id)]:
                 del self._bindings[binding]
             if vm.system_principal_id:
@@ -393,3 +466,7 @@ def _identity_record(doc: dict[str, Any]) -> UserAssignedIdentity:
         props["tenantId"],
         dict(doc.get("tags") or {}),
     )
+
+
+def _is_vm(doc: dict[str, Any]) -> bool:
+    return doc.get("type") == arm_shapes.VIRTUAL_MACHINE

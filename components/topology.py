@@ -192,6 +192,7 @@ class Topology:
             resource_group_name=rg_name,
             vault=self.vault,
             identities=self.identities,
+            storage=self.storage,
             tags=tags,
         )
         self.hosts: dict[str, Grantable] = {f"{VM_PREFIX}{k}": vm for k, vm in self.vms.items()}

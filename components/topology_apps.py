@@ -3,7 +3,10 @@
 Web apps and Function apps share a plan per distinct ``plan`` name, container apps an
 environment per distinct ``environment`` name. Key Vault references point at the
 topology's vault; the identities they and the code use are the topology's user-assigned
-identities, chosen in the stack config and checked there.
+identities, chosen in the stack config and checked there. A Function app's host storage
+is a dedicated account, or the ``mikit:storageAccounts`` account ``hostStorage.account``
+names; its Storage Blob Data Owner assignment is exported with the app, not as a grant
+(it is the platform's, not an access the matrix describes).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from components.identity import ManagedIdentities, UserAssignedIdentity
 from components.key_vault import KeyVault
 from components.stack_config import AppConfig, StackConfig
 from components.stack_config.apps import FUNCTIONAPP, WEBAPP
+from components.storage import StorageAccount
 
 AppHost = WebApp | FunctionApp | ContainerApp
 
@@ -47,11 +51,13 @@ class AppsBuilder:
         vault: KeyVault,
         identities: Mapping[str, UserAssignedIdentity],
         tags: Mapping[str, str],
+        storage: Mapping[str, StorageAccount] | None = None,
     ) -> None:
         self.cfg = cfg
         self.rg = resource_group_name
         self.vault = vault
         self.identity_components = identities
+        self.storage = dict(storage or {})
         self.tags = dict(tags)
         self.plans: dict[str, AppServicePlan] = {}
         self.environments: dict[str, ContainerAppsEnvironment] = {}
@@ -65,6 +71,14 @@ class AppsBuilder:
 
     def _identity_id(self, choice: str) -> pulumi.Input[str]:
         return SYSTEM if choice == SYSTEM else self.identity_components[choice].id
+
+    def _host_identity(self, app: AppConfig) -> UserAssignedIdentity | str | None:
+        """The identity the Functions host reaches its storage with, as the component
+        takes it (``system`` or the identity component, which carries the client ID)."""
+        chosen = app.host_storage_identity()
+        if chosen is None or chosen == SYSTEM:
+            return chosen
+        return self.identity_components[chosen]
 
     def _app(self, key: str, app: AppConfig) -> AppHost:
         code = app.code_identity()
@@ -98,7 +112,15 @@ class AppsBuilder:
                 tags=self.tags,
             )
             if app.kind == FUNCTIONAPP:
-                return FunctionApp(f"app-{key}", FunctionAppArgs(**args))  # type: ignore[arg-type]
+                account = app.host_storage_account()
+                return FunctionApp(
+                    f"app-{key}",
+                    FunctionAppArgs(
+                        **args,  # type: ignore[arg-type]
+                        host_storage_account_id=self.storage[account].id if account else None,
+                        host_storage_identity=self._host_identity(app),
+                    ),
+                )
             assert app.kind == WEBAPP
             return WebApp(f"app-{key}", WebAppArgs(**args))  # type: ignore[arg-type]
         env_name = app.environment_name(self.cfg)
@@ -173,5 +195,22 @@ class AppsBuilder:
                 "key_vault_references": dict(app.key_vault_references),
                 "key_vault_reference_identity": app.reference_identity(),
                 "identity_lifecycles": dict(app.identity_lifecycles),
+                "host_storage": self._host_storage_export(host, app),
             }
         return out
+
+    @staticmethod
+    def _host_storage_export(host: AppHost, app: AppConfig) -> dict[str, Any] | None:
+        """A Function app's host storage: the account, the identity (``system`` or its
+        key) and the role assignment the component made for it."""
+        if not isinstance(host, FunctionApp):
+            return None
+        assignment = host.host_storage_assignment
+        return {
+            "account_name": host.host_storage_account_name,
+            "account_id": host.host_storage_account_id,
+            "identity": app.host_storage_identity(),
+            "principal_id": host.host_storage_principal_id,
+            "role_name": assignment.role_name,
+            "assignment_id": assignment.id,
+        }

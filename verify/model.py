@@ -64,6 +64,20 @@ class Vm(_Model):
     user_assigned: tuple[str, ...] = ()
 
 
+class HostStorage(_Model):
+    """A Function app's host storage (``apps.<key>.host_storage``): the account, the
+    identity the host reaches it with, and that identity's role assignment there. The
+    assignment is the platform's, not a grant: it is in no access-matrix cell, but it is
+    one of the identity's assignments (a deletion leaves it orphaned like the grants)."""
+
+    account_name: str
+    account_id: str
+    identity: str
+    principal_id: str
+    role_name: str
+    assignment_id: str
+
+
 class App(_Model):
     """A web app, Function app or container app (``apps`` output): its host record plus
     what the verifier checks of it (its code's identity, Key Vault references, lifecycles)."""
@@ -78,6 +92,7 @@ class App(_Model):
     key_vault_references: dict[str, str] = Field(default_factory=dict)
     key_vault_reference_identity: str = "system"
     identity_lifecycles: dict[str, str] = Field(default_factory=dict)
+    host_storage: HostStorage | None = None
 
 
 class ScaleSetRef(_Model):

@@ -6,7 +6,8 @@ only, FTP(S) off, minimum TLS 1.2 (site and SCM), basic publishing credentials o
 and SCM (``basicPublishingCredentialsPolicies``), public network access off unless asked.
 Key Vault references are app settings resolved by the platform with the identity named by
 ``keyVaultReferenceIdentity``, always sent, so which identity reads the vault is never a
-silent default.
+silent default. A Function app's host reaches its storage (``AzureWebJobsStorage``) with a
+managed identity too (:mod:`components.apps.host_storage`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_azure_native as azure_native
 
-from components.apps import names
+from components.apps import host_storage, names
 from components.apps.identities import (
     CLIENT_ID_SETTING,
     SYSTEM,
@@ -30,6 +31,8 @@ from components.errors import NOT_SET, ConfigError
 from components.grants import Grantable, system_identity_principal
 from components.identity import ManagedIdentities
 from components.keyvault_refs import SYSTEM_ASSIGNED, parse_secret_uri, reference_value
+from components.role_assignment import RoleAssignment, RoleAssignmentArgs
+from components.storage import StorageAccount, StorageAccountArgs
 
 WEBAPP_KIND = "app,linux"
 FUNCTIONAPP_KIND = "functionapp,linux"
@@ -122,6 +125,14 @@ class WebAppArgs:
 class FunctionAppArgs(WebAppArgs):
     worker_runtime: str = "python"
     linux_fx_version: str = "Python|3.12"
+    host_storage_account_id: pulumi.Input[str] | None = None
+    """An existing storage account for the host (``AzureWebJobsStorage``); None: the
+    component creates a dedicated one (:mod:`components.apps.host_storage`)."""
+    host_storage_account_name: str | None = None
+    """The name of the account the component creates; None: derived from ``name``."""
+    host_storage_identity: HasClientId | str | None = None
+    """``"system"`` or the user-assigned identity (id and client_id) the host reaches its
+    storage with; None: the system identity when on, else the app's only one."""
 
 
 class _Site(pulumi.ComponentResource, Grantable):
@@ -152,6 +163,7 @@ class _Site(pulumi.ComponentResource, Grantable):
                 opts=child,
             )
             plan_id = self.plan.id
+        self._before_site(resource_name, args)
         if client_id is not None:
             settings[CLIENT_ID_SETTING] = client_id
         site = azure_native.web.WebApp(
@@ -199,6 +211,7 @@ class _Site(pulumi.ComponentResource, Grantable):
             allow=False,
             opts=site_child,
         )
+        self._after_site(resource_name, args, site)
         self.id: pulumi.Output[str] = site.id
         self.name: pulumi.Output[str] = site.name
         self.kind = self.KIND
@@ -218,10 +231,26 @@ class _Site(pulumi.ComponentResource, Grantable):
                 "name": self.name,
                 "principal_id": self.principal_id,
                 "host_name": self.host_name,
+                **self._extra_outputs(),
             }
         )
 
     def _extra_settings(self, args: WebAppArgs) -> dict[str, pulumi.Input[str]]:
+        return {}
+
+    def _host_settings(
+        self, args: WebAppArgs, default: HasClientId | None
+    ) -> dict[str, pulumi.Input[str]]:
+        """Settings decided once the identities are checked (the Functions host's)."""
+        return {}
+
+    def _before_site(self, resource_name: str, args: WebAppArgs) -> None:
+        """Children the site needs first."""
+
+    def _after_site(self, resource_name: str, args: WebAppArgs, site: Any) -> None:
+        """Children made from the site's outputs."""
+
+    def _extra_outputs(self) -> dict[str, Any]:
         return {}
 
     def _check(
@@ -285,6 +314,7 @@ class _Site(pulumi.ComponentResource, Grantable):
             )
             kv_identity = SYSTEM_ASSIGNED if chosen == SYSTEM else chosen
         client_id = code_client_id(args.identities, args.default_identity, "default_identity")
+        settings.update(self._host_settings(args, args.default_identity))
         for ref in args.key_vault_references:
             settings[ref.setting] = pulumi.Output.from_input(ref.secret_uri).apply(reference_value)
         return settings, kv_identity, client_id
@@ -311,7 +341,18 @@ class WebApp(_Site):
 
 class FunctionApp(_Site):
     """A Linux Function app (``kind: functionapp,linux``): the same identities, settings and
-    outputs as :class:`WebApp`, plus the Functions runtime settings."""
+    outputs as :class:`WebApp`, plus the Functions runtime settings and identity-based host
+    storage (:mod:`components.apps.host_storage`): ``AzureWebJobsStorage__accountName``
+    (with ``__credential``/``__clientId`` for a user-assigned identity), a dedicated storage
+    account unless ``host_storage_account_id`` names one, and Storage Blob Data Owner for
+    the chosen identity at that account's scope, registered as a child.
+
+    More outputs: ``host_storage_account_id``, ``host_storage_account_name``,
+    ``host_storage_identity`` (``"system"`` or the identity's ID),
+    ``host_storage_principal_id``; ``host_storage_account`` (the created
+    :class:`~components.storage.StorageAccount`, None for an existing one) and
+    ``host_storage_assignment`` (the :class:`~components.role_assignment.RoleAssignment`).
+    """
 
     KIND = FUNCTIONAPP_KIND
     COMPONENT_TYPE = "mikit:web:FunctionApp"
@@ -319,3 +360,70 @@ class FunctionApp(_Site):
     def _extra_settings(self, args: WebAppArgs) -> dict[str, pulumi.Input[str]]:
         runtime = args.worker_runtime if isinstance(args, FunctionAppArgs) else "python"
         return {"FUNCTIONS_EXTENSION_VERSION": "~4", "FUNCTIONS_WORKER_RUNTIME": runtime}
+
+    def _host_settings(
+        self, args: WebAppArgs, default: HasClientId | None
+    ) -> dict[str, pulumi.Input[str]]:
+        fargs = args if isinstance(args, FunctionAppArgs) else FunctionAppArgs(**vars(args))
+        for key, value in args.app_settings.items():
+            if host_storage.owns_setting(key):
+                raise ConfigError(
+                    f"app_settings[{key}]",
+                    value if isinstance(value, str) else "<an Output>",
+                    "is set by the component: the host reaches its storage with a managed "
+                    "identity, never a connection string",
+                    "remove it; choose the account with host_storage_account_id and the "
+                    "identity with host_storage_identity",
+                )
+        self._host_plan = host_storage.plan_host_storage(
+            app_name=args.name,
+            identities=args.identities,
+            account_id=fargs.host_storage_account_id,
+            account_name=fargs.host_storage_account_name,
+            chosen=fargs.host_storage_identity,
+            default_identity=default,
+        )
+        return self._host_plan.settings()
+
+    def _before_site(self, resource_name: str, args: WebAppArgs) -> None:
+        plan = self._host_plan
+        self.host_storage_account: StorageAccount | None = None
+        account_id = plan.account_id
+        if account_id is None:
+            self.host_storage_account = StorageAccount(
+                f"{resource_name}-host-storage",
+                StorageAccountArgs(
+                    name=str(plan.account_name),
+                    resource_group_name=args.resource_group_name,
+                    location=args.location,
+                    tags=args.tags,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            account_id = self.host_storage_account.id
+        self.host_storage_account_id: pulumi.Output[str] = pulumi.Output.from_input(account_id)
+        self.host_storage_account_name: pulumi.Output[str] = pulumi.Output.from_input(
+            plan.account_name
+        )
+        self.host_storage_identity: pulumi.Input[str] = plan.identity
+
+    def _after_site(self, resource_name: str, args: WebAppArgs, site: Any) -> None:
+        plan = self._host_plan
+        self.host_storage_principal_id: pulumi.Output[str] = plan.principal_id(site.identity)
+        self.host_storage_assignment = RoleAssignment(
+            f"{resource_name}-host-storage",
+            RoleAssignmentArgs(
+                role=host_storage.HOST_STORAGE_ROLE,
+                principal_id=self.host_storage_principal_id,
+                scope=self.host_storage_account_id,
+                description=f"Functions host storage (AzureWebJobsStorage) of {args.name}",
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[site]),
+        )
+
+    def _extra_outputs(self) -> dict[str, Any]:
+        return {
+            "host_storage_account_id": self.host_storage_account_id,
+            "host_storage_account_name": self.host_storage_account_name,
+            "host_storage_principal_id": self.host_storage_principal_id,
+        }

@@ -5,8 +5,10 @@ an app host needs: Key Vault references (``keyVaultReferences``: app setting or 
 variable -> a ``mikit:secrets`` name) read by ``keyVaultReferenceIdentity`` (``system`` or
 an identity key), the identity its code uses (``defaultIdentity``, set for you when the app
 holds exactly one user-assigned identity and no system identity), and for container apps
-each identity's ``identityLifecycles`` (``None`` hides it from the app's code). Every
-choice is checked against what the app holds before anything is deployed.
+each identity's ``identityLifecycles`` (``None`` hides it from the app's code), and for
+Function apps ``hostStorage`` (the account and identity of the host's identity-based
+``AzureWebJobsStorage``). Every choice is checked against what the app holds before
+anything is deployed.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from components.apps import names
+from components.apps import host_storage, names
 from components.apps.identities import CLIENT_ID_SETTING, SYSTEM
 from components.errors import NOT_SET, ConfigError
-from components.stack_config.base import choices
+from components.stack_config.base import ConfigModel, choices
 from components.stack_config.hosts import (
     HostConfig,
     UserAssignedKeys,
@@ -42,6 +44,17 @@ _CONTAINER_ONLY = {
     "ingress_port": "ingressPort",
     "external_ingress": "externalIngress",
 }
+_FUNCTION_ONLY = {"host_storage": "hostStorage"}
+
+
+class HostStorageConfig(ConfigModel):
+    """A Function app's ``hostStorage``: ``account`` a ``mikit:storageAccounts`` key (left
+    out: a dedicated account named from the app), ``identity`` ``system`` or one of the
+    app's ``userAssigned`` keys (left out: the system identity when on, else the only
+    user-assigned identity)."""
+
+    account: str | None = None
+    identity: str | None = None
 
 
 class AppConfig(HostConfig):
@@ -65,6 +78,8 @@ class AppConfig(HostConfig):
     identity_lifecycles: dict[str, Lifecycle] = Field(default_factory=dict)
     ingress_port: int | None = None
     external_ingress: bool | None = None
+    # functionapp
+    host_storage: HostStorageConfig | None = None
 
     @property
     def is_web(self) -> bool:
@@ -87,6 +102,22 @@ class AppConfig(HostConfig):
     def reference_identity(self) -> str:
         """``system`` or the identity key that resolves Key Vault references."""
         return self.key_vault_reference_identity or SYSTEM
+
+    def host_storage_identity(self) -> str | None:
+        """``system`` or the identity key the Functions host reaches its storage with (None
+        for other kinds); checked by :meth:`check` to be one the app holds."""
+        if self.kind != FUNCTIONAPP:
+            return None
+        chosen = self.host_storage.identity if self.host_storage else None
+        if chosen is not None:
+            return chosen
+        if self.system_identity:
+            return SYSTEM
+        return self.user_assigned[0] if self.user_assigned else None
+
+    def host_storage_account(self) -> str | None:
+        """The ``mikit:storageAccounts`` key of the host's account (None: a dedicated one)."""
+        return self.host_storage.account if self.host_storage else None
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -113,13 +144,20 @@ class AppConfig(HostConfig):
         self._check_identity_choices(where)
         if not self.is_web:
             self._check_lifecycles(where)
+        if self.kind == FUNCTIONAPP:
+            self._check_host_storage(where, cfg)
 
     def _check_kind_keys(self, where: str) -> None:
         others = _CONTAINER_ONLY if self.is_web else _WEB_ONLY
-        for attribute, alias in others.items():
+        takes = "container apps" if self.is_web else "web apps and Function apps"
+        only = [(a, alias, takes) for a, alias in others.items()]
+        if self.kind != FUNCTIONAPP:
+            only += [(a, alias, "Function apps") for a, alias in _FUNCTION_ONLY.items()]
+        for attribute, alias, takes in only:
             value = getattr(self, attribute)
             if value is not None and value != {}:
-                takes = "container apps" if self.is_web else "web apps and Function apps"
+                if isinstance(value, ConfigModel):
+                    value = value.model_dump(by_alias=True, exclude_none=True)
                 raise ConfigError(
                     f"{where}.{alias}",
                     value,
@@ -136,6 +174,14 @@ class AppConfig(HostConfig):
                     value,
                     "is set by the kit from the app's defaultIdentity",
                     f"remove it and set {where}.defaultIdentity: <identity key>",
+                )
+            if self.kind == FUNCTIONAPP and host_storage.owns_setting(setting):
+                raise ConfigError(
+                    f"{where}.settings.{setting}",
+                    value,
+                    "is set by the kit: the Functions host reaches its storage with a managed "
+                    "identity, never a connection string",
+                    f"remove it; choose the account and identity with {where}.hostStorage",
                 )
         for setting, secret in self.key_vault_references.items():
             at = f"{where}.keyVaultReferences.{setting}"
@@ -223,3 +269,37 @@ class AppConfig(HostConfig):
                     "hides the identity the app's code uses from its main container",
                     "use All or Main, or give the code another defaultIdentity",
                 )
+
+    def _check_host_storage(self, where: str, cfg: StackConfig) -> None:
+        at = f"{where}.hostStorage"
+        account = self.host_storage_account()
+        if account is not None:
+            if account not in cfg.storage_accounts:
+                raise ConfigError(
+                    f"{at}.account",
+                    account,
+                    "names a storage account that is not declared in mikit:storageAccounts",
+                    choices("use one of", cfg.storage_accounts)
+                    + ", or leave it out for a dedicated account",
+                )
+            if cfg.storage_accounts[account].containers:
+                raise ConfigError(
+                    f"{at}.account",
+                    account,
+                    "holds containers the access matrix covers, and the host's identity "
+                    "gets Storage Blob Data Owner on the whole account, outside mikit:grants",
+                    "leave it out (the app gets a dedicated account), or name an account "
+                    "without containers",
+                )
+        chosen = self.host_storage.identity if self.host_storage else None
+        if chosen is not None and not self._held(chosen):
+            raise self._not_held(f"{at}.identity", chosen, "the Functions host's storage")
+        if chosen is None and not self.system_identity and len(self.user_assigned or []) > 1:
+            raise ConfigError(
+                f"{at}.identity",
+                NOT_SET,
+                "is not set, but the app holds several user-assigned identities and no "
+                "system identity, so the Functions host cannot know which one reaches its "
+                "storage",
+                "set it to one of " + ", ".join(repr(i) for i in self.user_assigned or []),
+            )

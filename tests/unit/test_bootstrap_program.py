@@ -220,7 +220,7 @@ EXPECTED_CONDITION = """\
  )
  OR
  (
-  @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 2a2b9908-6ea1-4ae2-8e65-a410df84e7d1, 4633458b-17de-408a-b874-0445c86b69e6}
+  @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 2a2b9908-6ea1-4ae2-8e65-a410df84e7d1, 4633458b-17de-408a-b874-0445c86b69e6, b7e6dc6d-f1e8-4753-8033-0f276bb0955b}
   AND
   @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
  )
@@ -232,7 +232,7 @@ AND
  )
  OR
  (
-  @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 2a2b9908-6ea1-4ae2-8e65-a410df84e7d1, 4633458b-17de-408a-b874-0445c86b69e6}
+  @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {21090545-7ca7-4776-b22c-e363652d74d2, 2a2b9908-6ea1-4ae2-8e65-a410df84e7d1, 4633458b-17de-408a-b874-0445c86b69e6, b7e6dc6d-f1e8-4753-8033-0f276bb0955b}
   AND
   @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
  )
@@ -275,6 +275,7 @@ def test_the_exports_give_github_everything_and_no_secret(
         "Key Vault Secrets User",
         "Key Vault Reader",
         "Storage Blob Data Reader",
+        "Storage Blob Data Owner",
     ]
     assert [c["subject"] for c in outputs["federated_credentials"]] == [
         "repo:your-org/managed-identity-kit:ref:refs/heads/main",

@@ -138,6 +138,7 @@ APPS = "mikit:apps"
 #: A valid app of each kind: the app cases change one thing of one of them.
 WEBAPP = {"kind": "webapp", "name": "app-bad-inputs", "systemIdentity": True}
 CONTAINERAPP = {"kind": "containerapp", "name": "ca-bad-inputs", "userAssigned": ["app"]}
+FUNCTIONAPP = {"kind": "functionapp", "name": "func-bad-inputs", "systemIdentity": True}
 
 
 def _app(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -291,6 +292,37 @@ CASES: tuple[Case, ...] = (
     Case(
         "two apps with one name",
         {APPS: {"one": WEBAPP, "two": {**WEBAPP, "name": WEBAPP["name"].upper()}}},
+    ),
+    # ---- a Function app's host storage (hostStorage)
+    Case("host storage on a web app", _app(WEBAPP, hostStorage={"identity": "system"})),
+    Case("unknown host storage key", _app(FUNCTIONAPP, hostStorage={"acount": "data"})),
+    Case("host storage account undeclared", _app(FUNCTIONAPP, hostStorage={"account": "data"})),
+    Case(
+        "host storage account with containers",
+        _app(FUNCTIONAPP, hostStorage={"account": "data"})
+        | _set("mikit:storageAccounts", {"data": {"name": "stbad4821", "containers": ["c1"]}}),
+    ),
+    Case(
+        "host storage identity not held",
+        _app(FUNCTIONAPP, hostStorage={"identity": "app"}),
+    ),
+    Case(
+        "host storage identity system but off",
+        _app(
+            FUNCTIONAPP,
+            systemIdentity=None,
+            userAssigned=["app"],
+            hostStorage={"identity": "system"},
+        ),
+    ),
+    Case(
+        "host storage with several identities and no choice",
+        _app(FUNCTIONAPP, systemIdentity=None, userAssigned=["app", "other"], defaultIdentity="app")
+        | _set("mikit:identities/other", {"name": "id-other"}),
+    ),
+    Case(
+        "function app sets a host storage connection string",
+        _app(FUNCTIONAPP, settings={"AzureWebJobsStorage": "DefaultEndpointsProtocol=https"}),
     ),
     # ---- roles
     Case("role name misspelt", _set(f"{G0}/role", "Key Vault Secret Usr")),

@@ -184,7 +184,7 @@ EXPECTED: dict[str, str] = {
         "mikit:apps.site.kind: is required but not set. Fix: set it: pulumi config set --path 'mikit:apps.site.kind' <value> (see docs/stack-config.md)"
     ),
     "unknown app key": (
-        "mikit:apps.site.systemIdentiy: True is not a known setting. Fix: did you mean 'systemIdentity'? remove it or fix its spelling; allowed here: name, kind, systemIdentity, userAssigned, defaultIdentity, keyVaultReferences, keyVaultReferenceIdentity, settings, plan, publicNetworkAccess, environment, identityLifecycles, ingressPort, externalIngress"
+        "mikit:apps.site.systemIdentiy: True is not a known setting. Fix: did you mean 'systemIdentity'? remove it or fix its spelling; allowed here: name, kind, systemIdentity, userAssigned, defaultIdentity, keyVaultReferences, keyVaultReferenceIdentity, settings, plan, publicNetworkAccess, environment, identityLifecycles, ingressPort, externalIngress, hostStorage"
     ),
     "apps not a mapping": ("mikit:apps: ['site'] is not a mapping. Fix: write key: value pairs"),
     "app key not a name": (
@@ -240,6 +240,30 @@ EXPECTED: dict[str, str] = {
     ),
     "reference shadows a setting": (
         "mikit:apps.site.keyVaultReferences.DB: 'db' uses the name of a plain setting (DB). Fix: give the reference its own name, or drop the plain setting"
+    ),
+    "host storage on a web app": (
+        "mikit:apps.site.hostStorage: {'identity': 'system'} applies only to Function apps, and this app is kind 'webapp'. Fix: remove it, or change the app's kind"
+    ),
+    "unknown host storage key": (
+        "mikit:apps.site.hostStorage.acount: 'data' is not a known setting. Fix: did you mean 'account'? remove it or fix its spelling; allowed here: account, identity"
+    ),
+    "host storage account undeclared": (
+        "mikit:apps.site.hostStorage.account: 'data' names a storage account that is not declared in mikit:storageAccounts. Fix: declare it first, or leave it out for a dedicated account"
+    ),
+    "host storage account with containers": (
+        "mikit:apps.site.hostStorage.account: 'data' holds containers the access matrix covers, and the host's identity gets Storage Blob Data Owner on the whole account, outside mikit:grants. Fix: leave it out (the app gets a dedicated account), or name an account without containers"
+    ),
+    "host storage identity not held": (
+        "mikit:apps.site.hostStorage.identity: 'app' names an identity the app does not hold, so it cannot be used for the Functions host's storage. Fix: use one of 'system'"
+    ),
+    "host storage identity system but off": (
+        "mikit:apps.site.hostStorage.identity: 'system' names the system identity for the Functions host's storage, but the app's system identity is off. Fix: set systemIdentity: true, or name one of the app's userAssigned identities"
+    ),
+    "host storage with several identities and no choice": (
+        "mikit:apps.site.hostStorage.identity: is not set, but the app holds several user-assigned identities and no system identity, so the Functions host cannot know which one reaches its storage. Fix: set it to one of 'app', 'other'"
+    ),
+    "function app sets a host storage connection string": (
+        "mikit:apps.site.settings.AzureWebJobsStorage: 'DefaultEndpointsProtocol=https' is set by the kit: the Functions host reaches its storage with a managed identity, never a connection string. Fix: remove it; choose the account and identity with mikit:apps.site.hostStorage"
     ),
     "app sets AZURE_CLIENT_ID": (
         "mikit:apps.site.settings.AZURE_CLIENT_ID: 'x' is set by the kit from the app's defaultIdentity. Fix: remove it and set mikit:apps.site.defaultIdentity: <identity key>"

@@ -69,9 +69,19 @@ class Lifecycle:
     _derived: tuple[StackOutputs, list[AccessCell]] | None = field(
         default=None, init=False, repr=False
     )
+    #: Lower-cased principal ID -> IDs of the assignments the deployment made for the
+    #: platform (a Function app's host storage), not as grants: they are the principal's
+    #: assignments too, so a deletion leaves them orphaned with its grants.
+    platform_assignments: dict[str, set[str]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.current = self.target.outputs()
+        for app in self.current.apps.values():
+            if app.host_storage is not None:
+                principal = app.host_storage.principal_id.lower()
+                self.platform_assignments.setdefault(principal, set()).add(
+                    app.host_storage.assignment_id
+                )
 
     def removed(self, principal_id: str | None, step: Step) -> Step:
         """Record that ``step`` removed ``principal_id`` -- if it passed; returns the step."""
@@ -168,11 +178,13 @@ class Lifecycle:
     # -- assignments ---------------------------------------------------------------
 
     def assignments_step(self, name: str, principal_id: str, expect: set[str]) -> Step:
-        """The principal's assignments must be exactly ``expect`` (by ID)."""
+        """The principal's assignments must be exactly ``expect`` (by ID; its grants) and
+        the deployment's platform assignments of it (:attr:`platform_assignments`)."""
         started = time.monotonic()
         found = self.target.list_assignments(principal_id)
         ids = {a.id.lower() for a in found}
-        want = {i.lower() for i in expect}
+        platform = self.platform_assignments.get(principal_id.lower(), set())
+        want = {i.lower() for i in (*expect, *platform)}
         kinds = sorted({str(a.principal_type) for a in found})
         return Step(
             name=name,

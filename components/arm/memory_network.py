@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from components.arm import shapes as arm_shapes
+from components.arm import network_shapes
 from components.arm.store import ArmStore
 from components.arm.tokens import (
     PULUMI_NETWORK_INTERFACE,
@@ -49,7 +49,7 @@ class NetworkArm:
 
     def _virtual_network(self, arm_id: str, inputs: JSON) -> JSON:
         space = inputs.get("addressSpace") or {}
-        return arm_shapes.virtual_network(
+        return network_shapes.virtual_network(
             arm_id=arm_id,
             location=self._location(inputs),
             address_prefixes=space.get("addressPrefixes") or [],
@@ -59,14 +59,14 @@ class NetworkArm:
 
     def _subnet(self, arm_id: str, inputs: JSON) -> JSON:
         nsg = inputs.get("networkSecurityGroup") or {}
-        return arm_shapes.subnet(
+        return network_shapes.subnet(
             arm_id=arm_id,
             address_prefix=inputs.get("addressPrefix", ""),
             network_security_group_id=nsg.get("id"),
         )
 
     def _nsg(self, arm_id: str, inputs: JSON) -> JSON:
-        return arm_shapes.network_security_group(
+        return network_shapes.network_security_group(
             arm_id=arm_id,
             location=self._location(inputs),
             resource_guid=self._new_guid(),
@@ -83,7 +83,7 @@ class NetworkArm:
         address = str(ipaddress.ip_network(prefix, strict=False)[self.store.next_ip])
         self.store.next_ip += 1
         nsg = inputs.get("networkSecurityGroup") or {}
-        return arm_shapes.network_interface(
+        return network_shapes.network_interface(
             arm_id=arm_id,
             location=self._location(inputs),
             subnet_id=subnet_id,

@@ -21,7 +21,12 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 from azure.mgmt.compute import ComputeManagementClient
-from azure.mgmt.compute.models import VirtualMachineIdentity, VirtualMachineUpdate
+from azure.mgmt.compute.models import (
+    Sku,
+    VirtualMachineIdentity,
+    VirtualMachineScaleSetUpdate,
+    VirtualMachineUpdate,
+)
 from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
 
@@ -40,6 +45,7 @@ from components.arm.tokens import (
     PULUMI_ROLE_ASSIGNMENT,
     PULUMI_STORAGE_ACCOUNT,
     PULUMI_USER_ASSIGNED_IDENTITY,
+    PULUMI_VIRTUAL_MACHINE_SCALE_SET,
     PULUMI_VIRTUAL_NETWORK,
 )
 from verify.sandbox import Sandbox, SandboxConfig
@@ -630,3 +636,34 @@ def test_a_vm_is_one_record_for_arm_and_imds(sb: Sandbox) -> None:
 
     assert imds(None) == 200  # the system identity the document names
     assert imds(uai.client_id) == 400  # detached: IMDS no longer has it
+
+
+def test_a_scale_set_patched_over_http_is_patched_in_the_model(sb: Sandbox) -> None:
+    """Scaling a deployed set with the real compute client: the model's document (what a
+    later deploy or a snapshot sees) has the new capacity and identity, as the front."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    _, identity = SandboxOverHttp(sb).make_group_vault_identity(rg)
+    set_id = (
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+        "/providers/Microsoft.Compute/virtualMachineScaleSets/vmss-doc"
+    )
+    sb.arm.create_or_update(
+        PULUMI_VIRTUAL_MACHINE_SCALE_SET,
+        set_id,
+        {
+            "resourceGroupName": rg,
+            "sku": {"name": "Standard_B2ls_v2", "capacity": 2},
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": [identity]},
+        },
+    )
+    compute = ComputeManagementClient(
+        sb.credential(), sb.subscription_id, retry_total=0, **sb.arm_client_kwargs()
+    )
+    compute.virtual_machine_scale_sets.begin_update(
+        rg, "vmss-doc", VirtualMachineScaleSetUpdate(sku=Sku(capacity=3))
+    ).result()
+    doc = sb.arm.get(set_id)
+    assert doc is not None and doc["sku"]["capacity"] == 3
+    assert list(doc["identity"]["userAssignedIdentities"]) == [identity]
+    assert len(sb.state.instances(set_id)) == 3

@@ -19,6 +19,7 @@ Long-running operations complete synchronously (200 with ``provisioningState: Su
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -88,7 +89,24 @@ def route(
     scale_set = _require(state, set_id, name, group.name)
     if request.method == "PATCH":
         scale_set = _patch(service, claims, state, scale_set, json_body(request))
+        _write_document(state, scale_set)
     return JSONResponse(scale_set_json(state, scale_set))
+
+
+def _write_document(state: SandboxState, scale_set: ScaleSet) -> None:
+    """The set's ARM document in the sandbox's one ARM model follows a PATCH (capacity,
+    identity, tags), so the model never answers with the set as it was before."""
+    answer = scale_set_json(state, scale_set)
+    with state._lock:
+        old = state.arm_store.resources.get(scale_set.id.lower())
+        doc = copy.deepcopy(old) if old is not None else answer
+        doc["sku"] = {**doc.get("sku", {}), "capacity": scale_set.capacity}
+        doc["tags"] = dict(scale_set.tags)
+        if answer.get("identity") is None:
+            doc.pop("identity", None)
+        else:
+            doc["identity"] = answer["identity"]
+        state.arm_store.resources[scale_set.id.lower()] = doc
 
 
 def _instance(

@@ -89,6 +89,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             PULUMI_MANAGED_ENVIRONMENT,
             ("environmentName",),
             methods=frozenset({"GET", "PATCH", "DELETE"}),
+            lists=True,
         ),
         ModelType(
             f"{_AKS}/managedClusters",

@@ -8,13 +8,15 @@ an account, a VM, an app and an identity, scales a set in, grants, injects fault
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from verify.sandbox import Fault, Sandbox, SandboxConfig
+from verify.sandbox.state.snapshot import data_copy, restore_data
 
 SUB_PATH = "/providers/Microsoft.Web/sites"
 
@@ -133,3 +135,41 @@ def test_a_cluster_issuer_made_after_the_snapshot_is_gone_after_the_restore(sb: 
     assert requests.get(discovery, verify=sb.ca_cert_path, timeout=10).status_code == 200
     sb.restore(snap)
     assert requests.get(discovery, verify=sb.ca_cert_path, timeout=10).status_code == 404
+
+
+class _Store:
+    """A store as the state might grow one: its own plain lock, data, a callback, and a
+    back-reference to its owner."""
+
+    def __init__(self, owner: object) -> None:
+        self._lock = threading.Lock()
+        self.docs: dict[str, dict[str, str]] = {"a": {"v": "1"}}
+        self.on_change: Callable[[], None] = lambda: None
+        self.owner = owner
+
+
+class _Owner:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.items = [1, 2]
+        self.store = _Store(self)
+        self.same_store = self.store  # reached twice: its plain lock is taken once
+        self.handlers = {"x": print}
+
+
+def test_the_generic_copy_restores_nested_stores_in_place_and_leaves_what_is_no_data() -> None:
+    owner = _Owner()
+    store, lock, callback = owner.store, owner.store._lock, owner.store.on_change
+    snap = data_copy(owner)
+    owner.items.append(3)
+    owner.store.docs["a"]["v"] = "2"
+    owner.store.docs["b"] = {}
+    owner.extra = "made after the snapshot"  # type: ignore[attr-defined]
+    restore_data(owner, snap)
+    assert owner.items == [1, 2] and not hasattr(owner, "extra")
+    assert owner.store is store and owner.same_store is store  # in place, still shared
+    assert store.docs == {"a": {"v": "1"}}
+    assert store._lock is lock and store.on_change is callback and store.owner is owner
+    assert owner.handlers == {"x": print}
+    restore_data(owner, snap)  # the snapshot is reusable
+    assert store.docs == {"a": {"v": "1"}}

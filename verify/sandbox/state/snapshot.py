@@ -53,23 +53,31 @@ def _is_nested_store(value: Any) -> bool:
     return any(isinstance(v, _LOCK_TYPES) for v in vars(value).values())
 
 
-def _hold_locks(store: Any, stack: contextlib.ExitStack) -> None:
-    for value in list(vars(store).values()):
-        if isinstance(value, _LOCK_TYPES):
-            stack.enter_context(value)
+class _Walk:
+    """One walk over a store: the nested stores' locks it holds (each entered once, so a
+    store reached twice cannot deadlock on a plain lock), released when the walk ends."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+        self._held: set[int] = set()
+
+    def hold_locks(self, store: Any) -> None:
+        for value in list(vars(store).values()):
+            if isinstance(value, _LOCK_TYPES) and id(value) not in self._held:
+                self._held.add(id(value))
+                self._stack.enter_context(value)
 
 
-def _tree(
-    obj: Any, skip: Collection[str], refs: Collection[object], stack: contextlib.ExitStack
-) -> DataTree:
-    """``obj``'s data, uncopied; each nested store's locks entered on ``stack``."""
+def _tree(obj: Any, skip: Collection[str], refs: tuple[object, ...], walk: _Walk) -> DataTree:
+    """``obj``'s data, uncopied, its nested stores' locks held. ``refs`` holds ``obj`` and
+    the stores above it: a back-reference to one of them is no data of ``obj``."""
     tree = DataTree()
     for name, value in vars(obj).items():
         if name in skip or _not_data(value) or any(value is ref for ref in refs):
             continue
         if _is_nested_store(value):
-            _hold_locks(value, stack)
-            tree.nested[name] = _tree(value, (), refs, stack)
+            walk.hold_locks(value)
+            tree.nested[name] = _tree(value, (), (*refs, value), walk)
         else:
             tree.attrs[name] = value
     return tree
@@ -77,9 +85,10 @@ def _tree(
 
 def data_copy(obj: Any, skip: Collection[str] = (), refs: Collection[object] = ()) -> DataTree:
     """A deep copy of ``obj``'s data (the caller holds whatever lock guards ``obj``; the
-    nested stores' own locks are held while they are copied)."""
+    nested stores' own locks are held while they are copied). Attributes holding one of
+    ``refs`` are left out."""
     with contextlib.ExitStack() as stack:
-        return copy.deepcopy(_tree(obj, skip, refs, stack))
+        return copy.deepcopy(_tree(obj, skip, (*refs, obj), _Walk(stack)))
 
 
 def restore_data(
@@ -88,20 +97,17 @@ def restore_data(
     """Put ``obj``'s data back as ``snapshot`` holds it (which stays reusable): every data
     attribute replaced, one made since removed, nested stores restored in place."""
     with contextlib.ExitStack() as stack:
-        _apply(obj, copy.deepcopy(snapshot), skip, refs, stack)
+        _apply(obj, copy.deepcopy(snapshot), skip, (*refs, obj), _Walk(stack))
 
 
 def _apply(
-    obj: Any,
-    tree: DataTree,
-    skip: Collection[str],
-    refs: Collection[object],
-    stack: contextlib.ExitStack,
+    obj: Any, tree: DataTree, skip: Collection[str], refs: tuple[object, ...], walk: _Walk
 ) -> None:
-    current = _tree(obj, skip, refs, stack)
+    current = _tree(obj, skip, refs, walk)
     for name in current.attrs.keys() - tree.attrs.keys():
         delattr(obj, name)
     for name, value in tree.attrs.items():
         object.__setattr__(obj, name, value)
     for name, nested in tree.nested.items():
-        _apply(getattr(obj, name), nested, (), refs, stack)
+        store = getattr(obj, name)
+        _apply(store, nested, (), (*refs, store), walk)

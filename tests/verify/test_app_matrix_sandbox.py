@@ -252,3 +252,26 @@ def test_a_target_that_cannot_read_reference_statuses_says_so(deployed: SandboxT
         "app 'app:web': Key Vault reference statuses not checked: target elsewhere cannot "
         "read configreferences/appsettings",
     ]
+
+
+def test_the_function_apps_host_storage_is_deployed_and_its_identity_may_write_there(
+    deployed: SandboxTarget,
+) -> None:
+    """The sandbox deploy takes the Function app's host storage: its dedicated account and
+    Storage Blob Data Owner for the identity the host uses, which the Blob plane's RBAC
+    honours (the host writes its lock and key blobs); another app's identity gets nothing."""
+    outputs = deployed.outputs()
+    host = outputs.apps["func"].host_storage
+    assert host is not None and host.identity == "shared"
+    sb = deployed.sandbox
+    assert sb.arm.get(host.account_id) is not None
+    assert sb.state.storage_account(host.account_name) is not None
+    assignment = sb.arm.get(host.assignment_id)
+    assert assignment is not None
+    assert assignment["properties"]["principalId"] == outputs.identities["shared"].principal_id
+    blob = f"{host.account_id}/blobServices/default/containers/azure-webjobs-hosts/blobs/locks/x"
+    write = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write"
+    assert sb.rbac.check_data_action(host.principal_id, write, blob).allowed
+    other = outputs.apps["web"].system_principal_id
+    assert other is not None
+    assert not sb.rbac.check_data_action(other, write, blob).allowed

@@ -19,8 +19,9 @@ and the ``AzureWebJobsStorage__*`` entries of "App settings reference for Azure 
   uses them grants those roles itself.
 
 The account the component creates is a dedicated one (``components.storage.StorageAccount``:
-shared-key access off, public blob access off, TLS 1.2, HTTPS only), named from the app's
-name (:func:`host_storage_account_name`). The identity is chosen like the kit's other
+shared-key access off, public blob access off, TLS 1.2, HTTPS only; public network access on,
+since an app without VNet integration reaches it over its public endpoint), named from the
+app's name (:func:`host_storage_account_name`). The identity is chosen like the kit's other
 per-app identity choices (:mod:`components.apps.identities`): the system identity when it
 is on, else the app's only user-assigned identity; with several and no system identity the
 caller must name one.

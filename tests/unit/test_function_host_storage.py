@@ -17,6 +17,7 @@ from components.arm.tokens import PULUMI_WEB_APP as SITE
 from components.errors import ConfigError
 from components.identity import ManagedIdentities, UserAssignedIdentity, UserAssignedIdentityArgs
 from components.roles import RoleCatalog
+from components.stack_config import AppConfig
 from components.storage import StorageAccount, StorageAccountArgs
 from components.testing import AzureMocks, InMemoryArm, load_stack_config, run_program
 from tests.unit.conftest import PROGRAM, STACKS, Deployment, deploy, dev_config
@@ -330,3 +331,22 @@ def test_host_storage_in_a_declared_account_and_with_the_system_identity() -> No
     assignment = deployed.backend.get(host["assignment_id"])
     assert assignment is not None
     assert assignment["properties"]["principalId"] == func["system_principal_id"]
+
+
+@pytest.mark.parametrize(
+    ("app", "identity"),
+    [
+        ({"systemIdentity": True, "userAssigned": ["a", "b"]}, "system"),
+        ({"userAssigned": ["a"]}, "a"),
+        (
+            {"userAssigned": ["a", "b"], "defaultIdentity": "a", "hostStorage": {"identity": "b"}},
+            "b",
+        ),
+        ({"systemIdentity": True, "hostStorage": {"identity": "system"}}, "system"),
+    ],
+)
+def test_the_stack_configs_host_storage_identity(app: dict[str, Any], identity: str) -> None:
+    config = AppConfig.model_validate({"kind": "functionapp", "name": "func-x", **app})
+    assert config.host_storage_identity() == identity
+    web = AppConfig.model_validate({"kind": "webapp", "name": "web-x", **app})
+    assert web.host_storage_identity() is None

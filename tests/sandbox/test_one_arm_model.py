@@ -667,3 +667,30 @@ def test_a_scale_set_patched_over_http_is_patched_in_the_model(sb: Sandbox) -> N
     assert doc is not None and doc["sku"]["capacity"] == 3
     assert list(doc["identity"]["userAssignedIdentities"]) == [identity]
     assert len(sb.state.instances(set_id)) == 3
+
+
+def test_an_app_is_one_record_for_arm_and_its_identity_endpoint(sb: Sandbox) -> None:
+    """Turning an app's system identity off (as the lifecycle does) changes its one ARM
+    document: the model, the front and the identity endpoint agree it has none."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    app_id = (
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+        "/providers/Microsoft.Web/sites/app-doc"
+    )
+    sb.state.create_or_update_app(
+        app_id,
+        kind="webapp",
+        system_assigned=True,
+        user_assigned=[],
+        document={"id": app_id, "name": "app-doc", "type": "Microsoft.Web/sites"},
+    )
+    doc = sb.arm.get(app_id)
+    assert doc is not None and doc["identity"]["type"] == "SystemAssigned"
+    sb.state.set_app_system_identity(app_id, False)
+    doc = sb.arm.get(app_id)
+    assert doc is not None and "identity" not in doc
+    answer = _arm(sb, "GET", app_id, "2024-11-01")
+    assert answer.status_code == 200 and answer.json() == doc
+    sb.state.delete_app(app_id)
+    assert sb.arm.get(app_id) is None

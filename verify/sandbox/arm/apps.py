@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from components.arm import app_shapes
 from components.arm.memory_apps import GET_SECRET, reference_statuses
-from components.arm.shapes import AttachedIdentity
 from components.keyvault_refs import ParsedReference
 from verify.sandbox.arm.errors import ArmHttpError
 from verify.sandbox.state.apps import AppHost
@@ -41,18 +39,9 @@ _TYPES = {("microsoft.web", "sites"): "Microsoft.Web/sites",
 
 
 def app_identity_block(state: SandboxState, app: AppHost) -> dict[str, Any] | None:
-    """An app's ``identity`` as ARM shows it: each user-assigned identity as attached."""
-    attached = {}
-    for uai_id in app.user_assigned:
-        uai = state.attached_identity(app.id, uai_id)
-        if uai is not None:
-            attached[uai.id] = AttachedIdentity(uai.principal_id, uai.client_id)
-    return app_shapes.identity(
-        system_principal_id=app.system_principal_id,
-        tenant_id=state.tenant_id,
-        user_assigned=attached,
-        compact=app.kind == "containerapp",
-    )
+    """An app's ``identity`` as ARM shows it: the state's
+    :meth:`~verify.sandbox.state.apps.AppsMixin.app_identity_block`."""
+    return state.app_identity_block(app)
 
 
 def route(
@@ -93,12 +82,8 @@ def _type_of(app: AppHost) -> str:
 
 
 def _document(state: SandboxState, app: AppHost) -> dict[str, Any]:
-    doc = dict(app.document) or {"id": app.id, "name": app.name, "type": _type_of(app)}
-    block = app_identity_block(state, app)
-    doc.pop("identity", None)
-    if block is not None:
-        doc["identity"] = block
-    return doc
+    """The app's document in the sandbox's one ARM model (its one record)."""
+    return state.app_document(app)
 
 
 def _statuses(service: ArmService, state: SandboxState, app: AppHost) -> list[dict[str, Any]]:

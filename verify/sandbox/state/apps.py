@@ -12,11 +12,15 @@ probe and the app's code run in the main container). Creating or deleting an app
 
 from __future__ import annotations
 
+import copy
 import secrets
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.arm import app_shapes
+from components.arm.shapes import AttachedIdentity
+from components.arm.store import ArmStore
 from verify.sandbox.state.records import SandboxError, key
 
 #: How identitySettings and Key Vault secrets name the system identity.
@@ -35,9 +39,7 @@ class AppHost:
     #: ``system`` and/or identity ARM IDs (lower-cased) the app's code cannot use.
     hidden: frozenset[str] = frozenset()
     tags: dict[str, str] = field(default_factory=dict)
-    #: The site's or container app's ARM document as written (its identity block is
-    #: rebuilt from the state when read) and, for sites, its app settings.
-    document: dict[str, Any] = field(default_factory=dict)
+    #: For sites, its app settings (its ARM document is the ARM model's, in ``arm_store``).
     settings: dict[str, str] = field(default_factory=dict)
 
 
@@ -48,6 +50,7 @@ class AppsMixin:
 
     _lock: Any
     _apps: dict[str, AppHost]
+    arm_store: ArmStore
 
     def _init_apps(self) -> None:
         self._apps = {}
@@ -65,7 +68,8 @@ class AppsMixin:
         settings: dict[str, str] | None = None,
     ) -> AppHost:
         """Create the app or set its identities (a PUT: every listed identity rebound);
-        ``document`` / ``settings`` None keep what the app had."""
+        ``document`` / ``settings`` None keep what the app had. The document is the app's one
+        ARM record (the model's, in ``arm_store``), its identity block the state's."""
         host: Any = self
         parts = app_id.rstrip("/").split("/")
         group, name = parts[parts.index("resourceGroups") + 1], parts[-1]
@@ -92,9 +96,6 @@ class AppsMixin:
                 identity_header=existing.identity_header if existing else secrets.token_hex(16),
                 hidden=frozenset(h.lower() for h in hidden),
                 tags=dict(tags or {}),
-                document=dict(
-                    document if document is not None else (existing.document if existing else {})
-                ),
                 settings=dict(
                     settings if settings is not None else (existing.settings if existing else {})
                 ),
@@ -102,10 +103,51 @@ class AppsMixin:
             self._apps[key(app_id)] = app
             kept = {key(u) for u in existing.user_assigned} if existing else set()
             host._bind(app, kept, None)
+            self._write_app_document(app, document)
         if existing is None:
             events.insert(0, ("app_created", app))
         host._emit(events)
         return app
+
+    def app_identity_block(self, app: AppHost) -> dict[str, Any] | None:
+        """An app's ``identity`` as ARM shows it: each user-assigned identity as attached."""
+        host: Any = self
+        attached = {}
+        for uai_id in app.user_assigned:
+            uai = host.attached_identity(app.id, uai_id)
+            if uai is not None:
+                attached[uai.id] = AttachedIdentity(uai.principal_id, uai.client_id)
+        return app_shapes.identity(
+            system_principal_id=app.system_principal_id,
+            tenant_id=host.tenant_id,
+            user_assigned=attached,
+            compact=app.kind == "containerapp",
+        )
+
+    def app_document(self, app: AppHost) -> dict[str, Any]:
+        """The app's ARM document (a copy), or the bare envelope when none was written."""
+        with self._lock:
+            doc = self.arm_store.resources.get(key(app.id))
+            if doc is not None:
+                return copy.deepcopy(doc)
+        kind = (
+            "Microsoft.App/containerApps" if app.kind == "containerapp" else "Microsoft.Web/sites"
+        )
+        return {"id": app.id, "name": app.name, "type": kind}
+
+    def _write_app_document(self, app: AppHost, document: dict[str, Any] | None) -> None:
+        """The app's document with the state's identity block (lock held); None keeps the
+        one written before, its identity block brought up to date."""
+        old = self.arm_store.resources.get(key(app.id))
+        if document is None and old is None:
+            return
+        doc = copy.deepcopy(document if document is not None else old)
+        assert doc is not None
+        block = self.app_identity_block(app)
+        doc.pop("identity", None)
+        if block is not None:
+            doc["identity"] = block
+        self.arm_store.resources[key(app.id)] = doc
 
     def app(self, app_id: str) -> AppHost | None:
         with self._lock:
@@ -123,6 +165,7 @@ class AppsMixin:
             app = self._apps.pop(key(app_id), None)
             if app is None:
                 return None
+            self.arm_store.resources.pop(key(app_id), None)
             for binding in [b for b in host._bindings if b[0] == key(app_id)]:
                 del host._bindings[binding]
             if app.system_principal_id:

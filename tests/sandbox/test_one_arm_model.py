@@ -29,6 +29,7 @@ from azure.mgmt.compute.models import (
 )
 from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
+from azure.storage.blob import BlobServiceClient
 
 from components import armid
 from components.arm.errors import ArmError
@@ -694,3 +695,33 @@ def test_an_app_is_one_record_for_arm_and_its_identity_endpoint(sb: Sandbox) -> 
     assert answer.status_code == 200 and answer.json() == doc
     sb.state.delete_app(app_id)
     assert sb.arm.get(app_id) is None
+
+
+def test_a_container_made_on_the_blob_plane_is_the_arm_document(sb: Sandbox) -> None:
+    """Create Container on the data plane makes the container ARM lists (one record), and
+    Delete Container on the data plane removes it from ARM too; before, ARM never saw a
+    container the data plane made."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    account = f"st{uuid.uuid4().hex[:10]}"
+    account_id = (
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+        f"/providers/Microsoft.Storage/storageAccounts/{account}"
+    )
+    sb.arm.create_or_update(
+        PULUMI_STORAGE_ACCOUNT, account_id, {"accountName": account, "resourceGroupName": rg}
+    )
+    sb.state.create_role_assignment(
+        account_id, "Storage Blob Data Contributor", sb.operator.object_id, created_on=0.0
+    )
+    container_id = f"{account_id}/blobServices/default/containers/fresh"
+    with BlobServiceClient(
+        sb.blob_url(account), sb.credential(), retry_total=0, **sb.blob_client_kwargs()
+    ) as blobs:
+        blobs.create_container("fresh")
+        answer = _arm(sb, "GET", container_id, "2025-01-01")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == sb.arm.get(container_id)
+        blobs.delete_container("fresh")
+    assert _arm(sb, "GET", container_id, "2025-01-01").status_code == 404
+    assert sb.arm.get(container_id) is None and sb.state.container(account, "fresh") is None

@@ -210,8 +210,10 @@ def _item(service: ArmService, request: Request, model: Any, found: ModelPath) -
     if request.method == "DELETE":
         if current is None:
             return Response(status_code=204)
-        model.delete(found.arm_id)
+        # The front has checked the locks; the behaviour goes first, and with it the
+        # document (a container's blobs must not outlive it to come back with a new one).
         _delete_behaviour(service, found)
+        model.delete(found.arm_id)
         return Response(status_code=200)
     if request.method == "PUT":
         inputs = inputs_from_body(kind, found, json_body(request))

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from components.arm import shapes as arm_shapes
+from components.arm.store import ArmStore
 from verify.sandbox.state.base import StateBase
 from verify.sandbox.state.records import SandboxError
 
@@ -92,17 +94,21 @@ class StorageMixin(StateBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._accounts: dict[str, StorageAccount] = {}
-        self._containers: dict[tuple[str, str], BlobContainer] = {}
+        #: When each container was made, by its ARM ID (lower-cased); the container itself
+        #: is the ARM model's document (``arm_store``), whichever plane made it.
+        self._container_times: dict[str, float] = {}
         self._blobs: dict[tuple[str, str], dict[str, StoredBlob]] = {}
+
+    arm_store: ArmStore
 
     def _storage_tables(
         self,
-    ) -> tuple[
-        dict[str, StorageAccount],
-        dict[tuple[str, str], BlobContainer],
-        dict[tuple[str, str], dict[str, StoredBlob]],
-    ]:
-        return self._accounts, self._containers, self._blobs
+    ) -> tuple[dict[str, StorageAccount], dict[tuple[str, str], dict[str, StoredBlob]]]:
+        return self._accounts, self._blobs
+
+    def _container_record(self, account: StorageAccount, doc: dict[str, Any]) -> BlobContainer:
+        made = self._container_times.get(doc["id"].lower(), 0.0)
+        return BlobContainer(doc["id"], account.name, doc["name"], made)
 
     # ------------------------------------------------------------- accounts
     def create_storage_account(
@@ -117,7 +123,7 @@ class StorageMixin(StateBase):
         """PUT semantics: an existing account keeps its containers and blobs."""
         with self._lock:
             group = self._require_group(rg)
-            accounts, _, _ = self._storage_tables()
+            accounts, _ = self._storage_tables()
             account = StorageAccount(
                 id=self._resource_id(group.name, "Microsoft.Storage", "storageAccounts", name),
                 name=name,
@@ -163,11 +169,14 @@ class StorageMixin(StateBase):
         if account is None:
             return None
         with self._lock:
-            accounts, containers, blobs = self._storage_tables()
+            accounts, blobs = self._storage_tables()
             accounts.pop(account.name.lower(), None)
-            for key in [k for k in containers if k[0] == account.name.lower()]:
-                containers.pop(key, None)
+            for key in [k for k in blobs if k[0] == account.name.lower()]:
                 blobs.pop(key, None)
+            prefix = f"{account.id}/{BLOB_SERVICE}/containers/".lower()
+            for doc_key in [k for k in self.arm_store.resources if k.startswith(prefix)]:
+                del self.arm_store.resources[doc_key]
+                self._container_times.pop(doc_key, None)
         self._emit([("storage_account_deleted", account)])
         return account
 
@@ -190,43 +199,62 @@ class StorageMixin(StateBase):
         """
         acct = self._require_account(account)
         with self._lock:
-            _, containers, blobs = self._storage_tables()
-            key = (acct.name.lower(), name)
-            existing = containers.get(key)
+            _, blobs = self._storage_tables()
+            existing = self.container(acct.name, name)
             if existing is not None and exclusive:
                 raise SandboxError(
                     409, "ContainerAlreadyExists", "The specified container already exists."
                 )
+            blobs.setdefault((acct.name.lower(), name), {})
             if existing is not None:
                 return existing
-            container = BlobContainer(acct.container_scope(name), acct.name, name, self.clock())
-            containers[key] = container
-            blobs.setdefault(key, {})
-            return container
+            doc = arm_shapes.blob_container(arm_id=acct.container_scope(name))
+            self._container_times[doc["id"].lower()] = self.clock()
+            self.arm_store.resources[doc["id"].lower()] = doc
+            return self._container_record(acct, doc)
 
     def container(self, account: str, name: str) -> BlobContainer | None:
+        """The container, read from its ARM document (made by a deploy, the ARM front or
+        the Blob data plane: one record)."""
         acct = self.storage_account(account)
         if acct is None:
             return None
         with self._lock:
-            return self._storage_tables()[1].get((acct.name.lower(), name))
+            doc = self.arm_store.resources.get(acct.container_scope(name).lower())
+            if doc is None or doc.get("type") != arm_shapes.BLOB_CONTAINER:
+                return None
+            self._storage_tables()[1].setdefault((acct.name.lower(), doc["name"]), {})
+            return self._container_record(acct, doc)
 
     def containers(self, account: str) -> list[BlobContainer]:
         acct = self._require_account(account)
+        prefix = f"{acct.id}/{BLOB_SERVICE}/containers/".lower()
         with self._lock:
-            found = [c for k, c in self._storage_tables()[1].items() if k[0] == acct.name.lower()]
+            docs = [
+                d
+                for k, d in list(self.arm_store.resources.items())
+                if k.startswith(prefix) and d.get("type") == arm_shapes.BLOB_CONTAINER
+            ]
+            found = [self._container_record(acct, d) for d in docs]
         return sorted(found, key=lambda c: c.name)
 
     def delete_container(self, account: str, name: str) -> BlobContainer | None:
         acct = self._require_account(account)
         with self._lock:
-            _, containers, blobs = self._storage_tables()
-            blobs.pop((acct.name.lower(), name), None)
-            return containers.pop((acct.name.lower(), name), None)
+            found = self.container(acct.name, name)
+            self._storage_tables()[1].pop((acct.name.lower(), name), None)
+            if found is not None:
+                del self.arm_store.resources[found.id.lower()]
+                self._container_times.pop(found.id.lower(), None)
+            return found
 
     def _blob_table(self, account: str, container: str) -> dict[str, StoredBlob]:
         acct = self._require_account(account)
-        table = self._storage_tables()[2].get((acct.name.lower(), container))
+        table = (
+            self._storage_tables()[1].get((acct.name.lower(), container))
+            if self.container(acct.name, container) is not None
+            else None
+        )
         if table is None:
             raise SandboxError(404, "ContainerNotFound", "The specified container does not exist.")
         return table
@@ -281,7 +309,7 @@ class StorageMixin(StateBase):
         with self._lock:
             found = [
                 blob
-                for key, table in self._storage_tables()[2].items()
+                for key, table in self._storage_tables()[1].items()
                 if key[0] == acct.name.lower()
                 for blob in table.values()
                 if matches(blob)

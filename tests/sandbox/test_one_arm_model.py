@@ -725,3 +725,22 @@ def test_a_container_made_on_the_blob_plane_is_the_arm_document(sb: Sandbox) -> 
         blobs.delete_container("fresh")
     assert _arm(sb, "GET", container_id, "2025-01-01").status_code == 404
     assert sb.arm.get(container_id) is None and sb.state.container(account, "fresh") is None
+
+
+def test_a_scale_set_deleted_in_the_sandbox_leaves_no_document(sb: Sandbox) -> None:
+    """The lifecycle deletes a set through the state as well as over HTTP: either way the
+    model no longer answers with it."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    set_id = (
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+        "/providers/Microsoft.Compute/virtualMachineScaleSets/vmss-gone"
+    )
+    sb.arm.create_or_update(
+        PULUMI_VIRTUAL_MACHINE_SCALE_SET,
+        set_id,
+        {"resourceGroupName": rg, "sku": {"capacity": 1}, "identity": {"type": "SystemAssigned"}},
+    )
+    assert sb.arm.get(set_id) is not None
+    sb.state.delete_scale_set(set_id)
+    assert sb.arm.get(set_id) is None

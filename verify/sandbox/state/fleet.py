@@ -21,6 +21,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from components.arm.store import ArmStore
 from verify.sandbox.state.base import StateBase
 from verify.sandbox.state.records import (
     EventKind,
@@ -81,6 +82,8 @@ class Cluster:
 
 class FleetMixin(StateBase):
     """Scale sets, their instances, clusters and workloads."""
+
+    arm_store: ArmStore
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -234,6 +237,7 @@ class FleetMixin(StateBase):
             ss = self._scale_sets.pop(key(set_id), None)
             if ss is None:
                 return None
+            self.arm_store.resources.pop(key(set_id), None)  # its ARM document goes with it
             for instance in self.instances(ss.id):
                 del self._instances[key(instance.id)]
                 self._unbind(instance.id)

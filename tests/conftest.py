@@ -3,7 +3,8 @@ pyproject's addopts).
 
 Tests are handed out one by one to whichever worker is free, except that the tests of a
 module that share a module-scoped fixture (a deployment, a built wheel, a logged-in az,
-a finished lifecycle run) go to one worker together: the fixture is then set up once, not
+a finished lifecycle run), or a session-scoped one their module defines (the Azurite
+comparison's runs), go to one worker together: the fixture is then set up once, not
 once per worker. Session-scoped fixtures (the sandbox tests' sandbox, the unit tests' dev
 deployment) are set up once per worker. A test that changes shared state keeps a fixture
 of its own, as before; nothing here changes what any test sees.
@@ -17,11 +18,18 @@ import pytest
 
 
 def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """A module-scoped fixture, or a session-scoped one the test module defines itself
+    (only that module's tests use it: the Azurite comparison's ``runs``)."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return False
+    module = item.nodeid.split("::", 1)[0]
     return any(
-        defs and defs[-1].scope == "module"
+        defs
+        and (
+            defs[-1].scope == "module"
+            or (defs[-1].scope == "session" and defs[-1].baseid == module)
+        )
         for name, defs in info.name2fixturedefs.items()
         if name in info.names_closure
     )

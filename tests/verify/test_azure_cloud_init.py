@@ -85,10 +85,13 @@ def test_the_probe_runs_only_after_cloud_init_has_installed_its_venv(
         f'echo "$*" >> {log}\n'
         'if [ "$1 $2" = "status --wait" ]; then\n'
         "  sleep 0.2\n"
-        # "pip install" done: the venv's interpreter appears (a wrapper around this one).
+        # "pip install" done: the venv's interpreter appears (a wrapper around this one),
+        # renamed into place: both VMs' cloud-init write it, and one VM exec'ing the file
+        # while the other still has it open for writing failed with "Text file busy".
         f"  mkdir -p {venv_python.parent}\n"
-        f"  printf '#!/bin/bash\\nexec {sys.executable} \"$@\"\\n' > {venv_python}\n"
-        f"  chmod +x {venv_python}\n"
+        f"  printf '#!/bin/bash\\nexec {sys.executable} \"$@\"\\n' > {venv_python}.$$\n"
+        f"  chmod +x {venv_python}.$$\n"
+        f"  mv -f {venv_python}.$$ {venv_python}\n"
         "  exit 0\n"
         "fi\n"
         "exit 3\n",

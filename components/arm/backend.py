@@ -4,7 +4,7 @@ The Pulumi mocks (:mod:`components.mockruntime`) know how Pulumi talks (type tok
 :mod:`components.arm.tokens`, camelCase inputs, flattened outputs); a backend knows how
 ARM behaves (IDs, generated principals, conflicts). Keeping them apart lets the same
 stack program deploy into plain memory for unit tests (:class:`~components.arm.memory.InMemoryArm`)
-or into the local sandbox (``verify.targets.sandbox.SandboxBackend``), answering with the
+or into the local sandbox (``verify.sandbox.arm.model.SandboxArm``), answering with the
 same ARM documents from :mod:`components.arm.shapes` either way.
 """
 

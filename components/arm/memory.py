@@ -4,7 +4,8 @@ The Pulumi mocks know how Pulumi talks (type tokens, camelCase inputs, flattened
 outputs); this model knows how ARM behaves (IDs, generated principals, conflicts, the
 rules of :mod:`components.arm.rules`), answering with the ARM documents of
 :mod:`components.arm.shapes`. The local sandbox deploys through it too
-(``verify.targets.sandbox.SandboxBackend``).
+(``verify.sandbox.arm.model.SandboxArm``, the sandbox's one ARM model, whose data is
+the sandbox state's :class:`~components.arm.store.ArmStore`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Each function checks one rule Azure enforces and raises :class:`ArmError` with the status,
 code and message Azure answers with (sources in ``docs/azure-fidelity.md``, area "ARM
 model: first-run failures"). Both places that answer like ARM call them: the in-memory
-model behind the Pulumi mock runtime and the sandbox's deploy backend
-(:mod:`components.arm.memory`), and the sandbox's ARM slice and state
+model behind the Pulumi mock runtime and the sandbox's one ARM model
+(:mod:`components.arm.memory`, ``Sandbox.arm``), and the sandbox's ARM front and state
 (:mod:`verify.sandbox`). So a program that breaks a rule fails in a unit test, in the
 sandbox and on the first real ``pulumi up`` with the same error.
 

@@ -158,6 +158,7 @@ def _model_hosts(sb: Sandbox, rg: str, suffix: str) -> dict[str, str]:
         "account": account,
         "container": "data",
         "blob_service": "default",  # an account's one blob service is always named default
+        "new_account": f"stn{suffix}",  # account names: 3-24 lower-case letters and digits
     }
 
 

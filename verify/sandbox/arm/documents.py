@@ -102,7 +102,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             PULUMI_STORAGE_ACCOUNT,
             ("accountName",),
             created=200,
-            methods=frozenset({"GET", "DELETE"}),
+            methods=frozenset({"GET", "PUT", "DELETE"}),
             lists=True,
         ),
         ModelType(

@@ -49,8 +49,10 @@ from components.arm.tokens import (
     PULUMI_VIRTUAL_MACHINE_SCALE_SET,
     PULUMI_VIRTUAL_NETWORK,
 )
+from components.errors import ConfigError
 from verify.sandbox import Sandbox, SandboxConfig
 from verify.sandbox.api_versions import DATA
+from verify.sandbox.faults import FaultPlan
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 ISSUER = "https://token.actions.githubusercontent.com"
@@ -387,7 +389,7 @@ def test_overlapping_federated_credential_writes_get_azures_409(sb: Sandbox) -> 
     http = SandboxOverHttp(sb)
     _, identity = http.make_group_vault_identity(_rg())
     first_id = f"{identity}/federatedIdentityCredentials/ci-main"
-    sb.faults.federated_credential_write_seconds = 3.0
+    sb.faults.federated_credential_write_seconds = 4.0  # ample for the second to arrive
     try:
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(http.add_credential, identity, "ci-main")
@@ -744,3 +746,13 @@ def test_a_scale_set_deleted_in_the_sandbox_leaves_no_document(sb: Sandbox) -> N
     assert sb.arm.get(set_id) is not None
     sb.state.delete_scale_set(set_id)
     assert sb.arm.get(set_id) is None
+
+
+def test_the_credential_write_knob_is_read_from_a_fault_file() -> None:
+    plan = FaultPlan()
+    plan.apply({"federated_credential_write_seconds": 2})
+    assert plan.federated_credential_write_seconds == 2.0
+    with pytest.raises(ConfigError, match="federated_credential_write_seconds"):
+        plan.apply({"federated_credential_write_seconds": -1})
+    plan.clear()
+    assert plan.federated_credential_write_seconds == 0.0

@@ -88,7 +88,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             f"{_APP}/managedEnvironments",
             PULUMI_MANAGED_ENVIRONMENT,
             ("environmentName",),
-            methods=frozenset({"GET", "PATCH", "DELETE"}),
+            methods=frozenset({"GET", "PUT", "PATCH", "DELETE"}),
             lists=True,
         ),
         ModelType(

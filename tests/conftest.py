@@ -14,7 +14,13 @@ of its own, as before; nothing here changes what any test sees.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
+
+_BYTECODE_DIR = pytest.StashKey[tuple[str, str]]()
 
 
 def _shares_a_module_fixture(item: pytest.Item) -> bool:
@@ -60,3 +66,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
             if grouping:
                 _with_group_suffix(item, item.path.stem)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where PYTHONDONTWRITEBYTECODE is set (a developer's shell, not CI), every Python
+    process the run starts (xdist's workers, the CLI and sandbox commands, pytest's own
+    collections, probes) compiled every module it imported from source again: ~3 s of CPU
+    each. They share one bytecode cache in a temporary directory instead, removed at the
+    end; nothing is written next to the sources, as the variable asks. Only the processes
+    started after this point use it (this one was already running).
+    """
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    cache = tempfile.mkdtemp(prefix="mikit-test-bytecode-")
+    config.stash[_BYTECODE_DIR] = (cache, os.environ.pop("PYTHONDONTWRITEBYTECODE"))
+    os.environ["PYTHONPYCACHEPREFIX"] = cache
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    saved = config.stash.get(_BYTECODE_DIR, None)
+    if saved is not None:
+        cache, setting = saved
+        os.environ.pop("PYTHONPYCACHEPREFIX", None)
+        os.environ["PYTHONDONTWRITEBYTECODE"] = setting
+        shutil.rmtree(cache, ignore_errors=True)

@@ -128,12 +128,17 @@ class IssuedToken:
 
 class TokenIssuer:
     def __init__(
-        self, tenant_id: str, lifetime_seconds: int = 86400, clock: Callable[[], float] = time.time
+        self,
+        tenant_id: str,
+        lifetime_seconds: int = 86400,
+        clock: Callable[[], float] = time.time,
+        key: rsa.RSAPrivateKey | None = None,
     ) -> None:
+        """``key``: the signing key (a new one by default)."""
         self.tenant_id = tenant_id
         self.lifetime_seconds = lifetime_seconds
         self._clock = clock
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
         der = self._key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )

@@ -69,9 +69,12 @@ def github_subject(
 class OidcIssuer:
     """Signs GitHub-Actions-shaped OIDC tokens and serves its discovery and JWKS."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, key: rsa.RSAPrivateKey | None = None
+    ) -> None:
+        """``key``: the signing key (a new one by default)."""
         self._clock = clock
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
         der = self._key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )

@@ -20,6 +20,7 @@ ROLE_DEF_ID = re.compile(
     rf"^/subscriptions/{GUID}/providers/Microsoft\.Authorization/roleDefinitions/{GUID}$"
 )
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"  # Microsoft's built-in role GUID
 RA = "azure-native:authorization:RoleAssignment"
 VM = "azure-native:compute:VirtualMachine"
 
@@ -58,8 +59,16 @@ def test_exports_exactly_the_contract_schema(dev: Deployment) -> None:
         assert set(app) == {
             "kind", "name", "id", "system_principal_id", "user_assigned", "host_name",
             "default_identity", "key_vault_references", "key_vault_reference_identity",
-            "identity_lifecycles",
+            "identity_lifecycles", "host_storage",
         }  # fmt: skip
+        if app["kind"] == "functionapp":  # identity-based AzureWebJobsStorage
+            assert set(app["host_storage"]) == {
+                "account_name", "account_id", "identity", "principal_id", "role_name",
+                "assignment_id",
+            }  # fmt: skip
+            assert app["host_storage"]["role_name"] == "Storage Blob Data Owner"
+        else:
+            assert app["host_storage"] is None
     for grant in out["grants"]:
         assert set(grant) == {
             "name", "id", "principal", "principal_id", "principal_type", "role_name",
@@ -254,7 +263,14 @@ def test_role_assignments_are_complete_and_at_the_asked_scope(dev: Deployment) -
             == f"{grant['scope']}/providers/Microsoft.Authorization/roleAssignments/{grant['name']}"
         )
     sent = dev.mocks.of_type(RA)
-    assert len(sent) == 10
+    # the ten grants, and each Function app's host-storage assignment (not a grant)
+    hosts = [a["host_storage"] for a in out["apps"].values() if a["host_storage"]]
+    assert len(hosts) == 1
+    assert len(sent) == 10 + len(hosts)
+    for host in hosts:
+        (reg,) = [r for r in sent if r.inputs["scope"] == host["account_id"]]
+        assert reg.inputs["principalId"] == host["principal_id"]
+        assert reg.inputs["roleDefinitionId"].endswith(BLOB_DATA_OWNER)
     for reg in sent:
         assert reg.inputs["principalType"] == "ServicePrincipal"
         assert ROLE_DEF_ID.match(reg.inputs["roleDefinitionId"])
@@ -275,7 +291,11 @@ def test_assignment_names_are_stable_across_runs_and_distinct(
     assert first == second
     assert len(set(first)) == len(first)
     # The second run found every assignment already there under the same name: no 409.
-    assert len(dev.backend.of_type("Microsoft.Authorization/roleAssignments")) == len(first)
+    hosts = [a["host_storage"] for a in dev.outputs["apps"].values() if a["host_storage"]]
+    again = [a["host_storage"] for a in dev_again.outputs["apps"].values() if a["host_storage"]]
+    assert [h["assignment_id"] for h in hosts] == [h["assignment_id"] for h in again]
+    held = dev.backend.of_type("Microsoft.Authorization/roleAssignments")
+    assert len(held) == len(first) + len(hosts)
     assert dev_again.outputs["access_matrix"] == dev.outputs["access_matrix"]
 
 

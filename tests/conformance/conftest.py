@@ -44,6 +44,13 @@ def shared_bindings(sb: Sandbox) -> Bindings:
     return make_bindings(sb)
 
 
+@pytest.fixture
+def own_bindings() -> Iterator[Bindings]:
+    """The same, in a sandbox of its own (a subscription-wide list sees only these)."""
+    with Sandbox(SandboxConfig()) as sandbox:
+        yield make_bindings(sandbox)
+
+
 def make_bindings(sb: Sandbox) -> Bindings:
     st = sb.state
     suffix = uuid.uuid4().hex[:8]

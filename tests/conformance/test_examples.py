@@ -61,9 +61,11 @@ def test_every_vendored_example_is_replayed() -> None:
 def test_example_replays_against_the_sandbox(
     row: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
-    # a GET changes nothing: it may share resources; anything else gets its own
+    # a GET changes nothing: it may share resources; anything else gets its own; a
+    # subscription-wide list gets a sandbox of its own (what other replays made is listed)
+    fixture = "shared_bindings" if row["method"] == "GET" else "bindings"
     bindings: Bindings = request.getfixturevalue(
-        "shared_bindings" if row["method"] == "GET" else "bindings"
+        "own_bindings" if row.get("sandbox") == "own" else fixture
     )
     ex = example(row)
     response = send(row, bindings, request_body(row, ex, bindings))

@@ -526,6 +526,88 @@ def test_writes_of_model_types_over_http_keep_the_models_rules(sb: Sandbox) -> N
     assert sb.arm.get(f"{containers}/closed") is None  # ARM deletes the children
 
 
+def test_a_storage_account_patched_over_http_changes_the_model_and_its_blob_plane(
+    sb: Sandbox,
+) -> None:
+    """A storage account PATCH (StorageAccounts_Update) runs the deploy's handler over the
+    document: the answer is the model's document, and turning shared-key access off reaches
+    the account the Blob plane serves; a lock still refuses the account's delete."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    account = f"st{uuid.uuid4().hex[:10]}"
+    account_id = (
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+        f"/providers/Microsoft.Storage/storageAccounts/{account}"
+    )
+    sb.arm.create_or_update(
+        PULUMI_STORAGE_ACCOUNT,
+        account_id,
+        {"accountName": account, "resourceGroupName": rg, "allowSharedKeyAccess": True},
+    )
+    assert sb.state.storage_account(account).allow_shared_key_access  # type: ignore[union-attr]
+    body = {"properties": {"allowSharedKeyAccess": False}, "tags": {"team": "data"}}
+    patched = _arm(sb, "PATCH", account_id, "2025-01-01", body)
+    assert patched.status_code == 200, patched.text
+    doc = sb.arm.get(account_id)
+    assert patched.json() == doc
+    assert doc is not None and doc["properties"]["allowSharedKeyAccess"] is False
+    assert doc["tags"] == {"team": "data"}
+    behaviour = sb.state.storage_account(account)
+    assert behaviour is not None and behaviour.allow_shared_key_access is False
+    assert behaviour.tags == {"team": "data"}
+    SandboxOverHttp(sb).lock(account_id)
+    refused = _arm(sb, "DELETE", account_id, "2025-01-01")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "ScopeLocked"
+
+
+def test_plans_clusters_and_accounts_are_listed_from_the_model(sb: Sandbox) -> None:
+    """A resource group's and the subscription's lists of plans, clusters, environments and
+    storage accounts (Azure answers each) are the model's documents."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    suffix = uuid.uuid4().hex[:8]
+    base = f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}/providers"
+    plan = f"{base}/Microsoft.Web/serverfarms/plan-{suffix}"
+    sb.arm.create_or_update(PULUMI_APP_SERVICE_PLAN, plan, {"sku": {"name": "B1"}})
+    cluster = f"{base}/Microsoft.ContainerService/managedClusters/aks-{suffix}"
+    sb.arm.create_or_update(
+        PULUMI_MANAGED_CLUSTER,
+        cluster,
+        {
+            "dnsPrefix": f"aks-{suffix}",
+            "identity": {"type": "SystemAssigned"},
+            "agentPoolProfiles": [{"name": "system", "count": 1, "vmSize": "Standard_B2s"}],
+            "oidcIssuerProfile": {"enabled": True},
+            "securityProfile": {"workloadIdentity": {"enabled": True}},
+        },
+    )
+    environment = f"{base}/Microsoft.App/managedEnvironments/cae-{suffix}"
+    sb.arm.create_or_update(PULUMI_MANAGED_ENVIRONMENT, environment, {})
+    account = f"{base}/Microsoft.Storage/storageAccounts/st{suffix}"
+    sb.arm.create_or_update(
+        PULUMI_STORAGE_ACCOUNT, account, {"accountName": f"st{suffix}", "resourceGroupName": rg}
+    )
+    sub = f"/subscriptions/{sb.subscription_id}/providers"
+    for arm_id, version in (
+        (plan, "2025-05-01"),
+        (cluster, "2025-09-01"),
+        (environment, "2025-07-01"),
+        (account, "2025-01-01"),
+    ):
+        collection = arm_id.rsplit("/", 1)[0]
+        in_group = _arm(sb, "GET", collection, version)
+        assert in_group.status_code == 200, in_group.text
+        assert in_group.json()["value"] == [sb.arm.get(arm_id)]
+        namespace_type = collection.split("/providers/", 1)[1]
+        everywhere = _arm(sb, "GET", f"{sub}/{namespace_type}", version)
+        assert everywhere.status_code == 200, everywhere.text
+        assert sb.arm.get(arm_id) in everywhere.json()["value"]
+        assert {d["id"] for d in everywhere.json()["value"]} == {
+            d["id"]
+            for d in sb.arm.of_type(sb.arm.get(arm_id)["type"])  # type: ignore[index]
+        }
+
+
 def test_a_role_assignment_is_one_record_for_arm_and_rbac(sb: Sandbox) -> None:
     """An assignment made with the real authorization client is the model's document, the
     one RBAC evaluates; deleted over HTTP, the document and the access go together."""

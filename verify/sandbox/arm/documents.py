@@ -7,7 +7,7 @@ public access, locks) and its document are the model's. Each type serves the met
 Microsoft example is replayed (:data:`MODEL_TYPES`), from:
 
 - ``GET`` of one resource, and of the collection where Azure lists it (a resource group's,
-  an account's containers);
+  the subscription's, an account's containers);
 - ``PUT``: the request body as the handler's inputs (the envelope, ``properties`` flattened,
   as Pulumi's azure-native inputs are), 201 for a new resource (200 where the service
   answers 200 to a create), 200 for an update;
@@ -64,7 +64,8 @@ class ModelType:
     #: The methods served on one resource, each replayed from Microsoft's example
     #: (tests/conformance/operations.json); any other is 405.
     methods: frozenset[str] = frozenset({"GET"})
-    #: Whether the collection (a resource group's, an account's containers) is listed.
+    #: Whether the collection (a resource group's and, for a top-level type, the
+    #: subscription's; an account's containers) is listed.
     lists: bool = False
 
 
@@ -83,6 +84,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             ("name",),
             created=200,
             methods=frozenset({"GET", "PUT", "PATCH", "DELETE"}),
+            lists=True,
         ),
         ModelType(
             f"{_APP}/managedEnvironments",
@@ -96,13 +98,14 @@ MODEL_TYPES: dict[str, ModelType] = {
             PULUMI_MANAGED_CLUSTER,
             ("resourceName",),
             methods=frozenset({"GET", "PATCH"}),
+            lists=True,
         ),
         ModelType(
             f"{_STORAGE}/storageAccounts",
             PULUMI_STORAGE_ACCOUNT,
             ("accountName",),
             created=200,
-            methods=frozenset({"GET", "PUT", "DELETE"}),
+            methods=frozenset({"GET", "PUT", "PATCH", "DELETE"}),
             lists=True,
         ),
         ModelType(
@@ -118,7 +121,8 @@ MODEL_TYPES: dict[str, ModelType] = {
 
 @dataclass(frozen=True)
 class ModelPath:
-    """A request path naming a served type: one resource (``name`` set) or a collection."""
+    """A request path naming a served type: one resource (``name`` set) or a collection
+    (a resource group's, or the subscription's where ``resource_group`` is empty)."""
 
     kind: ModelType
     resource_group: str
@@ -131,13 +135,11 @@ def parse(path: str, subscription_id: str) -> ModelPath | None:
     """The served type a path names, or None (another route, or not ARM's)."""
     parts = path.strip("/").split("/")
     low = [p.lower() for p in parts]
-    if (
-        len(parts) < 7
-        or low[0] != "subscriptions"
-        or low[1] != subscription_id.lower()
-        or low[2] != "resourcegroups"
-        or low[4] != "providers"
-    ):
+    if len(parts) < 4 or low[0] != "subscriptions" or low[1] != subscription_id.lower():
+        return None
+    if low[2] == "providers" and len(parts) == 5:
+        return _subscription_collection(parts)
+    if len(parts) < 7 or low[2] != "resourcegroups" or low[4] != "providers":
         return None
     namespace, rest = parts[5], parts[6:]
     types, names = rest[0::2], rest[1::2]
@@ -148,6 +150,15 @@ def parse(path: str, subscription_id: str) -> ModelPath | None:
     if collection and len(types) > 1 and not names:
         return None
     return ModelPath(kind, parts[3], "/" + "/".join(parts), tuple(names), collection)
+
+
+def _subscription_collection(parts: list[str]) -> ModelPath | None:
+    """``/subscriptions/{id}/providers/{namespace}/{type}``: the subscription's collection
+    of a top-level served type."""
+    kind = MODEL_TYPES.get(f"{parts[3]}/{parts[4]}".lower())
+    if kind is None or kind.token == PULUMI_BLOB_CONTAINER:
+        return None
+    return ModelPath(kind, "", "/" + "/".join(parts), (), True)
 
 
 def inputs_from_body(kind: ModelType, found: ModelPath, body: JSON) -> JSON:
@@ -182,7 +193,7 @@ def route(service: ArmService, request: Request, claims: JSON, path: str) -> Res
         return None
     model = service._model()
     state = service._state
-    if state.resource_group(found.resource_group) is None:
+    if found.resource_group and state.resource_group(found.resource_group) is None:
         message = f"Resource group '{found.resource_group}' could not be found."
         raise ArmHttpError.of(404, "ResourceGroupNotFound", message)
     kind = found.kind
@@ -191,7 +202,9 @@ def route(service: ArmService, request: Request, claims: JSON, path: str) -> Res
             raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
         service._authorize(claims, f"{kind.arm_type}/read", found.arm_id)
         _require_parent(model, found)
-        prefix = found.arm_id.lower() + "/"
+        # a resource group's (or an account's) collection: the IDs under its path; the
+        # subscription's: every document of the type
+        prefix = found.arm_id.lower() + "/" if found.resource_group else ""
         docs = [d for d in model.of_type(kind.arm_type) if d["id"].lower().startswith(prefix)]
         return JSONResponse({"value": sorted(docs, key=lambda d: d["id"].lower())})
     action = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}.get(

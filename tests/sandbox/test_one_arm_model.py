@@ -7,6 +7,7 @@ and 200 to deleting an identity under a ``CanNotDelete`` lock, where the model r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -52,6 +53,7 @@ from components.arm.tokens import (
 from components.errors import ConfigError
 from verify.sandbox import Sandbox, SandboxConfig
 from verify.sandbox.api_versions import DATA
+from verify.sandbox.arm.inflight import WritesInFlight
 from verify.sandbox.faults import FaultPlan
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
@@ -385,23 +387,30 @@ def test_overlapping_federated_credential_writes_get_azures_409(sb: Sandbox) -> 
     """Two PUTs of credentials on one identity, the second sent while the first is in flight
     (held by the ``federated_credential_write_seconds`` knob, as the Managed Identity RP
     takes its time): the second gets Azure's 409, as the mock runtime gives it to two
-    credentials Pulumi writes in parallel. Over HTTP both used to be accepted."""
+    credentials Pulumi writes in parallel. Over HTTP both used to be accepted.
+
+    The hold is a bound, not a wait: the first write leaves flight as soon as the second
+    has been answered, so the overlap is certain however loaded the machine, and the test
+    takes no longer than its requests."""
     http = SandboxOverHttp(sb)
     _, identity = http.make_group_vault_identity(_rg())
     first_id = f"{identity}/federatedIdentityCredentials/ci-main"
-    sb.faults.federated_credential_write_seconds = 4.0  # ample for the second to arrive
+    bound = 60.0  # never reached: the second write's answer releases the first
+    sb.faults.federated_credential_write_seconds = bound
+    started = time.monotonic()
     try:
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(http.add_credential, identity, "ci-main")
             deadline = time.monotonic() + 10
-            while sb.arm.get(first_id) is None:  # accepted and written, still in flight
+            while sb.arm.get(first_id) is None:  # accepted and written, held in flight
                 assert time.monotonic() < deadline, "the first write never arrived"
-                time.sleep(0.01)
+                time.sleep(0.001)
+            assert not first.done(), "the first write left flight before the second was sent"
             second = http.add_credential(identity, "ci-release")
-            assert not first.done(), "the first write left flight before the second arrived"
-            assert first.result() is None
+            assert first.result(timeout=bound / 2) is None
     finally:
         sb.faults.federated_credential_write_seconds = 0.0
+    assert time.monotonic() - started < bound / 2, "the first write waited out its bound"
     assert second == Refusal(
         409,
         "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
@@ -838,3 +847,26 @@ def test_the_credential_write_knob_is_read_from_a_fault_file() -> None:
         plan.apply({"federated_credential_write_seconds": -1})
     plan.clear()
     assert plan.federated_credential_write_seconds == 0.0
+
+
+def test_a_held_credential_write_is_released_by_its_identitys_next_answer_only() -> None:
+    """The hold ends when another credential write of the same identity has been answered;
+    the write's own answer, or one for another identity, leaves it held to its bound."""
+    identity = (
+        "/subscriptions/s/resourceGroups/rg/providers"
+        "/Microsoft.ManagedIdentity/userAssignedIdentities/a"
+    )
+    other = identity[:-1] + "b"
+    segment = "/federatedIdentityCredentials/"
+    writes = WritesInFlight()
+
+    async def held(answers: list[str], bound: float) -> float:
+        with writes.writing(identity + segment + "one") as ordering:
+            for arm_id in answers:
+                writes.answered(arm_id)
+            started = time.monotonic()
+            await writes.hold(ordering, bound)
+            return time.monotonic() - started
+
+    assert asyncio.run(held([identity + segment + "one", other + segment + "x"], 0.2)) >= 0.2
+    assert asyncio.run(held([identity.upper() + segment + "two"], 30.0)) < 1.0

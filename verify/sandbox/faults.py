@@ -105,9 +105,10 @@ class FaultPlan:
         self._faults: list[Fault] = []
         self.propagation_delay_seconds: float = 0.0
         self.deleted_principal_tokens: DeletedPrincipalTokens = "accept"
-        #: How long ARM keeps a federated-credential write in flight after accepting it; a
-        #: second write on the same identity meanwhile gets Azure's 409
-        #: ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity.
+        #: How long (at most) ARM keeps a federated-credential write in flight after
+        #: accepting it; a second write on the same identity meanwhile gets Azure's 409
+        #: ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity, and once that
+        #: one is answered the first leaves flight.
         self.federated_credential_write_seconds: float = 0.0
 
     def add(self, fault: Fault) -> Fault:

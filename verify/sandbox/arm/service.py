@@ -21,7 +21,6 @@ the clients' ARM pollers accept as done without polling.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import re
 from collections.abc import Callable
@@ -380,9 +379,10 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes, VaultRoutes):
             with self._in_flight.writing(fic) as ordering:
                 request.state.ordering = ordering
                 written = self.dispatch(request, claims)
+                self._in_flight.answered(fic)  # another write held for this one may end
                 hold = self._federated_write_seconds()
                 if hold > 0 and written.status_code < 300:
-                    await asyncio.sleep(hold)  # accepted, still being written
+                    await self._in_flight.hold(ordering, hold)  # accepted, being written
             return written
 
         async def metadata(request: Request) -> Response:

@@ -870,3 +870,32 @@ def test_a_held_credential_write_is_released_by_its_identitys_next_answer_only()
 
     assert asyncio.run(held([identity + segment + "one", other + segment + "x"], 0.2)) >= 0.2
     assert asyncio.run(held([identity.upper() + segment + "two"], 30.0)) < 1.0
+
+
+def test_a_resource_group_is_one_record_for_arm_and_the_state(sb: Sandbox) -> None:
+    """A group made over HTTP (az group create) is the model's document and the group
+    the state's resources go into; tags written over HTTP are on that one document; a
+    group the state made is the document the front answers with."""
+    name = _rg()
+    group_id = f"/subscriptions/{sb.subscription_id}/resourceGroups/{name}"
+    made = _arm(sb, "PUT", group_id, "2022-09-01", {"location": "northeurope"})
+    assert made.status_code == 201, made.text
+    doc = sb.arm.get(group_id)
+    assert made.json() == doc and doc is not None and doc["location"] == "northeurope"
+    group = sb.state.resource_group(name)
+    assert group is not None and group.location == "northeurope"
+    assert sb.state.create_identity(name, "id-in-group").location == "northeurope"
+    tagged = _arm(sb, "PATCH", group_id, "2022-09-01", {"tags": {"owner": "ci"}})
+    assert tagged.status_code == 200, tagged.text
+    assert sb.arm.get(group_id)["tags"] == {"owner": "ci"}  # type: ignore[index]
+    assert _arm(sb, "GET", group_id, "2022-09-01").json() == sb.arm.get(group_id)
+    assert _arm(sb, "PUT", group_id, "2022-09-01", {"location": "northeurope"}).status_code == 200
+    other = _rg()
+    sb.state.create_resource_group(other, "westus")
+    answered = _arm(
+        sb, "GET", f"/subscriptions/{sb.subscription_id}/resourceGroups/{other}", "2022-09-01"
+    )
+    assert answered.json() == sb.arm.get(
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{other}"
+    )
+    assert answered.json()["location"] == "westus"

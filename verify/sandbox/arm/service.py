@@ -37,7 +37,7 @@ from components.arm import rules as arm_rules
 from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
 from components.arm.memory import InMemoryArm
-from components.arm.tokens import PULUMI_USER_ASSIGNED_IDENTITY
+from components.arm.tokens import PULUMI_RESOURCE_GROUP, PULUMI_USER_ASSIGNED_IDENTITY
 from components.errors import ConfigError
 from components.identity_type import NONE, parse_identity_type
 from verify.sandbox.api_versions import arm_resource_type, check_arm
@@ -340,15 +340,14 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes, VaultRoutes):
         if not m or m.group("sub").lower() != self._state.subscription_id.lower():
             code = "SubscriptionNotFound" if m else "NotFound"
             raise ArmHttpError.of(404, code, f"No ARM resource at '{path}' in the sandbox.")
+        provider, type_ = (m.group("provider") or "").lower(), (m.group("type") or "").lower()
+        if not provider:
+            return self._resource_group(request, claims, path, m.group("rg"))
         group = self._state.resource_group(m.group("rg"))
         if group is None:
             message = f"Resource group '{m.group('rg')}' could not be found."
             raise ArmHttpError.of(404, "ResourceGroupNotFound", message)
-        provider, type_ = (m.group("provider") or "").lower(), (m.group("type") or "").lower()
         name = m.group("name")
-        if not provider:
-            self._authorize(claims, "Microsoft.Resources/subscriptions/resourceGroups/read", path)
-            return JSONResponse(arm_shapes.resource_group(arm_id=group.id, location=group.location))
         if (provider, type_) == ("microsoft.managedidentity", "userassignedidentities"):
             return self._identities(request, claims, group.name, name)
         if (provider, type_) == ("microsoft.compute", "virtualmachines"):
@@ -361,6 +360,41 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes, VaultRoutes):
             return self._vault(claims, group.name, name)
         message = f"'{m.group('provider')}/{m.group('type')}' is not in the sandbox's slice."
         return error(400, "InvalidResourceType", message)
+
+    def _resource_group(
+        self, request: Request, claims: dict[str, Any], path: str, name: str
+    ) -> Response:
+        """A resource group: its one record is the model's document, which GET answers
+        with; PUT (create: 201, or update) and PATCH (location kept, tags replaced) write
+        it through the model's handler, the one a deploy runs."""
+        actions = "Microsoft.Resources/subscriptions/resourceGroups"
+        group = self._state.resource_group(name)
+        if request.method not in ("GET", "PUT", "PATCH"):
+            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
+        if group is None and request.method != "PUT":
+            message = f"Resource group '{name}' could not be found."
+            raise ArmHttpError.of(404, "ResourceGroupNotFound", message)
+        if request.method == "GET":
+            self._authorize(claims, f"{actions}/read", path)
+            assert group is not None
+            return JSONResponse(self._state.arm_store.resources[group.id.lower()])
+        self._authorize(claims, f"{actions}/write", path)
+        body = json_body(request)
+        location = body.get("location") if group is None else group.location
+        if not isinstance(location, str) or not location:
+            raise ArmHttpError.of(400, "LocationRequired", "The location property is required.")
+        tags = body.get("tags")
+        if tags is None and group is not None and request.method == "PATCH":
+            tags = self._state.arm_store.resources[group.id.lower()].get("tags")
+        if not isinstance(tags, dict | None):
+            raise ArmHttpError.of(400, "InvalidRequestContent", "tags must be an object.")
+        if self._model is None:
+            raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
+        arm_id = group.id if group is not None else path
+        doc = self._model().create_or_update(
+            PULUMI_RESOURCE_GROUP, arm_id, {"location": location, "tags": tags or {}}
+        )
+        return JSONResponse(doc, status_code=201 if group is None else 200)
 
     def app(self) -> Starlette:
         async def handle(request: Request) -> Response:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any
 
 from components import armid
+from components.arm import shapes as arm_shapes
+from components.arm.store import ArmStore
 from components.roles import RoleCatalog
 from verify.sandbox.state.records import (
     EventKind,
@@ -51,7 +54,11 @@ class StateBase:
         self.clock = clock
         self._lock = threading.RLock()
         self._principals: dict[str, ServicePrincipal] = {}
-        self._groups: dict[str, ResourceGroup] = {}
+        #: The ARM documents (and the values beside them) of the sandbox's one ARM model
+        #: (``Sandbox.arm`` reads and writes this store): resource groups, locks, federated
+        #: credentials and the resources the state does not model are those documents, not
+        #: copies.
+        self.arm_store = ArmStore()
         self._listeners: list[Listener] = []
 
     # --------------------------------------------------------------- snapshots
@@ -148,19 +155,23 @@ class StateBase:
 
     # --------------------------------------------------------- resource groups
     def create_resource_group(self, name: str, location: str | None = None) -> ResourceGroup:
+        """PUT semantics of a group that exists: it is kept as it is (location, tags)."""
         rg_id = str(armid.resource_group(self.subscription_id, name))
         with self._lock:
-            existing = self._groups.get(key(rg_id))
-            if existing:
-                return existing
-            rg = ResourceGroup(rg_id, name, location or self.location)
-            self._groups[key(rg_id)] = rg
-            return rg
+            existing = self.arm_store.resources.get(key(rg_id))
+            if existing is None:
+                existing = arm_shapes.resource_group(
+                    arm_id=rg_id, location=location or self.location
+                )
+                self.arm_store.resources[key(rg_id)] = existing
+            return _group_record(existing)
 
     def resource_group(self, name: str) -> ResourceGroup | None:
+        """The group, from its one record: the ARM model's document."""
         with self._lock:
             rg_id = str(armid.resource_group(self.subscription_id, name))
-            return self._groups.get(key(rg_id))
+            doc = self.arm_store.resources.get(key(rg_id))
+            return None if doc is None else _group_record(doc)
 
     def _require_group(self, name: str) -> ResourceGroup:
         rg = self.resource_group(name)
@@ -172,3 +183,8 @@ class StateBase:
 
     def _resource_id(self, group: str, provider: str, type_: str, name: str) -> str:
         return str(armid.resource(self.subscription_id, group, provider, type_, name))
+
+
+def _group_record(doc: dict[str, Any]) -> ResourceGroup:
+    """A resource group's record, read from its ARM document."""
+    return ResourceGroup(str(doc["id"]), str(doc["name"]), str(doc["location"]))

@@ -18,7 +18,6 @@ from typing import Any
 
 from components import armid
 from components.arm import shapes as arm_shapes
-from components.arm.store import ArmStore
 from verify.sandbox.state.base import StateBase
 from verify.sandbox.state.records import SandboxError, key
 
@@ -38,11 +37,7 @@ class ManagementLock:
 
 class LocksMixin(StateBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: The ARM documents (and the values beside them) of the sandbox's one ARM model
-        #: (``Sandbox.arm`` reads and writes this store): locks, federated credentials and
-        #: the resources the state does not model are those documents, not copies.
-        self.arm_store = ArmStore()
+        super().__init__(*args, **kwargs)  # StateBase makes ``arm_store``
         self.subscribe(self._drop_documents)
 
     @property

@@ -899,3 +899,42 @@ def test_a_resource_group_is_one_record_for_arm_and_the_state(sb: Sandbox) -> No
         f"/subscriptions/{sb.subscription_id}/resourceGroups/{other}"
     )
     assert answered.json()["location"] == "westus"
+
+
+def test_a_cluster_is_one_record_for_arm_and_its_nodes(sb: Sandbox) -> None:
+    """A cluster the sandbox made is the model's document, the one the front answers with
+    and the one its behaviour (issuer, kubelet identity, node pool) is read from; tags
+    patched over HTTP are on it, and a delete over HTTP takes the document, the node pool
+    and the workloads together."""
+    st = sb.state
+    rg = _rg()
+    st.create_resource_group(rg)
+    node_rg = f"MC_{rg}_aks_{st.location}"
+    st.create_resource_group(node_rg)
+    kubelet = st.create_identity(node_rg, "aks-agentpool")
+    made = st.create_cluster(
+        rg,
+        "aks",
+        issuer_url=sb.clusters.issuer_url(st.location, st.tenant_id, "issuer-one"),
+        kubelet_identity_id=kubelet.id,
+        node_resource_group=node_rg,
+        node_count=2,
+    )
+    doc = sb.arm.get(made.id)
+    assert doc is not None
+    assert doc["properties"]["oidcIssuerProfile"]["issuerURL"] == made.issuer_url
+    assert doc["properties"]["identityProfile"]["kubeletidentity"]["resourceId"] == kubelet.id
+    assert st.cluster(made.id) == made
+    assert len(st.instances(made.node_scale_set_id)) == 2
+    answered = _arm(sb, "GET", made.id, "2025-09-01")
+    assert answered.status_code == 200 and answered.json() == sb.arm.get(made.id)
+    tagged = _arm(sb, "PATCH", made.id, "2025-09-01", {"tags": {"team": "platform"}})
+    assert tagged.status_code == 200, tagged.text
+    assert sb.arm.get(made.id)["tags"] == {"team": "platform"}  # type: ignore[index]
+    assert st.cluster(made.id) == made  # the same cluster for the sandbox's behaviour
+    st.add_workload(made.id, "app", "default", "app")
+    gone = _arm(sb, "DELETE", made.id, "2025-09-01")
+    assert gone.status_code == 200, gone.text
+    assert sb.arm.get(made.id) is None and st.cluster(made.id) is None
+    assert st.scale_set(made.node_scale_set_id) is None
+    assert not [w for w in st.workloads() if w.cluster_id == made.id]

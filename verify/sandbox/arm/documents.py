@@ -97,7 +97,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             f"{_AKS}/managedClusters",
             PULUMI_MANAGED_CLUSTER,
             ("resourceName",),
-            methods=frozenset({"GET", "PATCH"}),
+            methods=frozenset({"GET", "PATCH", "DELETE"}),
             lists=True,
         ),
         ModelType(

@@ -21,6 +21,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from components import armid
+from components.arm import fleet_shapes
 from components.arm.store import ArmStore
 from verify.sandbox.state.base import StateBase
 from verify.sandbox.state.records import (
@@ -89,7 +91,6 @@ class FleetMixin(StateBase):
         super().__init__(*args, **kwargs)
         self._scale_sets: dict[str, ScaleSet] = {}
         self._instances: dict[str, VirtualMachine] = {}
-        self._clusters: dict[str, Cluster] = {}
         self._workloads: dict[str, Workload] = {}
 
     # Provided by SandboxState (identities and their bindings live with the VMs).
@@ -265,53 +266,108 @@ class FleetMixin(StateBase):
         node_count: int = 1,
         location: str | None = None,
     ) -> Cluster:
-        """Record a cluster whose kubelet identity exists; make its node pool (a scale set
-        in the node resource group holding only the kubelet identity)."""
+        """A cluster whose kubelet identity exists: its node pool (a scale set in the node
+        resource group holding only the kubelet identity) and, unless the ARM model is
+        writing it, its one record: the cluster's ARM document."""
         rg = self._require_group(resource_group)
         cluster_id = self._resource_id(
             rg.name, "Microsoft.ContainerService", "managedClusters", name
         )
+        where = location or rg.location
         nodes = self.create_scale_set(
             node_resource_group,
-            f"aks-system-{uuid.uuid5(uuid.NAMESPACE_URL, cluster_id).hex[:8]}-vmss",
+            _node_pool_name(cluster_id),
             capacity=node_count,
             user_assigned=[kubelet_identity_id],
-            location=location or rg.location,
+            location=where,
         )
+        kubelet = self.identity(kubelet_identity_id)
+        doc = fleet_shapes.managed_cluster(
+            arm_id=cluster_id,
+            location=where,
+            tenant_id=self.tenant_id,
+            identity={
+                "type": "SystemAssigned",
+                "principalId": new_guid(),
+                "tenantId": self.tenant_id,
+            },
+            dns_prefix=name,
+            fqdn_suffix=uuid.uuid5(uuid.NAMESPACE_URL, key(cluster_id)).hex[:8],
+            kubernetes_version=CLUSTER_KUBERNETES_VERSION,
+            agent_pool_profiles=[{"name": "system", "count": node_count}],
+            node_resource_group=nodes.resource_group,
+            issuer_url=issuer_url or None,
+            workload_identity=bool(issuer_url),
+            kubelet_identity={
+                "resourceId": kubelet_identity_id,
+                "clientId": kubelet.client_id if kubelet else "",
+                "objectId": kubelet.principal_id if kubelet else "",
+            },
+        )
+        with self._lock:
+            self.arm_store.resources.setdefault(key(cluster_id), doc)
         cluster = Cluster(
             cluster_id,
             name,
             rg.name,
-            location or rg.location,
+            where,
             issuer_url,
-            node_resource_group,
+            nodes.resource_group,
             kubelet_identity_id,
             nodes.id,
         )
-        with self._lock:
-            self._clusters[key(cluster_id)] = cluster
         self._emit([("cluster_created", cluster)])
         return cluster
 
     def cluster(self, cluster_id: str) -> Cluster | None:
+        """The cluster, read from its one record (the ARM model's document)."""
         with self._lock:
-            return self._clusters.get(key(cluster_id))
+            doc = self.arm_store.resources.get(key(cluster_id))
+        return self._cluster_record(doc) if doc is not None else None
 
     def clusters(self) -> list[Cluster]:
         with self._lock:
-            return list(self._clusters.values())
+            docs = list(self.arm_store.resources.values())
+        found = (self._cluster_record(d) for d in docs)
+        return [c for c in found if c is not None]
+
+    def _cluster_record(self, doc: dict[str, Any]) -> Cluster | None:
+        """What the sandbox's behaviour reads of a cluster's document: its issuer, its node
+        resource group, its kubelet identity and the node pool's scale set."""
+        if str(doc.get("type", "")).lower() != fleet_shapes.MANAGED_CLUSTER.lower():
+            return None
+        props = doc.get("properties") or {}
+        kubelet = (props.get("identityProfile") or {}).get("kubeletidentity") or {}
+        node_rg = str(props.get("nodeResourceGroup") or "")
+        cluster_id = str(doc["id"])
+        return Cluster(
+            cluster_id,
+            str(doc["name"]),
+            armid.parse(cluster_id, "cluster").resource_group or "",
+            str(doc["location"]),
+            str((props.get("oidcIssuerProfile") or {}).get("issuerURL") or ""),
+            node_rg,
+            str(kubelet.get("resourceId") or ""),
+            self._resource_id(
+                node_rg,
+                "Microsoft.Compute",
+                "virtualMachineScaleSets",
+                _node_pool_name(cluster_id),
+            ),
+        )
 
     def delete_cluster(self, cluster_id: str) -> Cluster | None:
         """Delete the cluster with its node pool and workloads (its node resource group's
-        identities go with it, as AKS deletes ``MC_...``)."""
+        identities go with it, as AKS deletes ``MC_...``), and its document."""
+        cluster = self.cluster(cluster_id)
+        if cluster is None:
+            return None
         with self._lock:
-            cluster = self._clusters.pop(key(cluster_id), None)
-            if cluster is None:
-                return None
             for wkey in [
                 k for k, w in self._workloads.items() if key(w.cluster_id) == key(cluster_id)
             ]:
                 del self._workloads[wkey]
+            self.arm_store.resources.pop(key(cluster_id), None)
         self.delete_scale_set(cluster.node_scale_set_id)
         self._emit([("cluster_deleted", cluster)])
         return cluster
@@ -367,3 +423,13 @@ class FleetMixin(StateBase):
         if cluster_id is None:
             return found
         return [w for w in found if key(w.cluster_id) == key(cluster_id)]
+
+
+#: The Kubernetes version a cluster the state makes directly reports (a deploy's cluster
+#: reports the one its inputs name).
+CLUSTER_KUBERNETES_VERSION = "1.33"
+
+
+def _node_pool_name(cluster_id: str) -> str:
+    """The node pool's scale set name, the same for every casing of the cluster's ID."""
+    return f"aks-system-{uuid.uuid5(uuid.NAMESPACE_URL, key(cluster_id)).hex[:8]}-vmss"

@@ -72,7 +72,19 @@ class Bindings:
         return _PLACEHOLDER.sub(one, text)
 
 
-def _set_dotted(body: dict[str, Any], dotted: str, value: str) -> None:
+def _filled(value: Any, bound: Bindings) -> Any:
+    """A body override with every placeholder bound (in an object's keys too: a map of
+    user-assigned identities is keyed by their IDs)."""
+    if isinstance(value, str):
+        return bound.fill(value)
+    if isinstance(value, dict):
+        return {bound.fill(k): _filled(v, bound) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, bound) for v in value]
+    return value
+
+
+def _set_dotted(body: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
     node = body
     for key in parents:
@@ -86,7 +98,7 @@ def request_body(row: dict[str, Any], ex: dict[str, Any], bound: Bindings) -> An
     # the body parameter's name is the operation's (appServicePlan, blobContainer...)
     body = json.loads(json.dumps(ex["parameters"][row.get("body_parameter", "parameters")]))
     for dotted, value in row.get("body_override", {}).items():
-        _set_dotted(body, dotted, bound.fill(value))
+        _set_dotted(body, dotted, _filled(value, bound))
     return body
 
 

@@ -938,3 +938,35 @@ def test_a_cluster_is_one_record_for_arm_and_its_nodes(sb: Sandbox) -> None:
     assert sb.arm.get(made.id) is None and st.cluster(made.id) is None
     assert st.scale_set(made.node_scale_set_id) is None
     assert not [w for w in st.workloads() if w.cluster_id == made.id]
+
+
+def test_a_cluster_put_over_http_is_the_models_cluster_with_its_nodes(sb: Sandbox) -> None:
+    """ManagedClusters_CreateOrUpdate over HTTP runs the deploy's handler: the document is
+    the model's, the sandbox's cluster is read from it, and its node pool has the count the
+    body asked for (AKS's kubelet identity in the node resource group)."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    cluster_id = (
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+        "/providers/Microsoft.ContainerService/managedClusters/aks-put"
+    )
+    body = {
+        "location": sb.state.location,
+        "identity": {"type": "SystemAssigned"},
+        "properties": {
+            "dnsPrefix": "aks-put",
+            "agentPoolProfiles": [{"name": "system", "count": 3, "vmSize": "Standard_B2s"}],
+            "oidcIssuerProfile": {"enabled": True},
+            "securityProfile": {"workloadIdentity": {"enabled": True}},
+        },
+    }
+    made = _arm(sb, "PUT", cluster_id, "2025-09-01", body)
+    assert made.status_code == 201, made.text
+    assert made.json() == sb.arm.get(cluster_id)
+    cluster = sb.state.cluster(cluster_id)
+    assert cluster is not None
+    assert cluster.issuer_url == made.json()["properties"]["oidcIssuerProfile"]["issuerURL"]
+    assert len(sb.state.instances(cluster.node_scale_set_id)) == 3
+    again = _arm(sb, "PUT", cluster_id, "2025-09-01", body)
+    assert again.status_code == 200, again.text
+    assert sb.state.cluster(cluster_id) == cluster

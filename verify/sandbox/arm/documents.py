@@ -97,7 +97,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             f"{_AKS}/managedClusters",
             PULUMI_MANAGED_CLUSTER,
             ("resourceName",),
-            methods=frozenset({"GET", "PATCH", "DELETE"}),
+            methods=frozenset({"GET", "PUT", "PATCH", "DELETE"}),
             lists=True,
         ),
         ModelType(

@@ -970,3 +970,26 @@ def test_a_cluster_put_over_http_is_the_models_cluster_with_its_nodes(sb: Sandbo
     again = _arm(sb, "PUT", cluster_id, "2025-09-01", body)
     assert again.status_code == 200, again.text
     assert sb.state.cluster(cluster_id) == cluster
+
+
+def test_a_scale_set_patch_of_tags_reaches_the_model_and_the_set(sb: Sandbox) -> None:
+    """VirtualMachineScaleSets_Update with ``tags`` replaces the set's tags: the front's
+    answer, the model's document and the sandbox's set agree (the PATCH ignored them)."""
+    rg = _rg()
+    sb.state.create_resource_group(rg)
+    set_id = (
+        f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}"
+        "/providers/Microsoft.Compute/virtualMachineScaleSets/vmss-tags"
+    )
+    sb.arm.create_or_update(
+        PULUMI_VIRTUAL_MACHINE_SCALE_SET,
+        set_id,
+        {"resourceGroupName": rg, "sku": {"name": "Standard_B2ls_v2", "capacity": 1}},
+    )
+    patched = _arm(sb, "PATCH", set_id, "2024-11-01", {"tags": {"env": "test"}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["tags"] == {"env": "test"}
+    assert sb.arm.get(set_id)["tags"] == {"env": "test"}  # type: ignore[index]
+    assert sb.state.scale_set(set_id).tags == {"env": "test"}  # type: ignore[union-attr]
+    refused = _arm(sb, "PATCH", set_id, "2024-11-01", {"tags": {"env": 1}})
+    assert refused.status_code == 400, refused.text

@@ -193,6 +193,13 @@ class FleetMixin(StateBase):
         self._emit(events)
         return ss
 
+    def update_scale_set_tags(self, set_id: str, tags: dict[str, str]) -> ScaleSet:
+        """The set's tags, replaced (a PATCH's ``tags``); its instances keep theirs."""
+        with self._lock:
+            ss = replace(self._require_scale_set(set_id), tags=dict(tags))
+            self._scale_sets[key(set_id)] = ss
+        return ss
+
     def scale_scale_set(self, set_id: str, capacity: int) -> ScaleSet:
         """Scale to ``capacity`` instances: new ones (highest numbers) hold the set's
         principals from their first request; removed ones take nothing with them."""

@@ -993,3 +993,27 @@ def test_a_scale_set_patch_of_tags_reaches_the_model_and_the_set(sb: Sandbox) ->
     assert sb.state.scale_set(set_id).tags == {"env": "test"}  # type: ignore[union-attr]
     refused = _arm(sb, "PATCH", set_id, "2024-11-01", {"tags": {"env": 1}})
     assert refused.status_code == 400, refused.text
+
+
+def test_a_scale_set_is_one_record_for_arm_and_its_instances(sb: Sandbox) -> None:
+    """A set the sandbox made is the model's document (the state kept its own record, and
+    a set it made had no document): its capacity, principals and unique ID are read from
+    the document, and a capacity patched over HTTP is the document's and the instances'."""
+    st = sb.state
+    rg = _rg()
+    st.create_resource_group(rg)
+    ss = st.create_scale_set(rg, "vmss-one", capacity=1, system_assigned=True)
+    doc = sb.arm.get(ss.id)
+    assert doc is not None and doc["sku"]["capacity"] == 1
+    assert doc["identity"]["principalId"] == ss.system_principal_id
+    assert doc["properties"]["uniqueId"] == ss.unique_id
+    assert st.scale_set(ss.id) == ss
+    patched = _arm(sb, "PATCH", ss.id, "2024-11-01", {"sku": {"capacity": 2}})
+    assert patched.status_code == 200, patched.text
+    assert sb.arm.get(ss.id)["sku"]["capacity"] == 2  # type: ignore[index]
+    now = st.scale_set(ss.id)
+    assert now is not None and now.capacity == 2 and now.unique_id == ss.unique_id
+    assert len(st.instances(ss.id)) == 2
+    assert {i.system_principal_id for i in st.instances(ss.id)} == {ss.system_principal_id}
+    st.delete_scale_set(ss.id)
+    assert sb.arm.get(ss.id) is None and st.scale_set(ss.id) is None

@@ -286,8 +286,19 @@ class SandboxArm(InMemoryArm):
             tags=dict(inputs.get("tags") or {}),
             vm_size=str(doc["sku"]["name"] or "Standard_B2ls_v2"),
         )
-        if ss.system_principal_id and doc.get("identity"):
-            doc["identity"]["principalId"] = ss.system_principal_id
+        # The set's one record is this document: what the sandbox wrote of the set (its
+        # unique ID, creation time, principals) goes into the answer that replaces it.
+        written = self.state.arm_store.resources[ss.id.lower()]
+        if written.get("identity") is None:
+            doc.pop("identity", None)
+        else:
+            doc["identity"] = written["identity"]
+        props = doc.setdefault("properties", {})
+        for field in ("uniqueId", "timeCreated"):
+            props[field] = written["properties"][field]
+        profile = props.setdefault("virtualMachineProfile", {})
+        profile.setdefault("osProfile", {})["adminUsername"] = ss.admin_username
+        doc["sku"] = {**doc.get("sku", {}), "name": ss.vm_size, "capacity": ss.capacity}
         return doc
 
     def _kubelet_identity(self, node_rg: str, cluster: str, location: str) -> dict[str, str]:

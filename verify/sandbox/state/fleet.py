@@ -19,10 +19,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from components import armid
 from components.arm import fleet_shapes
+from components.arm.shapes import AttachedIdentity, arm_timestamp, vm_identity
 from components.arm.store import ArmStore
 from verify.sandbox.state.base import StateBase
 from verify.sandbox.state.records import (
@@ -89,7 +91,6 @@ class FleetMixin(StateBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._scale_sets: dict[str, ScaleSet] = {}
         self._instances: dict[str, VirtualMachine] = {}
         self._workloads: dict[str, Workload] = {}
 
@@ -127,32 +128,79 @@ class FleetMixin(StateBase):
         rg = self._require_group(resource_group)
         set_id = self._resource_id(rg.name, "Microsoft.Compute", "virtualMachineScaleSets", name)
         with self._lock:
-            existing = self._scale_sets.get(key(set_id))
+            existing = self.scale_set(set_id)
             if existing is None:
-                self._scale_sets[key(set_id)] = ScaleSet(
-                    set_id,
-                    name,
-                    rg.name,
-                    location or rg.location,
-                    new_guid(),
-                    None,
-                    (),
-                    0,
-                    dict(tags or {}),
-                    vm_size,
-                    admin_username,
-                    self.clock(),
+                self._save_scale_set(
+                    ScaleSet(
+                        set_id,
+                        name,
+                        rg.name,
+                        location or rg.location,
+                        new_guid(),
+                        None,
+                        (),
+                        0,
+                        dict(tags or {}),
+                        vm_size,
+                        admin_username,
+                        self.clock(),
+                    )
                 )
         self.update_scale_set_identity(set_id, system_assigned, user_assigned)
         return self.scale_scale_set(set_id, capacity)
 
     def scale_set(self, set_id: str) -> ScaleSet | None:
+        """The set, read from its one record (the ARM model's document)."""
         with self._lock:
-            return self._scale_sets.get(key(set_id))
+            doc = self.arm_store.resources.get(key(set_id))
+        return _scale_set_record(doc) if doc is not None else None
 
     def scale_sets(self) -> list[ScaleSet]:
         with self._lock:
-            return list(self._scale_sets.values())
+            docs = list(self.arm_store.resources.values())
+        found = (_scale_set_record(d) for d in docs)
+        return [ss for ss in found if ss is not None]
+
+    def _save_scale_set(self, ss: ScaleSet) -> None:
+        """Write the set into its ARM document (made on first write); what else the
+        document holds (a deploy's network and image profiles) stays."""
+        attached = {}
+        for uai_id in ss.user_assigned:
+            uai = self.identity(uai_id)
+            attached[uai_id] = AttachedIdentity(
+                uai.principal_id if uai else "", uai.client_id if uai else ""
+            )
+        identity = vm_identity(
+            system_principal_id=ss.system_principal_id,
+            tenant_id=self.tenant_id,
+            user_assigned=attached,
+        )
+        with self._lock:
+            doc = self.arm_store.resources.get(key(ss.id))
+            if doc is None:
+                doc = fleet_shapes.virtual_machine_scale_set(
+                    arm_id=ss.id,
+                    location=ss.location,
+                    unique_id=ss.unique_id,
+                    identity=identity,
+                    sku={"name": ss.vm_size, "capacity": ss.capacity},
+                    admin_username=ss.admin_username,
+                    computer_name_prefix=ss.name,
+                    tags=ss.tags,
+                )
+                self.arm_store.resources[key(ss.id)] = doc
+            doc["location"] = ss.location
+            doc["tags"] = dict(ss.tags)
+            doc["sku"] = {**doc.get("sku", {}), "name": ss.vm_size, "capacity": ss.capacity}
+            if identity is None:
+                doc.pop("identity", None)
+            else:
+                doc["identity"] = identity
+            props = doc.setdefault("properties", {})
+            props["uniqueId"] = ss.unique_id
+            props["timeCreated"] = arm_timestamp(datetime.fromtimestamp(ss.created_on, tz=UTC))
+            profile = props.setdefault("virtualMachineProfile", {})
+            profile.setdefault("osProfile", {})["adminUsername"] = ss.admin_username
 
     def instance(self, instance_id: str) -> VirtualMachine | None:
         """A scale-set instance (``<set id>/virtualMachines/<n>``)."""
@@ -184,7 +232,7 @@ class FleetMixin(StateBase):
                 events=events,
             )
             ss = replace(ss, system_principal_id=principal_id, user_assigned=ids)
-            self._scale_sets[key(set_id)] = ss
+            self._save_scale_set(ss)
             for instance in self.instances(ss.id):
                 kept = {key(u) for u in instance.user_assigned}
                 updated = replace(instance, system_principal_id=principal_id, user_assigned=ids)
@@ -197,7 +245,7 @@ class FleetMixin(StateBase):
         """The set's tags, replaced (a PATCH's ``tags``); its instances keep theirs."""
         with self._lock:
             ss = replace(self._require_scale_set(set_id), tags=dict(tags))
-            self._scale_sets[key(set_id)] = ss
+            self._save_scale_set(ss)
         return ss
 
     def scale_scale_set(self, set_id: str, capacity: int) -> ScaleSet:
@@ -208,7 +256,7 @@ class FleetMixin(StateBase):
         events: list[tuple[EventKind, object]] = []
         with self._lock:
             ss = replace(self._require_scale_set(set_id), capacity=capacity)
-            self._scale_sets[key(set_id)] = ss
+            self._save_scale_set(ss)
             current = self.instances(ss.id)
             numbers = sorted(int(i.id.rsplit("/", 1)[-1]) for i in current)
             while len(numbers) > capacity:
@@ -242,10 +290,10 @@ class FleetMixin(StateBase):
         """Delete the set, its instances and its system principal (assignments stay)."""
         events: list[tuple[EventKind, object]] = []
         with self._lock:
-            ss = self._scale_sets.pop(key(set_id), None)
+            ss = self.scale_set(set_id)
             if ss is None:
                 return None
-            self.arm_store.resources.pop(key(set_id), None)  # its ARM document goes with it
+            self.arm_store.resources.pop(key(set_id), None)  # the set's one record
             for instance in self.instances(ss.id):
                 del self._instances[key(instance.id)]
                 self._unbind(instance.id)
@@ -256,7 +304,7 @@ class FleetMixin(StateBase):
         return ss
 
     def _require_scale_set(self, set_id: str) -> ScaleSet:
-        ss = self._scale_sets.get(key(set_id))
+        ss = self.scale_set(set_id)
         if ss is None:
             raise SandboxError(404, "ResourceNotFound", f"The Resource '{set_id}' was not found.")
         return ss
@@ -440,3 +488,33 @@ CLUSTER_KUBERNETES_VERSION = "1.33"
 def _node_pool_name(cluster_id: str) -> str:
     """The node pool's scale set name, the same for every casing of the cluster's ID."""
     return f"aks-system-{uuid.uuid5(uuid.NAMESPACE_URL, key(cluster_id)).hex[:8]}-vmss"
+
+
+def _scale_set_record(doc: dict[str, Any]) -> ScaleSet | None:
+    """What the sandbox's behaviour reads of a scale set's document."""
+    if str(doc.get("type", "")).lower() != fleet_shapes.VIRTUAL_MACHINE_SCALE_SET.lower():
+        return None
+    props = doc.get("properties") or {}
+    identity = doc.get("identity") or {}
+    sku = doc.get("sku") or {}
+    os_profile = (props.get("virtualMachineProfile") or {}).get("osProfile") or {}
+    created = props.get("timeCreated")
+    set_id = str(doc["id"])
+    return ScaleSet(
+        set_id,
+        str(doc["name"]),
+        armid.parse(set_id, "scale set").resource_group or "",
+        str(doc["location"]),
+        str(props.get("uniqueId") or ""),
+        identity.get("principalId"),
+        tuple(identity.get("userAssignedIdentities") or {}),
+        int(sku.get("capacity") or 0),
+        dict(doc.get("tags") or {}),
+        str(sku.get("name") or "Standard_B2ls_v2"),
+        str(os_profile.get("adminUsername") or "azureuser"),
+        _timestamp(created) if isinstance(created, str) else 0.0,
+    )
+
+
+def _timestamp(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()

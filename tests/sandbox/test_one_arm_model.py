@@ -890,6 +890,10 @@ def test_a_resource_group_is_one_record_for_arm_and_the_state(sb: Sandbox) -> No
     assert sb.arm.get(group_id)["tags"] == {"owner": "ci"}  # type: ignore[index]
     assert _arm(sb, "GET", group_id, "2022-09-01").json() == sb.arm.get(group_id)
     assert _arm(sb, "PUT", group_id, "2022-09-01", {"location": "northeurope"}).status_code == 200
+    moved = _arm(sb, "PUT", group_id, "2022-09-01", {"location": "westus"})
+    assert moved.status_code == 409, moved.text
+    assert moved.json()["error"]["code"] == "InvalidResourceGroupLocation"
+    assert sb.state.resource_group(name).location == "northeurope"  # type: ignore[union-attr]
     other = _rg()
     sb.state.create_resource_group(other, "westus")
     answered = _arm(

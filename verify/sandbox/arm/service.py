@@ -380,7 +380,20 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes, VaultRoutes):
             return JSONResponse(self._state.arm_store.resources[group.id.lower()])
         self._authorize(claims, f"{actions}/write", path)
         body = json_body(request)
-        location = body.get("location") if group is None else group.location
+        asked = body.get("location")
+        if (
+            group is not None
+            and request.method == "PUT"
+            and isinstance(asked, str)
+            and asked.replace(" ", "").lower() != group.location.replace(" ", "").lower()
+        ):
+            raise ArmHttpError.of(
+                409,
+                "InvalidResourceGroupLocation",
+                f"Invalid resource group location '{asked}'. The Resource group already "
+                f"exists in location '{group.location}'.",
+            )
+        location = asked if group is None else group.location
         if not isinstance(location, str) or not location:
             raise ArmHttpError.of(400, "LocationRequired", "The location property is required.")
         tags = body.get("tags")

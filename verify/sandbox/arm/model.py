@@ -46,7 +46,7 @@ from components.arm.tokens import (
 )
 from components.identity_type import NONE, parse_identity_type
 from verify.sandbox.arm.apps import app_identity_block
-from verify.sandbox.arm.service import identity_json, vm_identity_json
+from verify.sandbox.arm.service import vm_identity_json
 from verify.sandbox.state.records import SandboxError
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ class SandboxArm(InMemoryArm):
             self._location(inputs),
             dict(inputs.get("tags") or {}),
         )
-        return identity_json(uai)
+        return uai.document()
 
     def _sb_vm(self, arm_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         doc = self._virtual_machine(arm_id, inputs)  # validates, builds the non-identity parts

@@ -58,7 +58,6 @@ from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.state.store import (
     SandboxError,
     SandboxState,
-    UserAssignedIdentity,
     VirtualMachine,
 )
 
@@ -448,18 +447,6 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes, VaultRoutes):
                 Route("/{path:path}", handle, methods=methods),
             ]
         )
-
-
-def identity_json(uai: UserAssignedIdentity) -> dict[str, Any]:
-    """A user-assigned identity of the sandbox state as ARM returns it."""
-    return arm_shapes.user_assigned_identity(
-        arm_id=uai.id,
-        location=uai.location,
-        tenant_id=uai.tenant_id,
-        principal_id=uai.principal_id,
-        client_id=uai.client_id,
-        tags=uai.tags,
-    )
 
 
 def vm_identity_json(state: SandboxState, vm: VirtualMachine) -> dict[str, Any] | None:

@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from components.arm import shapes as arm_shapes
 from components.arm.errors import ArmError
 from components.identity_type import identity_type
 
@@ -72,6 +73,17 @@ class UserAssignedIdentity:
     client_id: str
     tenant_id: str
     tags: dict[str, str] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        """The identity as ARM returns it: the sandbox's one record of it."""
+        return arm_shapes.user_assigned_identity(
+            arm_id=self.id,
+            location=self.location,
+            tenant_id=self.tenant_id,
+            principal_id=self.principal_id,
+            client_id=self.client_id,
+            tags=self.tags,
+        )
 
 
 @dataclass(frozen=True)

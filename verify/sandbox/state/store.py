@@ -142,14 +142,7 @@ class SandboxState(
 
     def _write_identity(self, uai: UserAssignedIdentity) -> None:
         """The identity's one record: the ARM model's document (lock held)."""
-        self.arm_store.resources[key(uai.id)] = arm_shapes.user_assigned_identity(
-            arm_id=uai.id,
-            location=uai.location,
-            tenant_id=uai.tenant_id,
-            principal_id=uai.principal_id,
-            client_id=uai.client_id,
-            tags=uai.tags,
-        )
+        self.arm_store.resources[key(uai.id)] = uai.document()
 
     def identity(self, identity_id: str) -> UserAssignedIdentity | None:
         """The identity, read from its ARM document (the one a deploy or the ARM front

@@ -420,10 +420,16 @@ def load_stashed_token(token_dir: str, selector: str) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- classification
 
 
-def classify_token_error(exc: BaseException, trace: ImdsTrace) -> dict[str, Any]:
-    """Why no token: the VM has no such identity, or IMDS could not be reached/answered."""
-    last = trace.statuses[-1] if trace.statuses else None
-    body = trace.error_body or {}
+def classify_token_error(exc: BaseException, trace: ImdsTrace, since: int = 0) -> dict[str, Any]:
+    """Why no token: the VM has no such identity, or IMDS could not be reached/answered.
+
+    Only the responses from ``since`` on belong to the failed request: a credential that
+    already got another scope's token keeps that exchange in its trace, and its 200 is no
+    answer to this request (one that got no response at all is ``imds_no_response``).
+    """
+    statuses = trace.statuses[since:]
+    last = statuses[-1] if statuses else None
+    body = (trace.error_body or {}) if statuses else {}
     code = body.get("error")
     description = body.get("error_description") or ""
     identity_missing = (
@@ -622,6 +628,8 @@ class TokenAttempts:
         self.credential: Any = None
         self.error: BaseException | None = None
         self.trace = ImdsTrace()
+        #: Where the last attempt's responses start in ``trace`` (shared through ``via``).
+        self.since = 0
         self.requests = 0
         self.waited_ms = 0
 
@@ -651,7 +659,7 @@ def fresh_token(
             got.credential = fresh_credential(selector, spec, got.trace, deadline)
         else:
             got.trace, got.credential = via.trace, via.credential
-        before = len(got.trace.statuses)
+        before = got.since = len(got.trace.statuses)
         try:
             got.info = got.credential.get_token_info(scope)
             got.error = None
@@ -725,7 +733,8 @@ def obtain_token(
     got = fresh_token(selector, spec, deadline, plan, scope=scope, via=through)
     elapsed_ms = int((time.monotonic() - started) * 1000)
     if got.info is None:
-        failure = dict(classify_token_error(got.error or RuntimeError("no token"), got.trace))
+        error = got.error or RuntimeError("no token")
+        failure = dict(classify_token_error(error, got.trace, got.since))
         failure.update(imds_requests=got.requests, waited_ms=got.waited_ms, elapsed_ms=elapsed_ms)
         return Obtained(failure, attempts=got)
     token, expires_on = got.info.token, int(got.info.expires_on)

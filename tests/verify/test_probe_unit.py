@@ -131,3 +131,53 @@ def test_evaluate_uses_expectations_when_given() -> None:
     assert probe.evaluate(result, None) is False  # without expectations: all must be read
     assert probe.evaluate(result, {"system": {"a": "allowed", "b": "denied"}}) is True
     assert probe.evaluate(result, {"system": {"a": "denied"}}) is False
+
+
+class _SecondScopeUnanswered:
+    """A credential that got one scope's token (IMDS answered 200) and whose next request,
+    for another scope, got no response at all (a read timeout on a loaded host)."""
+
+    def __init__(self, trace: probe.ImdsTrace) -> None:
+        self.trace = trace
+
+    def get_token_info(self, scope: str) -> object:
+        if scope == probe.VAULT_SCOPE:
+            self.trace.statuses.append(200)
+            return type("Info", (), {"token": "t", "expires_on": int(time.time()) + 3600})()
+        raise TimeoutError("read timed out")
+
+
+def test_a_token_failure_through_a_shared_credential_is_classified_by_its_own_responses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The storage token reuses the vault token's credential and trace; the vault's 200
+    is no answer to the storage request, so the failure is ``imds_no_response``, not
+    ``imds_http_200`` (which read as if IMDS had answered)."""
+    monkeypatch.setattr(
+        probe,
+        "fresh_credential",
+        lambda selector, spec, trace, deadline: _SecondScopeUnanswered(trace),
+    )
+    spec = probe.load_spec(
+        {"vault_url": "https://kv.example/", "secrets": ["s"], "identities": ["system"]}
+    )
+    deadline = probe.Deadline(30)
+    plan = probe.RetryPlan(spec, deadline)
+    first = probe.obtain_token(
+        "system", spec, deadline, plan, scope=probe.VAULT_SCOPE, stash_name="system", what="token"
+    )
+    assert first.report["outcome"] == "ok"
+    second = probe.obtain_token(
+        "system",
+        spec,
+        deadline,
+        plan,
+        scope="https://storage.azure.com/.default",
+        stash_name="system-storage",
+        what="storage token",
+        via=first,
+    )
+    assert second.report["outcome"] == "unreachable"
+    assert second.report["http_status"] is None
+    assert second.report["error_code"] == "imds_no_response"
+    assert "read timed out" in second.report["message"]

@@ -997,6 +997,9 @@ def test_a_scale_set_patch_of_tags_reaches_the_model_and_the_set(sb: Sandbox) ->
     assert sb.state.scale_set(set_id).tags == {"env": "test"}  # type: ignore[union-attr]
     refused = _arm(sb, "PATCH", set_id, "2024-11-01", {"tags": {"env": 1}})
     assert refused.status_code == 400, refused.text
+    # ARM's own answer to content it cannot deserialize, as for every other tags field
+    assert refused.json()["error"]["code"] == "InvalidRequestContent"
+    assert "Path 'tags.env'" in refused.json()["error"]["message"]
 
 
 def test_a_scale_set_is_one_record_for_arm_and_its_instances(sb: Sandbox) -> None:

@@ -173,10 +173,8 @@ def _patch(
                     f"The value must be between 0 and {MAX_CAPACITY}, inclusive.",
                 )
             scale_set = state.scale_scale_set(scale_set.id, capacity)
-    if body.get("tags") is not None:
-        tags = arm_requests.object_field(body, "tags")
-        if not all(isinstance(v, str) for v in tags.values()):
-            raise ArmHttpError.of(400, "InvalidParameter", "tags values must be strings.")
+    tags = arm_requests.tags_field(body)
+    if tags is not None:
         scale_set = state.update_scale_set_tags(scale_set.id, tags)
     return scale_set
 

@@ -395,11 +395,9 @@ class ArmService(AuthorizationRoutes, FederatedCredentialRoutes, VaultRoutes):
         location = asked if group is None else group.location
         if not isinstance(location, str) or not location:
             raise ArmHttpError.of(400, "LocationRequired", "The location property is required.")
-        tags = body.get("tags")
+        tags = arm_requests.tags_field(body)
         if tags is None and group is not None and request.method == "PATCH":
             tags = self._state.arm_store.resources[group.id.lower()].get("tags")
-        if not isinstance(tags, dict | None):
-            raise ArmHttpError.of(400, "InvalidRequestContent", "tags must be an object.")
         if self._model is None:
             raise ArmHttpError.of(405, "MethodNotAllowed", f"{request.method} not allowed.")
         arm_id = group.id if group is not None else path

@@ -364,6 +364,7 @@ class _Server(uvicorn.Server):
             should_exit = await self.on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self._stop_accepting()
         if self.server_state.connections:
             await super().shutdown(sockets)
             return
@@ -378,6 +379,24 @@ class _Server(uvicorn.Server):
             )
         if not self.force_exit:
             await self.lifespan.shutdown()
+
+    async def _stop_accepting(self) -> None:
+        """Stop accepting, then let connections accepted already get their transports.
+
+        asyncio accepts in a reader callback and builds each connection's transport one loop
+        iteration later; a server closed in between makes that build fail, and CPython (3.11)
+        then drops the accepted socket without closing it: the client waited, unanswered and
+        unrefused, until the garbage collector ran (seen as a 1 s read timeout on a deleted
+        VM's IMDS). With the reader removed first, every accepted connection reaches
+        ``connection_made`` and is served or closed by the shutdown below; connections still
+        in the kernel's backlog are reset when the socket closes.
+        """
+        loop = asyncio.get_running_loop()
+        for server in self.servers:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        for _ in range(2):  # transport built (next iteration), then connection_made (the one after)
+            await asyncio.sleep(0)
 
     async def _wait_tasks_to_complete(self) -> None:
         while self.server_state.tasks and not self.force_exit:

@@ -148,3 +148,28 @@ def test_unwrap_secrets_and_stack_files(tmp_path: Path) -> None:
     stack = tmp_path / "Pulumi.x.yaml"
     stack.write_text("config:\n  mikit:a: 1\n  mikit:b:\n    secure: v1:abc\n  mikit:c: [1, 2]\n")
     assert load_stack_config(stack) == {"mikit:a": 1, "mikit:c": [1, 2]}
+
+
+def test_the_mock_runtimes_contains_unknowns_answers_as_the_sdks() -> None:
+    """The mock runtime replaces the SDK's ``contains_unknowns`` (one without a reference
+    cycle per call); every caller reaches it and it answers as the SDK's own."""
+    from pulumi.output import UNKNOWN  # noqa: PLC0415
+    from pulumi.runtime import rpc  # noqa: PLC0415
+
+    from components.mockruntime import runner  # noqa: PLC0415
+
+    assert rpc.contains_unknowns is runner._contains_unknowns
+    looped: list[object] = [1]
+    looped.append(looped)
+    shared = {"a": 1}
+    values: list[object] = [
+        None, 1, "x", UNKNOWN, [], {}, [1, "a", None], [1, [2, [UNKNOWN]]],
+        {"a": {"b": [1, {"c": UNKNOWN}]}}, {"a": {"b": [1, {"c": 2}]}}, (UNKNOWN,),
+        {UNKNOWN: 1}, looped, [looped, UNKNOWN], [shared, shared, {"x": shared}],
+        {"k": [shared, [UNKNOWN]]}, [{"a": []}, [[[[]]]]],
+    ]  # fmt: skip
+    for value in values:
+        expected = runner.SDK_CONTAINS_UNKNOWNS(value)
+        assert runner._contains_unknowns(value) is expected, value
+        assert pulumi.contains_unknowns(value) is expected, value
+    assert [runner.SDK_CONTAINS_UNKNOWNS(v) for v in values].count(True) == 5

@@ -29,8 +29,11 @@ def created() -> Deployment:
 
 
 @pytest.fixture(scope="module")
-def existing() -> Deployment:
-    return _deploy(False)
+def existing(dev: Deployment) -> Deployment:
+    """The dev stack deploys into an existing group (``mikit:createResourceGroup: false``
+    in its file): the session's deployment of it is that mode, read here, never changed."""
+    assert dev_config()["mikit:createResourceGroup"] is False
+    return dev
 
 
 def _group_id(d: Deployment) -> str:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,15 +34,88 @@ from components.errors import ConfigError
 from verify import arguments
 from verify.arguments import PARALLEL_RANGE, PROPAGATION_WAIT_RANGE
 from verify.interrupt import EXIT_CODES, Interrupted, fast_exit, interruptible
-from verify.lifecycle import SCENARIO_NAMES
-from verify.orphans import CLEANUP_RULES
-from verify.report import print_summary, write_reports
-from verify.results import RunReport
-from verify.runner import check_report, cleanup_report, lifecycle_report
 
 if TYPE_CHECKING:
     from components.role_lookup import RoleResolver
+    from verify.report import print_summary, write_reports
+    from verify.results import RunReport
+    from verify.runner import check_report, cleanup_report, lifecycle_report
     from verify.stacks import StackSelection
+
+#: What a run needs once its input is checked, imported then (``_load_run``; the
+#: evidence model, the lifecycle, Azure's SDK models: ~0.5 s), not by ``--help``,
+#: ``--version``, ``preflight`` or a usage error. Still attributes of this module.
+_RUN_NAMES = {
+    "check_report": "verify.runner",
+    "cleanup_report": "verify.runner",
+    "lifecycle_report": "verify.runner",
+    "print_summary": "verify.report",
+    "write_reports": "verify.report",
+    "RunReport": "verify.results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The run's functions (``_RUN_NAMES``), imported on first use."""
+    module = _RUN_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def _load_run() -> None:
+    """Bind every name of ``_RUN_NAMES`` here, keeping one already set (a test's own)."""
+    namespace = globals()
+    for name in _RUN_NAMES:
+        if name not in namespace:
+            __getattr__(name)
+
+
+class _ScenarioNames(Sequence[str]):
+    """``--scenario``'s choices, read from :mod:`verify.lifecycle` when first needed
+    (parsing ``lifecycle`` or printing its help): building the parser imports nothing."""
+
+    @staticmethod
+    def _names() -> tuple[str, ...]:
+        from verify.lifecycle import SCENARIO_NAMES  # noqa: PLC0415
+
+        return SCENARIO_NAMES
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+
+def _cleanup_rules() -> str:
+    from verify.orphans import CLEANUP_RULES  # noqa: PLC0415
+
+    return CLEANUP_RULES
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose description may be computed when help is printed
+    (``describe``), so the rules it quotes are imported only for ``--help``."""
+
+    def __init__(self, *args: Any, describe: Callable[[], str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._describe = describe
+
+    def format_help(self) -> str:
+        if self._describe is not None:
+            self.description = self._describe()
+            self._describe = None
+        return super().format_help()
+
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DISTRIBUTION = "managed-identity-kit"
@@ -124,22 +198,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     check = sub.add_parser("check", help="probe every host against the stack's access matrix")
     _common(check)
     life = sub.add_parser(
         "lifecycle",
         help="baseline check, then the deletion scenarios",
-        description="Baseline check, then the deletion scenarios.\n\n--cleanup: " + CLEANUP_RULES,
+        describe=lambda: (
+            "Baseline check, then the deletion scenarios.\n\n--cleanup: " + _cleanup_rules()
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(life)
-    life.add_argument(
+    scenario = life.add_argument(
         "--scenario",
         action="append",
-        choices=SCENARIO_NAMES,
         help="run only this scenario (repeatable; default: all, in order)",
     )
+    # Set after adding: add_argument formats the choices (to check a metavar) at once.
+    scenario.choices = _ScenarioNames()
     life.add_argument(
         "--require-all-scenarios",
         action="store_true",
@@ -163,8 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     clean = sub.add_parser(
         "cleanup",
         help="remove orphaned role assignments of principals you name",
-        description="Delete the orphaned role assignments of the named principals.\n\n"
-        + CLEANUP_RULES,
+        describe=lambda: (
+            "Delete the orphaned role assignments of the named principals.\n\n" + _cleanup_rules()
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(clean)
@@ -348,6 +426,14 @@ def resolver_for(target: str) -> RoleResolver:
     return CatalogRoleResolver() if target == "sandbox" else default_role_resolver()
 
 
+def _interrupted_run(args: argparse.Namespace, exc: Interrupted) -> RunReport:
+    """The report of a run a signal stopped before a runner took over."""
+    _load_run()  # the signal may have come during the imports
+    run = RunReport(args.command, args.target, args.stack or "(selected)", _now())
+    run.mark_interrupted(exc.signal_name)
+    return run
+
+
 @contextmanager
 def _frozen_afterwards(enabled: bool) -> Iterator[None]:
     """Run the block without the cyclic collector, then freeze what it allocated.
@@ -395,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with IMPORTS.timed():
                 from verify.stacks import load_selection  # noqa: PLC0415 -- imports the components
 
+                _load_run()
+
             selection = load_selection(
                 args.target, args.stack, args.stack_file, resolver_for(args.target)
             )
@@ -432,8 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **run.timings,
             }
         except Interrupted as exc:  # before a runner took over (sandbox start, deploy)
-            run = RunReport(args.command, args.target, args.stack or "(selected)", _now())
-            run.mark_interrupted(exc.signal_name)
+            run = _interrupted_run(args, exc)
         except ConfigError as exc:
             # Unwrapped, so the fix command can be copied whole.
             console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)

@@ -4,6 +4,7 @@ ManagedIdentityClient inside it) takes App Service's protocol from ``IDENTITY_EN
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import jwt
@@ -15,21 +16,18 @@ from verify.sandbox import Sandbox
 pytestmark = pytest.mark.azcli
 
 
-def _az_on_app(sb: Sandbox, app_id: str, config_dir: str) -> Az:
+def _az_on_app(sb: Sandbox, app_id: str, config_dir: Path) -> Az:
+    """az in the app's environment, the sandbox registered in ``config_dir``."""
     executable = az_executable()
     assert executable is not None
-    cli = Az(executable, Path(config_dir), sb.ca_cert_path, "")
+    cli = Az(executable, config_dir, sb.ca_cert_path, "")
     cli.env.pop("AZURE_POD_IDENTITY_AUTHORITY_HOST", None)
     cli.env.update(sb.app_env(app_id))
-    cli(
-        "cloud", "register", "--name", "MikitSandbox", "--endpoint-resource-manager", sb.arm_url
-    ).check()
-    cli("cloud", "set", "--name", "MikitSandbox").check()
     return cli
 
 
 def test_az_login_identity_in_an_app_gets_the_apps_tokens(
-    sb: Sandbox, tmp_path_factory: pytest.TempPathFactory
+    sb: Sandbox, registered: Callable[[Path], Path], tmp_path: Path
 ) -> None:
     shared = sb.state.create_identity("rg-cli", "id-app-shared")
     group = f"/subscriptions/{sb.subscription_id}/resourceGroups/rg-cli"
@@ -43,14 +41,14 @@ def test_az_login_identity_in_an_app_gets_the_apps_tokens(
         "Reader",
         app.system_principal_id,
     )
-    az = _az_on_app(sb, app_id, str(tmp_path_factory.mktemp("azure-config-app")))
+    az = _az_on_app(sb, app_id, registered(tmp_path / "azure-config-app"))
     az("login", "--identity").check()
     token = az("account", "get-access-token", "--resource", "https://vault.azure.net").check()
     claims = jwt.decode(token.json()["accessToken"], options={"verify_signature": False})
     assert claims["oid"] == app.system_principal_id
     # The user-assigned identity the app holds, by client ID (a fresh az profile: logging
     # out of a managed identity makes az look up login.microsoftonline.com).
-    az = _az_on_app(sb, app_id, str(tmp_path_factory.mktemp("azure-config-uai")))
+    az = _az_on_app(sb, app_id, registered(tmp_path / "azure-config-uai"))
     az("login", "--identity", "--client-id", shared.client_id, "--allow-no-subscriptions").check()
     token = az("account", "get-access-token", "--resource", "https://vault.azure.net").check()
     claims = jwt.decode(token.json()["accessToken"], options={"verify_signature": False})

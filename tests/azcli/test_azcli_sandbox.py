@@ -4,6 +4,7 @@ against the sandbox after ``az cloud register`` and ``az login --identity`` (doc
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,14 +46,10 @@ def test_login_identity_finds_the_subscription(
 
 
 def test_login_identity_without_any_role_finds_no_subscription(
-    sb: Sandbox, az: Az, tmp_path: Path
+    sb: Sandbox, az: Az, registered: Callable[[Path], Path], tmp_path: Path
 ) -> None:
     lonely = sb.state.create_vm("rg-cli", f"vm-lonely-{uuid.uuid4().hex[:6]}", system_assigned=True)
-    cli = Az(az.executable, tmp_path / "cfg", sb.ca_cert_path, sb.imds_url(lonely))
-    cli(
-        "cloud", "register", "--name", "MikitSandbox", "--endpoint-resource-manager", sb.arm_url
-    ).check()
-    cli("cloud", "set", "--name", "MikitSandbox").check()
+    cli = Az(az.executable, registered(tmp_path / "cfg"), sb.ca_cert_path, sb.imds_url(lonely))
     result = cli("login", "--identity")
     assert result.returncode != 0
     assert "No access was configured for the managed identity" in result.stderr

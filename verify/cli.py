@@ -481,12 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             with IMPORTS.timed():
                 from verify.stacks import load_selection  # noqa: PLC0415 -- imports the components
 
-                _load_run()
-
             selection = load_selection(
                 args.target, args.stack, args.stack_file, resolver_for(args.target)
             )
             validated = time.monotonic() - started - IMPORTS.since(started)
+            with IMPORTS.timed():
+                _load_run()  # the input is good: what the run needs
             with _frozen_afterwards(as_program):
                 target = make_target(args, console, selection, outputs)
             run: RunReport

@@ -5,7 +5,9 @@ Tests are handed out one by one to whichever worker is free, except that the tes
 module that share a module-scoped fixture (a deployment, a built wheel, a logged-in az,
 a finished lifecycle run), or a session-scoped one their module defines (the Azurite
 comparison's runs), go to one worker together: the fixture is then set up once, not
-once per worker. Session-scoped fixtures (the sandbox tests' sandbox, the unit tests' dev
+once per worker. Tests marked ``xdist_group`` by hand (two that share a cached
+collection, the lock tests of one group) go to one worker per group the same way.
+Session-scoped fixtures (the sandbox tests' sandbox, the unit tests' dev
 deployment) are set up once per worker. A test that changes shared state keeps a fixture
 of its own, as before; nothing here changes what any test sees.
 
@@ -64,8 +66,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _shares_a_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
-            if grouping:
-                _with_group_suffix(item, item.path.stem)
+        if grouping:
+            # Every xdist_group mark, a test's own ones too, named as xdist names them.
+            names = {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+            if names:
+                _with_group_suffix(item, "_".join(sorted(names)))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -748,19 +748,22 @@ def test_the_container_script_really_starts_the_probe_from_its_environment(tmp_p
 # ------------------------------------------------------------------ the e2e tests of these paths
 
 
+@pytest.mark.xdist_group("e2e-collection")  # one worker: one cached collection
 def test_the_host_e2e_tests_are_deselected_by_default_and_each_has_a_timeout() -> None:
     """tests/verify/test_e2e_azure_hosts.py stays out of a plain pytest (the ``e2e``
     marker), asks Azure for nothing when imported, and bounds its one test."""
     import importlib.util  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    from test_e2e_selection import _collect  # noqa: PLC0415
+    from test_e2e_selection import collected_e2e_files  # noqa: PLC0415
 
     path = Path(__file__).with_name("test_e2e_azure_hosts.py")
-    plain = _collect(str(path))
-    assert "7 deselected" in plain.stdout, plain.stdout
-    selected = _collect("-m", "e2e", str(path))
-    assert selected.stdout.count("test_the_probe_runs_inside_a_host_of_each_kind[") == 7
+    # Collected with test_e2e_azure.py, once: a plain pytest collects none of the two
+    # modules' tests and deselects as many as -m e2e selects, these 7 among them.
+    ids, _ = collected_e2e_files()
+    mine = [i for i in ids if i.startswith("tests/verify/test_e2e_azure_hosts.py::")]
+    assert len(mine) == 7
+    assert all("::test_the_probe_runs_inside_a_host_of_each_kind[" in i for i in mine)
     spec = importlib.util.spec_from_file_location("e2e_hosts_copy", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

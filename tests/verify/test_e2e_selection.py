@@ -7,6 +7,7 @@ checks they apply fail on reports that an exit-code-only test would have accepte
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from verify.evidence.cells import CellResult
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E = ROOT / "tests" / "verify" / "test_e2e_azure.py"
+E2E_HOSTS = ROOT / "tests" / "verify" / "test_e2e_azure_hosts.py"
 
 
 def _collect(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,14 +37,32 @@ def _collect(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_plain_pytest_deselects_e2e_and_dash_m_e2e_selects_them() -> None:
-    plain = _collect(str(E2E))
-    assert "2 deselected" in plain.stdout, plain.stdout
-    assert "test_check_on_the_deployed_stack" not in plain.stdout
-    selected = _collect("-m", "e2e", str(E2E))
+@functools.cache
+def collected_e2e_files() -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    """Both e2e modules (this one's and test_azure_hosts.py's) collected as a plain
+    ``pytest`` and as ``pytest -m e2e``, once per process (each collection is a fresh
+    pytest, ~1 s): the test IDs ``-m e2e`` selects, and the plain run.
+
+    The plain run must collect none of them and deselect exactly as many as ``-m e2e``
+    selects (each module's own count follows from the IDs, each listed with its module)."""
+    files = [str(E2E), str(E2E_HOSTS)]
+    selected = _collect("-m", "e2e", *files)
     assert selected.returncode == 0, selected.stdout + selected.stderr
-    assert "test_e2e_azure.py::test_check_on_the_deployed_stack" in selected.stdout
-    assert "test_e2e_azure.py::test_lifecycle_on_a_throwaway_stack" in selected.stdout
+    ids = [line for line in selected.stdout.splitlines() if "::" in line]
+    plain = _collect(*files)
+    assert f"no tests collected ({len(ids)} deselected)" in plain.stdout, plain.stdout
+    assert not any("::" in line for line in plain.stdout.splitlines()), plain.stdout
+    return ids, plain
+
+
+@pytest.mark.xdist_group("e2e-collection")  # one worker: one cached collection
+def test_a_plain_pytest_deselects_e2e_and_dash_m_e2e_selects_them() -> None:
+    ids, plain = collected_e2e_files()
+    assert "test_check_on_the_deployed_stack" not in plain.stdout
+    assert sorted(i for i in ids if i.startswith("tests/verify/test_e2e_azure.py::")) == [
+        "tests/verify/test_e2e_azure.py::test_check_on_the_deployed_stack",
+        "tests/verify/test_e2e_azure.py::test_lifecycle_on_a_throwaway_stack",
+    ]  # so the plain run deselected these 2
 
 
 def test_collecting_the_e2e_module_asks_azure_for_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -73,6 +74,9 @@ STRING_CLAIMS = ("aud", "iss", "sub", "ver", "idtyp", "appidacr", "idp", "xms_mi
 #: NumericDate claims (RFC 7519 section 2: seconds since the epoch; Entra sends integers).
 TIME_CLAIMS = ("iat", "nbf", "exp")
 REQUIRED_CLAIMS = ("aud", "iss", "tid", "oid", "sub", "iat", "nbf", "exp")
+#: At most this many verified tokens are remembered (:meth:`TokenIssuer.verify`); past it,
+#: the expired ones go, and if none has expired the oldest half.
+VERIFIED_CACHE_SIZE = 4096
 
 
 def check_claim_types(claims: Mapping[str, Any]) -> None:
@@ -143,7 +147,11 @@ class TokenIssuer:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324 - key ID, not security
+        self._public_key = self._key.public_key()
         self._extra_resources: set[str] = set()
+        #: Tokens this issuer verified and accepted: (token, audiences, leeway) -> claims.
+        self._verified: dict[tuple[str, tuple[str, ...], int], dict[str, Any]] = {}
+        self._verified_lock = threading.Lock()
 
     def add_resource(self, resource: str) -> None:
         """Issue tokens for one more resource: a sandbox service whose resource ID is its URL
@@ -211,7 +219,47 @@ class TokenIssuer:
 
         ``leeway_seconds`` is the clock skew resource servers tolerate (Microsoft's
         validators default to 5 minutes).
+
+        A token accepted once for the same audiences and leeway is accepted again without
+        re-checking its signature and claims (they cannot change: the token is the signed
+        bytes, the key is this issuer's for its life), until its ``exp``; its times are
+        re-checked on every use, so the answer is the one a full verification gives. After
+        ``exp`` the full verification runs again (and refuses it once the leeway is over).
+        What is not the token's (the principal still existing) is the caller's to check on
+        every request (:meth:`verify.sandbox.auth.Authenticator.check_principal`).
         """
+        audiences = tuple(audiences)
+        cache_key = (token, audiences, leeway_seconds)
+        cached = self._verified.get(cache_key)
+        if cached is not None:
+            # PyJWT's clock and its comparisons, with exp without leeway (the cache's end).
+            now = datetime.now(tz=UTC).timestamp()
+            if (
+                cached["exp"] > now
+                and cached["nbf"] <= now + leeway_seconds
+                and cached["iat"] <= now + leeway_seconds
+            ):
+                return dict(cached)
+        claims = self._verify(token, audiences, leeway_seconds)
+        self._remember(cache_key, claims)
+        return dict(claims)
+
+    def _remember(
+        self, cache_key: tuple[str, tuple[str, ...], int], claims: dict[str, Any]
+    ) -> None:
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                now = datetime.now(tz=UTC).timestamp()
+                kept = [(k, c) for k, c in self._verified.items() if c["exp"] > now]
+                if len(kept) >= VERIFIED_CACHE_SIZE:
+                    kept = kept[len(kept) // 2 :]  # insertion order: the oldest half goes
+                self._verified = dict(kept)
+            self._verified[cache_key] = dict(claims)
+
+    def _verify(
+        self, token: str, audiences: tuple[str, ...], leeway_seconds: int
+    ) -> dict[str, Any]:
+        """The full verification :meth:`verify` describes, every time."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -223,7 +271,7 @@ class TokenIssuer:
         try:
             jwt.decode(
                 token,
-                self._key.public_key(),
+                self._public_key,
                 algorithms=["RS256"],
                 options={
                     "verify_exp": False,
@@ -243,7 +291,7 @@ class TokenIssuer:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key.public_key(),
+                self._public_key,
                 algorithms=["RS256"],
                 audience=list(audiences),
                 issuer=self.issuer,

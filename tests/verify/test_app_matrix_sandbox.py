@@ -22,7 +22,6 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -41,10 +40,10 @@ from verify.sandbox.appservice.errors import NO_IDENTITY
 from verify.targets.sandbox import SandboxTarget
 
 
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[SandboxTarget]:
-    with SandboxTarget() as target:
-        yield target
+@pytest.fixture
+def deployed(deployed_target: SandboxTarget) -> SandboxTarget:
+    """The worker's deployment of the built-in sandbox stack, fresh for each test."""
+    return deployed_target
 
 
 class _Bearer:
@@ -224,7 +223,7 @@ def test_check_reads_each_reference_status_and_a_removed_grant_fails_both_ways(
         # The grant stays removed for the whole check, so any propagation wait ends in the
         # same failure: a short one still retries the 403 (the app path's give-up) without
         # sitting out the sandbox's 15 s default.
-        run = check_report(deployed, "sandbox", propagation_wait=1.0)
+        run = check_report(deployed, "sandbox", propagation_wait=0.5)
     finally:
         st.create_role_assignment(grant.scope, "Key Vault Secrets User", web or "")
     assert run.check is not None and not run.check.passed

@@ -12,20 +12,36 @@ import pytest
 
 from components import access
 from verify.runner import check_report
-from verify.sandbox import Fault, SandboxConfig
+from verify.sandbox import Fault
 from verify.targets.sandbox import SANDBOX_PROPAGATION_WAIT, SandboxTarget
 
 
-@pytest.fixture(scope="module")
-def _deployment() -> Iterator[SandboxTarget]:
-    with SandboxTarget() as t:
-        yield t
-
-
 @pytest.fixture
-def target(_deployment: SandboxTarget) -> Iterator[SandboxTarget]:
-    yield _deployment
-    _deployment.sandbox.faults.clear()
+def target(deployed_target: SandboxTarget) -> Iterator[SandboxTarget]:
+    """The worker's deployment, fresh (conftest.py resets it before each test)."""
+    yield deployed_target
+    deployed_target.sandbox.faults.clear()
+
+
+def _grant_everything_again(target: SandboxTarget) -> int:
+    """Make every grant the deploy made again, as it was (name, scope, role, principal,
+    condition), so each is as young as on a stack deployed this instant; the operator's
+    access (dated at the epoch: held long before the deploy) stays as it is."""
+    st = target.sandbox.state
+    again = [a for a in st.role_assignments() if a.created_on > 0]
+    for a in again:
+        st.delete_role_assignment(a.id)
+        st.create_role_assignment(
+            a.scope,
+            a.role_definition_id,
+            a.principal_id,
+            principal_type=a.principal_type,
+            name=a.name,
+            description=a.description,
+            condition=a.condition,
+            condition_version=a.condition_version,
+        )
+    return len(again)
 
 
 def test_check_fails_when_denied_cells_get_401_instead_of_passing(target: SandboxTarget) -> None:
@@ -106,12 +122,19 @@ def test_a_fresh_grant_still_propagating_fails_without_a_wait(target: SandboxTar
     }
 
 
-def test_check_with_a_5_second_propagation_delay_passes_with_the_defaults() -> None:
-    """The sandbox default wait covers a 5 s propagation delay."""
+def test_check_with_a_5_second_propagation_delay_passes_with_the_defaults(
+    target: SandboxTarget,
+) -> None:
+    """The sandbox default wait covers a 5 s propagation delay: every grant of the stack
+    made just now (as right after its deploy), none in effect for 5 s."""
     assert SANDBOX_PROPAGATION_WAIT > 5.0
-    with SandboxTarget(config=SandboxConfig(propagation_delay_seconds=5.0)) as t:
-        run = check_report(t, "sandbox")
+    target.sandbox.faults.propagation_delay_seconds = 5.0
+    assert _grant_everything_again(target) > 0
+    run = check_report(target, "sandbox")
     assert run.check is not None and run.check.passed, run.check.failures
+    # The delay was waited out, not missed: reads were refused first, then passed.
+    waited = [c for c in run.check.cells if c.expected == "allowed" and c.attempts > 1]
+    assert waited and all(c.waited_ms > 0 for c in waited)
 
 
 def test_one_check_derives_the_access_matrix_once(

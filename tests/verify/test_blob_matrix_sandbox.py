@@ -95,12 +95,21 @@ def _stack_without_its_storage(directory: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxTarget]:
+def _deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxTarget]:
+    """The stack with this module's storage, deployed once for the module."""
     stack_file = _stack_without_its_storage(tmp_path_factory.mktemp("stack"))
     with SandboxTarget(
         config=SandboxConfig(), stack_config=stack_file, config_overrides=overrides()
     ) as target:
         yield target
+
+
+@pytest.fixture
+def deployed(_deployment: SandboxTarget) -> SandboxTarget:
+    """That deployment exactly as its deploy left it (``SandboxTarget.reset``), the test's
+    to change."""
+    _deployment.reset()
+    return _deployment
 
 
 def _try(target: SandboxTarget, url: str, principal_id: str) -> tuple[str, str | None]:
@@ -215,25 +224,21 @@ def test_reports_show_storage_and_blob_cells_never_content(
             assert content not in text, f"{path.name} shows a blob's content"
 
 
-def test_lifecycle_regrants_keep_their_condition(tmp_path: Path) -> None:
+def test_lifecycle_regrants_keep_their_condition(deployed: SandboxTarget) -> None:
     """recreate-identity makes the grants again for the new principal: an account-wide
     blob grant made without its condition would read every blob (the sandbox enforces it,
     so the scenario fails with "access nobody granted" on the old code)."""
-    with SandboxTarget(
-        config=SandboxConfig(),
-        stack_config=_stack_without_its_storage(tmp_path),
-        config_overrides=overrides(),
-    ) as target:
-        run = lifecycle_report(target, "sandbox", scenarios=["recreate-identity"])
-        assert run.passed, [s.details for sc in run.scenarios for s in sc.steps if not s.passed]
-        steps = {s.name: s for sc in run.scenarios for s in sc.steps}
-        after = steps["after the grants are made again, reads work"]
-        assert after.observed == "21/21 cells as expected"  # 3 VMs x (4 secrets + 3 blobs)
-        shared = target.outputs().identities["shared"]
-        state = target.sandbox.state
-        recreated = next(i for i in state.identities() if i.name == shared.name)
-        assert recreated.principal_id != shared.principal_id
-        account = state.storage_account(STORAGE["data"]["name"])
-        assert account is not None
-        regranted = state.role_assignments(scope=account.id, principal_id=recreated.principal_id)
-        assert [a.condition for a in regranted] == [ONLY_PUBLIC]
+    target = deployed
+    run = lifecycle_report(target, "sandbox", scenarios=["recreate-identity"])
+    assert run.passed, [s.details for sc in run.scenarios for s in sc.steps if not s.passed]
+    steps = {s.name: s for sc in run.scenarios for s in sc.steps}
+    after = steps["after the grants are made again, reads work"]
+    assert after.observed == "21/21 cells as expected"  # 3 VMs x (4 secrets + 3 blobs)
+    shared = target.outputs().identities["shared"]
+    state = target.sandbox.state
+    recreated = next(i for i in state.identities() if i.name == shared.name)
+    assert recreated.principal_id != shared.principal_id
+    account = state.storage_account(STORAGE["data"]["name"])
+    assert account is not None
+    regranted = state.role_assignments(scope=account.id, principal_id=recreated.principal_id)
+    assert [a.condition for a in regranted] == [ONLY_PUBLIC]

@@ -8,8 +8,15 @@ reset after every test.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sandbox_world import World
@@ -33,6 +40,36 @@ _HIJACKERS = (
     "AZURE_TOKEN_CREDENTIALS",
     "AZURE_POD_IDENTITY_AUTHORITY_HOST",
 )
+
+
+REPO = Path(__file__).resolve().parents[2]
+SANDBOX_STACK = REPO / "stacks" / "Pulumi.sandbox.yaml"
+
+
+@pytest.fixture(scope="session")
+def stack_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The listing ``python -m verify.sandbox --stack-file stacks/Pulumi.sandbox.yaml --json``
+    prints, from one such command started for the tests that read it (each start deploys
+    the stack in a new interpreter: ~3 s of CPU). The command keeps serving until the end,
+    then must stop cleanly on Ctrl-C (SIGINT): exit 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "verify.sandbox", "--stack-file", str(SANDBOX_STACK), "--json",
+         "--workdir", str(tmp_path_factory.mktemp("stack-command"))],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.rstrip() == "}":
+                break
+        yield json.loads("".join(lines))
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -280,48 +279,35 @@ print(json.dumps(out))
 """
 
 
-def test_the_command_lists_each_apps_environment_for_local_code(tmp_path: Path) -> None:
+def test_the_command_lists_each_apps_environment_for_local_code(
+    stack_command: dict[str, Any],
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_"))}
     stack_file = REPO / "stacks" / "Pulumi.sandbox.yaml"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "verify.sandbox", "--stack-file", str(stack_file), "--json",
-         "--workdir", str(tmp_path)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    apps = stack_command["hosts"]["apps"]
+    assert {k: a["kind"] for k, a in apps.items()} == {
+        "web": "webapp",
+        "func": "functionapp",
+        "jobs": "containerapp",
+    }
+    for app in apps.values():
+        assert {"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE"} <= set(app["env"])
+    assert "MSI_ENDPOINT" in apps["jobs"]["env"] and "AZURE_CLIENT_ID" in apps["func"]["env"]
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    assert apps["web"]["env"]["DB_PASSWORD"] == config["mikit:secret-app-db-password"]
+    assert apps["web"]["key_vault_references"] == {"DB_PASSWORD": "Resolved"}
+    assert apps["jobs"]["env"]["REPORTS_TOKEN"] == config["mikit:secret-reports-token"]
+    child = subprocess.run(
+        [sys.executable, "-c", _USER_CODE],
+        input=json.dumps(apps), cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
     )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.rstrip() == "}":
-                break
-        apps = json.loads("".join(lines))["hosts"]["apps"]
-        assert {k: a["kind"] for k, a in apps.items()} == {
-            "web": "webapp",
-            "func": "functionapp",
-            "jobs": "containerapp",
-        }
-        for app in apps.values():
-            assert {"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE"} <= set(app["env"])
-        assert "MSI_ENDPOINT" in apps["jobs"]["env"] and "AZURE_CLIENT_ID" in apps["func"]["env"]
-        config = yaml.safe_load(stack_file.read_text())["config"]
-        assert apps["web"]["env"]["DB_PASSWORD"] == config["mikit:secret-app-db-password"]
-        assert apps["web"]["key_vault_references"] == {"DB_PASSWORD": "Resolved"}
-        assert apps["jobs"]["env"]["REPORTS_TOKEN"] == config["mikit:secret-reports-token"]
-        child = subprocess.run(
-            [sys.executable, "-c", _USER_CODE],
-            input=json.dumps(apps), cwd=REPO, env=env, capture_output=True, text=True,
-            timeout=120, check=False,
-        )  # fmt: skip
-        assert child.returncode == 0, child.stderr
-        mirids = json.loads(child.stdout)
-        assert mirids["web"].lower() == apps["web"]["id"].lower()
-        assert mirids["jobs"].lower() == apps["jobs"]["id"].lower()
-        assert "/userassignedidentities/" in mirids["func"].lower()
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
-    assert process.returncode == 0, stderr
+    assert child.returncode == 0, child.stderr
+    mirids = json.loads(child.stdout)
+    assert mirids["web"].lower() == apps["web"]["id"].lower()
+    assert mirids["jobs"].lower() == apps["jobs"]["id"].lower()
+    assert "/userassignedidentities/" in mirids["func"].lower()
+    # (The command stops cleanly on Ctrl-C: the stack_command fixture's end, conftest.py.)
 
 
 def _arm_get(sb: Sandbox, path: str, version: str) -> tuple[int, Any]:

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import jwt
-
-REPO = Path(__file__).resolve().parents[2]
-STACK = REPO / "stacks" / "Pulumi.sandbox.yaml"
 
 # What a user's own pod code does: DefaultAzureCredential, unchanged, then say who it is.
 POD_CODE = """
@@ -45,49 +41,30 @@ def run_as(environment: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
-def test_stack_file_lists_workload_environments_and_instance_imds(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "verify.sandbox", "--stack-file", str(STACK), "--json",
-         "--workdir", str(tmp_path)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.rstrip() == "}":
-                break
-        endpoints = json.loads("".join(lines))
-        hosts = endpoints["hosts"]
-        (web,) = hosts["scale_sets"].values()
-        assert len(web["instances"]) == 2
-        assert len({i["imds"] for i in web["instances"].values()}) == 2
-        api, batch = hosts["workloads"]["api"], hosts["workloads"]["batch"]
-        assert set(api["env"]) == {
-            "AZURE_CLIENT_ID",
-            "AZURE_TENANT_ID",
-            "AZURE_FEDERATED_TOKEN_FILE",
-            "AZURE_AUTHORITY_HOST",
-        }
-        assert api["env"]["AZURE_AUTHORITY_HOST"].startswith("https://")
-        assert api["token_file"] == api["env"]["AZURE_FEDERATED_TOKEN_FILE"]
-        claims = jwt.decode(
-            Path(api["token_file"]).read_text(), options={"verify_signature": False}
-        )
-        assert claims["sub"] == "system:serviceaccount:shop:api"
-        assert claims["iss"].endswith("/")
-        assert (batch["env"], batch["token_file"]) == ({}, None)
-        platform = {"REQUESTS_CA_BUNDLE": api["ca_bundle"], "SSL_CERT_FILE": api["ca_bundle"]}
-        as_api = run_as(
-            {**api["env"], **platform, "AZURE_POD_IDENTITY_AUTHORITY_HOST": api["imds"]}
-        )
-        assert as_api["appid"] == api["env"]["AZURE_CLIENT_ID"]
-        # (batch, with nothing injected, reaches its node's IMDS as the kubelet identity:
-        # tests/sandbox/test_sandbox_fleet.py runs that with the same credential in-process.)
-        assert batch["imds"] == api["imds"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 0, stderr
+def test_stack_file_lists_workload_environments_and_instance_imds(
+    stack_command: dict[str, Any],
+) -> None:
+    hosts = stack_command["hosts"]
+    (web,) = hosts["scale_sets"].values()
+    assert len(web["instances"]) == 2
+    assert len({i["imds"] for i in web["instances"].values()}) == 2
+    api, batch = hosts["workloads"]["api"], hosts["workloads"]["batch"]
+    assert set(api["env"]) == {
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_AUTHORITY_HOST",
+    }
+    assert api["env"]["AZURE_AUTHORITY_HOST"].startswith("https://")
+    assert api["token_file"] == api["env"]["AZURE_FEDERATED_TOKEN_FILE"]
+    claims = jwt.decode(Path(api["token_file"]).read_text(), options={"verify_signature": False})
+    assert claims["sub"] == "system:serviceaccount:shop:api"
+    assert claims["iss"].endswith("/")
+    assert (batch["env"], batch["token_file"]) == ({}, None)
+    platform = {"REQUESTS_CA_BUNDLE": api["ca_bundle"], "SSL_CERT_FILE": api["ca_bundle"]}
+    as_api = run_as({**api["env"], **platform, "AZURE_POD_IDENTITY_AUTHORITY_HOST": api["imds"]})
+    assert as_api["appid"] == api["env"]["AZURE_CLIENT_ID"]
+    # (batch, with nothing injected, reaches its node's IMDS as the kubelet identity:
+    # tests/sandbox/test_sandbox_fleet.py runs that with the same credential in-process.)
+    assert batch["imds"] == api["imds"]
+    # (The command stops cleanly on Ctrl-C: the stack_command fixture's end, conftest.py.)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 import requests
 
@@ -135,6 +136,36 @@ def test_a_cluster_issuer_made_after_the_snapshot_is_gone_after_the_restore(sb: 
     assert requests.get(discovery, verify=sb.ca_cert_path, timeout=10).status_code == 200
     sb.restore(snap)
     assert requests.get(discovery, verify=sb.ca_cert_path, timeout=10).status_code == 404
+
+
+def test_a_cluster_issuer_keeps_its_key_across_a_restore(sb: Sandbox) -> None:
+    """A cluster's key is made on first use (here after the snapshot): the restored issuer
+    serves the same key, and a token it signed before the restore still verifies."""
+    issuer = sb.clusters.issuer_url(sb.config.location, sb.tenant_id, "3d4e5f")
+    snap = sb.snapshot()
+    jwks_url = issuer + "openid/v1/jwks"
+    token = sb.clusters.service_account_token(issuer, "shop", "api")
+    before = requests.get(jwks_url, verify=sb.ca_cert_path, timeout=10).json()
+    sb.restore(snap)
+    after = requests.get(jwks_url, verify=sb.ca_cert_path, timeout=10).json()
+    assert after == before
+    (jwk,) = after["keys"]
+    assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
+    claims = jwt.decode(
+        token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience="api://AzureADTokenExchange"
+    )
+    assert claims["iss"] == issuer
+
+
+def test_each_cluster_issuer_has_a_key_of_its_own(sb: Sandbox) -> None:
+    urls = [sb.clusters.issuer_url(sb.config.location, sb.tenant_id, g) for g in ("a1", "b2")]
+    kids = {
+        requests.get(u + "openid/v1/jwks", verify=sb.ca_cert_path, timeout=10).json()["keys"][0][
+            "kid"
+        ]
+        for u in urls
+    }
+    assert len(kids) == 2
 
 
 class _Store:

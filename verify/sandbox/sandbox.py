@@ -263,7 +263,7 @@ class Sandbox(ClientHelpers):
                 state=self.state.snapshot(),
                 arm=data_copy(self.arm, refs=(self, self.state)),
                 faults=data_copy(self.faults),
-                clusters=data_copy(self.clusters),
+                clusters=data_copy(self.clusters, skip=ClusterIssuers.NOT_SNAPSHOTTED),
                 graph_directory_read=self.graph_directory_read,
                 ports=self._listeners.ports(),
             )
@@ -276,7 +276,7 @@ class Sandbox(ClientHelpers):
         self.state.restore(snapshot.state)
         restore_data(self.arm, snapshot.arm, refs=(self, self.state))
         restore_data(self.faults, snapshot.faults)
-        restore_data(self.clusters, snapshot.clusters)
+        restore_data(self.clusters, snapshot.clusters, skip=ClusterIssuers.NOT_SNAPSHOTTED)
         self.graph_directory_read = snapshot.graph_directory_read
         self._imds.clear_tokens()
         self._appservice.clear_tokens()

@@ -25,7 +25,8 @@ class SandboxSnapshot:
     #: The ARM model's documents (what a deploy wrote, what the ARM front serves).
     arm: DataTree
     faults: DataTree
-    #: The clusters' OIDC issuers (which ones exist, their keys).
+    #: The clusters' OIDC issuers (which ones exist; each keeps its key, made on first use,
+    #: for the sandbox's life: ``ClusterIssuers.NOT_SNAPSHOTTED``).
     clusters: DataTree
     graph_directory_read: bool
     #: Where each per-resource listener answered (none if the sandbox was not started).

@@ -5,7 +5,9 @@ AKS serves one issuer per cluster at ``https://<region>.oic.prod-aks.azure.com/<
 ``<issuer>.well-known/openid-configuration`` names the issuer and ``jwks_uri``
 (``<issuer>openid/v1/jwks``). Here all clusters share one HTTPS listener and each gets the
 path ``/<tenant>/<guid>/`` and a signing key of its own, so Entra's token endpoint fetches
-the keys exactly as it does from AKS.
+the keys exactly as it does from AKS. A cluster's key is made the first time it is needed
+(a token signed, its JWKS served; an RSA key takes ~0.1 s of CPU and most clusters a test
+makes never sign anything) and is the cluster's for the sandbox's life, a restore included.
 
 :meth:`ClusterIssuers.service_account_token` signs what the kubelet projects into a pod for
 the workload identity webhook: ``iss`` (the issuer URL), ``sub``
@@ -48,13 +50,26 @@ class _Signer:
     kid: str
 
 
+def _new_signer() -> _Signer:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return _Signer(key, base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("="))
+
+
 class ClusterIssuers:
     """The OIDC issuers of every cluster in the sandbox, on one listener."""
+
+    #: Left out of a sandbox snapshot (:meth:`verify.sandbox.Sandbox.snapshot`): the keys,
+    #: made on first use, stay each issuer's across a restore, as if made with the issuer.
+    NOT_SNAPSHOTTED = ("_keys",)
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._signers: dict[str, _Signer] = {}  # "<tenant>/<guid>" -> key
+        self._issuers: set[str] = set()  # "<tenant>/<guid>" of every cluster's issuer
+        self._keys: dict[str, _Signer] = {}  # "<tenant>/<guid>" -> key, made on first use
         self.url = ""  # set once the listener is bound
 
     def issuer_url(self, location: str, tenant_id: str, issuer_guid: str) -> str:
@@ -64,22 +79,18 @@ class ClusterIssuers:
             raise RuntimeError("the cluster issuers are not listening yet (start the sandbox)")
         path = f"{tenant_id}/{issuer_guid}"
         with self._lock:
-            if path not in self._signers:
-                key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                der = key.public_key().public_bytes(
-                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-                )
-                kid = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
-                self._signers[path] = _Signer(key, kid)
+            self._issuers.add(path)
         return f"{self.url}/{path}/"
 
     def _signer(self, issuer: str) -> _Signer:
         path = issuer.removeprefix(self.url).strip("/")
         with self._lock:
-            signer = self._signers.get(path)
-        if signer is None or not issuer.startswith(self.url):
-            raise ValueError(f"{issuer!r} is not a cluster issuer of this sandbox")
-        return signer
+            if path not in self._issuers or not issuer.startswith(self.url):
+                raise ValueError(f"{issuer!r} is not a cluster issuer of this sandbox")
+            signer = self._keys.get(path)
+            if signer is None:
+                signer = self._keys[path] = _new_signer()
+            return signer
 
     def service_account_token(
         self,
@@ -152,5 +163,5 @@ class ClusterIssuers:
     def _issuer_of(self, request: Request) -> str | None:
         path = f"{request.path_params['tenant']}/{request.path_params['guid']}"
         with self._lock:
-            known = path in self._signers
+            known = path in self._issuers
         return f"{self.url}/{path}/" if known else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -59,21 +60,36 @@ _HIJACKERS = (
 )
 
 
-def _run_javascript(
-    node: str, account_url: str, client_id: str, ops: list[dict[str, Any]], env: dict[str, str]
-) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [node, str(HERE / "blob_ops.mjs")],
-        input=json.dumps({"accountUrl": account_url, "clientId": client_id, "operations": ops}),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=HERE,
-        timeout=120,
-        check=False,
+def _start_javascript(
+    node: str,
+    account_url: str,
+    client_id: str,
+    ops: list[dict[str, Any]],
+    env: dict[str, str],
+    workdir: Path,
+) -> subprocess.Popen[str]:
+    """The JavaScript client's run, started (it goes on while this process runs Python's);
+    its input is a file in ``workdir``."""
+    request = workdir / f"js-{uuid.uuid4().hex}.json"
+    request.write_text(
+        json.dumps({"accountUrl": account_url, "clientId": client_id, "operations": ops})
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results: list[dict[str, Any]] = json.loads(done.stdout)
+    with request.open() as stdin:
+        return subprocess.Popen(
+            [node, str(HERE / "blob_ops.mjs")],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=HERE,
+        )
+
+
+def _javascript_results(process: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-3000:]
+    results: list[dict[str, Any]] = json.loads(stdout)
     return results
 
 
@@ -84,9 +100,11 @@ def runs(
     reference_world: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-    """(client, service) -> operation id -> normalized result; each run in its own container."""
+    """(client, service) -> operation id -> normalized result; each run in its own container.
+
+    The runs against the sandbox go first, while Azurite starts; each JavaScript run (a
+    Node process) goes on beside the Python run against the same service."""
     sb = reference_world.sandbox
-    services = {"azurite": azurite.url, "sandbox": sb.blob_url(reference_world.account)}
     trust = tmp_path_factory.mktemp("trust") / "ca.pem"
     trust.write_text(Path(azurite.ca_path).read_text() + Path(sb.ca_cert_path).read_text())
     saved = {name: os.environ.pop(name, None) for name in _HIJACKERS}
@@ -95,15 +113,23 @@ def runs(
     env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(trust)}
     client_id = reference_world.identity.client_id
     out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    started: dict[str, subprocess.Popen[str]] = {}
     try:  # the environment is this process's only while the runs last
-        for service, url in services.items():
+        for service in ("sandbox", "azurite"):
+            url = sb.blob_url(reference_world.account) if service == "sandbox" else azurite.url
+            ops = operations("js-main")
+            started[service] = _start_javascript(node, url, client_id, ops, env, trust.parent)
             ops = operations("py-main")
             results = run_python(url, client_id, ops, connection_verify=str(trust))
             out[("python", service)] = {r["id"]: normalize(r) for r in results}
-            ops = operations("js-main")
-            results = _run_javascript(node, url, client_id, ops, env)
+        for service, process in started.items():
+            results = _javascript_results(process)
             out[("javascript", service)] = {r["id"]: normalize(r) for r in results}
     finally:
+        for process in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -298,6 +298,58 @@ def _has_body(scope: dict[str, Any]) -> bool:
     return False
 
 
+class _CoalescingTransport:
+    """A connection's transport whose writes within one loop iteration go out as one.
+
+    uvicorn writes a response's head and its body separately; over TLS that is two
+    records and two ``send`` calls per response (and two wake-ups of the client), where
+    one does. Writes are kept until the end of the current loop iteration and then
+    written together; ``close`` writes what is kept first, ``abort`` drops it (as the
+    transport's own buffer). Everything else is the wrapped transport's.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(bytes(data))
+
+    def writelines(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(len(d) for d in self._pending)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol plus a deadline for the request head (slow-loris guard).
 
@@ -309,7 +361,8 @@ class GuardedH11Protocol(H11Protocol):
     header_timeout_seconds: float = HEADER_READ_TIMEOUT_SECONDS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        coalescing = _CoalescingTransport(transport, self.loop)
+        super().connection_made(coalescing)  # type: ignore[arg-type]
         self._head_timer: asyncio.TimerHandle | None = None
         self._arm_head_timer()
 

@@ -167,12 +167,11 @@ class ClientHelpers:
 
     def _find_vm(self, vm: VirtualMachine | str) -> VirtualMachine:
         key = vm.id if isinstance(vm, VirtualMachine) else vm
-        hosts = [*self.state.vms(), *self.state.instances()]  # VMs and scale-set instances
-        found = (
-            (self.state.vm(key) or self.state.instance(key))
-            if key.startswith("/")
-            else next((v for v in hosts if v.name.lower() == key.lower()), None)
-        )
+        if key.startswith("/"):
+            found = self.state.vm(key) or self.state.instance(key)
+        else:  # by name: every VM and scale-set instance is read (only for a name)
+            hosts = [*self.state.vms(), *self.state.instances()]
+            found = next((v for v in hosts if v.name.lower() == key.lower()), None)
         if found is None:
             raise ConfigError(
                 "vm", key, "is not a VM of this sandbox", "create it with sb.state.create_vm"

@@ -43,14 +43,27 @@ class RoleAssignmentsMixin(StateBase):
         #: When each assignment was made (RBAC propagation is measured from it), by key.
         self._assignment_times: dict[str, float] = {}
 
-    def _assignments(self) -> dict[str, RoleAssignment]:
-        """Every assignment, read from its document (lock held)."""
+    def _assignments(self, principal_id: str | None = None) -> dict[str, RoleAssignment]:
+        """Every assignment (of ``principal_id``, lower-cased, if given), read from its
+        document (lock held). The principal is matched on the document before a record is
+        made: RBAC asks for one principal's on every request, among every document."""
         found: dict[str, RoleAssignment] = {}
         for doc_key, doc in list(self.arm_store.resources.items()):
             if doc.get("type") != arm_shapes.ROLE_ASSIGNMENT:
                 continue
+            if principal_id is not None and doc["properties"]["principalId"].lower() != (
+                principal_id
+            ):
+                continue
             found[doc_key] = self._assignment_record(doc_key, doc)
         return found
+
+    def _assignment(self, doc_key: str) -> RoleAssignment | None:
+        """One assignment by its key, read from its document (lock held)."""
+        doc = self.arm_store.resources.get(doc_key)
+        if doc is None or doc.get("type") != arm_shapes.ROLE_ASSIGNMENT:
+            return None
+        return self._assignment_record(doc_key, doc)
 
     def _assignment_record(self, doc_key: str, doc: dict[str, Any]) -> RoleAssignment:
         props = doc["properties"]
@@ -199,11 +212,11 @@ class RoleAssignmentsMixin(StateBase):
 
     def role_assignment(self, assignment_id: str) -> RoleAssignment | None:
         with self._lock:
-            return self._assignments().get(key(assignment_id))
+            return self._assignment(key(assignment_id))
 
     def delete_role_assignment(self, assignment_id: str) -> RoleAssignment | None:
         with self._lock:
-            found = self._assignments().get(key(assignment_id))
+            found = self._assignment(key(assignment_id))
             if found is not None:
                 del self.arm_store.resources[key(assignment_id)]
                 self._assignment_times.pop(key(assignment_id), None)
@@ -217,10 +230,9 @@ class RoleAssignmentsMixin(StateBase):
     ) -> list[RoleAssignment]:
         """Assignments that apply at ``scope`` (at or above it) and, unless ``at_scope``,
         those below it too, as ARM's list-for-scope returns them."""
-        with self._lock:
-            found = list(self._assignments().values())
-        if principal_id is not None:  # "" matches nothing (it used to match everything)
-            found = [a for a in found if a.principal_id == principal_id.lower()]
+        with self._lock:  # "" matches nothing (it used to match everything)
+            wanted = None if principal_id is None else principal_id.lower()
+            found = list(self._assignments(wanted).values())
         if scope:
             found = [
                 a

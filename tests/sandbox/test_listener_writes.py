@@ -1,11 +1,13 @@
 """A response's head and body leave in one write (one TLS record, one ``send``), and a
-connection's close or abort treats what is kept as the transport's own buffer would."""
+connection's close or abort treats what is kept as the transport's own buffer would; one
+task per event loop ticks every listener's server (its Date header) once a second."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from verify.sandbox import server
 from verify.sandbox.server import _CoalescingTransport
 
 
@@ -77,3 +79,41 @@ def test_everything_else_is_the_transports() -> None:
         assert t.get_extra_info("peername") == ("127.0.0.1", 1)
 
     assert _run(ask) == []
+
+
+class _FakeServer:
+    def __init__(self, exit_after: int) -> None:
+        self.ticks = 0
+        self.exit_after = exit_after
+        self.woken = 0
+
+    async def on_tick(self, counter: int) -> bool:
+        assert counter % 10 == 0  # every tick refreshes the Date header
+        self.ticks += 1
+        return self.ticks >= self.exit_after
+
+    def wake(self) -> None:
+        self.woken += 1
+
+
+def test_one_ticker_ticks_every_server_of_its_loop(monkeypatch: Any) -> None:
+    """The Date header of every listener is refreshed by one task per loop; a server whose
+    tick says "exit" is woken; the task ends with the last server."""
+    monkeypatch.setattr(server, "TICK_SECONDS", 0.01)
+
+    async def main() -> tuple[_FakeServer, _FakeServer, bool]:
+        ticker = server._Ticker.of(asyncio.get_running_loop())
+        assert server._Ticker.of(asyncio.get_running_loop()) is ticker
+        staying, leaving = _FakeServer(exit_after=10**6), _FakeServer(exit_after=2)
+        ticker.add(staying)  # type: ignore[arg-type]
+        ticker.add(leaving)  # type: ignore[arg-type]
+        await asyncio.sleep(0.2)
+        task = ticker._task
+        ticker.discard(leaving)  # type: ignore[arg-type]
+        ticker.discard(staying)  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        return staying, leaving, task is not None and task.cancelled()
+
+    staying, leaving, ended = asyncio.run(main())
+    assert staying.ticks >= 3 and leaving.woken >= 1
+    assert ended

@@ -23,10 +23,11 @@ import struct
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import h11
 import trustme
@@ -58,6 +59,8 @@ ErrorBody = Callable[[int], "dict[str, Any] | RawBody"]
 HEADER_READ_TIMEOUT_SECONDS = 10.0
 #: Idle keep-alive connections are closed after this long (uvicorn's timer).
 KEEP_ALIVE_TIMEOUT_SECONDS = 5
+#: How often the listeners' servers tick (refresh their Date header): :class:`_Ticker`.
+TICK_SECONDS = 1.0
 
 
 def require_loopback(host: str) -> str:
@@ -392,12 +395,55 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
 
+class _Ticker:
+    """Ticks every live server of one event loop once a second (uvicorn's ``on_tick``:
+    the ``Date`` header), from one task that runs while there is a server to tick."""
+
+    _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self._servers: dict[_Server, None] = {}  # insertion-ordered set
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Ticker:
+        ticker = cls._by_loop.get(loop)
+        if ticker is None:
+            ticker = cls._by_loop[loop] = cls()
+        return ticker
+
+    def add(self, server: _Server) -> None:
+        self._servers[server] = None
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, server: _Server) -> None:
+        self._servers.pop(server, None)
+        if not self._servers and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            for server in list(self._servers):
+                if await server.on_tick(0):
+                    server.wake()
+
+
 class _Server(uvicorn.Server):
     """uvicorn, with a shutdown that lets in-flight requests finish but does not wait for
     idle keep-alive (TLS) connections, which clients may hold open indefinitely; and that
     starts at once when asked (:meth:`wake`), not at uvicorn's next 0.1 s tick, nor after its
     0.1 s pause for connections when none is open. A sandbox stops each listener of every
-    deleted resource and all of them at its end, so those pauses added up across a run."""
+    deleted resource and all of them at its end, so those pauses added up across a run.
+
+    Between wake-ups it does not tick ten times a second: a tick's only other work is the
+    ``Date`` header, which uvicorn refreshes once a second; one :class:`_Ticker` per event
+    loop does that for every server of the loop. A sandbox with hundreds of listeners (a
+    VM's IMDS, a vault, an app each) woke its loop thousands of times a second for it."""
 
     _wake: asyncio.Event | None = None
 
@@ -408,13 +454,18 @@ class _Server(uvicorn.Server):
 
     async def main_loop(self) -> None:
         self._wake = asyncio.Event()
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 1) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
-            should_exit = await self.on_tick(counter)
+        should_exit = await self.on_tick(0)  # counter 0: the Date header is refreshed
+        if should_exit:
+            return
+        ticker = _Ticker.of(asyncio.get_running_loop())
+        ticker.add(self)
+        try:
+            while not should_exit:
+                await self._wake.wait()
+                self._wake.clear()
+                should_exit = await self.on_tick(0)
+        finally:
+            ticker.discard(self)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self._stop_accepting()

@@ -23,12 +23,13 @@ from verify.lifecycle import SCENARIO_NAMES, Lifecycle, run_scenarios
 from verify.lifecycle.planner import PlannedScenario, plan
 from verify.model import StackOutputs, load_outputs
 from verify.results import ScenarioResult
-from verify.sandbox import SandboxConfig
 from verify.stacks import PACKAGED_SANDBOX_STACK, PROGRAM
 from verify.targets.base import LockInfo
 from verify.targets.sandbox import SandboxTarget
 
 PROD = Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.prod.yaml"
+#: The notes of the lock an identity's ``lock: true`` makes (components/identity.py).
+IDENTITY_NOTES = "Shared identity: deleting it breaks every resource that uses it."
 
 
 def outputs_of(config: dict[str, Any]) -> StackOutputs:
@@ -40,16 +41,20 @@ def planned(config: dict[str, Any]) -> dict[str, PlannedScenario]:
     return {p.name: p for p in plan(outputs_of(config), SCENARIO_NAMES)}
 
 
-def _prod_outputs() -> tuple[dict[str, Any], StackOutputs]:
-    """The prod stack, deployed with stand-in values for its secrets and blob contents
-    (encrypted in the file, or set with ``pulumi config set --secret``)."""
+@pytest.fixture(scope="module")
+def prod_plan() -> tuple[dict[str, Any], StackOutputs]:
+    """The prod stack, deployed in the mock runtime with stand-in values for its secrets and
+    blob contents (encrypted in the file, or set with ``pulumi config set --secret``): its
+    config and outputs, read-only (the outputs are frozen), shared by the planning tests."""
     config = dict(load_stack_config(PROD))
     config.update({key: "v" for key in secret_config_keys(config)})
     return config, outputs_of(config)
 
 
-def test_with_keep_locks_the_prod_stack_s_locked_identity_is_not_planned_for_deletion() -> None:
-    config, outputs = _prod_outputs()
+def test_with_keep_locks_the_prod_stack_s_locked_identity_is_not_planned_for_deletion(
+    prod_plan: tuple[dict[str, Any], StackOutputs],
+) -> None:
+    config, outputs = prod_plan
     assert config["mikit:identities"]["shared"]["lock"] is True
     assert outputs.identities["shared"].locked
     result = {p.name: p for p in plan(outputs, SCENARIO_NAMES, keep_locks=True)}
@@ -79,8 +84,10 @@ def test_an_unlocked_identity_in_use_is_chosen_over_a_locked_one() -> None:
         assert deleting.skip_reason is not None and "CanNotDelete lock" in deleting.skip_reason
 
 
-def test_by_default_the_prod_stack_s_locked_identity_is_planned_with_its_lock_lifted() -> None:
-    _, outputs = _prod_outputs()
+def test_by_default_the_prod_stack_s_locked_identity_is_planned_with_its_lock_lifted(
+    prod_plan: tuple[dict[str, Any], StackOutputs],
+) -> None:
+    _, outputs = prod_plan
     shared = outputs.identities["shared"]
     result = {p.name: p for p in plan(outputs, SCENARIO_NAMES)}
     deleting, recreating = result["delete-shared-identity"], result["recreate-identity"]
@@ -95,10 +102,12 @@ def test_by_default_the_prod_stack_s_locked_identity_is_planned_with_its_lock_li
     assert {outputs.vms[v].id for v in ("worker1", "worker2")} <= {t for t, _ in recreating.touches}
 
 
-def test_deleting_a_locked_identity_without_recreate_identity_is_skipped() -> None:
+def test_deleting_a_locked_identity_without_recreate_identity_is_skipped(
+    prod_plan: tuple[dict[str, Any], StackOutputs],
+) -> None:
     """The identity's own lock exists only with the identity: deleted and not recreated,
     the lock could never be put back, so the planner refuses that run."""
-    _, outputs = _prod_outputs()
+    _, outputs = prod_plan
     alone = {p.name: p for p in plan(outputs, ["delete-shared-identity"])}
     skipped = alone["delete-shared-identity"]
     assert not skipped.runnable and skipped.skip_reason is not None
@@ -114,10 +123,10 @@ def test_deleting_a_locked_identity_without_recreate_identity_is_skipped() -> No
 IDENTITY_SCENARIOS = ["delete-shared-identity", "recreate-identity"]
 
 
-def _prod_target(config: SandboxConfig | None = None) -> SandboxTarget:
+def _prod_target() -> SandboxTarget:
     stack = dict(load_stack_config(PROD))
     throwaway = {key: "v" for key in secret_config_keys(stack)}
-    return SandboxTarget(config=config, stack_config=PROD, stack="prod", config_overrides=throwaway)
+    return SandboxTarget(stack_config=PROD, stack="prod", config_overrides=throwaway)
 
 
 @pytest.fixture(scope="module")
@@ -191,21 +200,38 @@ def test_on_the_sandbox_the_identity_scenarios_run_with_the_lock_lifted_and_rest
     assert refused.value.status_code == 409 and "ScopeLocked" in str(refused.value)
 
 
-def test_on_the_sandbox_an_operator_without_locks_delete_gets_the_skip_naming_it() -> None:
+def _operator_role(target: SandboxTarget, role: str) -> None:
+    """The operator's one assignment (at the subscription, held since before the run) made
+    ``role`` instead, as ``SandboxConfig(operator_role=role)`` starts the sandbox with it;
+    the next reset gives the deployment's back."""
+    sb = target.sandbox
+    st = sb.state
+    (held,) = st.role_assignments(principal_id=sb.operator.object_id)
+    st.delete_role_assignment(held.id)
+    st.create_role_assignment(
+        held.scope, role, sb.operator.object_id, name=held.name, created_on=0.0
+    )
+
+
+@pytest.mark.xdist_group("prod-locks")
+def test_on_the_sandbox_an_operator_without_locks_delete_gets_the_skip_naming_it(
+    prod: SandboxTarget,
+) -> None:
     """Contributor holds everything but ``Microsoft.Authorization/*/Delete`` and ``*/Write``:
     the lock is never lifted and both identity scenarios are SKIPPED saying why."""
-    with _prod_target(SandboxConfig(operator_role="Contributor")) as target:
-        shared = target.outputs().identities["shared"].id
-        before = _locks_over_http(target, shared)
-        results = _run(target, IDENTITY_SCENARIOS)
-        for result in results:
-            assert result.status == "skipped", (result.name, result.error, _failures(result))
-            assert result.skipped is not None
-            assert "Microsoft.Authorization/locks/delete" in result.skipped
-            assert "lifting it was refused: the operator lacks" in result.skipped
-            assert "id-mikit-prod-shared-cannot-delete" in result.skipped
-        assert _locks_over_http(target, shared) == before
-        assert target.identity_exists("shared")
+    target = prod
+    _operator_role(target, "Contributor")
+    shared = target.outputs().identities["shared"].id
+    before = _locks_over_http(target, shared)
+    results = _run(target, IDENTITY_SCENARIOS)
+    for result in results:
+        assert result.status == "skipped", (result.name, result.error, _failures(result))
+        assert result.skipped is not None
+        assert "Microsoft.Authorization/locks/delete" in result.skipped
+        assert "lifting it was refused: the operator lacks" in result.skipped
+        assert "id-mikit-prod-shared-cannot-delete" in result.skipped
+    assert _locks_over_http(target, shared) == before
+    assert target.identity_exists("shared")
 
 
 class _SkipLockCall:
@@ -248,29 +274,31 @@ def test_a_skipped_lift_or_restore_makes_the_scenarios_fail(
         assert _locks_over_http(target, shared) == []
 
 
-def test_on_the_sandbox_a_read_only_group_lock_is_lifted_for_a_vm_delete_and_restored() -> None:
+def test_on_the_sandbox_a_read_only_group_lock_is_lifted_for_a_vm_delete_and_restored(
+    deployed_target: SandboxTarget,
+) -> None:
     """ReadOnly refuses every write: the sandbox's ARM answers 409 ScopeLocked to the VM
     delete under it. With --keep-locks delete-vm is skipped naming the lock; by default the
     lock is lifted for it and put back with its name, level and notes."""
-    with SandboxTarget() as target:
-        group = target.outputs().resource_group_id
-        lock = LockInfo(group, "freeze", "ReadOnly", "change window closed")
-        target.create_lock(lock)
-        before = _locks_over_http(target, group)
-        assert [(x["name"], x["level"], x["notes"]) for x in before] == [
-            ("freeze", "ReadOnly", "change window closed")
-        ]
-        (kept,) = run_scenarios(Lifecycle(target, keep_locks=True), ["delete-vm"])
-        assert kept.status == "skipped" and kept.skipped is not None
-        assert "lock freeze (ReadOnly)" in kept.skipped and "--keep-locks" in kept.skipped
-        (result,) = _run(target, ["delete-vm"])
-        assert result.passed, (result.error, _failures(result))
-        assert result.steps[0].name == f"lift lock freeze (ReadOnly) at {group}"
-        assert result.steps[-1].name == f"restore lock freeze (ReadOnly) at {group}"
-        assert _locks_over_http(target, group) == before
-        with pytest.raises(HttpResponseError) as refused:  # it holds again
-            target.delete_vm(next(iter(target.outputs().vms)))
-        assert refused.value.status_code == 409 and "ScopeLocked" in str(refused.value)
+    target = deployed_target
+    group = target.outputs().resource_group_id
+    lock = LockInfo(group, "freeze", "ReadOnly", "change window closed")
+    target.create_lock(lock)
+    before = _locks_over_http(target, group)
+    assert [(x["name"], x["level"], x["notes"]) for x in before] == [
+        ("freeze", "ReadOnly", "change window closed")
+    ]
+    (kept,) = run_scenarios(Lifecycle(target, keep_locks=True), ["delete-vm"])
+    assert kept.status == "skipped" and kept.skipped is not None
+    assert "lock freeze (ReadOnly)" in kept.skipped and "--keep-locks" in kept.skipped
+    (result,) = _run(target, ["delete-vm"])
+    assert result.passed, (result.error, _failures(result))
+    assert result.steps[0].name == f"lift lock freeze (ReadOnly) at {group}"
+    assert result.steps[-1].name == f"restore lock freeze (ReadOnly) at {group}"
+    assert _locks_over_http(target, group) == before
+    with pytest.raises(HttpResponseError) as refused:  # it holds again
+        target.delete_vm(next(iter(target.outputs().vms)))
+    assert refused.value.status_code == 409 and "ScopeLocked" in str(refused.value)
 
 
 def test_the_cli_passes_keep_locks_to_the_lifecycle(
@@ -309,25 +337,37 @@ def test_the_cli_passes_keep_locks_to_the_lifecycle(
         assert seen["keep_locks"] is keep
 
 
-def test_on_the_sandbox_a_federated_credential_change_lifts_its_identity_s_lock() -> None:
+def _lock_identity(target: SandboxTarget, ident: str) -> None:
+    """The lock ``mikit:identities.<ident>.lock: true`` makes (components/identity.py: its
+    name, level and notes), put on the deployed identity over ARM."""
+    identity = target.outputs().identities[ident]
+    target.create_lock(
+        LockInfo(identity.id, f"{identity.name}-cannot-delete", "CanNotDelete", IDENTITY_NOTES)
+    )
+
+
+def test_on_the_sandbox_a_federated_credential_change_lifts_its_identity_s_lock(
+    deployed_target: SandboxTarget,
+) -> None:
     """A CanNotDelete lock on an identity refuses deleting its federated credentials
     (409 ScopeLocked): remove-workload-federation lifts it around the change and puts it
     back, and the identity stays deletable-proof afterwards."""
-    stack = load_stack_config(PACKAGED_SANDBOX_STACK)
-    identities = dict(stack["mikit:identities"])
-    locked = {**identities, "shared": {**identities["shared"], "lock": True}}
-    with SandboxTarget(config_overrides={"mikit:identities": locked}) as target:
-        shared = target.outputs().identities["shared"].id
-        before = _locks_over_http(target, shared)
-        assert [x["level"] for x in before] == ["CanNotDelete"]
-        (result,) = _run(target, ["remove-workload-federation"])
-        assert result.passed, (result.error, _failures(result))
-        lock = f"lock {before[0]['name']} (CanNotDelete) at {shared}"
-        assert result.steps[0].name == f"lift {lock}"
-        assert result.steps[-1].name == f"restore {lock}"
-        assert _locks_over_http(target, shared) == before
-        target.reset()  # falsifiable: without the lift the credential delete is refused
-        (sabotaged,) = _run(_SkipLockCall(target, "delete_lock"), ["remove-workload-federation"])
-        refused = [s for s in sabotaged.steps if s.name.startswith("delete federated credential")]
-        assert not sabotaged.passed and not refused[0].passed
-        assert "ScopeLocked" in refused[0].observed
+    target = deployed_target
+    assert not target.outputs().identities["shared"].locked  # locked here, as the stack would
+    _lock_identity(target, "shared")
+    shared = target.outputs().identities["shared"].id
+    before = _locks_over_http(target, shared)
+    assert [x["level"] for x in before] == ["CanNotDelete"]
+    (result,) = _run(target, ["remove-workload-federation"])
+    assert result.passed, (result.error, _failures(result))
+    lock = f"lock {before[0]['name']} (CanNotDelete) at {shared}"
+    assert result.steps[0].name == f"lift {lock}"
+    assert result.steps[-1].name == f"restore {lock}"
+    assert _locks_over_http(target, shared) == before
+    target.reset()  # falsifiable: without the lift the credential delete is refused
+    _lock_identity(target, "shared")
+    assert _locks_over_http(target, shared) == before
+    (sabotaged,) = _run(_SkipLockCall(target, "delete_lock"), ["remove-workload-federation"])
+    refused = [s for s in sabotaged.steps if s.name.startswith("delete federated credential")]
+    assert not sabotaged.passed and not refused[0].passed
+    assert "ScopeLocked" in refused[0].observed

@@ -30,6 +30,8 @@ from verify.targets.base import Assignment, FederationInfo, IdentityInfo, LockIn
 from verify.targets.directory import DirectoryClient
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from verify.targets.locks import ArmLocks
 
 #: Long-running operations poll this often; ARM's own Retry-After wins when it sends one.
@@ -330,6 +332,10 @@ class ArmOperations:
     def management_locks(self, scope: str) -> list[LockInfo]:
         """Every lock at ``scope`` or above it (group, subscription)."""
         return self.lock_api().over(scope)
+
+    def management_locks_over(self, scopes: Sequence[str]) -> dict[str, list[LockInfo]]:
+        """:meth:`management_locks` for each of ``scopes``, each place listed once."""
+        return self.lock_api().over_each(scopes)
 
     def delete_lock(self, lock: LockInfo) -> None:
         self.lock_api().delete(lock)

@@ -21,6 +21,7 @@ built-in role that holds it; the operator's token appears in no message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -109,29 +110,48 @@ class ArmLocks:
 
     def over(self, scope: str) -> list[LockInfo]:
         """Every lock at ``scope`` or above it (group, subscription), each once."""
-        found: dict[str, LockInfo] = {}
-        for where in scopes_over(scope):
-            url: str | None = self._url(where + LOCKS_SEGMENT)
-            for _ in range(MAX_PAGES):
-                if url is None:
-                    break
-                reply = self._client.request(
-                    "GET",
-                    url,
-                    scope=ARM_SCOPE,
-                    what=f"listing the management locks at {where}",
-                    refusal=READ_LOCKS,
-                    timeout=CALL_TIMEOUT,
-                    verify=self._verify,
-                    ok=(200, 404),  # 404: that scope does not exist (yet); nothing there
-                )
-                body = reply.body if reply.status == 200 and isinstance(reply.body, dict) else {}
-                for doc in body.get("value") or ():
-                    lock = lock_from_json(doc)
+        return self.over_each([scope])[scope]
+
+    def over_each(self, scopes: Sequence[str]) -> dict[str, list[LockInfo]]:
+        """:meth:`over` for each of ``scopes``, listing each place once: the scopes of one
+        scenario share their group and subscription (and often their resource), and a
+        listing there is the same whichever scope asked."""
+        listed: dict[str, list[LockInfo]] = {}
+        found: dict[str, list[LockInfo]] = {}
+        for scope in scopes:
+            if scope in found:
+                continue
+            kept: dict[str, LockInfo] = {}
+            for where in scopes_over(scope):
+                if where not in listed:
+                    listed[where] = self._list(where)
+                for lock in listed[where]:
                     if armid.is_within(lock.scope, scope):
-                        found.setdefault(lock.id.lower(), lock)
-                url = body.get("nextLink") or None
-        return sorted(found.values(), key=lambda lock: (len(lock.scope), lock.name.lower()))
+                        kept.setdefault(lock.id.lower(), lock)
+            found[scope] = sorted(kept.values(), key=lambda x: (len(x.scope), x.name.lower()))
+        return found
+
+    def _list(self, where: str) -> list[LockInfo]:
+        """``GET {where}/providers/Microsoft.Authorization/locks``, every page (404: none)."""
+        locks: list[LockInfo] = []
+        url: str | None = self._url(where + LOCKS_SEGMENT)
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            reply = self._client.request(
+                "GET",
+                url,
+                scope=ARM_SCOPE,
+                what=f"listing the management locks at {where}",
+                refusal=READ_LOCKS,
+                timeout=CALL_TIMEOUT,
+                verify=self._verify,
+                ok=(200, 404),  # 404: that scope does not exist (yet); nothing there
+            )
+            body = reply.body if reply.status == 200 and isinstance(reply.body, dict) else {}
+            locks += [lock_from_json(doc) for doc in body.get("value") or ()]
+            url = body.get("nextLink") or None
+        return locks
 
     def put(self, lock: LockInfo) -> LockInfo:
         """Create (or update) ``lock`` as given; ARM's answer is returned."""

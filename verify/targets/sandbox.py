@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -182,6 +183,9 @@ class SandboxTarget(ArmOperations):
             self._stop_owned()
             raise
         self.max_parallel = max_parallel or max(2, min(8, (os.cpu_count() or 2) * 2))
+        self._rest_guard = threading.Lock()
+        self._session: Any = None
+        self._locks: Any = None
         self._token_root = tempfile.mkdtemp(prefix="mikit-probe-tokens-")
         #: The sandbox as the deploy left it: what :meth:`reset` goes back to.
         self.deployed = self.sandbox.snapshot()
@@ -207,11 +211,9 @@ class SandboxTarget(ArmOperations):
         return self._outputs.apps[app.removeprefix("app:")].id
 
     def _arm_get(self, path: str, api_version: str) -> tuple[int, Any]:
-        import requests  # noqa: PLC0415 -- only the app reads need it
-
         sb = self.sandbox
         token = sb.credential().get_token("https://management.azure.com/.default").token
-        response = requests.get(
+        response = self._rest_session().get(
             f"{sb.arm_url}{path}",
             params={"api-version": api_version},
             headers={"Authorization": f"Bearer {token}"},
@@ -222,15 +224,27 @@ class SandboxTarget(ArmOperations):
 
     def lock_api(self) -> Any:
         """Management locks through the sandbox's ARM front, as the operator (the same
-        REST calls the Azure target sends: verify/targets/locks.py)."""
-        import requests  # noqa: PLC0415 -- only a lifecycle that meets a lock needs it
+        REST calls the Azure target sends: verify/targets/locks.py), over the target's one
+        session (as the Azure target's), not a new connection per call."""
+        session = self._rest_session()
+        with self._rest_guard:
+            if self._locks is None:
+                from verify.targets.azure_hosts.rest import BearerClient  # noqa: PLC0415
+                from verify.targets.locks import ArmLocks  # noqa: PLC0415
 
-        from verify.targets.azure_hosts.rest import BearerClient  # noqa: PLC0415
-        from verify.targets.locks import ArmLocks  # noqa: PLC0415
+                sb = self.sandbox
+                client = BearerClient(sb.credential(), session)
+                self._locks = ArmLocks(client, sb.arm_url, verify=sb.ca_cert_path)
+            return self._locks
 
-        sb = self.sandbox
-        client = BearerClient(sb.credential(), requests.Session())
-        return ArmLocks(client, sb.arm_url, verify=sb.ca_cert_path)
+    def _rest_session(self) -> Any:
+        """The one HTTP session of the target's own ARM REST calls (app reads, locks)."""
+        with self._rest_guard:
+            if self._session is None:
+                import requests  # noqa: PLC0415 -- only app reads and lock calls need it
+
+                self._session = requests.Session()
+            return self._session
 
     def app_exists(self, app: str) -> bool:
         status, _ = self._arm_get(self._app_id(app), APP_API_VERSION)
@@ -352,6 +366,8 @@ class SandboxTarget(ArmOperations):
         for client in (self.compute, self.msi, self.authorization, self.directory):
             if client is not None:
                 client.close()
+        if self._session is not None:
+            self._session.close()
         shutil.rmtree(self._token_root, ignore_errors=True)
         self._stop_owned()
 

@@ -5,7 +5,8 @@ probe and check tests do not depend on the components; the lifecycle tests deplo
 real stack program through the sandbox target instead. ``deployed_target`` is that
 deployment as freshly made, for a test that changes it: each worker deploys once and
 resets it before each test (``SandboxTarget.reset``; test_restore_deployment.py shows a
-reset deployment is the fresh one), instead of deploying again per test.
+reset deployment is the fresh one, compared with ``deployed_dump``, the dump taken right
+after that deploy), instead of deploying again per test.
 """
 
 from __future__ import annotations
@@ -43,12 +44,32 @@ def world() -> Iterator[World]:
 
 
 @pytest.fixture(scope="session")
-def _deployment() -> Iterator[SandboxTarget]:
-    """The sandbox stack, deployed once per worker by the real stack program."""
-    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415 -- only its users pay
+def _deployed() -> Iterator[tuple[SandboxTarget, tuple[list[str], dict[str, Any]]]]:
+    """The sandbox stack, deployed once per worker by the real stack program, and what it
+    showed right after the deploy (deployment_dump.py: its ARM IDs and its dump)."""
+    from deployment_dump import as_deployed  # noqa: PLC0415 -- only its users pay
+
+    from verify.targets.sandbox import SandboxTarget  # noqa: PLC0415
 
     with SandboxTarget() as target:
-        yield target
+        yield target, as_deployed(target)
+
+
+@pytest.fixture(scope="session")
+def _deployment(
+    _deployed: tuple[SandboxTarget, tuple[list[str], dict[str, Any]]],
+) -> SandboxTarget:
+    """The worker's one deployment (as it is now: reset it before use)."""
+    return _deployed[0]
+
+
+@pytest.fixture(scope="session")
+def deployed_dump(
+    _deployed: tuple[SandboxTarget, tuple[list[str], dict[str, Any]]],
+) -> tuple[list[str], dict[str, Any]]:
+    """The worker's deployment right after its deploy: its ARM IDs and its dump
+    (deployment_dump.py), what a reset must give back."""
+    return _deployed[1]
 
 
 @pytest.fixture

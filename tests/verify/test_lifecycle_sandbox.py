@@ -1,8 +1,9 @@
 """The whole lifecycle on the sandbox, deployed by the real stack program, and its failures.
 
-The passing run is the README's main command in-process. The failing runs each break one
-thing a scenario exists to catch (a grant never made, an extra grant, a cleanup that would
-touch a live assignment, a fault) and assert the report says so, naming what failed.
+The passing run is the README's main command in-process (on the worker's deployment,
+reset). The failing runs each break one thing a scenario exists to catch (a grant never
+made, an extra grant, a cleanup that would touch a live assignment, a fault) and assert the
+report says so, naming what failed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from verify.cli import main
 from verify.lifecycle import Lifecycle, run_scenarios
 from verify.results import ScenarioResult
 from verify.runner import check_report
-from verify.sandbox import Fault
+from verify.sandbox import Fault, SandboxConfig
+from verify.targets import sandbox as sandbox_target
 from verify.targets.base import Assignment
-from verify.targets.sandbox import SandboxTarget
+from verify.targets.sandbox import STACK_CONFIG, SandboxTarget
 
 
 @pytest.fixture
@@ -48,13 +50,38 @@ def _scenario(target: SandboxTarget, name: str, **lc: Any) -> ScenarioResult:
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The README's main command, in-process, with --cleanup; its report.json."""
+def full_run(
+    tmp_path_factory: pytest.TempPathFactory, _deployment: SandboxTarget
+) -> dict[str, Any]:
+    """The README's main command, in-process, with --cleanup; its report.json.
+
+    The sandbox target the command makes is the worker's deployment, reset: the one the
+    same constructor made with the same stack, config and overrides (checked here), so the
+    command runs on a fresh deployment of it without deploying it again; its close leaves
+    the worker's deployment up."""
     reports = tmp_path_factory.mktemp("reports")
-    code = main(
-        ["lifecycle", "--target", "sandbox", "--cleanup", "--propagation-wait", "10",
-         "--report-dir", str(reports), "--quiet"]
-    )  # fmt: skip
+    made: list[dict[str, Any]] = []
+
+    def worker_deployment(**kwargs: Any) -> SandboxTarget:
+        made.append(kwargs)
+        assert kwargs == {
+            "config": SandboxConfig(),
+            "stack_config": STACK_CONFIG,
+            "stack": "sandbox",
+            "config_overrides": {},
+            "max_parallel": None,
+        }
+        _deployment.reset()
+        return _deployment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sandbox_target, "SandboxTarget", worker_deployment)
+        patch.setattr(_deployment, "close", lambda: None)
+        code = main(
+            ["lifecycle", "--target", "sandbox", "--cleanup", "--propagation-wait", "10",
+             "--report-dir", str(reports), "--quiet"]
+        )  # fmt: skip
+    assert len(made) == 1
     report = json.loads((reports / "report.json").read_text())
     report["exit_code"] = code
     report["files"] = sorted(p.name for p in reports.iterdir())

@@ -32,12 +32,23 @@ from verify.targets.base import ProbeOutcome, ProbeRequest
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probe.py"
 #: Imported once by the fork server, so a forked probe starts with them already loaded
-#: (about 0.4 s of CPU per probe process otherwise, which 40 probes pay on 2 cores).
+#: (about 0.4 s of CPU per probe process otherwise, which 40 probes pay on 2 cores). The
+#: last ones are what azure-identity and azure-core import only on a probe's first token
+#: request or response (IMDS, an app's identity endpoint, the requests transport's
+#: response): imported in every probe, they were about a fifth of its CPU. A module a
+#: newer release no longer has is skipped (the fork server ignores an ImportError).
 FORKSERVER_PRELOAD = (
     "azure.identity",
     "azure.keyvault.secrets",
     "azure.storage.blob",
     "verify.probe",
+    "azure.identity._credentials.imds",
+    "azure.identity._credentials.app_service",
+    "azure.identity._internal.managed_identity_client",
+    "azure.identity._internal.msal_managed_identity_client",
+    "azure.core.rest._requests_basic",
+    "azure.core.rest._http_response_impl",
+    "encodings.utf_8_sig",
 )
 
 

@@ -188,7 +188,7 @@ def test_propagation_delay_is_waited_out_and_reported(world: World, run_probe: P
 
 def test_propagation_wait_is_capped(world: World, run_probe: ProbeRunner) -> None:
     started = time.monotonic()
-    result = run_probe(world.vm_a, ["system"], secrets=["api-key"], propagation_wait_seconds=1.0)
+    result = run_probe(world.vm_a, ["system"], secrets=["api-key"], propagation_wait_seconds=0.5)
     elapsed = time.monotonic() - started
     outcome = _only(result, "system")["secrets"]["api-key"]
     assert outcome["outcome"] == "forbidden"

@@ -11,10 +11,12 @@ after that deploy), instead of deploying again per test.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from deployment_dump import LifecycleRun
 from verify_world import SECRET_VALUES, ProbeRunner, World
 
 from verify import probe
@@ -70,6 +72,62 @@ def deployed_dump(
     """The worker's deployment right after its deploy: its ARM IDs and its dump
     (deployment_dump.py), what a reset must give back."""
     return _deployed[1]
+
+
+@pytest.fixture(scope="session")
+def lifecycle_run(
+    _deployment: SandboxTarget,
+    deployed_dump: tuple[list[str], dict[str, Any]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> LifecycleRun:
+    """``verify lifecycle --target sandbox --cleanup`` in-process (test_lifecycle_sandbox.py
+    asserts its report), then ``cleanup`` of batch's principal and a reset
+    (test_restore_deployment.py asserts the reset gives back the deploy's dump): one run
+    for both, on the worker's deployment, reset first.
+
+    The sandbox target the command makes is the worker's deployment: the one the same
+    constructor made with the same stack, config and overrides (checked here), so the
+    command runs on a fresh deployment of it without deploying it again; its close leaves
+    the worker's deployment up. The tests that use this run are one xdist group
+    (``lifecycle-run``), so it runs once."""
+    from deployment_dump import dump  # noqa: PLC0415 -- only its users pay
+
+    from verify.cli import main  # noqa: PLC0415
+    from verify.runner import cleanup_report  # noqa: PLC0415
+    from verify.targets import sandbox as sandbox_target  # noqa: PLC0415
+
+    reports = tmp_path_factory.mktemp("reports")
+    made: list[dict[str, Any]] = []
+
+    def worker_deployment(**kwargs: Any) -> SandboxTarget:
+        made.append(kwargs)
+        assert kwargs == {
+            "config": SandboxConfig(),
+            "stack_config": sandbox_target.STACK_CONFIG,
+            "stack": "sandbox",
+            "config_overrides": {},
+            "max_parallel": None,
+        }
+        _deployment.reset()
+        return _deployment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sandbox_target, "SandboxTarget", worker_deployment)
+        patch.setattr(_deployment, "close", lambda: None)
+        code = main(
+            ["lifecycle", "--target", "sandbox", "--cleanup", "--propagation-wait", "10",
+             "--report-dir", str(reports), "--quiet"]
+        )  # fmt: skip
+    assert len(made) == 1
+    report = json.loads((reports / "report.json").read_text())
+    report["exit_code"] = code
+    report["files"] = sorted(p.name for p in reports.iterdir())
+    ids, _ = deployed_dump
+    batch = _deployment.outputs().vms["batch"].system_principal_id or ""
+    cleanup_report(_deployment, "sandbox", [batch])
+    changed = dump(_deployment, ids)
+    _deployment.reset()
+    return LifecycleRun(report, changed, dump(_deployment, ids))
 
 
 @pytest.fixture

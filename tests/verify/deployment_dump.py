@@ -3,11 +3,12 @@ data, everything the state lists, every ARM document served over HTTP for what t
 made (and the role assignments and federated credentials listed there), every listener's
 URL, the faults and the request count. tests/verify/conftest.py takes it of each worker's
 deployment right after its deploy; test_restore_deployment.py compares a reset deployment
-with it.
+with it. :class:`LifecycleRun` is what conftest.py's ``lifecycle_run`` gives.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -94,3 +95,16 @@ def as_deployed(target: SandboxTarget) -> tuple[list[str], dict[str, Any]]:
     fresh = dump(target, ids)
     target.sandbox.request_log.clear()
     return ids, fresh
+
+
+@dataclass(frozen=True)
+class LifecycleRun:
+    """The README's main command on the worker's deployment, and that deployment after it.
+
+    ``report``: its report.json, with ``exit_code`` and the report directory's ``files``;
+    ``changed``: the deployment's dump (deployment_dump.py) after the run and a cleanup
+    naming the principal of the VM delete-vm deleted; ``restored``: its dump after a reset."""
+
+    report: dict[str, Any]
+    changed: dict[str, Any]
+    restored: dict[str, Any]

@@ -8,21 +8,20 @@ report says so, naming what failed.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from deployment_dump import LifecycleRun
 
 from verify.cli import main
 from verify.lifecycle import Lifecycle, run_scenarios
 from verify.results import ScenarioResult
 from verify.runner import check_report
-from verify.sandbox import Fault, SandboxConfig
-from verify.targets import sandbox as sandbox_target
+from verify.sandbox import Fault
 from verify.targets.base import Assignment
-from verify.targets.sandbox import STACK_CONFIG, SandboxTarget
+from verify.targets.sandbox import SandboxTarget
 
 
 @pytest.fixture
@@ -49,43 +48,15 @@ def _scenario(target: SandboxTarget, name: str, **lc: Any) -> ScenarioResult:
 # --------------------------------------------------------------------------- passing
 
 
-@pytest.fixture(scope="module")
-def full_run(
-    tmp_path_factory: pytest.TempPathFactory, _deployment: SandboxTarget
-) -> dict[str, Any]:
-    """The README's main command, in-process, with --cleanup; its report.json.
+@pytest.fixture
+def full_run(lifecycle_run: LifecycleRun) -> dict[str, Any]:
+    """The README's main command, in-process, with --cleanup, on the worker's deployment
+    (conftest.py ``lifecycle_run``): its report.json."""
+    return lifecycle_run.report
 
-    The sandbox target the command makes is the worker's deployment, reset: the one the
-    same constructor made with the same stack, config and overrides (checked here), so the
-    command runs on a fresh deployment of it without deploying it again; its close leaves
-    the worker's deployment up."""
-    reports = tmp_path_factory.mktemp("reports")
-    made: list[dict[str, Any]] = []
 
-    def worker_deployment(**kwargs: Any) -> SandboxTarget:
-        made.append(kwargs)
-        assert kwargs == {
-            "config": SandboxConfig(),
-            "stack_config": STACK_CONFIG,
-            "stack": "sandbox",
-            "config_overrides": {},
-            "max_parallel": None,
-        }
-        _deployment.reset()
-        return _deployment
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sandbox_target, "SandboxTarget", worker_deployment)
-        patch.setattr(_deployment, "close", lambda: None)
-        code = main(
-            ["lifecycle", "--target", "sandbox", "--cleanup", "--propagation-wait", "10",
-             "--report-dir", str(reports), "--quiet"]
-        )  # fmt: skip
-    assert len(made) == 1
-    report = json.loads((reports / "report.json").read_text())
-    report["exit_code"] = code
-    report["files"] = sorted(p.name for p in reports.iterdir())
-    return report
+#: The tests of the one lifecycle run (with test_restore_deployment.py's): one worker's.
+one_run = pytest.mark.xdist_group("lifecycle-run")
 
 
 def _steps_of(report: dict[str, Any], scenario: str) -> dict[str, dict[str, Any]]:
@@ -93,6 +64,7 @@ def _steps_of(report: dict[str, Any], scenario: str) -> dict[str, dict[str, Any]
     return {step["name"]: step for step in found["steps"]}
 
 
+@one_run
 def test_full_lifecycle_passes_and_writes_reports(full_run: dict[str, Any]) -> None:
     failed = [
         (s["name"], [st["name"] for st in s["steps"] if not st["passed"]], s["error"])
@@ -118,6 +90,7 @@ def test_full_lifecycle_passes_and_writes_reports(full_run: dict[str, Any]) -> N
     assert full_run["files"] == ["junit.xml", "report.json", "report.md"]
 
 
+@one_run
 def test_baseline_covers_both_directions(full_run: dict[str, Any]) -> None:
     cells = full_run["check"]["cells"]
     # (and the container app's identity hidden from its code: refused by its endpoint)
@@ -132,6 +105,7 @@ def test_baseline_covers_both_directions(full_run: dict[str, Any]) -> None:
     assert all(c["fingerprint_match"] for c in cells if c["observed"] == "read")
 
 
+@one_run
 def test_delete_vm_leaves_orphans_and_cleanup_removes_them(full_run: dict[str, Any]) -> None:
     steps = _steps_of(full_run, "delete-vm")
     assert "delete VM batch" in steps  # a system-only VM, as is disable-system-identity's
@@ -140,6 +114,7 @@ def test_delete_vm_leaves_orphans_and_cleanup_removes_them(full_run: dict[str, A
     assert steps["cleanup orphans"]["observed"] == "removed 1, 0 left"
 
 
+@one_run
 def test_disabled_identity_fails_fresh_and_old_token_is_reported(full_run: dict[str, Any]) -> None:
     steps = _steps_of(full_run, "disable-system-identity")
     # delete-vm took batch; this scenario takes the other system-only VM, solo, where
@@ -155,6 +130,7 @@ def test_disabled_identity_fails_fresh_and_old_token_is_reported(full_run: dict[
     assert "lifetime left" in replay["observed"]
 
 
+@one_run
 def test_shared_identity_deletion_breaks_every_user(full_run: dict[str, Any]) -> None:
     steps = _steps_of(full_run, "delete-shared-identity")
     fresh = steps["fresh probes on every VM that used shared"]
@@ -170,6 +146,7 @@ def test_shared_identity_deletion_breaks_every_user(full_run: dict[str, Any]) ->
     assert denied["passed"] and denied["observed"] == "API_KEY AccessToKeyVaultDenied"
 
 
+@one_run
 def test_a_new_instance_reads_at_once_and_the_identities_outlive_removed_ones(
     full_run: dict[str, Any],
 ) -> None:
@@ -184,6 +161,7 @@ def test_a_new_instance_reads_at_once_and_the_identities_outlive_removed_ones(
     assert steps["instances at the end"]["observed"] == "2: 0, 1"
 
 
+@one_run
 def test_deleting_the_scale_set_orphans_its_system_identity_only(
     full_run: dict[str, Any],
 ) -> None:
@@ -199,6 +177,7 @@ def test_deleting_the_scale_set_orphans_its_system_identity_only(
     assert steps["cleanup orphans"]["observed"] == "removed 1, 0 left"
 
 
+@one_run
 def test_recreated_identity_needs_new_grants(full_run: dict[str, Any]) -> None:
     steps = _steps_of(full_run, "recreate-identity")
     assert steps["it is a new principal"]["passed"]

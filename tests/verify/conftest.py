@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,7 +24,11 @@ from verify import probe
 from verify.sandbox import Sandbox, SandboxConfig
 
 if TYPE_CHECKING:
+    from verify.model import StackOutputs
     from verify.targets.sandbox import SandboxTarget
+
+#: The prod stack file (a CanNotDelete lock on its shared identity).
+PROD_STACK = Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.prod.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +133,29 @@ def lifecycle_run(
     changed = dump(_deployment, ids)
     _deployment.reset()
     return LifecycleRun(report, changed, dump(_deployment, ids))
+
+
+@pytest.fixture(scope="session")
+def prod_plan() -> tuple[dict[str, Any], StackOutputs]:
+    """``stacks/Pulumi.prod.yaml`` deployed in the mock runtime (an in-memory ARM, stack
+    ``plan``) with stand-in values for its secrets and blob contents (encrypted in the
+    file, or set with ``pulumi config set --secret``): its config and outputs, read-only
+    (the outputs are frozen). The planning and lock-lifting tests that use it are one
+    xdist group (``prod-plan``), so it is deployed once."""
+    from components.stack_config import secret_config_keys  # noqa: PLC0415
+    from components.testing import (  # noqa: PLC0415 -- only its users pay
+        AzureMocks,
+        InMemoryArm,
+        load_stack_config,
+        run_program,
+    )
+    from verify.model import load_outputs  # noqa: PLC0415
+    from verify.stacks import PROGRAM  # noqa: PLC0415
+
+    config = dict(load_stack_config(PROD_STACK))
+    config.update({key: "v" for key in secret_config_keys(config)})
+    raw = run_program(PROGRAM, config, mocks=AzureMocks(InMemoryArm()), stack="plan")
+    return config, load_outputs(dict(raw), "test")
 
 
 @pytest.fixture

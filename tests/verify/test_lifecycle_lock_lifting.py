@@ -19,16 +19,13 @@ from typing import Any
 import pytest
 
 from components import armid
-from components.stack_config import secret_config_keys
-from components.testing import AzureMocks, InMemoryArm, load_stack_config, run_program
 from verify.interrupt import Interrupted
 from verify.lifecycle import Lifecycle, run_scenarios
 from verify.lifecycle import scenarios as scenarios_module
 from verify.lifecycle.planner import plan
 from verify.lifecycle.scenarios import SCENARIOS, Scenario
-from verify.model import StackOutputs, load_outputs
+from verify.model import StackOutputs
 from verify.results import RunReport, ScenarioResult, Step
-from verify.stacks import PROGRAM
 from verify.targets.azure_hosts.base import MissingPermissionError
 from verify.targets.base import LockInfo
 
@@ -36,12 +33,14 @@ PROD = Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.prod.yaml"
 NOTES = "Shared identity: deleting it breaks every resource that uses it."
 
 
-@pytest.fixture(scope="module")
-def prod() -> StackOutputs:
-    config = dict(load_stack_config(PROD))
-    config.update({key: "v" for key in secret_config_keys(config)})
-    raw = run_program(PROGRAM, config, mocks=AzureMocks(InMemoryArm()), stack="plan")
-    return load_outputs(dict(raw), "test")
+#: The tests on the prod stack's mock deploy (with test_lifecycle_locks.py's): one worker's.
+pytestmark = pytest.mark.xdist_group("prod-plan")
+
+
+@pytest.fixture
+def prod(prod_plan: tuple[dict[str, Any], StackOutputs]) -> StackOutputs:
+    """The prod stack's outputs from its mock deploy (conftest.py ``prod_plan``)."""
+    return prod_plan[1]
 
 
 class LockTarget:

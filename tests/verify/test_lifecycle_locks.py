@@ -41,16 +41,12 @@ def planned(config: dict[str, Any]) -> dict[str, PlannedScenario]:
     return {p.name: p for p in plan(outputs_of(config), SCENARIO_NAMES)}
 
 
-@pytest.fixture(scope="module")
-def prod_plan() -> tuple[dict[str, Any], StackOutputs]:
-    """The prod stack, deployed in the mock runtime with stand-in values for its secrets and
-    blob contents (encrypted in the file, or set with ``pulumi config set --secret``): its
-    config and outputs, read-only (the outputs are frozen), shared by the planning tests."""
-    config = dict(load_stack_config(PROD))
-    config.update({key: "v" for key in secret_config_keys(config)})
-    return config, outputs_of(config)
+#: The planning tests on the prod stack's mock deploy (conftest.py ``prod_plan``; with
+#: test_lifecycle_lock_lifting.py's): one worker's.
+on_prod_plan = pytest.mark.xdist_group("prod-plan")
 
 
+@on_prod_plan
 def test_with_keep_locks_the_prod_stack_s_locked_identity_is_not_planned_for_deletion(
     prod_plan: tuple[dict[str, Any], StackOutputs],
 ) -> None:
@@ -84,6 +80,7 @@ def test_an_unlocked_identity_in_use_is_chosen_over_a_locked_one() -> None:
         assert deleting.skip_reason is not None and "CanNotDelete lock" in deleting.skip_reason
 
 
+@on_prod_plan
 def test_by_default_the_prod_stack_s_locked_identity_is_planned_with_its_lock_lifted(
     prod_plan: tuple[dict[str, Any], StackOutputs],
 ) -> None:
@@ -102,6 +99,7 @@ def test_by_default_the_prod_stack_s_locked_identity_is_planned_with_its_lock_li
     assert {outputs.vms[v].id for v in ("worker1", "worker2")} <= {t for t, _ in recreating.touches}
 
 
+@on_prod_plan
 def test_deleting_a_locked_identity_without_recreate_identity_is_skipped(
     prod_plan: tuple[dict[str, Any], StackOutputs],
 ) -> None:

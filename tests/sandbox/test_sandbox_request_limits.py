@@ -34,10 +34,16 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _connect(sb: Sandbox) -> ssl.SSLSocket:
+def _connect(sb: Sandbox, send_buffer: int | None = 64 * 1024) -> ssl.SSLSocket:
+    """``send_buffer``: a fixed one, so what the client manages to push counts what the
+    server took (and its receive buffer), not how far the client's kernel grew its own."""
     host, port = sb.arm_url.removeprefix("https://").rsplit(":", 1)
     context = ssl.create_default_context(cafile=sb.ca_cert_path)
-    raw = socket.create_connection((host, int(port)), timeout=10)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if send_buffer is not None:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    raw.settimeout(10)
+    raw.connect((host, int(port)))
     return context.wrap_socket(raw, server_hostname=host)
 
 
@@ -97,6 +103,22 @@ def test_unauthenticated_large_body_is_refused_unread(sb: Sandbox, world: World)
     assert b"connection: close" in head.lower()
     assert sent < 64 * 1024 * 1024, f"the server kept reading: {sent} bytes accepted"
     assert _rss_bytes() - before < 100 * 1024 * 1024
+
+
+def test_the_answer_to_an_unread_body_always_reaches_the_client(sb: Sandbox, world: World) -> None:
+    """Answered before its body was read, the connection lingers (discarding what still
+    comes, 64 KiB at most) instead of closing at once: a close with unread input resets the
+    connection, and the reset often beat the 401 to the client (58 of 300 tries), which
+    then saw only a dropped connection. 100 exchanges in a row, each answered."""
+    answers = []
+    for _ in range(100):
+        with _connect(sb, send_buffer=None) as conn:
+            conn.sendall(_head(sb, BIG))
+            conn.sendall(CHUNK)
+            answers.append(_read_head(conn).split(b"\r\n", 1)[0])
+            sent = _push_until_closed(conn, BIG)
+        assert sent < 64 * 1024 * 1024
+    assert set(answers) == {b"HTTP/1.1 401 Unauthorized"}, set(answers)
 
 
 def test_announced_body_over_arms_4_mb_cap_is_413_before_reading(sb: Sandbox, world: World) -> None:

@@ -59,6 +59,11 @@ ErrorBody = Callable[[int], "dict[str, Any] | RawBody"]
 HEADER_READ_TIMEOUT_SECONDS = 10.0
 #: Idle keep-alive connections are closed after this long (uvicorn's timer).
 KEEP_ALIVE_TIMEOUT_SECONDS = 5
+#: After answering a request whose body it did not read, the connection stays open this
+#: long at most, discarding at most this much of what the client still sends, so the
+#: client reads the answer before the close resets it (see GuardedH11Protocol._linger).
+LINGER_SECONDS = 1.0
+LINGER_MAX_BYTES = 64 * 1024
 #: How often the listeners' servers tick (refresh their Date header): :class:`_Ticker`.
 TICK_SECONDS = 1.0
 
@@ -311,10 +316,19 @@ class _CoalescingTransport:
     transport's own buffer). Everything else is the wrapped transport's.
     """
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        loop: asyncio.AbstractEventLoop,
+        linger: Callable[[], bool] | None = None,
+    ) -> None:
+        """``linger``: asked at ``close``; True when the protocol keeps the connection
+        open a while longer (it calls :meth:`close_now` itself)."""
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._linger = linger
+        self._closing = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -336,9 +350,23 @@ class _CoalescingTransport:
 
     def close(self) -> None:
         self._flush()
+        if self._closing:
+            return
+        self._closing = True
+        if self._linger is None or not self._linger():
+            self._transport.close()
+
+    def close_now(self) -> None:
+        """Close the wrapped transport, lingering or not."""
+        self._closing = True
+        self._flush()
         self._transport.close()
 
+    def is_closing(self) -> bool:
+        return self._closing or self._transport.is_closing()
+
     def abort(self) -> None:
+        self._closing = True
         self._pending.clear()
         self._transport.abort()
 
@@ -364,12 +392,42 @@ class GuardedH11Protocol(H11Protocol):
     header_timeout_seconds: float = HEADER_READ_TIMEOUT_SECONDS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        coalescing = _CoalescingTransport(transport, self.loop)
-        super().connection_made(coalescing)  # type: ignore[arg-type]
+        self._coalescing = _CoalescingTransport(transport, self.loop, linger=self._linger)
+        super().connection_made(self._coalescing)  # type: ignore[arg-type]
         self._head_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
         self._arm_head_timer()
 
+    def _linger(self) -> bool:
+        """Closing after an answer to a request whose body is still coming (a 401 before
+        reading it, a 413 over the cap): linger instead of closing at once.
+
+        Closing a socket with unread input sends a TCP reset, and a reset that reaches the
+        client before it has read the answer discards the answer: the client saw a dropped
+        connection instead of the 401 (58 of 300 tries in a tight loop). So the answer is
+        written and what the client still sends is discarded, never kept, until the client
+        closes, :data:`LINGER_MAX_BYTES` have come or :data:`LINGER_SECONDS` have passed (a
+        lingering close, as HTTP servers do).
+        """
+        if self.conn.their_state is not h11.SEND_BODY:
+            return False
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self._end_linger)
+        self._discarded = 0
+        self.flow.resume_reading()  # uvicorn stops reading past 64 KiB of unread body
+        return True
+
+    def _end_linger(self) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        self._coalescing.close_now()
+
     def data_received(self, data: bytes) -> None:
+        if self._linger_timer is not None:
+            self._discarded += len(data)
+            if self._discarded > LINGER_MAX_BYTES:
+                self._end_linger()
+            return
         super().data_received(data)
         if self.conn.their_state is h11.IDLE:
             if self._head_timer is None:
@@ -379,6 +437,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         super().connection_lost(exc)
 
     def _arm_head_timer(self) -> None:

@@ -8,7 +8,6 @@ reset after every test.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_world import World
+from sandbox_world import World, first_json_listing
 
 from verify.sandbox import Sandbox, SandboxConfig, VirtualMachine
 
@@ -60,12 +59,7 @@ def stack_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.rstrip() == "}":
-                break
-        yield json.loads("".join(lines))
+        yield first_json_listing(process.stdout)
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from verify.sandbox import UserAssignedIdentity, Vault, VirtualMachine
 
@@ -34,3 +36,15 @@ class World:
     vm_sys: VirtualMachine
     vm_multi: VirtualMachine
     vm_both: VirtualMachine
+
+
+def first_json_listing(lines: Iterable[str]) -> dict[str, Any]:
+    """The JSON document ``python -m verify.sandbox --json`` prints first (it ends with a
+    line holding only ``}``), read without waiting for the command to end: it keeps serving."""
+    taken = []
+    for line in lines:
+        taken.append(line)
+        if line.rstrip() == "}":
+            break
+    listing: dict[str, Any] = json.loads("".join(taken))
+    return listing

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -15,7 +14,7 @@ import pytest
 import requests
 from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
-from sandbox_world import VAULT_SCOPE, OnVm, World
+from sandbox_world import VAULT_SCOPE, OnVm, World, first_json_listing
 
 from components.errors import ConfigError
 from verify.sandbox import Sandbox, SandboxConfig
@@ -128,12 +127,7 @@ def test_command_prints_endpoints_and_stops_cleanly(tmp_path: Path) -> None:
     )
     try:
         assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.rstrip() == "}":
-                break
-        endpoints = json.loads("".join(lines))
+        endpoints = first_json_listing(process.stdout)
         assert set(endpoints["imds"]) == {"vm-web", "vm-batch", "vm-ops"}
         assert Path(endpoints["ca_cert_path"]) == tmp_path / "sandbox-ca.pem"
         challenge = requests.get(

@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from verify.sandbox import server
-from verify.sandbox.server import _CoalescingTransport
+from verify.sandbox.connections import CoalescingTransport
 
 
 class _Recorder:
@@ -40,7 +40,7 @@ class _Recorder:
 def _run(body: Any) -> list[tuple[str, Any]]:
     async def main() -> list[tuple[str, Any]]:
         inner = _Recorder()
-        outer = _CoalescingTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
+        outer = CoalescingTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
         await body(outer)
         await asyncio.sleep(0)
         return inner.calls
@@ -49,7 +49,7 @@ def _run(body: Any) -> list[tuple[str, Any]]:
 
 
 def test_writes_of_one_loop_iteration_leave_together() -> None:
-    async def respond(t: _CoalescingTransport) -> None:
+    async def respond(t: CoalescingTransport) -> None:
         t.write(b"HTTP/1.1 200 OK\r\n\r\n")
         t.write(b"")
         t.write(b"body")
@@ -61,13 +61,13 @@ def test_writes_of_one_loop_iteration_leave_together() -> None:
 
 
 def test_close_writes_what_is_kept_first_and_abort_drops_it() -> None:
-    async def close(t: _CoalescingTransport) -> None:
+    async def close(t: CoalescingTransport) -> None:
         t.write(b"answer")
         t.close()
 
     assert _run(close) == [("write", b"answer"), ("close", None)]
 
-    async def abort(t: _CoalescingTransport) -> None:
+    async def abort(t: CoalescingTransport) -> None:
         t.write(b"never sent")
         t.abort()
 
@@ -75,7 +75,7 @@ def test_close_writes_what_is_kept_first_and_abort_drops_it() -> None:
 
 
 def test_everything_else_is_the_transports() -> None:
-    async def ask(t: _CoalescingTransport) -> None:
+    async def ask(t: CoalescingTransport) -> None:
         assert t.get_extra_info("peername") == ("127.0.0.1", 1)
 
     assert _run(ask) == []

@@ -47,17 +47,12 @@ from verify.sandbox.graph.service import GraphService
 from verify.sandbox.imds.service import ImdsService
 from verify.sandbox.keyvault.service import KeyVaultService
 from verify.sandbox.listeners import APP, BLOB, IMDS, VAULT, ResourceListeners, resource_kinds
+from verify.sandbox.middleware import ServiceMiddleware
 from verify.sandbox.oidc import errors as oidc_errors
 from verify.sandbox.oidc.service import OidcIssuer
 from verify.sandbox.rbac import RbacEvaluator
 from verify.sandbox.requestlog import RequestLog
-from verify.sandbox.server import (
-    EventLoopThread,
-    Listener,
-    ServiceMiddleware,
-    Tls,
-    require_loopback,
-)
+from verify.sandbox.server import EventLoopThread, Listener, Tls, require_loopback
 from verify.sandbox.snapshot import SandboxSnapshot
 from verify.sandbox.state.snapshot import data_copy, restore_data
 from verify.sandbox.state.storage import StorageAccount

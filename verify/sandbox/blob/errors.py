@@ -144,8 +144,8 @@ class BlobError(Exception):
 
 
 def fault_error_body(status: int) -> Any:
-    """For :class:`~verify.sandbox.server.ServiceMiddleware`: Storage's XML error body."""
-    from verify.sandbox.server import RawBody  # noqa: PLC0415 - avoid an import cycle
+    """For :class:`~verify.sandbox.middleware.ServiceMiddleware`: Storage's XML error body."""
+    from verify.sandbox.middleware import RawBody  # noqa: PLC0415 - avoid an import cycle
 
     body, headers = BlobError.fault(status).document()
     return RawBody("application/xml", body, headers)

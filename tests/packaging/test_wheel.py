@@ -126,8 +126,8 @@ def test_installed_names_do_not_shadow_a_users_components_or_verify(
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text(f"MINE = {package!r}\n")
     probe = (
-        "import components, verify, mikit.components.errors, mikit.verify.cli; "
-        "print(components.MINE, verify.MINE, mikit.verify.cli.DISTRIBUTION)"
+        "import components, verify, mikit.components.errors, mikit.verify.command_line; "
+        "print(components.MINE, verify.MINE, mikit.verify.command_line.DISTRIBUTION)"
     )
     done = _run([str(venv / "bin" / "python"), "-c", probe], tmp_path)
     assert done.stdout.split() == ["components", "verify", DISTRIBUTION]

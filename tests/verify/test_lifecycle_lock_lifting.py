@@ -12,7 +12,7 @@ when a lock cannot be put back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,9 @@ class LockTarget:
     def management_locks(self, scope: str) -> list[LockInfo]:
         self._check("read")
         return [x for x in self.locks.values() if armid.is_within(x.scope, scope)]
+
+    def management_locks_over(self, scopes: Sequence[str]) -> dict[str, list[LockInfo]]:
+        return {scope: self.management_locks(scope) for scope in scopes}
 
     def delete_lock(self, lock: LockInfo) -> None:
         if self.refuse_only in (None, lock.name):

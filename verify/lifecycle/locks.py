@@ -97,21 +97,12 @@ def _deleted_with(lock: LockInfo, touches: Sequence[Touch]) -> bool:
     return any(op == DELETE and armid.is_within(t, lock.scope) for t, op in touches)
 
 
-def _locks_over(lc: Lifecycle, scopes: Sequence[str]) -> list[LockInfo]:
-    """The locks over each of ``scopes``; a target that can list them together
-    (``management_locks_over``: each group, subscription and resource listed once for all
-    of them) is asked once, any other per scope."""
-    together = getattr(lc.target, "management_locks_over", None)
-    if together is not None:
-        listed = together(scopes)
-        return [lock for scope in scopes for lock in listed[scope]]
-    return [lock for scope in scopes for lock in lc.target.management_locks(scope)]
-
-
 def _blocking(lc: Lifecycle, touches: Sequence[Touch]) -> list[LockInfo]:
     found: dict[str, LockInfo] = {}
-    for lock in _locks_over(lc, list(dict.fromkeys(target for target, _ in touches))):
-        found.setdefault(lock.id.lower(), lock)
+    scopes = list(dict.fromkeys(target for target, _ in touches))
+    for locks in lc.target.management_locks_over(scopes).values():
+        for lock in locks:
+            found.setdefault(lock.id.lower(), lock)
     return [lock for lock in found.values() if any(refuses(lock, t) for t in touches)]
 
 

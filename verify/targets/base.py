@@ -212,6 +212,11 @@ class Target(Protocol):
         the locks ARM checks a delete or write at ``scope`` against."""
         ...
 
+    def management_locks_over(self, scopes: Sequence[str]) -> dict[str, list[LockInfo]]:
+        """:meth:`management_locks` for each of ``scopes`` (a scenario's touched IDs), each
+        resource, group and subscription listed once for all of them."""
+        ...
+
     def delete_lock(self, lock: LockInfo) -> None:
         """Delete the lock (lift it); a 403 raises ``MissingPermissionError`` naming
         ``Microsoft.Authorization/locks/delete``."""
